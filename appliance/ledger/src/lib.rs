@@ -1,0 +1,322 @@
+//! Tongka's ledger: a double-entry ledger on one redb file, the only place a balance changes.
+//!
+//! Every balance — points, stored value, growth, a punch card, a coupon — is an [`Account`] of one
+//! [`Asset`]. A [`Transfer`] moves an amount of an asset from a debit account to a credit account;
+//! it is immutable, and identified by a client-chosen id that doubles as its idempotency key.
+//! Transfers of one batch commit together or not at all; pending transfers hold an amount until
+//! posted, voided, or expired.
+//!
+//! What this crate is not: it knows no members, stores or orders (owners and references are opaque
+//! numbers), does no rounding (amounts are exact integers of the asset's smallest unit; see
+//! [`Asset::to_minor_units`]), and opens no socket.
+//!
+//! Invariants, checked by [`verify()`]: for every asset, total debits equal total credits; every
+//! stored balance equals the balance rebuilt from the journal; no account is past the limit its
+//! flags set; timestamps strictly increase.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+mod amount;
+mod apply;
+mod clock;
+mod codec;
+mod error;
+mod store;
+mod types;
+mod verify;
+mod writer;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use redb::{ReadableDatabase, ReadableTable};
+use tokio::sync::{mpsc, oneshot};
+
+pub use amount::AmountError;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{AccountError, AssetError, BatchError, CloseError, LedgerError, TransferError};
+pub use types::{
+    ASSET_CODE_LEN_MAX, Account, AccountFlags, AccountId, Applied, Asset, AssetId, Balance,
+    NewAccount, NewTransfer, PendingStatus, SCALE_MAX, Timestamp, Transfer, TransferId,
+    TransferKind, TransferPage, UserData,
+};
+pub use verify::{VerifyReport, Violation, verify};
+
+use apply::ItemResults;
+use writer::{Command, Writer};
+
+/// How the ledger is run. The defaults suit the box; tests shrink or fake them.
+#[derive(Clone, Debug)]
+pub struct LedgerOptions {
+    /// The most items (transfers, accounts…) one batch may hold.
+    pub batch_items_max: usize,
+    /// The most items the writer puts into one commit before it commits and starts another.
+    pub group_items_max: usize,
+    /// How many batches may wait for the writer; callers wait for room beyond that.
+    pub queue_depth_max: usize,
+    /// How often an idle writer sweeps expired pending transfers; `None` sweeps only when writing.
+    pub expiry_sweep_interval_ms: Option<u64>,
+    /// The most transfers one page of an account's history holds.
+    pub page_size_max: usize,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for LedgerOptions {
+    fn default() -> Self {
+        LedgerOptions {
+            batch_items_max: 8_190,
+            group_items_max: 16_380,
+            queue_depth_max: 4_096,
+            expiry_sweep_interval_ms: Some(1_000),
+            page_size_max: 1_000,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// A handle on an open ledger. Cheap to clone; every clone talks to the same writer. Reads run on
+/// the caller's thread against a consistent snapshot and never wait for the writer.
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: Arc<redb::Database>,
+    queue: mpsc::Sender<Command>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    options: LedgerOptions,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The queue's sender is dropped with `self`, which ends the writer's loop; wait for it so
+        // the file is closed when the last handle is gone.
+        let (closed_tx, _) = mpsc::channel(1);
+        drop(std::mem::replace(&mut self.queue, closed_tx));
+        if let Ok(mut writer) = self.writer.lock()
+            && let Some(handle) = writer.take()
+        {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Ledger {
+    /// Opens the ledger file at `path`, creating it if missing, and starts its writer.
+    pub fn open(path: &Path, options: LedgerOptions) -> Result<Ledger, LedgerError> {
+        let db = Arc::new(redb::Database::create(path)?);
+        let last_timestamp = store::init(&db)?;
+        let (queue, receiver) = mpsc::channel(options.queue_depth_max.max(1));
+        let writer = Writer {
+            db: Arc::clone(&db),
+            clock: Arc::clone(&options.clock),
+            last_timestamp,
+            group_items_max: options.group_items_max.max(1),
+        };
+        let handle = std::thread::Builder::new()
+            .name("ledger-writer".into())
+            .spawn(move || writer.run(receiver))
+            .map_err(|error| LedgerError::WriterFailed(error.to_string()))?;
+        if let Some(interval_ms) = options.expiry_sweep_interval_ms {
+            spawn_sweeper(queue.downgrade(), Duration::from_millis(interval_ms.max(1)))?;
+        }
+        Ok(Ledger {
+            inner: Arc::new(Inner {
+                db,
+                queue,
+                writer: Mutex::new(Some(handle)),
+                options,
+            }),
+        })
+    }
+
+    async fn submit<T, E>(
+        &self,
+        len: usize,
+        command: impl FnOnce(oneshot::Sender<Result<ItemResults<T, E>, LedgerError>>) -> Command,
+    ) -> Result<Vec<Applied<T>>, BatchError<E>>
+    where
+        E: std::error::Error + 'static,
+    {
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let max = self.inner.options.batch_items_max;
+        if len > max {
+            return Err(LedgerError::BatchTooLarge { len, max }.into());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .queue
+            .send(command(reply))
+            .await
+            .map_err(|_| LedgerError::ShutDown)?;
+        match answer.await.map_err(|_| LedgerError::ShutDown)?? {
+            Ok(applied) => Ok(applied),
+            Err(errors) => Err(BatchError::Rejected { errors }),
+        }
+    }
+
+    /// Creates assets. Creating an existing asset with the same code and scale is a no-op.
+    pub async fn create_assets(
+        &self,
+        batch: Vec<Asset>,
+    ) -> Result<Vec<Applied<Asset>>, BatchError<AssetError>> {
+        self.submit(batch.len(), |reply| Command::Assets(batch, reply))
+            .await
+    }
+
+    /// Creates accounts, all or none.
+    pub async fn create_accounts(
+        &self,
+        batch: Vec<NewAccount>,
+    ) -> Result<Vec<Applied<Account>>, BatchError<AccountError>> {
+        self.submit(batch.len(), |reply| Command::Accounts(batch, reply))
+            .await
+    }
+
+    /// Closes accounts, all or none. A closed account takes no new transfers.
+    pub async fn close_accounts(
+        &self,
+        batch: Vec<AccountId>,
+    ) -> Result<Vec<Applied<Account>>, BatchError<CloseError>> {
+        self.submit(batch.len(), |reply| Command::Close(batch, reply))
+            .await
+    }
+
+    /// Creates transfers, all or none. Returns once they are durable.
+    pub async fn create_transfers(
+        &self,
+        batch: Vec<NewTransfer>,
+    ) -> Result<Vec<Applied<Transfer>>, BatchError<TransferError>> {
+        self.submit(batch.len(), |reply| Command::Transfers(batch, reply))
+            .await
+    }
+
+    fn read(&self) -> Result<redb::ReadTransaction, LedgerError> {
+        Ok(self.inner.db.begin_read()?)
+    }
+
+    pub fn asset(&self, id: AssetId) -> Result<Option<Asset>, LedgerError> {
+        let txn = self.read()?;
+        let table = txn.open_table(store::ASSETS)?;
+        table
+            .get(id.0)?
+            .map(|bytes| codec::decode_asset(id.0, bytes.value()))
+            .transpose()
+    }
+
+    pub fn account(&self, id: AccountId) -> Result<Option<Account>, LedgerError> {
+        let txn = self.read()?;
+        let table = txn.open_table(store::ACCOUNTS)?;
+        table
+            .get(id.0)?
+            .map(|bytes| codec::decode_account(id.0, bytes.value()))
+            .transpose()
+    }
+
+    /// The balance of an account: posted and pending, debits and credits.
+    pub fn balance(&self, id: AccountId) -> Result<Option<Balance>, LedgerError> {
+        Ok(self.account(id)?.map(|account| account.balance))
+    }
+
+    pub fn transfer(&self, id: TransferId) -> Result<Option<Transfer>, LedgerError> {
+        let txn = self.read()?;
+        let table = txn.open_table(store::TRANSFERS)?;
+        table
+            .get(id.0)?
+            .map(|bytes| codec::decode_transfer(id.0, bytes.value()))
+            .transpose()
+    }
+
+    /// Where a pending transfer stands; `None` if `id` is not a pending transfer.
+    pub fn pending_status(&self, id: TransferId) -> Result<Option<PendingStatus>, LedgerError> {
+        let txn = self.read()?;
+        let table = txn.open_table(store::PENDING_STATUS)?;
+        table
+            .get(id.0)?
+            .map(|byte| codec::decode_pending_status(byte.value()))
+            .transpose()
+    }
+
+    /// An account's transfers in time order, `limit` at a time (capped by `page_size_max`),
+    /// starting after the timestamp `after` (the previous page's `next`).
+    pub fn account_transfers(
+        &self,
+        id: AccountId,
+        after: Option<Timestamp>,
+        limit: usize,
+    ) -> Result<TransferPage, LedgerError> {
+        let limit = limit.clamp(1, self.inner.options.page_size_max.max(1));
+        let txn = self.read()?;
+        let index = txn.open_table(store::ACCOUNT_TRANSFERS)?;
+        let transfers_table = txn.open_table(store::TRANSFERS)?;
+        let start = match after {
+            Some(Timestamp(ts)) => match ts.checked_add(1) {
+                Some(next) => next,
+                None => {
+                    return Ok(TransferPage {
+                        transfers: Vec::new(),
+                        next: None,
+                    });
+                }
+            },
+            None => 0,
+        };
+        let mut transfers = Vec::with_capacity(limit);
+        let mut more = false;
+        for entry in index.range((id.0, start)..=(id.0, u64::MAX))? {
+            if transfers.len() == limit {
+                more = true;
+                break;
+            }
+            let (_, transfer_id) = entry?;
+            let transfer_id = transfer_id.value();
+            let bytes = transfers_table.get(transfer_id)?.ok_or_else(|| {
+                LedgerError::Corrupt(format!("index names missing transfer {transfer_id}"))
+            })?;
+            transfers.push(codec::decode_transfer(transfer_id, bytes.value())?);
+        }
+        let next = if more {
+            transfers.last().map(|t| t.timestamp)
+        } else {
+            None
+        };
+        Ok(TransferPage { transfers, next })
+    }
+
+    /// Every asset, by id.
+    pub fn assets(&self) -> Result<Vec<Asset>, LedgerError> {
+        let txn = self.read()?;
+        let table = txn.open_table(store::ASSETS)?;
+        let mut assets = Vec::new();
+        for entry in table.iter()? {
+            let (id, bytes) = entry?;
+            assets.push(codec::decode_asset(id.value(), bytes.value())?);
+        }
+        Ok(assets)
+    }
+}
+
+/// Nudges the writer to sweep expired holds while no one writes. Holds only a weak sender, so it
+/// stops by itself once the ledger is dropped.
+fn spawn_sweeper(queue: mpsc::WeakSender<Command>, interval: Duration) -> Result<(), LedgerError> {
+    std::thread::Builder::new()
+        .name("ledger-sweeper".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(interval);
+                let Some(queue) = queue.upgrade() else { return };
+                // A full queue means the writer is busy, and every group sweeps anyway.
+                if let Err(mpsc::error::TrySendError::Closed(_)) = queue.try_send(Command::Tick) {
+                    return;
+                }
+            }
+        })
+        .map(drop)
+        .map_err(|error| LedgerError::WriterFailed(error.to_string()))
+}

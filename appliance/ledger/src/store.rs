@@ -1,0 +1,84 @@
+//! The redb tables and the schema. Keys are big-endian-ordered integers (redb compares them
+//! numerically), so range scans walk accounts' histories and the journal in time order.
+
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::error::LedgerError;
+
+/// Bumped whenever a table or record layout changes; older files are migrated, never reinterpreted.
+pub(crate) const SCHEMA_VERSION: u64 = 1;
+
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+pub(crate) const ASSETS: TableDefinition<u32, &[u8]> = TableDefinition::new("assets");
+pub(crate) const ACCOUNTS: TableDefinition<u128, &[u8]> = TableDefinition::new("accounts");
+pub(crate) const TRANSFERS: TableDefinition<u128, &[u8]> = TableDefinition::new("transfers");
+/// Status of every pending transfer, keyed by its id.
+pub(crate) const PENDING_STATUS: TableDefinition<u128, u8> = TableDefinition::new("pending_status");
+/// Open pending transfers that can expire, by (expires_at, id): the sweep is a prefix scan.
+pub(crate) const PENDING_EXPIRY: TableDefinition<(u64, u128), ()> =
+    TableDefinition::new("pending_expiry");
+/// Each account's transfers in time order: (account, timestamp) → transfer id.
+pub(crate) const ACCOUNT_TRANSFERS: TableDefinition<(u128, u64), u128> =
+    TableDefinition::new("account_transfers");
+/// Everything that changed a balance or created an account, by timestamp: what `verify` replays.
+pub(crate) const JOURNAL: TableDefinition<u64, (u8, u128)> = TableDefinition::new("journal");
+
+pub(crate) const META_SCHEMA_VERSION: &str = "schema_version";
+pub(crate) const META_LAST_TIMESTAMP: &str = "last_timestamp";
+
+/// Creates the tables of a new file, or checks the schema of an existing one. Returns the last
+/// timestamp the ledger assigned.
+pub(crate) fn init(db: &redb::Database) -> Result<u64, LedgerError> {
+    let txn = db.begin_write()?;
+    let last_timestamp = {
+        let mut meta = txn.open_table(META)?;
+        let version = meta.get(META_SCHEMA_VERSION)?.map(|v| v.value());
+        match version {
+            None => {
+                meta.insert(META_SCHEMA_VERSION, SCHEMA_VERSION)?;
+                meta.insert(META_LAST_TIMESTAMP, 0)?;
+            }
+            Some(SCHEMA_VERSION) => {}
+            Some(found) => {
+                return Err(LedgerError::SchemaVersion {
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+        }
+        txn.open_table(ASSETS)?;
+        txn.open_table(ACCOUNTS)?;
+        txn.open_table(TRANSFERS)?;
+        txn.open_table(PENDING_STATUS)?;
+        txn.open_table(PENDING_EXPIRY)?;
+        txn.open_table(ACCOUNT_TRANSFERS)?;
+        txn.open_table(JOURNAL)?;
+        meta.get(META_LAST_TIMESTAMP)?
+            .map(|v| v.value())
+            .unwrap_or(0)
+    };
+    txn.commit()?;
+    Ok(last_timestamp)
+}
+
+/// Checks the schema of a file opened read-only.
+pub(crate) fn check_schema(db: &impl ReadableDatabase) -> Result<(), LedgerError> {
+    let txn = db.begin_read()?;
+    let meta = match txn.open_table(META) {
+        Ok(meta) => meta,
+        Err(redb::TableError::TableDoesNotExist(_)) => {
+            return Err(LedgerError::Corrupt(
+                "not a ledger file (no meta table)".into(),
+            ));
+        }
+        Err(error) => return Err(error.into()),
+    };
+    match meta.get(META_SCHEMA_VERSION)?.map(|v| v.value()) {
+        Some(SCHEMA_VERSION) => Ok(()),
+        Some(found) => Err(LedgerError::SchemaVersion {
+            found,
+            supported: SCHEMA_VERSION,
+        }),
+        None => Err(LedgerError::Corrupt("no schema version".into())),
+    }
+}

@@ -1,0 +1,668 @@
+//! The ledger's guarantees, one test each, through its public API on a real redb file.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use tongka_ledger::{
+    AccountError, AccountFlags, AccountId, Applied, AssetError, Balance, BatchError, CloseError,
+    LedgerError, PendingStatus, TransferError, TransferId, UserData,
+};
+
+const MEMBER: u128 = 10;
+const MERCHANT: u128 = 20;
+const STORE: u128 = 30;
+const MEMBER_POINTS: u128 = 11;
+const CLOSED: u128 = 40;
+
+/// A member's stored value that must not go negative, the merchant's issuing account that may,
+/// a store account, a points account, and a closed account.
+async fn chain() -> Fixture {
+    let f = fixture().await;
+    f.ledger
+        .create_accounts(vec![
+            account(MEMBER, CNY, AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS),
+            account(MERCHANT, CNY, AccountFlags::NONE),
+            account(STORE, CNY, AccountFlags::NONE),
+            account(
+                MEMBER_POINTS,
+                POINTS,
+                AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
+            ),
+            account(CLOSED, CNY, AccountFlags::NONE),
+        ])
+        .await
+        .unwrap();
+    f.ledger
+        .close_accounts(vec![AccountId(CLOSED)])
+        .await
+        .unwrap();
+    f
+}
+
+fn rejected<E: std::error::Error + Clone>(
+    result: Result<impl std::fmt::Debug, BatchError<E>>,
+) -> Vec<(usize, E)> {
+    match result {
+        Err(BatchError::Rejected { errors }) => errors,
+        other => panic!("expected a rejected batch, got {other:?}"),
+    }
+}
+
+fn balance(f: &Fixture, id: u128) -> Balance {
+    f.ledger.balance(AccountId(id)).unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn a_transfer_moves_the_amount_and_both_sides_agree() {
+    let f = chain().await;
+    let applied = f
+        .ledger
+        .create_transfers(vec![posted(1, MERCHANT, MEMBER, 10_000)])
+        .await
+        .unwrap();
+    assert!(applied[0].is_created());
+    assert_eq!(balance(&f, MEMBER).credits_posted, 10_000);
+    assert_eq!(balance(&f, MERCHANT).debits_posted, 10_000);
+    assert_eq!(balance(&f, MEMBER).net_credit_posted(), Some(10_000));
+    assert_eq!(balance(&f, MERCHANT).net_credit_posted(), Some(-10_000));
+    let path = f.path();
+    drop(f.ledger);
+    assert_verifies(&path);
+}
+
+#[tokio::test]
+async fn each_bad_transfer_gets_its_typed_error_and_writes_nothing() {
+    let f = chain().await;
+    f.ledger
+        .create_transfers(vec![posted(1, MERCHANT, MEMBER, 500)])
+        .await
+        .unwrap();
+    let before_member = balance(&f, MEMBER);
+    let before_merchant = balance(&f, MERCHANT);
+
+    let cases: Vec<(tongka_ledger::NewTransfer, TransferError)> = vec![
+        (posted(0, MERCHANT, MEMBER, 1), TransferError::IdReserved),
+        (
+            posted(u128::MAX, MERCHANT, MEMBER, 1),
+            TransferError::IdReserved,
+        ),
+        (
+            posted(2, 999, MEMBER, 1),
+            TransferError::DebitAccountNotFound(AccountId(999)),
+        ),
+        (
+            posted(2, MERCHANT, 999, 1),
+            TransferError::CreditAccountNotFound(AccountId(999)),
+        ),
+        (
+            posted(2, MERCHANT, MEMBER_POINTS, 1),
+            TransferError::AssetMismatch {
+                debit: CNY,
+                credit: POINTS,
+            },
+        ),
+        (posted(2, MERCHANT, MEMBER, 0), TransferError::AmountZero),
+        (
+            posted(2, MEMBER, MEMBER, 1),
+            TransferError::AccountsMustBeDifferent,
+        ),
+        (
+            posted(2, MERCHANT, CLOSED, 1),
+            TransferError::CreditAccountClosed(AccountId(CLOSED)),
+        ),
+        (
+            posted(2, CLOSED, MERCHANT, 1),
+            TransferError::DebitAccountClosed(AccountId(CLOSED)),
+        ),
+        (
+            posted(2, MEMBER, STORE, 501),
+            TransferError::ExceedsCredits {
+                account: AccountId(MEMBER),
+                available: 500,
+            },
+        ),
+        (
+            posted(2, MERCHANT, STORE, u128::MAX),
+            TransferError::Overflow(AccountId(MERCHANT)),
+        ),
+        (
+            posted(1, MERCHANT, MEMBER, 501),
+            TransferError::IdReused(TransferId(1)),
+        ),
+        (
+            post(2, 777, None),
+            TransferError::PendingTransferNotFound(TransferId(777)),
+        ),
+        (
+            post(2, 1, None),
+            TransferError::PendingTransferNotPending(TransferId(1)),
+        ),
+    ];
+    for (index, (transfer, expected)) in cases.into_iter().enumerate() {
+        // Each bad transfer rides with a good one, which must not be applied either.
+        let batch = vec![posted(100 + index as u128, MERCHANT, STORE, 1), transfer];
+        let errors = rejected(f.ledger.create_transfers(batch).await);
+        assert_eq!(
+            errors,
+            vec![(1, expected.clone())],
+            "case {index}: {expected}"
+        );
+        assert_eq!(
+            f.ledger.transfer(TransferId(100 + index as u128)).unwrap(),
+            None
+        );
+    }
+    assert_eq!(balance(&f, MEMBER), before_member);
+    assert_eq!(balance(&f, MERCHANT), before_merchant);
+    assert_eq!(balance(&f, STORE), Balance::default());
+}
+
+#[tokio::test]
+async fn a_batch_reports_every_failing_item() {
+    let f = chain().await;
+    let errors = rejected(
+        f.ledger
+            .create_transfers(vec![
+                posted(1, MERCHANT, MEMBER, 100),
+                posted(2, MEMBER, STORE, 1_000),
+                posted(3, MERCHANT, MEMBER, 0),
+            ])
+            .await,
+    );
+    assert_eq!(
+        errors,
+        vec![
+            (
+                1,
+                TransferError::ExceedsCredits {
+                    account: AccountId(MEMBER),
+                    available: 100
+                }
+            ),
+            (2, TransferError::AmountZero),
+        ]
+    );
+    assert_eq!(f.ledger.transfer(TransferId(1)).unwrap(), None);
+}
+
+#[tokio::test]
+async fn later_transfers_in_a_batch_see_earlier_ones() {
+    let f = chain().await;
+    // Top up then spend in one batch: the spend relies on the top-up.
+    f.ledger
+        .create_transfers(vec![
+            posted(1, MERCHANT, MEMBER, 100),
+            posted(2, MEMBER, STORE, 100),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(balance(&f, MEMBER).available_to_debit(), 0);
+}
+
+#[tokio::test]
+async fn a_retry_returns_the_original_and_applies_nothing() {
+    let f = chain().await;
+    let first = f
+        .ledger
+        .create_transfers(vec![posted(1, MERCHANT, MEMBER, 100)])
+        .await
+        .unwrap();
+    f.clock.advance_secs(60);
+    let retry = f
+        .ledger
+        .create_transfers(vec![
+            posted(1, MERCHANT, MEMBER, 100),
+            posted(2, MERCHANT, MEMBER, 5),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(retry[0], Applied::Exists(first[0].get().clone()));
+    assert!(retry[1].is_created());
+    assert_eq!(balance(&f, MEMBER).credits_posted, 105);
+
+    let mut changed = posted(1, MERCHANT, MEMBER, 100);
+    changed.user_data = UserData {
+        u128: 9,
+        ..UserData::default()
+    };
+    assert_eq!(
+        rejected(f.ledger.create_transfers(vec![changed]).await),
+        vec![(0, TransferError::IdReused(TransferId(1)))]
+    );
+}
+
+#[tokio::test]
+async fn bad_accounts_and_assets_are_refused() {
+    let f = chain().await;
+    let both = tongka_ledger::AccountFlags {
+        debits_must_not_exceed_credits: true,
+        credits_must_not_exceed_debits: true,
+    };
+    let errors = rejected(
+        f.ledger
+            .create_accounts(vec![
+                account(0, CNY, AccountFlags::NONE),
+                account(50, tongka_ledger::AssetId(99), AccountFlags::NONE),
+                account(51, CNY, both),
+                account(MEMBER, POINTS, AccountFlags::NONE),
+                account(52, CNY, AccountFlags::NONE),
+            ])
+            .await,
+    );
+    assert_eq!(
+        errors,
+        vec![
+            (0, AccountError::IdReserved),
+            (1, AccountError::AssetNotFound(tongka_ledger::AssetId(99))),
+            (2, AccountError::FlagsMutuallyExclusive),
+            (3, AccountError::IdReused(AccountId(MEMBER))),
+        ]
+    );
+    assert_eq!(f.ledger.account(AccountId(52)).unwrap(), None);
+
+    let asset = |id, code: &str, scale| tongka_ledger::Asset {
+        id: tongka_ledger::AssetId(id),
+        code: code.into(),
+        scale,
+    };
+    let errors = rejected(
+        f.ledger
+            .create_assets(vec![
+                asset(0, "X", 0),
+                asset(3, "cny", 2),
+                asset(4, "", 2),
+                asset(5, "A_VERY_LONG_CODE_X", 2),
+                asset(6, "FINE", 19),
+                asset(1, "CNY", 3),
+            ])
+            .await,
+    );
+    assert_eq!(
+        errors,
+        vec![
+            (0, AssetError::IdReserved),
+            (1, AssetError::CodeInvalid),
+            (2, AssetError::CodeInvalid),
+            (3, AssetError::CodeInvalid),
+            (4, AssetError::ScaleTooLarge(19)),
+            (5, AssetError::IdReused(CNY)),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_batch_is_refused_before_the_writer() {
+    let f = chain().await;
+    let batch: Vec<_> = (1..=8_191).map(|i| posted(i, MERCHANT, STORE, 1)).collect();
+    match f.ledger.create_transfers(batch).await {
+        Err(BatchError::Ledger(LedgerError::BatchTooLarge {
+            len: 8_191,
+            max: 8_190,
+        })) => {}
+        other => panic!("expected BatchTooLarge, got {other:?}"),
+    }
+    assert_eq!(balance(&f, STORE), Balance::default());
+}
+
+#[tokio::test]
+async fn a_hold_reserves_then_posts_part_and_releases_the_rest() {
+    let f = chain().await;
+    f.ledger
+        .create_transfers(vec![posted(1, MERCHANT, MEMBER, 1_000)])
+        .await
+        .unwrap();
+    f.ledger
+        .create_transfers(vec![pending(2, MEMBER, STORE, 600, 0)])
+        .await
+        .unwrap();
+    assert_eq!(balance(&f, MEMBER).debits_pending, 600);
+    assert_eq!(balance(&f, MEMBER).available_to_debit(), 400);
+    // The hold counts against the balance: 401 more would overdraw.
+    assert_eq!(
+        rejected(
+            f.ledger
+                .create_transfers(vec![posted(3, MEMBER, STORE, 401)])
+                .await
+        ),
+        vec![(
+            0,
+            TransferError::ExceedsCredits {
+                account: AccountId(MEMBER),
+                available: 400
+            }
+        )]
+    );
+    assert_eq!(
+        rejected(f.ledger.create_transfers(vec![post(4, 2, Some(601))]).await),
+        vec![(
+            0,
+            TransferError::AmountExceedsPending {
+                requested: 601,
+                pending: 600
+            }
+        )]
+    );
+    let posted_part = f
+        .ledger
+        .create_transfers(vec![post(4, 2, Some(250))])
+        .await
+        .unwrap();
+    assert_eq!(posted_part[0].get().amount, 250);
+    let member = balance(&f, MEMBER);
+    assert_eq!((member.debits_pending, member.debits_posted), (0, 250));
+    assert_eq!(balance(&f, STORE).credits_posted, 250);
+    assert_eq!(
+        f.ledger.pending_status(TransferId(2)).unwrap(),
+        Some(PendingStatus::Posted)
+    );
+    assert_eq!(
+        rejected(f.ledger.create_transfers(vec![void(5, 2)]).await),
+        vec![(
+            0,
+            TransferError::PendingTransferAlreadyPosted(TransferId(2))
+        )]
+    );
+    let path = f.path();
+    drop(f.ledger);
+    assert_verifies(&path);
+}
+
+#[tokio::test]
+async fn a_void_releases_the_hold_and_cannot_be_repeated() {
+    let f = chain().await;
+    f.ledger
+        .create_transfers(vec![
+            posted(1, MERCHANT, MEMBER, 1_000),
+            pending(2, MEMBER, STORE, 700, 0),
+        ])
+        .await
+        .unwrap();
+    f.ledger.create_transfers(vec![void(3, 2)]).await.unwrap();
+    assert_eq!(balance(&f, MEMBER).available_to_debit(), 1_000);
+    assert_eq!(balance(&f, STORE), Balance::default());
+    // Retrying the void is answered with the original; a new void is refused.
+    assert!(!f.ledger.create_transfers(vec![void(3, 2)]).await.unwrap()[0].is_created());
+    assert_eq!(
+        rejected(f.ledger.create_transfers(vec![void(4, 2)]).await),
+        vec![(
+            0,
+            TransferError::PendingTransferAlreadyVoided(TransferId(2))
+        )]
+    );
+    assert_eq!(
+        rejected(f.ledger.create_transfers(vec![post(5, 2, None)]).await),
+        vec![(
+            0,
+            TransferError::PendingTransferAlreadyVoided(TransferId(2))
+        )]
+    );
+}
+
+#[tokio::test]
+async fn a_hold_past_its_timeout_expires_and_cannot_be_posted() {
+    let f = chain().await;
+    f.ledger
+        .create_transfers(vec![
+            posted(1, MERCHANT, MEMBER, 1_000),
+            pending(2, MEMBER, STORE, 300, 30),
+        ])
+        .await
+        .unwrap();
+    f.clock.advance_secs(29);
+    // Not yet: any write sweeps, and this hold has a second left.
+    f.ledger
+        .create_transfers(vec![posted(3, MERCHANT, STORE, 1)])
+        .await
+        .unwrap();
+    assert_eq!(
+        f.ledger.pending_status(TransferId(2)).unwrap(),
+        Some(PendingStatus::Pending)
+    );
+    // The hold was stamped a few nanoseconds after the clock's start; two seconds is clearly past.
+    f.clock.advance_secs(2);
+    assert_eq!(
+        rejected(f.ledger.create_transfers(vec![post(4, 2, None)]).await),
+        vec![(0, TransferError::PendingTransferExpired(TransferId(2)))]
+    );
+    assert_eq!(
+        f.ledger.pending_status(TransferId(2)).unwrap(),
+        Some(PendingStatus::Expired)
+    );
+    assert_eq!(balance(&f, MEMBER).debits_pending, 0);
+    assert_eq!(balance(&f, STORE).credits_pending, 0);
+    let path = f.path();
+    drop(f.ledger);
+    assert_verifies(&path);
+}
+
+#[tokio::test]
+async fn an_idle_ledger_sweeps_expired_holds_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = tongka_ledger::ManualClock::new(START_NS);
+    let options = tongka_ledger::LedgerOptions {
+        expiry_sweep_interval_ms: Some(10),
+        ..options(&clock)
+    };
+    let ledger = tongka_ledger::Ledger::open(&dir.path().join("l.redb"), options).unwrap();
+    ledger
+        .create_assets(vec![tongka_ledger::Asset {
+            id: CNY,
+            code: "CNY".into(),
+            scale: 2,
+        }])
+        .await
+        .unwrap();
+    ledger
+        .create_accounts(vec![
+            account(1, CNY, AccountFlags::NONE),
+            account(2, CNY, AccountFlags::NONE),
+        ])
+        .await
+        .unwrap();
+    ledger
+        .create_transfers(vec![pending(9, 1, 2, 5, 1)])
+        .await
+        .unwrap();
+    clock.advance_secs(2);
+    let mut status = None;
+    for _ in 0..500 {
+        status = ledger.pending_status(TransferId(9)).unwrap();
+        if status == Some(PendingStatus::Expired) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(status, Some(PendingStatus::Expired));
+    assert_eq!(
+        ledger
+            .balance(AccountId(1))
+            .unwrap()
+            .unwrap()
+            .debits_pending,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_closed_account_refuses_transfers_but_its_holds_can_be_voided() {
+    let f = chain().await;
+    f.ledger
+        .create_transfers(vec![
+            posted(1, MERCHANT, MEMBER, 100),
+            pending(2, MEMBER, STORE, 50, 0),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        rejected(f.ledger.close_accounts(vec![AccountId(MEMBER)]).await),
+        vec![(0, CloseError::HasPendingTransfers(AccountId(MEMBER)))]
+    );
+    f.ledger.create_transfers(vec![void(3, 2)]).await.unwrap();
+    f.ledger
+        .close_accounts(vec![AccountId(MEMBER)])
+        .await
+        .unwrap();
+    assert!(f.ledger.account(AccountId(MEMBER)).unwrap().unwrap().closed);
+    assert_eq!(
+        rejected(
+            f.ledger
+                .create_transfers(vec![posted(4, MERCHANT, MEMBER, 1)])
+                .await
+        ),
+        vec![(0, TransferError::CreditAccountClosed(AccountId(MEMBER)))]
+    );
+}
+
+#[tokio::test]
+async fn timestamps_strictly_increase_even_when_the_clock_stands_still_or_goes_back() {
+    let f = chain().await;
+    f.ledger
+        .create_transfers((1..=5).map(|i| posted(i, MERCHANT, STORE, 1)).collect())
+        .await
+        .unwrap();
+    f.clock.set_ns(START_NS - 1_000_000_000);
+    f.ledger
+        .create_transfers(vec![posted(6, MERCHANT, STORE, 1)])
+        .await
+        .unwrap();
+    let page = f
+        .ledger
+        .account_transfers(AccountId(STORE), None, 100)
+        .unwrap();
+    let stamps: Vec<_> = page.transfers.iter().map(|t| t.timestamp).collect();
+    assert_eq!(stamps.len(), 6);
+    assert!(stamps.windows(2).all(|w| w[0] < w[1]), "{stamps:?}");
+}
+
+#[tokio::test]
+async fn an_accounts_history_pages_in_time_order() {
+    let f = chain().await;
+    for i in 1..=25u128 {
+        f.ledger
+            .create_transfers(vec![posted(i, MERCHANT, STORE, i)])
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = f
+            .ledger
+            .account_transfers(AccountId(STORE), after, 10)
+            .unwrap();
+        assert!(page.transfers.len() <= 10);
+        seen.extend(page.transfers.iter().map(|t| t.id.0));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, (1..=25).collect::<Vec<_>>());
+    assert!(
+        f.ledger
+            .account_transfers(AccountId(MEMBER), None, 10)
+            .unwrap()
+            .transfers
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn everything_survives_a_restart() {
+    let f = chain().await;
+    f.ledger
+        .create_transfers(vec![
+            posted(1, MERCHANT, MEMBER, 1_000),
+            pending(2, MEMBER, STORE, 10, 60),
+        ])
+        .await
+        .unwrap();
+    let before = balance(&f, MEMBER);
+    let f = f.reopen();
+    assert_eq!(balance(&f, MEMBER), before);
+    // Idempotency holds across the restart, and timestamps keep increasing.
+    let retry = f
+        .ledger
+        .create_transfers(vec![posted(1, MERCHANT, MEMBER, 1_000)])
+        .await
+        .unwrap();
+    assert!(!retry[0].is_created());
+    let next = f
+        .ledger
+        .create_transfers(vec![post(3, 2, None)])
+        .await
+        .unwrap();
+    assert!(next[0].get().timestamp > retry[0].get().timestamp);
+}
+
+#[tokio::test]
+async fn many_concurrent_retries_of_one_transfer_apply_it_once() {
+    let f = chain().await;
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let ledger = f.ledger.clone();
+        tasks.push(tokio::spawn(async move {
+            ledger
+                .create_transfers(vec![posted(7, MERCHANT, MEMBER, 100)])
+                .await
+        }));
+    }
+    let mut created = 0;
+    let mut timestamps = std::collections::HashSet::new();
+    for task in tasks {
+        let applied = task.await.unwrap().unwrap();
+        created += usize::from(applied[0].is_created());
+        timestamps.insert(applied[0].get().timestamp);
+    }
+    assert_eq!(created, 1);
+    assert_eq!(timestamps.len(), 1, "every retry sees the one original");
+    assert_eq!(balance(&f, MEMBER).credits_posted, 100);
+}
+
+#[tokio::test]
+async fn verify_catches_a_tampered_balance() {
+    let f = chain().await;
+    f.ledger
+        .create_transfers(vec![posted(1, MERCHANT, MEMBER, 100)])
+        .await
+        .unwrap();
+    let path = f.path();
+    drop(f.ledger);
+    assert_verifies(&path);
+    tamper_account(&path, MEMBER, |bytes| {
+        // credits_posted is the last field: 100 → 101.
+        let at = bytes.len() - 16;
+        bytes[at] = 101;
+    });
+    let report = tongka_ledger::verify(&path).unwrap();
+    assert!(
+        report
+            .violations
+            .contains(&tongka_ledger::Violation::BalanceMismatch {
+                account: AccountId(MEMBER)
+            })
+    );
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| matches!(v, tongka_ledger::Violation::Unbalanced { .. }))
+    );
+}
+
+/// Rewrites an account record behind the ledger's back, as disk corruption or a bug would.
+fn tamper_account(path: &std::path::Path, id: u128, edit: impl FnOnce(&mut Vec<u8>)) {
+    use redb::ReadableTable;
+    const ACCOUNTS: redb::TableDefinition<u128, &[u8]> = redb::TableDefinition::new("accounts");
+    let db = redb::Database::open(path).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        let mut table = txn.open_table(ACCOUNTS).unwrap();
+        let mut bytes = table.get(id).unwrap().unwrap().value().to_vec();
+        edit(&mut bytes);
+        table.insert(id, bytes.as_slice()).unwrap();
+    }
+    txn.commit().unwrap();
+}
