@@ -1,1 +1,178 @@
-fn main() {}
+//! Developer workflows, in Rust so they run wherever cargo does (the cargo-xtask pattern).
+//!
+//! `cargo xtask serve` — install what is missing, build, and start the box on a local data folder.
+//! `cargo xtask test`  — everything CI checks: formatting, clippy with warnings denied, all tests.
+//! `cargo xtask bench` — the ledger's throughput figures for docs/PERFORMANCE.md.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  serve [ARGS…]   install what is missing, build, and start the box on ./.tongka/data
+                  (ARGS go to `tongka serve`, e.g. --listen 127.0.0.1:9000)
+  test            formatting, clippy with warnings denied, and every test: what CI runs
+  bench [ARGS…]   measure the ledger (fsync rate, single commits, group commit) in release
+                  mode on this disk (ARGS go to the bench, e.g. --dir /mnt/ssd --seconds 5)
+";
+
+/// Targets the workspace builds for besides the host: plugins are WebAssembly components.
+const TARGETS: &[&str] = &["wasm32-wasip2"];
+const COMPONENTS: &[&str] = &["rustfmt", "clippy"];
+
+fn main() -> Result<()> {
+    let mut args = std::env::args_os().skip(1);
+    let command = args.next().and_then(|c| c.into_string().ok());
+    let rest: Vec<OsString> = args.collect();
+    let root = workspace_root()?;
+    std::env::set_current_dir(&root)?;
+    match command.as_deref() {
+        Some("serve") => serve(&root, rest),
+        Some("test") => test(),
+        Some("bench") => bench(&root, rest),
+        Some("help" | "--help" | "-h") => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        _ => {
+            eprint!("{USAGE}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn workspace_root() -> Result<PathBuf> {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map(Path::to_path_buf)
+        .context("xtask lives one level below the workspace root")
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+fn run(step: &str, command: &mut Command) -> Result<()> {
+    eprintln!("\n==> {step}");
+    let status = command
+        .status()
+        .with_context(|| format!("cannot run {command:?}"))?;
+    if !status.success() {
+        bail!("{step} failed ({status})");
+    }
+    Ok(())
+}
+
+fn output(command: &mut Command) -> Option<String> {
+    let output = command.output().ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Installs the rustup targets and components the workspace needs, if rustup manages this
+/// toolchain. A fresh machine has only the toolchain; this is what makes the two commands work.
+fn ensure_toolchain() -> Result<()> {
+    let Some(installed) = output(Command::new("rustup").args(["target", "list", "--installed"]))
+    else {
+        eprintln!("rustup not found: assuming the toolchain has {TARGETS:?} and {COMPONENTS:?}");
+        return Ok(());
+    };
+    for target in TARGETS {
+        if !installed.lines().any(|line| line.trim() == *target) {
+            run(
+                &format!("installing the {target} target"),
+                Command::new("rustup").args(["target", "add", target]),
+            )?;
+        }
+    }
+    let components = output(Command::new("rustup").args(["component", "list", "--installed"]))
+        .unwrap_or_default();
+    for component in COMPONENTS {
+        if !components.lines().any(|line| line.starts_with(component)) {
+            run(
+                &format!("installing {component}"),
+                Command::new("rustup").args(["component", "add", component]),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn serve(root: &Path, args: Vec<OsString>) -> Result<()> {
+    ensure_toolchain()?;
+    run(
+        "building tongka",
+        cargo().args(["build", "--package", "tongka"]),
+    )?;
+    let data = root.join(".tongka").join("data");
+    let binary = root.join("target").join("debug").join(exe("tongka"));
+    eprintln!(
+        "\n==> starting the box (data in {}; Ctrl-C stops it)",
+        data.display()
+    );
+    let status = Command::new(binary)
+        .arg("serve")
+        .arg("--data")
+        .arg(&data)
+        .args(args)
+        .status()
+        .context("cannot start tongka")?;
+    if !status.success() {
+        bail!("tongka exited with {status}");
+    }
+    Ok(())
+}
+
+fn test() -> Result<()> {
+    ensure_toolchain()?;
+    run("formatting", cargo().args(["fmt", "--all", "--check"]))?;
+    run(
+        "clippy, warnings denied",
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "--deny",
+            "warnings",
+        ]),
+    )?;
+    run("tests", cargo().args(["test", "--workspace", "--locked"]))?;
+    eprintln!("\nall checks passed");
+    Ok(())
+}
+
+fn bench(root: &Path, args: Vec<OsString>) -> Result<()> {
+    let dir = root.join("target").join("bench-ledger");
+    std::fs::create_dir_all(&dir)?;
+    run(
+        "ledger throughput (release build)",
+        cargo()
+            .args([
+                "run",
+                "--release",
+                "--quiet",
+                "--package",
+                "tongka-ledger",
+                "--example",
+                "throughput",
+                "--",
+                "--dir",
+            ])
+            .arg(&dir)
+            .args(args),
+    )
+}
+
+fn exe(name: &str) -> String {
+    format!("{name}{}", std::env::consts::EXE_SUFFIX)
+}

@@ -42,7 +42,7 @@ pub use types::{
     NewAccount, NewTransfer, PendingStatus, SCALE_MAX, Timestamp, Transfer, TransferId,
     TransferKind, TransferPage, UserData,
 };
-pub use verify::{VerifyReport, Violation, verify};
+pub use verify::{AssetTotals, VerifyReport, Violation, WideSum, verify};
 
 use apply::ItemResults;
 use writer::{Command, Writer};

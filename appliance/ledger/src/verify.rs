@@ -67,6 +67,11 @@ pub struct WideSum {
 }
 
 impl WideSum {
+    /// The sum, if it fits a `u128`.
+    pub fn as_u128(&self) -> Option<u128> {
+        (self.high == 0).then_some(self.low)
+    }
+
     fn add(&mut self, value: u128) {
         let (low, carry) = self.low.overflowing_add(value);
         self.low = low;

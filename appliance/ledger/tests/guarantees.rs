@@ -218,7 +218,7 @@ async fn a_retry_returns_the_original_and_applies_nothing() {
         ])
         .await
         .unwrap();
-    assert_eq!(retry[0], Applied::Exists(first[0].get().clone()));
+    assert_eq!(retry[0], Applied::Exists(*first[0].get()));
     assert!(retry[1].is_created());
     assert_eq!(balance(&f, MEMBER).credits_posted, 105);
 

@@ -1,0 +1,222 @@
+//! Ledger throughput on this disk, run by `cargo xtask bench`. Prints, from one run on one folder:
+//!
+//! 1. the disk's own `fdatasync` rate (4 KiB write + sync), the physical reference;
+//! 2. durable single-transfer commits per second from one sequential submitter;
+//! 3. transfers per second with many concurrent submitters, one transfer per request;
+//! 4. the same with small batches per request (a checkout is a batch of a few transfers).
+//!
+//! Every acknowledged transfer is durable: the writer answers only after redb's commit returns.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tongka_ledger::{
+    AccountFlags, AccountId, Asset, AssetId, Ledger, LedgerOptions, NewAccount, NewTransfer,
+    TransferId, TransferKind, UserData,
+};
+
+const ACCOUNTS: u128 = 10_000;
+
+struct Args {
+    dir: PathBuf,
+    seconds: u64,
+    submitters: usize,
+    batch: usize,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        dir: std::env::temp_dir(),
+        seconds: 5,
+        submitters: 64,
+        batch: 8,
+    };
+    let mut iter = std::env::args().skip(1);
+    while let Some(flag) = iter.next() {
+        let value = iter
+            .next()
+            .unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--dir" => args.dir = value.into(),
+            "--seconds" => args.seconds = value.parse().expect("--seconds: a number"),
+            "--submitters" => args.submitters = value.parse().expect("--submitters: a number"),
+            "--batch" => args.batch = value.parse().expect("--batch: a number"),
+            other => panic!("unknown flag {other}; flags: --dir --seconds --submitters --batch"),
+        }
+    }
+    args
+}
+
+fn fsync_rate(dir: &std::path::Path, duration: Duration) -> f64 {
+    let path = dir.join("fsync-probe");
+    let mut file = std::fs::File::create(&path).unwrap();
+    let block = vec![0xA5u8; 4096];
+    let start = Instant::now();
+    let mut syncs = 0u64;
+    while start.elapsed() < duration {
+        use std::io::Seek;
+        file.seek(std::io::SeekFrom::Start(0)).unwrap();
+        file.write_all(&block).unwrap();
+        file.sync_data().unwrap();
+        syncs += 1;
+    }
+    let rate = syncs as f64 / start.elapsed().as_secs_f64();
+    drop(file);
+    let _ = std::fs::remove_file(path);
+    rate
+}
+
+/// A small, fast, deterministic generator: the benchmark needs spread, not cryptography.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn pair(&mut self) -> (AccountId, AccountId) {
+        let debit = u128::from(self.next()) % ACCOUNTS + 1;
+        let mut credit = u128::from(self.next()) % ACCOUNTS + 1;
+        if credit == debit {
+            credit = debit % ACCOUNTS + 1;
+        }
+        (AccountId(debit), AccountId(credit))
+    }
+}
+
+fn transfer(id: u128, rng: &mut XorShift) -> NewTransfer {
+    let (debit, credit) = rng.pair();
+    NewTransfer {
+        id: TransferId(id),
+        kind: TransferKind::Posted {
+            debit,
+            credit,
+            amount: u128::from(rng.next() % 10_000 + 1),
+        },
+        code: 1,
+        user_data: UserData::default(),
+    }
+}
+
+async fn open(dir: &std::path::Path, name: &str) -> Ledger {
+    let path = dir.join(name);
+    let _ = std::fs::remove_file(&path);
+    let ledger = Ledger::open(&path, LedgerOptions::default()).unwrap();
+    ledger
+        .create_assets(vec![Asset {
+            id: AssetId(1),
+            code: "CNY".into(),
+            scale: 2,
+        }])
+        .await
+        .unwrap();
+    let accounts: Vec<NewAccount> = (1..=ACCOUNTS)
+        .map(|id| NewAccount {
+            id: AccountId(id),
+            asset: AssetId(1),
+            owner: id,
+            code: 1,
+            flags: AccountFlags::NONE,
+        })
+        .collect();
+    for chunk in accounts.chunks(8_000) {
+        ledger.create_accounts(chunk.to_vec()).await.unwrap();
+    }
+    ledger
+}
+
+/// Runs `submitters` tasks, each sending requests of `batch` transfers back to back, for
+/// `duration`, with ids counting up from `first_id`. Returns acknowledged transfers per second.
+async fn concurrent(
+    ledger: &Ledger,
+    first_id: u64,
+    submitters: usize,
+    batch: usize,
+    duration: Duration,
+) -> f64 {
+    let next_id = Arc::new(AtomicU64::new(first_id));
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for seed in 0..submitters {
+        let (ledger, next_id, done, stop) = (
+            ledger.clone(),
+            Arc::clone(&next_id),
+            Arc::clone(&done),
+            Arc::clone(&stop),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut rng = XorShift(0x9E37_79B9_7F4A_7C15 ^ (seed as u64 + 1));
+            while !stop.load(Ordering::Relaxed) {
+                let first = u128::from(next_id.fetch_add(batch as u64, Ordering::Relaxed));
+                let transfers = (0..batch as u128)
+                    .map(|i| transfer(first + i, &mut rng))
+                    .collect();
+                ledger.create_transfers(transfers).await.unwrap();
+                done.fetch_add(batch as u64, Ordering::Relaxed);
+            }
+        }));
+    }
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let acknowledged_by_deadline = done.load(Ordering::Relaxed);
+    let elapsed = start.elapsed();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    acknowledged_by_deadline as f64 / elapsed.as_secs_f64()
+}
+
+fn main() {
+    let args = parse_args();
+    std::fs::create_dir_all(&args.dir).unwrap();
+    let duration = Duration::from_secs(args.seconds);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        eprintln!("measuring in {} for {}s per figure…", args.dir.display(), args.seconds);
+        let fsync = fsync_rate(&args.dir, duration);
+
+        let ledger = open(&args.dir, "bench-single.redb").await;
+        let single = concurrent(&ledger, 1, 1, 1, duration).await;
+        drop(ledger);
+
+        let ledger = open(&args.dir, "bench-group.redb").await;
+        let group_single = concurrent(&ledger, 1, args.submitters, 1, duration).await;
+        let group_batch = concurrent(&ledger, 1 << 40, args.submitters, args.batch, duration).await;
+        drop(ledger);
+        for name in ["bench-single.redb", "bench-group.redb"] {
+            let _ = std::fs::remove_file(args.dir.join(name));
+        }
+
+        println!("| figure | per second |");
+        println!("| --- | ---: |");
+        println!("| disk: 4 KiB write + fdatasync | {fsync:.0} |");
+        println!("| durable single-transfer commits, 1 submitter | {single:.0} |");
+        println!(
+            "| transfers, {} submitters × 1 transfer per request (group commit) | {group_single:.0} |",
+            args.submitters
+        );
+        println!(
+            "| transfers, {} submitters × {} transfers per request (group commit) | {group_batch:.0} |",
+            args.submitters, args.batch
+        );
+        println!();
+        println!(
+            "single commits / fsync rate: {:.2}; accounts: {ACCOUNTS}; cores: {}",
+            single / fsync,
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+    });
+}

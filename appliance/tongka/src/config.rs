@@ -1,0 +1,319 @@
+//! The box's configuration: the default compiled in from `config/tongka.toml`, then a file, then
+//! `TONGKA_*` variables, then flags. Checked whole before anything opens a file or a port.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The documented default, compiled in. Every key the box knows is in it.
+pub const DEFAULT_TOML: &str = include_str!("../../../config/tongka.toml");
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub http: HttpConfig,
+    pub ledger: LedgerConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    pub shutdown_grace_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerConfig {
+    pub batch_items_max: usize,
+    pub group_items_max: usize,
+    pub queue_depth_max: usize,
+    pub expiry_sweep_interval_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub filter: String,
+}
+
+/// A configuration the box refuses to start with.
+#[derive(Debug, thiserror::Error)]
+#[error("{source_name}: {message}")]
+pub struct ConfigError {
+    /// Where the bad value came from: a file, a variable, a key.
+    pub source_name: String,
+    pub message: String,
+}
+
+fn error(source_name: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        source_name: source_name.into(),
+        message: message.into(),
+    }
+}
+
+/// What the command line adds on top of file and environment.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+}
+
+impl Config {
+    /// Builds the configuration from the default, `overrides.config_file`, the environment `env`
+    /// (passed in so tests need not touch the process's) and the flags; then validates it.
+    pub fn load(
+        overrides: &Overrides,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let default: toml::Table = DEFAULT_TOML
+            .parse()
+            .map_err(|e| error("built-in default", format!("{e}")))?;
+        let mut merged = default.clone();
+
+        if let Some(path) = &overrides.config_file {
+            let name = path.display().to_string();
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| error(&name, format!("cannot read: {e}")))?;
+            let file: toml::Table = text.parse().map_err(|e| error(&name, format!("{e}")))?;
+            merge(&mut merged, file, &name, "")?;
+        }
+
+        apply_env(&default, &mut merged, "", &env)?;
+
+        let mut config: Config = merged
+            .try_into()
+            .map_err(|e: toml::de::Error| error("configuration", e.message().to_owned()))?;
+        if let Some(data_dir) = &overrides.data_dir {
+            config.data_dir.clone_from(data_dir);
+        }
+        if let Some(listen) = overrides.listen {
+            config.http.listen = listen;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(error("data_dir", "must not be empty"));
+        }
+        let ledger = &self.ledger;
+        check_range("ledger.batch_items_max", ledger.batch_items_max, 1, 8_190)?;
+        check_range("ledger.group_items_max", ledger.group_items_max, 1, 65_535)?;
+        check_range("ledger.queue_depth_max", ledger.queue_depth_max, 1, 65_535)?;
+        check_range(
+            "ledger.expiry_sweep_interval_ms",
+            ledger.expiry_sweep_interval_ms,
+            10,
+            60_000,
+        )?;
+        check_range(
+            "http.shutdown_grace_ms",
+            self.http.shutdown_grace_ms,
+            0,
+            600_000,
+        )?;
+        tracing_subscriber::EnvFilter::try_new(&self.log.filter)
+            .map_err(|e| error("log.filter", format!("{e}")))?;
+        Ok(())
+    }
+
+    pub fn ledger_path(&self) -> PathBuf {
+        ledger_path(&self.data_dir)
+    }
+}
+
+/// Where the ledger file lives inside a data folder.
+pub fn ledger_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("ledger.redb")
+}
+
+fn check_range<T: PartialOrd + std::fmt::Display>(
+    key: &str,
+    value: T,
+    min: T,
+    max: T,
+) -> Result<(), ConfigError> {
+    if value < min || value > max {
+        return Err(error(key, format!("{value} is outside {min} to {max}")));
+    }
+    Ok(())
+}
+
+/// Merges `over` into `base`, refusing keys the default does not know (a typo must not pass
+/// silently as a default).
+fn merge(
+    base: &mut toml::Table,
+    over: toml::Table,
+    source: &str,
+    prefix: &str,
+) -> Result<(), ConfigError> {
+    for (key, value) in over {
+        let path = format!("{prefix}{key}");
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(base_table)), toml::Value::Table(over_table)) => {
+                merge(base_table, over_table, source, &format!("{path}."))?;
+            }
+            (Some(toml::Value::Table(_)), _) => {
+                return Err(error(source, format!("`{path}` must be a table")));
+            }
+            (Some(slot), value) => *slot = value,
+            (None, _) => return Err(error(source, format!("unknown key `{path}`"))),
+        }
+    }
+    Ok(())
+}
+
+/// For every key of the default, `TONGKA_<PATH>` (dots as `_`) replaces its value, parsed as the
+/// default's type.
+fn apply_env(
+    default: &toml::Table,
+    merged: &mut toml::Table,
+    prefix: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    for (key, default_value) in default {
+        let path = format!("{prefix}{key}");
+        match (default_value, merged.get_mut(key)) {
+            (toml::Value::Table(default_table), Some(toml::Value::Table(merged_table))) => {
+                apply_env(default_table, merged_table, &format!("{path}_"), env)?;
+            }
+            (_, Some(slot)) => {
+                let var = format!("TONGKA_{}", path.to_uppercase());
+                if let Some(raw) = env(&var) {
+                    *slot = parse_like(default_value, &raw).map_err(|m| error(&var, m))?;
+                }
+            }
+            (_, None) => {}
+        }
+    }
+    Ok(())
+}
+
+fn parse_like(default: &toml::Value, raw: &str) -> Result<toml::Value, String> {
+    match default {
+        toml::Value::Integer(_) => raw
+            .trim()
+            .parse::<i64>()
+            .map(toml::Value::Integer)
+            .map_err(|_| format!("`{raw}` is not a whole number")),
+        toml::Value::Boolean(_) => raw
+            .trim()
+            .parse::<bool>()
+            .map(toml::Value::Boolean)
+            .map_err(|_| format!("`{raw}` is not true or false")),
+        _ => Ok(toml::Value::String(raw.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(
+        file: Option<&str>,
+        vars: &[(&str, &str)],
+        overrides: Overrides,
+    ) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut overrides = overrides;
+        if let Some(text) = file {
+            let path = dir.path().join("tongka.toml");
+            std::fs::write(&path, text).unwrap();
+            overrides.config_file = Some(path);
+        }
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::load(&overrides, |k| vars.get(k).cloned())
+    }
+
+    #[test]
+    fn the_default_is_valid() {
+        let config = load(None, &[], Overrides::default()).unwrap();
+        assert_eq!(config.http.listen, "127.0.0.1:8620".parse().unwrap());
+        assert_eq!(config.ledger.batch_items_max, 8_190);
+    }
+
+    #[test]
+    fn file_then_environment_then_flags() {
+        let file = "data_dir = \"/from/file\"\n[ledger]\ngroup_items_max = 100\n";
+        let config = load(
+            Some(file),
+            &[
+                ("TONGKA_LEDGER_GROUP_ITEMS_MAX", "200"),
+                ("TONGKA_DATA_DIR", "/from/env"),
+            ],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(config.ledger.group_items_max, 200);
+        assert_eq!(config.data_dir, PathBuf::from("/from/env"));
+
+        let config = load(
+            Some(file),
+            &[("TONGKA_DATA_DIR", "/from/env")],
+            Overrides {
+                data_dir: Some("/from/flag".into()),
+                listen: Some("127.0.0.1:9".parse().unwrap()),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/from/flag"));
+        assert_eq!(config.http.listen.port(), 9);
+    }
+
+    #[test]
+    fn mistakes_name_the_key_at_fault() {
+        // (file, environment, what the message must name)
+        type Case<'a> = (Option<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+        let cases: Vec<Case> = vec![
+            (
+                Some("[ledger]\ngroup_item_max = 1\n"),
+                vec![],
+                "ledger.group_item_max",
+            ),
+            (
+                Some("[ledger]\ngroup_items_max = 0\n"),
+                vec![],
+                "ledger.group_items_max",
+            ),
+            (Some("[http\n"), vec![], "tongka.toml"),
+            (Some("http = 5\n"), vec![], "`http` must be a table"),
+            (
+                None,
+                vec![("TONGKA_HTTP_LISTEN", "not-an-address")],
+                "invalid socket address",
+            ),
+            (
+                None,
+                vec![("TONGKA_LEDGER_QUEUE_DEPTH_MAX", "many")],
+                "TONGKA_LEDGER_QUEUE_DEPTH_MAX",
+            ),
+            (
+                None,
+                vec![("TONGKA_LEDGER_BATCH_ITEMS_MAX", "9000")],
+                "ledger.batch_items_max",
+            ),
+            (None, vec![("TONGKA_LOG_FILTER", "info,[[[")], "log.filter"),
+        ];
+        for (file, vars, expected) in cases {
+            let message = load(file, &vars, Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                message.contains(expected),
+                "`{message}` should mention `{expected}`"
+            );
+        }
+    }
+}
