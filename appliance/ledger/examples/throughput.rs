@@ -108,7 +108,7 @@ fn transfer(id: u128, rng: &mut XorShift) -> NewTransfer {
 
 async fn open(dir: &std::path::Path, name: &str) -> Ledger {
     let path = dir.join(name);
-    let _ = std::fs::remove_file(&path);
+    remove(&path);
     let ledger = Ledger::open(&path, LedgerOptions::default()).unwrap();
     ledger
         .create_assets(vec![Asset {
@@ -176,6 +176,12 @@ async fn concurrent(
     acknowledged_by_deadline as f64 / elapsed.as_secs_f64()
 }
 
+/// Removes a ledger file and its log.
+fn remove(path: &std::path::Path) {
+    let _ = std::fs::remove_file(path);
+    let _ = std::fs::remove_file(tongka_ledger::wal_path(path));
+}
+
 fn main() {
     let args = parse_args();
     std::fs::create_dir_all(&args.dir).unwrap();
@@ -197,7 +203,7 @@ fn main() {
         let group_batch = concurrent(&ledger, 1 << 40, args.submitters, args.batch, duration).await;
         drop(ledger);
         for name in ["bench-single.redb", "bench-group.redb"] {
-            let _ = std::fs::remove_file(args.dir.join(name));
+            remove(&args.dir.join(name));
         }
 
         println!("| figure | per second |");

@@ -13,8 +13,8 @@ use crate::clock::Clock;
 use crate::codec::{self, JournalEntry};
 use crate::error::{AccountError, AssetError, CloseError, LedgerError, TransferError};
 use crate::store::{
-    ACCOUNT_TRANSFERS, ACCOUNTS, ASSETS, JOURNAL, META, META_LAST_TIMESTAMP, PENDING_EXPIRY,
-    PENDING_STATUS, TRANSFERS,
+    ACCOUNT_TRANSFERS, ACCOUNTS, ASSETS, JOURNAL, META, META_LAST_TIMESTAMP, META_WAL_SEQ,
+    PENDING_EXPIRY, PENDING_STATUS, TRANSFERS,
 };
 use crate::types::{
     ASSET_CODE_LEN_MAX, Account, AccountId, Applied, Asset, Balance, NewAccount, NewTransfer,
@@ -50,21 +50,31 @@ impl<'txn> Tables<'txn> {
     }
 }
 
-/// Changes not yet written to the tables. Later entries override earlier ones on merge.
-#[derive(Default)]
-struct Delta {
-    assets: HashMap<u32, Asset>,
+/// Changes not yet written to the tables. Later entries override earlier ones on merge. A
+/// group's delta is also what the write-ahead log records: replaying it is writing it.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Delta {
+    pub(crate) assets: HashMap<u32, Asset>,
     /// Accounts created or changed, with their current value.
-    accounts: HashMap<u128, Account>,
-    transfers: HashMap<u128, Transfer>,
-    statuses: HashMap<u128, PendingStatus>,
+    pub(crate) accounts: HashMap<u128, Account>,
+    pub(crate) transfers: HashMap<u128, Transfer>,
+    pub(crate) statuses: HashMap<u128, PendingStatus>,
     /// `true` to insert the expiry entry, `false` to remove it.
-    expiry: HashMap<(u64, u128), bool>,
-    journal: Vec<(u64, JournalEntry)>,
-    last_timestamp: u64,
+    pub(crate) expiry: HashMap<(u64, u128), bool>,
+    pub(crate) journal: Vec<(u64, JournalEntry)>,
+    pub(crate) last_timestamp: u64,
 }
 
 impl Delta {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.assets.is_empty()
+            && self.accounts.is_empty()
+            && self.transfers.is_empty()
+            && self.statuses.is_empty()
+            && self.expiry.is_empty()
+            && self.journal.is_empty()
+    }
+
     fn merge(&mut self, other: Delta) {
         self.assets.extend(other.assets);
         self.accounts.extend(other.accounts);
@@ -177,10 +187,6 @@ impl<'a, 'txn> Group<'a, 'txn> {
                 ..Delta::default()
             },
         }
-    }
-
-    pub(crate) fn last_timestamp(&self) -> u64 {
-        self.committed.last_timestamp
     }
 
     /// Runs `apply` for every item into a fresh scratch delta, and keeps the scratch only if no
@@ -388,57 +394,68 @@ impl<'a, 'txn> Group<'a, 'txn> {
         Ok(due.len())
     }
 
-    /// Writes the group's changes into the transaction's tables.
-    pub(crate) fn flush(self) -> Result<(), LedgerError> {
-        let Group {
-            tables, committed, ..
-        } = self;
-        for asset in committed.assets.values() {
-            tables
-                .assets
-                .insert(asset.id.0, codec::encode_asset(asset).as_slice())?;
-        }
-        for account in committed.accounts.values() {
-            debug_assert!(account.balance.within_limits(account.flags));
-            tables
-                .accounts
-                .insert(account.id.0, codec::encode_account(account).as_slice())?;
-        }
-        for transfer in committed.transfers.values() {
-            tables
-                .transfers
-                .insert(transfer.id.0, codec::encode_transfer(transfer).as_slice())?;
-            tables
-                .account_transfers
-                .insert((transfer.debit.0, transfer.timestamp.0), transfer.id.0)?;
-            tables
-                .account_transfers
-                .insert((transfer.credit.0, transfer.timestamp.0), transfer.id.0)?;
-        }
-        for (id, status) in &committed.statuses {
-            tables
-                .pending_status
-                .insert(*id, codec::encode_pending_status(*status))?;
-        }
-        for (key, insert) in &committed.expiry {
-            if *insert {
-                tables.pending_expiry.insert(*key, ())?;
-            } else {
-                tables.pending_expiry.remove(*key)?;
-            }
-        }
-        for (timestamp, entry) in &committed.journal {
-            let previous = tables
-                .journal
-                .insert(*timestamp, codec::encode_journal(*entry))?;
-            // Timestamps are unique by construction; a collision would silently lose history.
-            assert!(previous.is_none(), "journal timestamp {timestamp} reused");
-        }
-        tables
-            .meta
-            .insert(META_LAST_TIMESTAMP, committed.last_timestamp)?;
-        Ok(())
+    /// The group's changes, to be logged and written with [`write`].
+    pub(crate) fn into_delta(self) -> Delta {
+        self.committed
     }
+}
+
+/// Writes a group's changes into a transaction's tables, with the log sequence number they carry.
+pub(crate) fn write(
+    tables: &mut Tables<'_>,
+    delta: &Delta,
+    wal_seq: u64,
+) -> Result<(), LedgerError> {
+    for asset in delta.assets.values() {
+        tables
+            .assets
+            .insert(asset.id.0, codec::encode_asset(asset).as_slice())?;
+    }
+    for account in delta.accounts.values() {
+        debug_assert!(account.balance.within_limits(account.flags));
+        tables
+            .accounts
+            .insert(account.id.0, codec::encode_account(account).as_slice())?;
+    }
+    for transfer in delta.transfers.values() {
+        tables
+            .transfers
+            .insert(transfer.id.0, codec::encode_transfer(transfer).as_slice())?;
+        tables
+            .account_transfers
+            .insert((transfer.debit.0, transfer.timestamp.0), transfer.id.0)?;
+        tables
+            .account_transfers
+            .insert((transfer.credit.0, transfer.timestamp.0), transfer.id.0)?;
+    }
+    for (id, status) in &delta.statuses {
+        tables
+            .pending_status
+            .insert(*id, codec::encode_pending_status(*status))?;
+    }
+    for (key, insert) in &delta.expiry {
+        if *insert {
+            tables.pending_expiry.insert(*key, ())?;
+        } else {
+            tables.pending_expiry.remove(*key)?;
+        }
+    }
+    for (timestamp, entry) in &delta.journal {
+        let previous = tables
+            .journal
+            .insert(*timestamp, codec::encode_journal(*entry))?;
+        // Timestamps are unique by construction; a collision would silently lose history.
+        if previous.is_some() {
+            return Err(LedgerError::Corrupt(format!(
+                "journal timestamp {timestamp} written twice"
+            )));
+        }
+    }
+    tables
+        .meta
+        .insert(META_LAST_TIMESTAMP, delta.last_timestamp)?;
+    tables.meta.insert(META_WAL_SEQ, wal_seq)?;
+    Ok(())
 }
 
 fn load_existing(view: &View<'_, '_>, id: AccountId) -> Result<Account, LedgerError> {

@@ -1,6 +1,7 @@
 //! The on-disk encoding of records: explicit little-endian layouts with a version byte, so the
 //! file format is a decision written down here, not whatever a serialiser does next year.
 
+use crate::apply::Delta;
 use crate::error::LedgerError;
 use crate::types::{
     Account, AccountFlags, AccountId, Asset, AssetId, Balance, PendingStatus, Timestamp, Transfer,
@@ -80,6 +81,14 @@ impl<'a> Reader<'a> {
     }
     fn u128(&mut self) -> Result<u128, LedgerError> {
         Ok(u128::from_le_bytes(self.take()?))
+    }
+    fn slice(&mut self, len: usize) -> Result<&'a [u8], LedgerError> {
+        if self.bytes.len() < len {
+            return Err(corrupt(self.what, "truncated"));
+        }
+        let (head, rest) = self.bytes.split_at(len);
+        self.bytes = rest;
+        Ok(head)
     }
     fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.bytes)
@@ -310,6 +319,92 @@ pub(crate) fn decode_journal((tag, id): (u8, u128)) -> Result<JournalEntry, Ledg
         3 => Ok(JournalEntry::PendingExpired(TransferId(id))),
         _ => Err(corrupt("journal", "unknown entry kind")),
     }
+}
+
+/// Encodes a group's changes for the write-ahead log.
+pub(crate) fn encode_delta(delta: &Delta) -> Vec<u8> {
+    let transfers = delta.transfers.len();
+    let mut w =
+        Writer::with_capacity(64 + transfers * (16 + TRANSFER_LEN + 2 * (16 + ACCOUNT_LEN)));
+    w.u64(delta.last_timestamp);
+    // Counts fit a u32: a group holds at most 65,535 items and each touches a bounded number.
+    w.u32(delta.assets.len() as u32);
+    for asset in delta.assets.values() {
+        let bytes = encode_asset(asset);
+        w.u32(asset.id.0).u16(bytes.len() as u16);
+        w.0.extend_from_slice(&bytes);
+    }
+    w.u32(delta.accounts.len() as u32);
+    for account in delta.accounts.values() {
+        w.u128(account.id.0);
+        w.0.extend_from_slice(&encode_account(account));
+    }
+    w.u32(transfers as u32);
+    for transfer in delta.transfers.values() {
+        w.u128(transfer.id.0);
+        w.0.extend_from_slice(&encode_transfer(transfer));
+    }
+    w.u32(delta.statuses.len() as u32);
+    for (id, status) in &delta.statuses {
+        w.u128(*id).u8(encode_pending_status(*status));
+    }
+    w.u32(delta.expiry.len() as u32);
+    for ((at, id), insert) in &delta.expiry {
+        w.u64(*at).u128(*id).u8(u8::from(*insert));
+    }
+    w.u32(delta.journal.len() as u32);
+    for (at, entry) in &delta.journal {
+        let (tag, id) = encode_journal(*entry);
+        w.u64(*at).u8(tag).u128(id);
+    }
+    w.0
+}
+
+pub(crate) fn decode_delta(bytes: &[u8]) -> Result<Delta, LedgerError> {
+    let what = "log";
+    let mut r = Reader::new(bytes, what, None)?;
+    let mut delta = Delta {
+        last_timestamp: r.u64()?,
+        ..Delta::default()
+    };
+    for _ in 0..r.u32()? {
+        let id = r.u32()?;
+        let len = usize::from(r.u16()?);
+        let record = r.slice(len)?;
+        delta.assets.insert(id, decode_asset(id, record)?);
+    }
+    for _ in 0..r.u32()? {
+        let id = r.u128()?;
+        let record = r.slice(ACCOUNT_LEN)?;
+        delta.accounts.insert(id, decode_account(id, record)?);
+    }
+    for _ in 0..r.u32()? {
+        let id = r.u128()?;
+        let record = r.slice(TRANSFER_LEN)?;
+        delta.transfers.insert(id, decode_transfer(id, record)?);
+    }
+    for _ in 0..r.u32()? {
+        let id = r.u128()?;
+        delta.statuses.insert(id, decode_pending_status(r.u8()?)?);
+    }
+    for _ in 0..r.u32()? {
+        let key = (r.u64()?, r.u128()?);
+        let insert = match r.u8()? {
+            0 => false,
+            1 => true,
+            _ => return Err(corrupt(what, "expiry flag")),
+        };
+        delta.expiry.insert(key, insert);
+    }
+    for _ in 0..r.u32()? {
+        let at = r.u64()?;
+        let entry = decode_journal((r.u8()?, r.u128()?))?;
+        delta.journal.push((at, entry));
+    }
+    if !r.rest().is_empty() {
+        return Err(corrupt(what, "trailing bytes"));
+    }
+    Ok(delta)
 }
 
 #[cfg(test)]

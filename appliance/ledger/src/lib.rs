@@ -24,6 +24,7 @@ mod error;
 mod store;
 mod types;
 mod verify;
+mod wal;
 mod writer;
 
 use std::path::Path;
@@ -60,6 +61,11 @@ pub struct LedgerOptions {
     pub expiry_sweep_interval_ms: Option<u64>,
     /// The most transfers one page of an account's history holds.
     pub page_size_max: usize,
+    /// The size of the write-ahead log file (preallocated). A group that does not fit is
+    /// committed to the tables durably instead.
+    pub wal_bytes_max: u64,
+    /// How often the tables are made durable on their own, which empties the log.
+    pub checkpoint_interval_ms: u64,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -71,6 +77,8 @@ impl Default for LedgerOptions {
             queue_depth_max: 4_096,
             expiry_sweep_interval_ms: Some(1_000),
             page_size_max: 1_000,
+            wal_bytes_max: 64 << 20,
+            checkpoint_interval_ms: 1_000,
             clock: Arc::new(SystemClock),
         }
     }
@@ -106,16 +114,23 @@ impl Drop for Inner {
 }
 
 impl Ledger {
-    /// Opens the ledger file at `path`, creating it if missing, and starts its writer.
+    /// Opens the ledger file at `path`, creating it if missing, replays its write-ahead log
+    /// (`path` with the extension `wal`), and starts its writer.
     pub fn open(path: &Path, options: LedgerOptions) -> Result<Ledger, LedgerError> {
         let db = Arc::new(redb::Database::create(path)?);
-        let last_timestamp = store::init(&db)?;
+        let position = store::init(&db)?;
+        let (wal, records) = wal::Wal::open(&wal_path(path), options.wal_bytes_max)?;
+        let position = replay(&db, position, records)?;
         let (queue, receiver) = mpsc::channel(options.queue_depth_max.max(1));
         let writer = Writer {
             db: Arc::clone(&db),
             clock: Arc::clone(&options.clock),
-            last_timestamp,
+            last_timestamp: position.last_timestamp,
             group_items_max: options.group_items_max.max(1),
+            wal,
+            wal_seq: position.wal_seq,
+            checkpoint_interval: Duration::from_millis(options.checkpoint_interval_ms),
+            last_checkpoint: std::time::Instant::now(),
         };
         let handle = std::thread::Builder::new()
             .name("ledger-writer".into())
@@ -300,6 +315,53 @@ impl Ledger {
         }
         Ok(assets)
     }
+}
+
+/// The write-ahead log that belongs to the ledger file at `path`.
+pub fn wal_path(path: &Path) -> std::path::PathBuf {
+    path.with_extension("wal")
+}
+
+/// Writes the logged groups the tables do not have yet, durably, in order.
+fn replay(
+    db: &redb::Database,
+    mut position: store::Position,
+    records: Vec<wal::Record>,
+) -> Result<store::Position, LedgerError> {
+    let pending: Vec<_> = records
+        .into_iter()
+        .filter(|record| record.seq > position.wal_seq)
+        .collect();
+    let Some(first) = pending.first() else {
+        return Ok(position);
+    };
+    if first.seq != position.wal_seq + 1 {
+        return Err(LedgerError::Corrupt(format!(
+            "the log starts at group {} but the tables end at group {}",
+            first.seq, position.wal_seq
+        )));
+    }
+    let txn = db.begin_write()?;
+    {
+        let mut tables = apply::Tables::open(&txn)?;
+        for record in &pending {
+            let delta = codec::decode_delta(&record.payload)?;
+            if delta.last_timestamp < position.last_timestamp {
+                return Err(LedgerError::Corrupt(format!(
+                    "log group {} goes back in time",
+                    record.seq
+                )));
+            }
+            apply::write(&mut tables, &delta, record.seq)?;
+            position = store::Position {
+                last_timestamp: delta.last_timestamp,
+                wal_seq: record.seq,
+            };
+        }
+    }
+    txn.commit()?;
+    tracing::info!(groups = pending.len(), "ledger log replayed");
+    Ok(position)
 }
 
 /// Nudges the writer to sweep expired holds while no one writes. Holds only a weak sender, so it

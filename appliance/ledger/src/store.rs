@@ -25,12 +25,21 @@ pub(crate) const JOURNAL: TableDefinition<u64, (u8, u128)> = TableDefinition::ne
 
 pub(crate) const META_SCHEMA_VERSION: &str = "schema_version";
 pub(crate) const META_LAST_TIMESTAMP: &str = "last_timestamp";
+/// The sequence number of the last group written into these tables: log records after it are
+/// replayed on open.
+pub(crate) const META_WAL_SEQ: &str = "wal_seq";
 
-/// Creates the tables of a new file, or checks the schema of an existing one. Returns the last
-/// timestamp the ledger assigned.
-pub(crate) fn init(db: &redb::Database) -> Result<u64, LedgerError> {
+/// Where the tables stand: what `init` reads back.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Position {
+    pub(crate) last_timestamp: u64,
+    pub(crate) wal_seq: u64,
+}
+
+/// Creates the tables of a new file, or checks the schema of an existing one.
+pub(crate) fn init(db: &redb::Database) -> Result<Position, LedgerError> {
     let txn = db.begin_write()?;
-    let last_timestamp = {
+    let position = {
         let mut meta = txn.open_table(META)?;
         let version = meta.get(META_SCHEMA_VERSION)?.map(|v| v.value());
         match version {
@@ -53,12 +62,13 @@ pub(crate) fn init(db: &redb::Database) -> Result<u64, LedgerError> {
         txn.open_table(PENDING_EXPIRY)?;
         txn.open_table(ACCOUNT_TRANSFERS)?;
         txn.open_table(JOURNAL)?;
-        meta.get(META_LAST_TIMESTAMP)?
-            .map(|v| v.value())
-            .unwrap_or(0)
+        Position {
+            last_timestamp: meta.get(META_LAST_TIMESTAMP)?.map_or(0, |v| v.value()),
+            wal_seq: meta.get(META_WAL_SEQ)?.map_or(0, |v| v.value()),
+        }
     };
     txn.commit()?;
-    Ok(last_timestamp)
+    Ok(position)
 }
 
 /// Checks the schema of a file opened read-only.

@@ -7,14 +7,17 @@
 //! always means "durable".
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info_span};
 
-use crate::apply::{Group, ItemResults, Tables};
+use crate::apply::{self, Group, ItemResults, Tables};
 use crate::clock::Clock;
+use crate::codec;
 use crate::error::{AccountError, AssetError, CloseError, LedgerError, TransferError};
 use crate::types::{Account, AccountId, Asset, NewAccount, NewTransfer, Transfer};
+use crate::wal::Wal;
 
 type Reply<T, E> = oneshot::Sender<Result<ItemResults<T, E>, LedgerError>>;
 
@@ -44,6 +47,11 @@ pub(crate) struct Writer {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) last_timestamp: u64,
     pub(crate) group_items_max: usize,
+    pub(crate) wal: Wal,
+    /// The sequence number of the last group written.
+    pub(crate) wal_seq: u64,
+    pub(crate) checkpoint_interval: Duration,
+    pub(crate) last_checkpoint: Instant,
 }
 
 /// What a command's caller is answered, kept until the commit is durable.
@@ -117,12 +125,25 @@ impl Writer {
                 return;
             }
         }
+        // Every handle is gone: leave the tables complete and the log empty.
+        if let Err(error) = self.checkpoint() {
+            error!(%error, "final ledger checkpoint failed; the log will be replayed on open");
+        }
+    }
+
+    /// Makes everything written so far durable in the tables, and empties the log.
+    fn checkpoint(&mut self) -> Result<(), LedgerError> {
+        let txn = self.db.begin_write()?;
+        txn.commit()?;
+        self.wal.reset();
+        self.last_checkpoint = Instant::now();
+        Ok(())
     }
 
     fn commit_group(&mut self, group: &mut Vec<Command>) -> Result<(), LedgerError> {
-        let txn = self.db.begin_write()?;
+        let mut txn = self.db.begin_write()?;
         let mut answers = Vec::with_capacity(group.len());
-        let last_timestamp = {
+        let delta = {
             let mut tables = Tables::open(&txn)?;
             let mut state = Group::new(&mut tables, self.clock.as_ref(), self.last_timestamp);
             let expired = state.expire_due()?;
@@ -146,11 +167,37 @@ impl Writer {
                     Command::Tick => continue,
                 });
             }
-            let last_timestamp = state.last_timestamp();
-            state.flush()?;
-            last_timestamp
+            state.into_delta()
         };
-        txn.commit()?;
+        let checkpoint_due = self.last_checkpoint.elapsed() >= self.checkpoint_interval;
+        if delta.is_empty() {
+            // Retries, refusals and an idle tick: nothing to write.
+            drop(txn);
+            if checkpoint_due && !self.wal.is_empty() {
+                self.checkpoint()?;
+            }
+        } else {
+            let seq = self.wal_seq + 1;
+            let payload = codec::encode_delta(&delta);
+            let checkpoint = checkpoint_due || !self.wal.fits(payload.len());
+            if !checkpoint {
+                // Durable once logged; the tables catch up without a sync of their own.
+                self.wal.append(seq, &payload)?;
+                txn.set_durability(redb::Durability::None)
+                    .map_err(|error| LedgerError::Storage(error.into()))?;
+            }
+            {
+                let mut tables = Tables::open(&txn)?;
+                apply::write(&mut tables, &delta, seq)?;
+            }
+            txn.commit()?;
+            self.wal_seq = seq;
+            if checkpoint {
+                self.wal.reset();
+                self.last_checkpoint = Instant::now();
+            }
+        }
+        let last_timestamp = delta.last_timestamp;
         assert!(
             last_timestamp >= self.last_timestamp,
             "ledger time went backwards"

@@ -32,6 +32,8 @@ pub struct LedgerConfig {
     pub group_items_max: usize,
     pub queue_depth_max: usize,
     pub expiry_sweep_interval_ms: u64,
+    pub wal_bytes_max: u64,
+    pub checkpoint_interval_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -126,6 +128,19 @@ impl Config {
 
     pub fn ledger_path(&self) -> PathBuf {
         ledger_path(&self.data_dir)
+    }
+
+    pub fn ledger_options(&self) -> tongka_ledger::LedgerOptions {
+        let ledger = &self.ledger;
+        tongka_ledger::LedgerOptions {
+            batch_items_max: ledger.batch_items_max,
+            group_items_max: ledger.group_items_max,
+            queue_depth_max: ledger.queue_depth_max,
+            expiry_sweep_interval_ms: Some(ledger.expiry_sweep_interval_ms),
+            wal_bytes_max: ledger.wal_bytes_max,
+            checkpoint_interval_ms: ledger.checkpoint_interval_ms,
+            ..tongka_ledger::LedgerOptions::default()
+        }
     }
 }
 

@@ -1,12 +1,11 @@
 //! `tongka serve`: opens the data folder and the ledger, serves the API until SIGTERM or Ctrl-C,
 //! then lets in-flight requests finish (within the grace period) and closes the ledger.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tongka_ledger::{Ledger, LedgerError, LedgerOptions, SystemClock};
+use tongka_ledger::{Ledger, LedgerError};
 use tracing::{error, info, warn};
 
 use crate::config::Config;
@@ -62,15 +61,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     create_data_dir(&config.data_dir)
         .with_context(|| format!("cannot create data folder {}", config.data_dir.display()))?;
     let ledger_path = config.ledger_path();
-    let options = LedgerOptions {
-        batch_items_max: config.ledger.batch_items_max,
-        group_items_max: config.ledger.group_items_max,
-        queue_depth_max: config.ledger.queue_depth_max,
-        expiry_sweep_interval_ms: Some(config.ledger.expiry_sweep_interval_ms),
-        clock: Arc::new(SystemClock),
-        ..LedgerOptions::default()
-    };
-    let ledger = Ledger::open(&ledger_path, options)
+    let ledger = Ledger::open(&ledger_path, config.ledger_options())
         .with_context(|| format!("cannot open the ledger {}", ledger_path.display()))?;
     info!(path = %ledger_path.display(), "ledger open");
 

@@ -11,6 +11,11 @@ pub fn run(config: Config) -> Exit {
         eprintln!("没有账本文件 / no ledger file at {}", path.display());
         return Exit::NoInput;
     }
+    // Opening replays the write-ahead log and closing checkpoints it, so the check sees every
+    // acknowledged write, even after a crash.
+    if let Err(error) = tongka_ledger::Ledger::open(&path, config.ledger_options()) {
+        return report_error(&path, error);
+    }
     match tongka_ledger::verify(&path) {
         Ok(report) => {
             print!("{}", summary(&path, &report));
@@ -20,14 +25,20 @@ pub fn run(config: Config) -> Exit {
                 Exit::Violations
             }
         }
-        Err(LedgerError::InUse) => {
+        Err(error) => report_error(&path, error),
+    }
+}
+
+fn report_error(path: &std::path::Path, error: LedgerError) -> Exit {
+    match error {
+        LedgerError::InUse => {
             eprintln!(
                 "账本正在使用中，请先停止 tongka serve / the ledger at {} is open by a running box; stop it first",
                 path.display()
             );
             Exit::InUse
         }
-        Err(error) => {
+        error => {
             eprintln!("无法校验 / cannot verify {}: {error}", path.display());
             Exit::Io
         }

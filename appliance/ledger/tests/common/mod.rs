@@ -39,6 +39,7 @@ impl Fixture {
 pub fn options(clock: &ManualClock) -> LedgerOptions {
     LedgerOptions {
         expiry_sweep_interval_ms: None,
+        wal_bytes_max: 1 << 20,
         clock: Arc::new(clock.clone()),
         ..LedgerOptions::default()
     }
