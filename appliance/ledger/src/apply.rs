@@ -52,7 +52,7 @@ impl<'txn> Tables<'txn> {
 
 /// Changes not yet written to the tables. Later entries override earlier ones on merge. A
 /// group's delta is also what the write-ahead log records: replaying it is writing it.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Delta {
     pub(crate) assets: HashMap<u32, Asset>,
     /// Accounts created or changed, with their current value.
@@ -75,7 +75,17 @@ impl Delta {
             && self.journal.is_empty()
     }
 
-    fn merge(&mut self, other: Delta) {
+    /// How many records it holds: what the memtable's size is measured in.
+    pub(crate) fn items(&self) -> usize {
+        self.assets.len()
+            + self.accounts.len()
+            + self.transfers.len()
+            + self.statuses.len()
+            + self.expiry.len()
+            + self.journal.len()
+    }
+
+    pub(crate) fn merge(&mut self, other: Delta) {
         self.assets.extend(other.assets);
         self.accounts.extend(other.accounts);
         self.transfers.extend(other.transfers);

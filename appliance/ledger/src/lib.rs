@@ -45,8 +45,9 @@ pub use types::{
 };
 pub use verify::{AssetTotals, VerifyReport, Violation, WideSum, verify};
 
+use apply::Delta;
 use apply::ItemResults;
-use writer::{Command, Writer};
+use writer::{Command, Memtable, Writer};
 
 /// How the ledger is run. The defaults suit the box; tests shrink or fake them.
 #[derive(Clone, Debug)]
@@ -66,6 +67,11 @@ pub struct LedgerOptions {
     pub wal_bytes_max: u64,
     /// How often the tables are made durable on their own, which empties the log.
     pub checkpoint_interval_ms: u64,
+    /// How often acknowledged changes are committed to the tables (not durably: the log holds
+    /// them). Until then readers find them in memory.
+    pub table_commit_interval_ms: u64,
+    /// The most records kept in memory before they are committed to the tables regardless.
+    pub memtable_items_max: usize,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -79,6 +85,8 @@ impl Default for LedgerOptions {
             page_size_max: 1_000,
             wal_bytes_max: 64 << 20,
             checkpoint_interval_ms: 1_000,
+            table_commit_interval_ms: 50,
+            memtable_items_max: 65_536,
             clock: Arc::new(SystemClock),
         }
     }
@@ -94,6 +102,7 @@ pub struct Ledger {
 #[derive(Debug)]
 struct Inner {
     db: Arc<redb::Database>,
+    memtable: Memtable,
     queue: mpsc::Sender<Command>,
     writer: Mutex<Option<JoinHandle<()>>>,
     options: LedgerOptions,
@@ -122,6 +131,7 @@ impl Ledger {
         let (wal, records) = wal::Wal::open(&wal_path(path), options.wal_bytes_max)?;
         let position = replay(&db, position, records)?;
         let (queue, receiver) = mpsc::channel(options.queue_depth_max.max(1));
+        let memtable = Memtable::default();
         let writer = Writer {
             db: Arc::clone(&db),
             clock: Arc::clone(&options.clock),
@@ -129,6 +139,9 @@ impl Ledger {
             group_items_max: options.group_items_max.max(1),
             wal,
             wal_seq: position.wal_seq,
+            memtable: Arc::clone(&memtable),
+            memtable_items_max: options.memtable_items_max.max(1),
+            table_commit_interval: Duration::from_millis(options.table_commit_interval_ms),
             checkpoint_interval: Duration::from_millis(options.checkpoint_interval_ms),
             last_checkpoint: std::time::Instant::now(),
         };
@@ -142,6 +155,7 @@ impl Ledger {
         Ok(Ledger {
             inner: Arc::new(Inner {
                 db,
+                memtable,
                 queue,
                 writer: Mutex::new(Some(handle)),
                 options,
@@ -212,11 +226,26 @@ impl Ledger {
             .await
     }
 
+    /// A snapshot of redb. Read after the memtable: an answered write is in one or the other,
+    /// because the memtable is cleared only after redb has what it held.
     fn read(&self) -> Result<redb::ReadTransaction, LedgerError> {
         Ok(self.inner.db.begin_read()?)
     }
 
+    /// Looks `f` up in the memtable: acknowledged changes not yet committed to redb.
+    fn recent<T>(&self, f: impl FnOnce(&Delta) -> Option<T>) -> Result<Option<T>, LedgerError> {
+        let memtable = self
+            .inner
+            .memtable
+            .read()
+            .map_err(|_| LedgerError::WriterFailed("memtable poisoned".into()))?;
+        Ok(f(&memtable))
+    }
+
     pub fn asset(&self, id: AssetId) -> Result<Option<Asset>, LedgerError> {
+        if let Some(asset) = self.recent(|m| m.assets.get(&id.0).cloned())? {
+            return Ok(Some(asset));
+        }
         let txn = self.read()?;
         let table = txn.open_table(store::ASSETS)?;
         table
@@ -226,6 +255,9 @@ impl Ledger {
     }
 
     pub fn account(&self, id: AccountId) -> Result<Option<Account>, LedgerError> {
+        if let Some(account) = self.recent(|m| m.accounts.get(&id.0).cloned())? {
+            return Ok(Some(account));
+        }
         let txn = self.read()?;
         let table = txn.open_table(store::ACCOUNTS)?;
         table
@@ -240,6 +272,9 @@ impl Ledger {
     }
 
     pub fn transfer(&self, id: TransferId) -> Result<Option<Transfer>, LedgerError> {
+        if let Some(transfer) = self.recent(|m| m.transfers.get(&id.0).copied())? {
+            return Ok(Some(transfer));
+        }
         let txn = self.read()?;
         let table = txn.open_table(store::TRANSFERS)?;
         table
@@ -250,6 +285,9 @@ impl Ledger {
 
     /// Where a pending transfer stands; `None` if `id` is not a pending transfer.
     pub fn pending_status(&self, id: TransferId) -> Result<Option<PendingStatus>, LedgerError> {
+        if let Some(status) = self.recent(|m| m.statuses.get(&id.0).copied())? {
+            return Ok(Some(status));
+        }
         let txn = self.read()?;
         let table = txn.open_table(store::PENDING_STATUS)?;
         table
@@ -267,9 +305,6 @@ impl Ledger {
         limit: usize,
     ) -> Result<TransferPage, LedgerError> {
         let limit = limit.clamp(1, self.inner.options.page_size_max.max(1));
-        let txn = self.read()?;
-        let index = txn.open_table(store::ACCOUNT_TRANSFERS)?;
-        let transfers_table = txn.open_table(store::TRANSFERS)?;
         let start = match after {
             Some(Timestamp(ts)) => match ts.checked_add(1) {
                 Some(next) => next,
@@ -282,13 +317,25 @@ impl Ledger {
             },
             None => 0,
         };
-        let mut transfers = Vec::with_capacity(limit);
-        let mut more = false;
-        for entry in index.range((id.0, start)..=(id.0, u64::MAX))? {
-            if transfers.len() == limit {
-                more = true;
-                break;
-            }
+        let mut transfers: Vec<Transfer> = self
+            .recent(|m| {
+                Some(
+                    m.transfers
+                        .values()
+                        .filter(|t| (t.debit == id || t.credit == id) && t.timestamp.0 >= start)
+                        .copied()
+                        .collect(),
+                )
+            })?
+            .unwrap_or_default();
+        let txn = self.read()?;
+        let index = txn.open_table(store::ACCOUNT_TRANSFERS)?;
+        let transfers_table = txn.open_table(store::TRANSFERS)?;
+        // One more than a page tells whether there is another.
+        for entry in index
+            .range((id.0, start)..=(id.0, u64::MAX))?
+            .take(limit + 1)
+        {
             let (_, transfer_id) = entry?;
             let transfer_id = transfer_id.value();
             let bytes = transfers_table.get(transfer_id)?.ok_or_else(|| {
@@ -296,7 +343,11 @@ impl Ledger {
             })?;
             transfers.push(codec::decode_transfer(transfer_id, bytes.value())?);
         }
-        let next = if more {
+        // A transfer committed while this read ran is in both; timestamps are unique.
+        transfers.sort_unstable_by_key(|t| t.timestamp);
+        transfers.dedup_by_key(|t| t.timestamp);
+        let next = if transfers.len() > limit {
+            transfers.truncate(limit);
             transfers.last().map(|t| t.timestamp)
         } else {
             None
@@ -306,14 +357,19 @@ impl Ledger {
 
     /// Every asset, by id.
     pub fn assets(&self) -> Result<Vec<Asset>, LedgerError> {
+        let mut assets: std::collections::BTreeMap<u32, Asset> = self
+            .recent(|m| Some(m.assets.iter().map(|(id, a)| (*id, a.clone())).collect()))?
+            .unwrap_or_default();
         let txn = self.read()?;
         let table = txn.open_table(store::ASSETS)?;
-        let mut assets = Vec::new();
         for entry in table.iter()? {
             let (id, bytes) = entry?;
-            assets.push(codec::decode_asset(id.value(), bytes.value())?);
+            let id = id.value();
+            if let std::collections::btree_map::Entry::Vacant(slot) = assets.entry(id) {
+                slot.insert(codec::decode_asset(id, bytes.value())?);
+            }
         }
-        Ok(assets)
+        Ok(assets.into_values().collect())
     }
 }
 

@@ -113,10 +113,6 @@ impl Wal {
     pub(crate) fn reset(&mut self) {
         self.position = 0;
     }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.position == 0
-    }
 }
 
 fn checksum(seq: u64, payload: &[u8]) -> u32 {

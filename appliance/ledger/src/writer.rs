@@ -1,18 +1,27 @@
-//! The single writer: owns every redb write transaction, and commits many callers' batches with
-//! one durable commit (group commit).
+//! The single writer: owns the redb write transaction, and makes many callers' batches durable
+//! with one log sync (group commit).
 //!
 //! Callers queue a `Command` on a bounded channel and wait on a oneshot. The writer blocks for the
-//! first command, drains whatever else is already queued (up to `group_items_max` items), applies
-//! all of it in one transaction, commits once, and only then answers every caller — so an answer
-//! always means "durable".
+//! first command, drains whatever else is already queued (up to `group_items_max` items), and
+//! evaluates all of it into one `Delta`. Then, in this order:
+//!
+//! 1. the delta is appended to the write-ahead log and synced — from here on it survives a crash;
+//! 2. it is merged into the memtable, where readers see it;
+//! 3. every caller is answered;
+//! 4. it is written into the open redb transaction, before the next group reads from it.
+//!
+//! The redb transaction stays open across groups and is committed (not durably) every
+//! `table_commit_interval`, or when the memtable is large, and durably at each checkpoint, which
+//! empties the log. The memtable is cleared only after the commit holding its changes returns, so
+//! a reader never misses an answered write: it looks in the memtable first, then in redb.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info_span};
 
-use crate::apply::{self, Group, ItemResults, Tables};
+use crate::apply::{self, Delta, Group, ItemResults, Tables};
 use crate::clock::Clock;
 use crate::codec;
 use crate::error::{AccountError, AssetError, CloseError, LedgerError, TransferError};
@@ -26,7 +35,7 @@ pub(crate) enum Command {
     Accounts(Vec<NewAccount>, Reply<Account, AccountError>),
     Close(Vec<AccountId>, Reply<Account, CloseError>),
     Transfers(Vec<NewTransfer>, Reply<Transfer, TransferError>),
-    /// Nothing to apply: lets an idle writer sweep expired pending transfers.
+    /// Nothing to apply: lets an idle writer sweep expired holds and commit what is open.
     Tick,
 }
 
@@ -42,6 +51,9 @@ impl Command {
     }
 }
 
+/// Changes acknowledged but not yet committed to redb, shared with readers.
+pub(crate) type Memtable = Arc<RwLock<Delta>>;
+
 pub(crate) struct Writer {
     pub(crate) db: Arc<redb::Database>,
     pub(crate) clock: Arc<dyn Clock>,
@@ -50,11 +62,22 @@ pub(crate) struct Writer {
     pub(crate) wal: Wal,
     /// The sequence number of the last group written.
     pub(crate) wal_seq: u64,
+    pub(crate) memtable: Memtable,
+    pub(crate) memtable_items_max: usize,
+    pub(crate) table_commit_interval: Duration,
     pub(crate) checkpoint_interval: Duration,
     pub(crate) last_checkpoint: Instant,
 }
 
-/// What a command's caller is answered, kept until the commit is durable.
+/// The redb transaction the writer keeps open across groups.
+struct Open {
+    txn: redb::WriteTransaction,
+    began: Instant,
+    /// Items written into it (and so held in the memtable).
+    items: usize,
+}
+
+/// What a command's caller is answered, kept until the changes are durable.
 enum Answer {
     Assets(Reply<Asset, AssetError>, ItemResults<Asset, AssetError>),
     Accounts(
@@ -93,6 +116,7 @@ fn fail(command: Command, error: &LedgerError) {
 
 impl Writer {
     pub(crate) fn run(mut self, mut queue: mpsc::Receiver<Command>) {
+        let mut open: Option<Open> = None;
         let mut group = Vec::new();
         while let Some(first) = queue.blocking_recv() {
             let mut items = first.items();
@@ -108,14 +132,15 @@ impl Writer {
             }
             let span = info_span!("ledger_group", commands = group.len(), items);
             let _entered = span.enter();
-            if let Err(error) = self.commit_group(&mut group) {
-                // A failed commit leaves redb's state in doubt; refuse everything from now on
-                // rather than risk acknowledging writes that are not durable.
-                error!(%error, "ledger group commit failed; the writer stops");
+            let result = self
+                .commit_group(&mut open, &mut group)
+                .and_then(|()| self.commit_tables_if_due(&mut open));
+            if let Err(error) = result {
+                // A failed write leaves the open transaction in doubt; refuse everything from
+                // now on rather than risk acknowledging what is not durable. What was answered
+                // is in the log and is replayed on the next open.
+                error!(%error, "ledger write failed; the writer stops");
                 for command in group.drain(..) {
-                    fail(command, &error);
-                }
-                while let Ok(command) = queue.try_recv() {
                     fail(command, &error);
                 }
                 queue.close();
@@ -125,26 +150,28 @@ impl Writer {
                 return;
             }
         }
-        // Every handle is gone: leave the tables complete and the log empty.
-        if let Err(error) = self.checkpoint() {
+        // Every handle is gone: leave the tables complete and durable, and the log empty.
+        if let Err(error) = self.checkpoint(&mut open) {
             error!(%error, "final ledger checkpoint failed; the log will be replayed on open");
         }
     }
 
-    /// Makes everything written so far durable in the tables, and empties the log.
-    fn checkpoint(&mut self) -> Result<(), LedgerError> {
-        let txn = self.db.begin_write()?;
-        txn.commit()?;
-        self.wal.reset();
-        self.last_checkpoint = Instant::now();
-        Ok(())
-    }
-
-    fn commit_group(&mut self, group: &mut Vec<Command>) -> Result<(), LedgerError> {
-        let mut txn = self.db.begin_write()?;
+    fn commit_group(
+        &mut self,
+        open: &mut Option<Open>,
+        group: &mut Vec<Command>,
+    ) -> Result<(), LedgerError> {
+        let current = match open {
+            Some(current) => current,
+            None => open.insert(Open {
+                txn: self.db.begin_write()?,
+                began: Instant::now(),
+                items: 0,
+            }),
+        };
         let mut answers = Vec::with_capacity(group.len());
         let delta = {
-            let mut tables = Tables::open(&txn)?;
+            let mut tables = Tables::open(&current.txn)?;
             let mut state = Group::new(&mut tables, self.clock.as_ref(), self.last_timestamp);
             let expired = state.expire_due()?;
             if expired > 0 {
@@ -169,43 +196,90 @@ impl Writer {
             }
             state.into_delta()
         };
-        let checkpoint_due = self.last_checkpoint.elapsed() >= self.checkpoint_interval;
         if delta.is_empty() {
-            // Retries, refusals and an idle tick: nothing to write.
-            drop(txn);
-            if checkpoint_due && !self.wal.is_empty() {
-                self.checkpoint()?;
-            }
-        } else {
-            let seq = self.wal_seq + 1;
-            let payload = codec::encode_delta(&delta);
-            let checkpoint = checkpoint_due || !self.wal.fits(payload.len());
-            if !checkpoint {
-                // Durable once logged; the tables catch up without a sync of their own.
-                self.wal.append(seq, &payload)?;
-                txn.set_durability(redb::Durability::None)
-                    .map_err(|error| LedgerError::Storage(error.into()))?;
-            }
-            {
-                let mut tables = Tables::open(&txn)?;
-                apply::write(&mut tables, &delta, seq)?;
-            }
-            txn.commit()?;
-            self.wal_seq = seq;
-            if checkpoint {
-                self.wal.reset();
-                self.last_checkpoint = Instant::now();
-            }
+            // Retries, refusals, an idle tick: nothing to write.
+            answers.into_iter().for_each(Answer::send);
+            return Ok(());
         }
-        let last_timestamp = delta.last_timestamp;
         assert!(
-            last_timestamp >= self.last_timestamp,
+            delta.last_timestamp >= self.last_timestamp,
             "ledger time went backwards"
         );
-        self.last_timestamp = last_timestamp;
-        for answer in answers {
-            answer.send();
+        let seq = self.wal_seq + 1;
+        let payload = codec::encode_delta(&delta);
+        let logged = self.wal.fits(payload.len());
+        if logged {
+            self.wal.append(seq, &payload)?;
+            self.memtable
+                .write()
+                .map_err(|_| LedgerError::WriterFailed("memtable poisoned".into()))?
+                .merge(delta.clone());
+            // Durable and visible to readers: answer now; the tables catch up below, before the
+            // next group reads them.
+            answers.drain(..).for_each(Answer::send);
         }
+        {
+            let mut tables = Tables::open(&current.txn)?;
+            apply::write(&mut tables, &delta, seq)?;
+        }
+        current.items += delta.items();
+        self.last_timestamp = delta.last_timestamp;
+        self.wal_seq = seq;
+        if !logged {
+            // Too large for what is left of the log: durable through the tables instead.
+            self.checkpoint(open)?;
+            answers.into_iter().for_each(Answer::send);
+        }
+        Ok(())
+    }
+
+    fn commit_tables_if_due(&mut self, open: &mut Option<Open>) -> Result<(), LedgerError> {
+        if self.last_checkpoint.elapsed() >= self.checkpoint_interval {
+            return self.checkpoint(open);
+        }
+        let due = open.as_ref().is_some_and(|current| {
+            current.items >= self.memtable_items_max
+                || (current.items > 0 && current.began.elapsed() >= self.table_commit_interval)
+        });
+        if due {
+            self.commit_tables(open, redb::Durability::None)?;
+        }
+        Ok(())
+    }
+
+    /// Commits the open transaction and clears the memtable it was mirrored in.
+    fn commit_tables(
+        &mut self,
+        open: &mut Option<Open>,
+        durability: redb::Durability,
+    ) -> Result<(), LedgerError> {
+        let Some(Open { mut txn, .. }) = open.take() else {
+            return Ok(());
+        };
+        txn.set_durability(durability)
+            .map_err(|error| LedgerError::Storage(error.into()))?;
+        txn.commit()?;
+        let mut memtable = self
+            .memtable
+            .write()
+            .map_err(|_| LedgerError::WriterFailed("memtable poisoned".into()))?;
+        *memtable = Delta::default();
+        Ok(())
+    }
+
+    /// Makes everything written so far durable in the tables, and empties the log.
+    fn checkpoint(&mut self, open: &mut Option<Open>) -> Result<(), LedgerError> {
+        if open.is_none() {
+            // Earlier commits may have been non-durable; an empty durable commit persists them.
+            *open = Some(Open {
+                txn: self.db.begin_write()?,
+                began: Instant::now(),
+                items: 0,
+            });
+        }
+        self.commit_tables(open, redb::Durability::Immediate)?;
+        self.wal.reset();
+        self.last_checkpoint = Instant::now();
         Ok(())
     }
 }
