@@ -146,9 +146,50 @@ fn test() -> Result<()> {
             "warnings",
         ]),
     )?;
-    run("tests", cargo().args(["test", "--workspace", "--locked"]))?;
-    eprintln!("\nall checks passed");
+    let (passed, failed) = run_tests(cargo().args(["test", "--workspace", "--locked"]))?;
+    // One closing line for the whole run: cargo's own last line is the doc-test block's, often
+    // "0 passed", which reads as if nothing ran.
+    println!("\ntests: {passed} passed, {failed} failed");
+    if failed > 0 {
+        bail!("{failed} tests failed");
+    }
+    eprintln!("all checks passed");
     Ok(())
+}
+
+/// Runs `cargo test`, echoing its output, and adds up its `test result:` lines.
+fn run_tests(command: &mut Command) -> Result<(usize, usize)> {
+    use std::io::{BufRead, BufReader};
+    eprintln!("\n==> tests");
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("cannot run cargo test")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let (mut passed, mut failed) = (0, 0);
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(summary) = line.strip_prefix("test result: ") {
+            passed += count_before(summary, "passed");
+            failed += count_before(summary, "failed");
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("tests failed ({status})");
+    }
+    Ok((passed, failed))
+}
+
+/// In "ok. 17 passed; 0 failed; …", the number before `label`.
+fn count_before(summary: &str, label: &str) -> usize {
+    summary
+        .split(';')
+        .find_map(|part| part.trim().strip_suffix(label))
+        .and_then(|rest| rest.trim().rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 fn bench(root: &Path, args: Vec<OsString>) -> Result<()> {

@@ -1,1 +1,112 @@
-fn main() {}
+//! Criterion benchmarks of the ledger's hot paths, on a real redb file in the target folder:
+//! a durable single-transfer batch, a durable 100-transfer batch, reading a balance and reading a
+//! page of history. `cargo bench -p tongka-ledger`. For throughput under concurrency and the
+//! disk's own sync rate, see `cargo xtask bench` (examples/throughput.rs).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use tongka_ledger::{
+    AccountFlags, AccountId, Asset, AssetId, Ledger, LedgerOptions, NewAccount, NewTransfer,
+    TransferId, TransferKind, UserData,
+};
+
+const ACCOUNTS: u128 = 1_000;
+
+fn open(runtime: &tokio::runtime::Runtime, dir: &std::path::Path) -> Ledger {
+    let ledger = Ledger::open(&dir.join("bench.redb"), LedgerOptions::default()).unwrap();
+    runtime.block_on(async {
+        ledger
+            .create_assets(vec![Asset {
+                id: AssetId(1),
+                code: "CNY".into(),
+                scale: 2,
+            }])
+            .await
+            .unwrap();
+        let accounts = (1..=ACCOUNTS)
+            .map(|id| NewAccount {
+                id: AccountId(id),
+                asset: AssetId(1),
+                owner: id,
+                code: 1,
+                flags: AccountFlags::NONE,
+            })
+            .collect();
+        ledger.create_accounts(accounts).await.unwrap();
+    });
+    ledger
+}
+
+fn transfer(id: u64) -> NewTransfer {
+    let debit = u128::from(id) % ACCOUNTS + 1;
+    NewTransfer {
+        id: TransferId(u128::from(id)),
+        kind: TransferKind::Posted {
+            debit: AccountId(debit),
+            credit: AccountId(debit % ACCOUNTS + 1),
+            amount: 100,
+        },
+        code: 1,
+        user_data: UserData::default(),
+    }
+}
+
+fn ledger_benches(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let ledger = open(&runtime, dir.path());
+    let next_id = AtomicU64::new(1);
+
+    let mut group = c.benchmark_group("ledger");
+    group
+        .sample_size(30)
+        .measurement_time(Duration::from_secs(4));
+    for batch in [1u64, 100] {
+        group.throughput(Throughput::Elements(batch));
+        group.bench_function(format!("durable batch of {batch}"), |b| {
+            b.iter(|| {
+                let first = next_id.fetch_add(batch, Ordering::Relaxed);
+                let transfers = (first..first + batch).map(transfer).collect();
+                runtime
+                    .block_on(ledger.create_transfers(transfers))
+                    .unwrap()
+            });
+        });
+    }
+    // Reads measured on an account with a real history, whichever benches ran before.
+    let history: Vec<NewTransfer> = (0..200u64)
+        .map(|i| NewTransfer {
+            id: TransferId(u128::from(u64::MAX - i)),
+            kind: TransferKind::Posted {
+                debit: AccountId(7),
+                credit: AccountId(8),
+                amount: 1,
+            },
+            code: 1,
+            user_data: UserData::default(),
+        })
+        .collect();
+    runtime.block_on(ledger.create_transfers(history)).unwrap();
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("read a balance", |b| {
+        b.iter(|| ledger.balance(AccountId(7)).unwrap());
+    });
+    group.bench_function("read a page of 50 history entries", |b| {
+        b.iter(|| {
+            let page = ledger.account_transfers(AccountId(7), None, 50).unwrap();
+            assert_eq!(page.transfers.len(), 50);
+            page
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, ledger_benches);
+criterion_main!(benches);
