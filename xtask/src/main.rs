@@ -28,7 +28,11 @@ const COMPONENTS: &[&str] = &["rustfmt", "clippy"];
 fn main() -> Result<()> {
     let mut args = std::env::args_os().skip(1);
     let command = args.next().and_then(|c| c.into_string().ok());
-    let rest: Vec<OsString> = args.collect();
+    let mut rest: Vec<OsString> = args.collect();
+    // `cargo xtask serve -- --listen …` and `cargo xtask serve --listen …` mean the same.
+    if rest.first().is_some_and(|first| first == "--") {
+        rest.remove(0);
+    }
     let root = workspace_root()?;
     std::env::set_current_dir(&root)?;
     match command.as_deref() {

@@ -1,13 +1,14 @@
-//! Applying batches inside one write transaction.
+//! Evaluating batches, and writing what they changed.
 //!
-//! A group (everything the writer drained from its queue) shares one redb write transaction. Each
-//! batch in it is evaluated into a scratch `Delta` layered over the group's `Delta` and the tables;
-//! if every item succeeds the scratch is merged into the group, otherwise it is dropped whole. So a
-//! batch is atomic without a savepoint, and the tables are written once per group in `flush`.
+//! A group (everything the writer drained from its queue) is evaluated against layers of state,
+//! newest first: the batch's scratch `Delta`, the group's `Delta`, the memtable (acknowledged
+//! changes not yet in redb) and a redb read snapshot. If every item of a batch succeeds its scratch
+//! is merged into the group, otherwise it is dropped whole: a batch is atomic without a savepoint.
+//! Nothing is written to redb here until [`write`], which the writer calls with the whole memtable.
 
 use std::collections::HashMap;
 
-use redb::{ReadableTable, Table, WriteTransaction};
+use redb::{ReadOnlyTable, ReadableDatabase, Table, WriteTransaction};
 
 use crate::clock::Clock;
 use crate::codec::{self, JournalEntry};
@@ -46,6 +47,29 @@ impl<'txn> Tables<'txn> {
             pending_expiry: txn.open_table(PENDING_EXPIRY)?,
             account_transfers: txn.open_table(ACCOUNT_TRANSFERS)?,
             journal: txn.open_table(JOURNAL)?,
+        })
+    }
+}
+
+/// A consistent read-only view of the tables the writer evaluates against. Its tables keep their
+/// snapshot alive on their own, so it outlives the transaction that opened it.
+pub(crate) struct Snapshot {
+    assets: ReadOnlyTable<u32, &'static [u8]>,
+    accounts: ReadOnlyTable<u128, &'static [u8]>,
+    transfers: ReadOnlyTable<u128, &'static [u8]>,
+    pending_status: ReadOnlyTable<u128, u8>,
+    pending_expiry: ReadOnlyTable<(u64, u128), ()>,
+}
+
+impl Snapshot {
+    pub(crate) fn open(db: &redb::Database) -> Result<Self, LedgerError> {
+        let txn = db.begin_read()?;
+        Ok(Snapshot {
+            assets: txn.open_table(ASSETS)?,
+            accounts: txn.open_table(ACCOUNTS)?,
+            transfers: txn.open_table(TRANSFERS)?,
+            pending_status: txn.open_table(PENDING_STATUS)?,
+            pending_expiry: txn.open_table(PENDING_EXPIRY)?,
         })
     }
 }
@@ -96,23 +120,31 @@ impl Delta {
     }
 }
 
-/// The state of one group commit in progress.
-pub(crate) struct Group<'a, 'txn> {
-    tables: &'a mut Tables<'txn>,
+/// The state of one group in progress.
+pub(crate) struct Group<'a> {
+    snapshot: &'a Snapshot,
+    memtable: &'a Delta,
     clock: &'a dyn Clock,
     committed: Delta,
 }
 
-/// Reads through a scratch delta, then the group's delta, then the tables.
-struct View<'v, 'txn> {
+/// Reads through a scratch delta, the group's delta, the memtable, then the snapshot.
+struct View<'v> {
     scratch: &'v Delta,
     group: &'v Delta,
-    tables: &'v Tables<'txn>,
+    memtable: &'v Delta,
+    tables: &'v Snapshot,
 }
 
-impl View<'_, '_> {
+impl View<'_> {
     fn asset(&self, id: u32) -> Result<Option<Asset>, LedgerError> {
-        if let Some(asset) = self.scratch.assets.get(&id).or(self.group.assets.get(&id)) {
+        if let Some(asset) = self
+            .scratch
+            .assets
+            .get(&id)
+            .or(self.group.assets.get(&id))
+            .or(self.memtable.assets.get(&id))
+        {
             return Ok(Some(asset.clone()));
         }
         match self.tables.assets.get(id)? {
@@ -127,6 +159,7 @@ impl View<'_, '_> {
             .accounts
             .get(&id.0)
             .or(self.group.accounts.get(&id.0))
+            .or(self.memtable.accounts.get(&id.0))
         {
             return Ok(Some(account.clone()));
         }
@@ -142,6 +175,7 @@ impl View<'_, '_> {
             .transfers
             .get(&id.0)
             .or(self.group.transfers.get(&id.0))
+            .or(self.memtable.transfers.get(&id.0))
         {
             return Ok(Some(*transfer));
         }
@@ -157,6 +191,7 @@ impl View<'_, '_> {
             .statuses
             .get(&id.0)
             .or(self.group.statuses.get(&id.0))
+            .or(self.memtable.statuses.get(&id.0))
         {
             return Ok(Some(*status));
         }
@@ -183,14 +218,16 @@ fn valid_asset_code(code: &str) -> bool {
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
-impl<'a, 'txn> Group<'a, 'txn> {
+impl<'a> Group<'a> {
     pub(crate) fn new(
-        tables: &'a mut Tables<'txn>,
+        snapshot: &'a Snapshot,
+        memtable: &'a Delta,
         clock: &'a dyn Clock,
         last_timestamp: u64,
     ) -> Self {
         Group {
-            tables,
+            snapshot,
+            memtable,
             clock,
             committed: Delta {
                 last_timestamp,
@@ -206,7 +243,7 @@ impl<'a, 'txn> Group<'a, 'txn> {
         items: &[I],
         mut apply: impl FnMut(
             &I,
-            &View<'_, 'txn>,
+            &View<'_>,
             &mut Delta,
             &dyn Clock,
         ) -> Result<Result<Applied<T>, E>, LedgerError>,
@@ -226,7 +263,8 @@ impl<'a, 'txn> Group<'a, 'txn> {
             let view = View {
                 scratch: &scratch,
                 group: &self.committed,
-                tables: self.tables,
+                memtable: self.memtable,
+                tables: self.snapshot,
             };
             match apply(item, &view, &mut changes, self.clock)? {
                 Ok(result) => {
@@ -350,23 +388,33 @@ impl<'a, 'txn> Group<'a, 'txn> {
             .clock
             .now_ns()
             .max(self.committed.last_timestamp.saturating_add(1));
+        // The newest layer that knows an expiry entry decides whether it still stands.
+        let stands = |key: &(u64, u128)| {
+            self.committed
+                .expiry
+                .get(key)
+                .or(self.memtable.expiry.get(key))
+                .copied()
+                .unwrap_or(true)
+        };
         let mut due: Vec<(u64, u128)> = Vec::new();
         for entry in self
-            .tables
+            .snapshot
             .pending_expiry
             .range((0u64, 0u128)..=(boundary, u128::MAX))?
         {
             let (key, _) = entry?;
             due.push(key.value());
         }
-        due.extend(
-            self.committed
-                .expiry
-                .iter()
-                .filter(|(key, insert)| **insert && key.0 <= boundary)
-                .map(|(key, _)| *key),
-        );
-        due.retain(|key| self.committed.expiry.get(key) != Some(&false));
+        for layer in [&self.memtable.expiry, &self.committed.expiry] {
+            due.extend(
+                layer
+                    .iter()
+                    .filter(|(key, insert)| **insert && key.0 <= boundary)
+                    .map(|(key, _)| *key),
+            );
+        }
+        due.retain(stands);
         due.sort_unstable();
         due.dedup();
 
@@ -378,7 +426,8 @@ impl<'a, 'txn> Group<'a, 'txn> {
             let view = View {
                 scratch: &changes,
                 group: &self.committed,
-                tables: self.tables,
+                memtable: self.memtable,
+                tables: self.snapshot,
             };
             let id = TransferId(*id);
             let (Some(pending), Some(PendingStatus::Pending)) =
@@ -410,47 +459,58 @@ impl<'a, 'txn> Group<'a, 'txn> {
     }
 }
 
-/// Writes a group's changes into a transaction's tables, with the log sequence number they carry.
+/// Writes changes into a transaction's tables, with the log sequence number they carry. Keys go in
+/// sorted, so consecutive inserts land on the same pages (far cheaper than random order in a
+/// copy-on-write B-tree).
 pub(crate) fn write(
     tables: &mut Tables<'_>,
     delta: &Delta,
     wal_seq: u64,
 ) -> Result<(), LedgerError> {
-    for asset in delta.assets.values() {
+    fn sorted<K: Ord + Copy, V>(map: &HashMap<K, V>) -> Vec<(K, &V)> {
+        let mut entries: Vec<(K, &V)> = map.iter().map(|(k, v)| (*k, v)).collect();
+        entries.sort_unstable_by_key(|(k, _)| *k);
+        entries
+    }
+    for (id, asset) in sorted(&delta.assets) {
         tables
             .assets
-            .insert(asset.id.0, codec::encode_asset(asset).as_slice())?;
+            .insert(id, codec::encode_asset(asset).as_slice())?;
     }
-    for account in delta.accounts.values() {
+    for (id, account) in sorted(&delta.accounts) {
         debug_assert!(account.balance.within_limits(account.flags));
         tables
             .accounts
-            .insert(account.id.0, codec::encode_account(account).as_slice())?;
+            .insert(id, codec::encode_account(account).as_slice())?;
     }
-    for transfer in delta.transfers.values() {
+    let transfers = sorted(&delta.transfers);
+    let mut history = Vec::with_capacity(transfers.len() * 2);
+    for (id, transfer) in &transfers {
         tables
             .transfers
-            .insert(transfer.id.0, codec::encode_transfer(transfer).as_slice())?;
-        tables
-            .account_transfers
-            .insert((transfer.debit.0, transfer.timestamp.0), transfer.id.0)?;
-        tables
-            .account_transfers
-            .insert((transfer.credit.0, transfer.timestamp.0), transfer.id.0)?;
+            .insert(*id, codec::encode_transfer(transfer).as_slice())?;
+        history.push(((transfer.debit.0, transfer.timestamp.0), *id));
+        history.push(((transfer.credit.0, transfer.timestamp.0), *id));
     }
-    for (id, status) in &delta.statuses {
+    history.sort_unstable();
+    for (key, id) in history {
+        tables.account_transfers.insert(key, id)?;
+    }
+    for (id, status) in sorted(&delta.statuses) {
         tables
             .pending_status
-            .insert(*id, codec::encode_pending_status(*status))?;
+            .insert(id, codec::encode_pending_status(*status))?;
     }
-    for (key, insert) in &delta.expiry {
+    for (key, insert) in sorted(&delta.expiry) {
         if *insert {
-            tables.pending_expiry.insert(*key, ())?;
+            tables.pending_expiry.insert(key, ())?;
         } else {
-            tables.pending_expiry.remove(*key)?;
+            tables.pending_expiry.remove(key)?;
         }
     }
-    for (timestamp, entry) in &delta.journal {
+    let mut journal: Vec<&(u64, JournalEntry)> = delta.journal.iter().collect();
+    journal.sort_unstable_by_key(|(timestamp, _)| *timestamp);
+    for (timestamp, entry) in journal {
         let previous = tables
             .journal
             .insert(*timestamp, codec::encode_journal(*entry))?;
@@ -468,7 +528,7 @@ pub(crate) fn write(
     Ok(())
 }
 
-fn load_existing(view: &View<'_, '_>, id: AccountId) -> Result<Account, LedgerError> {
+fn load_existing(view: &View<'_>, id: AccountId) -> Result<Account, LedgerError> {
     view.account(id)?.ok_or_else(|| {
         LedgerError::Corrupt(format!(
             "a transfer names account {id}, which does not exist"
@@ -520,7 +580,7 @@ fn check_balance(account: &Account) -> Result<(), TransferError> {
 
 fn create_transfer(
     new: &NewTransfer,
-    view: &View<'_, '_>,
+    view: &View<'_>,
     changes: &mut Delta,
     clock: &dyn Clock,
 ) -> Result<Result<Applied<Transfer>, TransferError>, LedgerError> {
@@ -560,7 +620,7 @@ fn create_transfer(
 #[allow(clippy::too_many_arguments)]
 fn move_funds(
     new: &NewTransfer,
-    view: &View<'_, '_>,
+    view: &View<'_>,
     changes: &mut Delta,
     clock: &dyn Clock,
     debit_id: AccountId,
@@ -646,7 +706,7 @@ fn move_funds(
 /// Posts (`post_amount` is `Some`) or voids (`None`) a pending transfer.
 fn resolve_pending(
     new: &NewTransfer,
-    view: &View<'_, '_>,
+    view: &View<'_>,
     changes: &mut Delta,
     clock: &dyn Clock,
     pending_id: TransferId,

@@ -1,19 +1,19 @@
-//! The single writer: owns the redb write transaction, and makes many callers' batches durable
-//! with one log sync (group commit).
+//! The single writer: the only code that changes the ledger, and the one that makes many callers'
+//! batches durable with one log sync (group commit).
 //!
 //! Callers queue a `Command` on a bounded channel and wait on a oneshot. The writer blocks for the
 //! first command, drains whatever else is already queued (up to `group_items_max` items), and
-//! evaluates all of it into one `Delta`. Then, in this order:
+//! evaluates all of it into one `Delta` against the memtable and a redb read snapshot. Then:
 //!
 //! 1. the delta is appended to the write-ahead log and synced — from here on it survives a crash;
 //! 2. it is merged into the memtable, where readers see it;
-//! 3. every caller is answered;
-//! 4. it is written into the open redb transaction, before the next group reads from it.
+//! 3. every caller is answered.
 //!
-//! The redb transaction stays open across groups and is committed (not durably) every
-//! `table_commit_interval`, or when the memtable is large, and durably at each checkpoint, which
-//! empties the log. The memtable is cleared only after the commit holding its changes returns, so
-//! a reader never misses an answered write: it looks in the memtable first, then in redb.
+//! Nothing is written to redb per group. Every `table_commit_interval`, or when the memtable is
+//! large, the whole memtable is written into redb in one transaction with its keys sorted, and
+//! committed — not durably, as the log holds it; durably at each checkpoint, which empties the log.
+//! The memtable is cleared only after that commit returns, so a reader never misses an answered
+//! write: it looks in the memtable first, then in redb.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info_span};
 
-use crate::apply::{self, Delta, Group, ItemResults, Tables};
+use crate::apply::{self, Delta, Group, ItemResults, Snapshot, Tables};
 use crate::clock::Clock;
 use crate::codec;
 use crate::error::{AccountError, AssetError, CloseError, LedgerError, TransferError};
@@ -67,14 +67,7 @@ pub(crate) struct Writer {
     pub(crate) table_commit_interval: Duration,
     pub(crate) checkpoint_interval: Duration,
     pub(crate) last_checkpoint: Instant,
-}
-
-/// The redb transaction the writer keeps open across groups.
-struct Open {
-    txn: redb::WriteTransaction,
-    began: Instant,
-    /// Items written into it (and so held in the memtable).
-    items: usize,
+    pub(crate) last_table_commit: Instant,
 }
 
 /// What a command's caller is answered, kept until the changes are durable.
@@ -114,10 +107,14 @@ fn fail(command: Command, error: &LedgerError) {
     };
 }
 
+fn poisoned() -> LedgerError {
+    LedgerError::WriterFailed("memtable poisoned".into())
+}
+
 impl Writer {
     pub(crate) fn run(mut self, mut queue: mpsc::Receiver<Command>) {
-        let mut open: Option<Open> = None;
         let mut group = Vec::new();
+        let mut snapshot = None;
         while let Some(first) = queue.blocking_recv() {
             let mut items = first.items();
             group.push(first);
@@ -133,12 +130,11 @@ impl Writer {
             let span = info_span!("ledger_group", commands = group.len(), items);
             let _entered = span.enter();
             let result = self
-                .commit_group(&mut open, &mut group)
-                .and_then(|()| self.commit_tables_if_due(&mut open));
+                .commit_group(&mut snapshot, &mut group)
+                .and_then(|()| self.commit_tables_if_due(&mut snapshot));
             if let Err(error) = result {
-                // A failed write leaves the open transaction in doubt; refuse everything from
-                // now on rather than risk acknowledging what is not durable. What was answered
-                // is in the log and is replayed on the next open.
+                // Refuse everything from now on rather than risk acknowledging what is not
+                // durable. What was answered is in the log and is replayed on the next open.
                 error!(%error, "ledger write failed; the writer stops");
                 for command in group.drain(..) {
                     fail(command, &error);
@@ -151,28 +147,29 @@ impl Writer {
             }
         }
         // Every handle is gone: leave the tables complete and durable, and the log empty.
-        if let Err(error) = self.checkpoint(&mut open) {
+        if let Err(error) = self.checkpoint(&mut snapshot) {
             error!(%error, "final ledger checkpoint failed; the log will be replayed on open");
         }
     }
 
     fn commit_group(
         &mut self,
-        open: &mut Option<Open>,
+        snapshot_slot: &mut Option<Snapshot>,
         group: &mut Vec<Command>,
     ) -> Result<(), LedgerError> {
-        let current = match open {
-            Some(current) => current,
-            None => open.insert(Open {
-                txn: self.db.begin_write()?,
-                began: Instant::now(),
-                items: 0,
-            }),
-        };
         let mut answers = Vec::with_capacity(group.len());
         let delta = {
-            let mut tables = Tables::open(&current.txn)?;
-            let mut state = Group::new(&mut tables, self.clock.as_ref(), self.last_timestamp);
+            let snapshot = match snapshot_slot {
+                Some(snapshot) => snapshot,
+                None => snapshot_slot.insert(Snapshot::open(&self.db)?),
+            };
+            let memtable = self.memtable.read().map_err(|_| poisoned())?;
+            let mut state = Group::new(
+                snapshot,
+                &memtable,
+                self.clock.as_ref(),
+                self.last_timestamp,
+            );
             let expired = state.expire_due()?;
             if expired > 0 {
                 debug!(expired, "pending transfers expired");
@@ -210,74 +207,59 @@ impl Writer {
         let logged = self.wal.fits(payload.len());
         if logged {
             self.wal.append(seq, &payload)?;
-            self.memtable
-                .write()
-                .map_err(|_| LedgerError::WriterFailed("memtable poisoned".into()))?
-                .merge(delta.clone());
-            // Durable and visible to readers: answer now; the tables catch up below, before the
-            // next group reads them.
-            answers.drain(..).for_each(Answer::send);
         }
-        {
-            let mut tables = Tables::open(&current.txn)?;
-            apply::write(&mut tables, &delta, seq)?;
-        }
-        current.items += delta.items();
         self.last_timestamp = delta.last_timestamp;
         self.wal_seq = seq;
+        self.memtable.write().map_err(|_| poisoned())?.merge(delta);
         if !logged {
-            // Too large for what is left of the log: durable through the tables instead.
-            self.checkpoint(open)?;
-            answers.into_iter().for_each(Answer::send);
+            // Too large for what is left of the log: make it durable through the tables instead.
+            self.checkpoint(snapshot_slot)?;
         }
+        // Durable and visible to readers: answer.
+        answers.into_iter().for_each(Answer::send);
         Ok(())
     }
 
-    fn commit_tables_if_due(&mut self, open: &mut Option<Open>) -> Result<(), LedgerError> {
+    fn commit_tables_if_due(&mut self, snapshot: &mut Option<Snapshot>) -> Result<(), LedgerError> {
         if self.last_checkpoint.elapsed() >= self.checkpoint_interval {
-            return self.checkpoint(open);
+            return self.checkpoint(snapshot);
         }
-        let due = open.as_ref().is_some_and(|current| {
-            current.items >= self.memtable_items_max
-                || (current.items > 0 && current.began.elapsed() >= self.table_commit_interval)
-        });
+        let items = self.memtable.read().map_err(|_| poisoned())?.items();
+        let due = items >= self.memtable_items_max
+            || (items > 0 && self.last_table_commit.elapsed() >= self.table_commit_interval);
         if due {
-            self.commit_tables(open, redb::Durability::None)?;
+            self.commit_tables(snapshot, redb::Durability::None)?;
         }
         Ok(())
     }
 
-    /// Commits the open transaction and clears the memtable it was mirrored in.
+    /// Writes the memtable into redb, commits, then clears the memtable and renews the snapshot.
     fn commit_tables(
         &mut self,
-        open: &mut Option<Open>,
+        snapshot: &mut Option<Snapshot>,
         durability: redb::Durability,
     ) -> Result<(), LedgerError> {
-        let Some(Open { mut txn, .. }) = open.take() else {
-            return Ok(());
-        };
+        let mut txn = self.db.begin_write()?;
         txn.set_durability(durability)
             .map_err(|error| LedgerError::Storage(error.into()))?;
+        {
+            // Readers keep reading the memtable while it is written out.
+            let memtable = self.memtable.read().map_err(|_| poisoned())?;
+            if !memtable.is_empty() {
+                let mut tables = Tables::open(&txn)?;
+                apply::write(&mut tables, &memtable, self.wal_seq)?;
+            }
+        }
         txn.commit()?;
-        let mut memtable = self
-            .memtable
-            .write()
-            .map_err(|_| LedgerError::WriterFailed("memtable poisoned".into()))?;
-        *memtable = Delta::default();
+        *self.memtable.write().map_err(|_| poisoned())? = Delta::default();
+        *snapshot = None;
+        self.last_table_commit = Instant::now();
         Ok(())
     }
 
     /// Makes everything written so far durable in the tables, and empties the log.
-    fn checkpoint(&mut self, open: &mut Option<Open>) -> Result<(), LedgerError> {
-        if open.is_none() {
-            // Earlier commits may have been non-durable; an empty durable commit persists them.
-            *open = Some(Open {
-                txn: self.db.begin_write()?,
-                began: Instant::now(),
-                items: 0,
-            });
-        }
-        self.commit_tables(open, redb::Durability::Immediate)?;
+    fn checkpoint(&mut self, snapshot: &mut Option<Snapshot>) -> Result<(), LedgerError> {
+        self.commit_tables(snapshot, redb::Durability::Immediate)?;
         self.wal.reset();
         self.last_checkpoint = Instant::now();
         Ok(())
