@@ -123,16 +123,17 @@ impl Delta {
 /// The state of one group in progress.
 pub(crate) struct Group<'a> {
     snapshot: &'a Snapshot,
-    memtable: &'a Delta,
+    memtable: &'a [&'a Delta],
     clock: &'a dyn Clock,
     committed: Delta,
 }
 
-/// Reads through a scratch delta, the group's delta, the memtable, then the snapshot.
+/// Reads through a scratch delta, the group's delta, the memtable's layers, then the snapshot.
 struct View<'v> {
     scratch: &'v Delta,
     group: &'v Delta,
-    memtable: &'v Delta,
+    /// Newest first.
+    memtable: &'v [&'v Delta],
     tables: &'v Snapshot,
 }
 
@@ -143,7 +144,7 @@ impl View<'_> {
             .assets
             .get(&id)
             .or(self.group.assets.get(&id))
-            .or(self.memtable.assets.get(&id))
+            .or_else(|| self.memtable.iter().find_map(|m| m.assets.get(&id)))
         {
             return Ok(Some(asset.clone()));
         }
@@ -159,7 +160,7 @@ impl View<'_> {
             .accounts
             .get(&id.0)
             .or(self.group.accounts.get(&id.0))
-            .or(self.memtable.accounts.get(&id.0))
+            .or_else(|| self.memtable.iter().find_map(|m| m.accounts.get(&id.0)))
         {
             return Ok(Some(account.clone()));
         }
@@ -175,7 +176,7 @@ impl View<'_> {
             .transfers
             .get(&id.0)
             .or(self.group.transfers.get(&id.0))
-            .or(self.memtable.transfers.get(&id.0))
+            .or_else(|| self.memtable.iter().find_map(|m| m.transfers.get(&id.0)))
         {
             return Ok(Some(*transfer));
         }
@@ -191,7 +192,7 @@ impl View<'_> {
             .statuses
             .get(&id.0)
             .or(self.group.statuses.get(&id.0))
-            .or(self.memtable.statuses.get(&id.0))
+            .or_else(|| self.memtable.iter().find_map(|m| m.statuses.get(&id.0)))
         {
             return Ok(Some(*status));
         }
@@ -221,7 +222,7 @@ fn valid_asset_code(code: &str) -> bool {
 impl<'a> Group<'a> {
     pub(crate) fn new(
         snapshot: &'a Snapshot,
-        memtable: &'a Delta,
+        memtable: &'a [&'a Delta],
         clock: &'a dyn Clock,
         last_timestamp: u64,
     ) -> Self {
@@ -393,7 +394,7 @@ impl<'a> Group<'a> {
             self.committed
                 .expiry
                 .get(key)
-                .or(self.memtable.expiry.get(key))
+                .or_else(|| self.memtable.iter().find_map(|m| m.expiry.get(key)))
                 .copied()
                 .unwrap_or(true)
         };
@@ -406,7 +407,8 @@ impl<'a> Group<'a> {
             let (key, _) = entry?;
             due.push(key.value());
         }
-        for layer in [&self.memtable.expiry, &self.committed.expiry] {
+        let layers = self.memtable.iter().map(|m| &m.expiry);
+        for layer in layers.chain([&self.committed.expiry]) {
             due.extend(
                 layer
                     .iter()

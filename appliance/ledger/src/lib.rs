@@ -47,7 +47,7 @@ pub use verify::{AssetTotals, VerifyReport, Violation, WideSum, verify};
 
 use apply::Delta;
 use apply::ItemResults;
-use writer::{Command, Memtable, Writer};
+use writer::{Command, Layers, Memtable, Writer};
 
 /// How the ledger is run. The defaults suit the box; tests shrink or fake them.
 #[derive(Clone, Debug)]
@@ -233,14 +233,19 @@ impl Ledger {
         Ok(self.inner.db.begin_read()?)
     }
 
-    /// Looks `f` up in the memtable: acknowledged changes not yet committed to redb.
-    fn recent<T>(&self, f: impl FnOnce(&Delta) -> Option<T>) -> Result<Option<T>, LedgerError> {
-        let memtable = self
+    /// Runs `f` on the memtable: acknowledged changes not yet committed to redb.
+    fn memtable<T>(&self, f: impl FnOnce(&Layers) -> T) -> Result<T, LedgerError> {
+        let layers = self
             .inner
             .memtable
             .read()
             .map_err(|_| LedgerError::WriterFailed("memtable poisoned".into()))?;
-        Ok(f(&memtable))
+        Ok(f(&layers))
+    }
+
+    /// Looks `f` up in the memtable, newest layer first.
+    fn recent<T>(&self, f: impl Fn(&Delta) -> Option<T>) -> Result<Option<T>, LedgerError> {
+        self.memtable(|layers| layers.find(f))
     }
 
     pub fn asset(&self, id: AssetId) -> Result<Option<Asset>, LedgerError> {
@@ -318,17 +323,15 @@ impl Ledger {
             },
             None => 0,
         };
-        let mut transfers: Vec<Transfer> = self
-            .recent(|m| {
-                Some(
-                    m.transfers
-                        .values()
-                        .filter(|t| (t.debit == id || t.credit == id) && t.timestamp.0 >= start)
-                        .copied()
-                        .collect(),
-                )
-            })?
-            .unwrap_or_default();
+        let mut transfers: Vec<Transfer> = self.memtable(|layers| {
+            [Some(&layers.active), layers.frozen.as_deref()]
+                .into_iter()
+                .flatten()
+                .flat_map(|layer| layer.transfers.values())
+                .filter(|t| (t.debit == id || t.credit == id) && t.timestamp.0 >= start)
+                .copied()
+                .collect()
+        })?;
         let txn = self.read()?;
         let index = txn.open_table(store::ACCOUNT_TRANSFERS)?;
         let transfers_table = txn.open_table(store::TRANSFERS)?;
@@ -358,9 +361,14 @@ impl Ledger {
 
     /// Every asset, by id.
     pub fn assets(&self) -> Result<Vec<Asset>, LedgerError> {
-        let mut assets: std::collections::BTreeMap<u32, Asset> = self
-            .recent(|m| Some(m.assets.iter().map(|(id, a)| (*id, a.clone())).collect()))?
-            .unwrap_or_default();
+        let mut assets: std::collections::BTreeMap<u32, Asset> = self.memtable(|layers| {
+            [Some(&layers.active), layers.frozen.as_deref()]
+                .into_iter()
+                .flatten()
+                .flat_map(|layer| layer.assets.iter())
+                .map(|(id, asset)| (*id, asset.clone()))
+                .collect()
+        })?;
         let txn = self.read()?;
         let table = txn.open_table(store::ASSETS)?;
         for entry in table.iter()? {

@@ -10,12 +10,19 @@
 //! 3. every caller is answered.
 //!
 //! Nothing is written to redb per group. Every `table_commit_interval`, or when the memtable is
-//! large, the whole memtable is written into redb in one transaction with its keys sorted, and
-//! committed — not durably, as the log holds it; durably at each checkpoint, which empties the log.
-//! The memtable is cleared only after that commit returns, so a reader never misses an answered
-//! write: it looks in the memtable first, then in redb.
+//! large, the active layer is frozen and handed to the applier thread, which writes it into redb in
+//! one transaction with its keys sorted and commits — not durably, as the log holds it — while the
+//! writer goes on with a new active layer. A frozen layer is dropped only after the commit holding
+//! it returns, so a reader never misses an answered write: it looks in the active layer, then the
+//! frozen one, then redb. The writer keeps its own handle on the frozen layer, and its redb
+//! snapshot, until the applier reports the commit, then renews the snapshot.
+//!
+//! A checkpoint (every `checkpoint_interval`, or when the log is full) stops new groups, waits for
+//! the applier, commits everything durably, and empties the log.
 
+use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
@@ -52,7 +59,22 @@ impl Command {
 }
 
 /// Changes acknowledged but not yet committed to redb, shared with readers.
-pub(crate) type Memtable = Arc<RwLock<Delta>>;
+#[derive(Debug, Default)]
+pub(crate) struct Layers {
+    /// Where new groups are merged.
+    pub(crate) active: Delta,
+    /// Being written into redb by the applier.
+    pub(crate) frozen: Option<Arc<Delta>>,
+}
+
+impl Layers {
+    /// The newest answer `f` finds: the active layer, then the frozen one.
+    pub(crate) fn find<T>(&self, f: impl Fn(&Delta) -> Option<T>) -> Option<T> {
+        f(&self.active).or_else(|| self.frozen.as_deref().and_then(&f))
+    }
+}
+
+pub(crate) type Memtable = Arc<RwLock<Layers>>;
 
 pub(crate) struct Writer {
     pub(crate) db: Arc<redb::Database>,
@@ -68,6 +90,103 @@ pub(crate) struct Writer {
     pub(crate) checkpoint_interval: Duration,
     pub(crate) last_checkpoint: Instant,
     pub(crate) last_table_commit: Instant,
+}
+
+/// A frozen layer for the applier to write, with the log sequence number it ends at.
+struct Job {
+    layer: Arc<Delta>,
+    wal_seq: u64,
+    durability: redb::Durability,
+}
+
+/// The writer's side of the applier thread.
+struct Applier {
+    jobs: Option<std_mpsc::Sender<Job>>,
+    done: std_mpsc::Receiver<Result<(), LedgerError>>,
+    thread: Option<JoinHandle<()>>,
+    /// The layer being applied, as the writer reads it until the applier is done.
+    in_flight: Option<Arc<Delta>>,
+}
+
+impl Applier {
+    fn start(db: Arc<redb::Database>, memtable: Memtable) -> Result<Applier, LedgerError> {
+        let (jobs, job_queue) = std_mpsc::channel::<Job>();
+        let (done_tx, done) = std_mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("ledger-applier".into())
+            .spawn(move || {
+                for job in job_queue {
+                    let result = apply_layer(&db, &job);
+                    if result.is_ok()
+                        && let Ok(mut layers) = memtable.write()
+                    {
+                        // Readers find it in redb from now on.
+                        layers.frozen = None;
+                    }
+                    if done_tx.send(result).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(|error| LedgerError::WriterFailed(error.to_string()))?;
+        Ok(Applier {
+            jobs: Some(jobs),
+            done,
+            thread: Some(thread),
+            in_flight: None,
+        })
+    }
+
+    fn send(&mut self, job: Job) -> Result<(), LedgerError> {
+        self.in_flight = Some(Arc::clone(&job.layer));
+        self.jobs
+            .as_ref()
+            .and_then(|jobs| jobs.send(job).ok())
+            .ok_or_else(|| LedgerError::WriterFailed("the applier stopped".into()))
+    }
+
+    /// Whether the layer in flight is in redb (blocking until it is if `wait`). On `true` the
+    /// caller must renew its snapshot.
+    fn finished(&mut self, wait: bool) -> Result<bool, LedgerError> {
+        if self.in_flight.is_none() {
+            return Ok(false);
+        }
+        let result = if wait {
+            self.done
+                .recv()
+                .map_err(|_| LedgerError::WriterFailed("the applier stopped".into()))?
+        } else {
+            match self.done.try_recv() {
+                Ok(result) => result,
+                Err(std_mpsc::TryRecvError::Empty) => return Ok(false),
+                Err(std_mpsc::TryRecvError::Disconnected) => {
+                    return Err(LedgerError::WriterFailed("the applier stopped".into()));
+                }
+            }
+        };
+        result?;
+        self.in_flight = None;
+        Ok(true)
+    }
+
+    fn stop(&mut self) {
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn apply_layer(db: &redb::Database, job: &Job) -> Result<(), LedgerError> {
+    let mut txn = db.begin_write()?;
+    txn.set_durability(job.durability)
+        .map_err(|error| LedgerError::Storage(error.into()))?;
+    if !job.layer.is_empty() {
+        let mut tables = Tables::open(&txn)?;
+        apply::write(&mut tables, &job.layer, job.wal_seq)?;
+    }
+    txn.commit()?;
+    Ok(())
 }
 
 /// What a command's caller is answered, kept until the changes are durable.
@@ -113,6 +232,17 @@ fn poisoned() -> LedgerError {
 
 impl Writer {
     pub(crate) fn run(mut self, mut queue: mpsc::Receiver<Command>) {
+        let mut applier = match Applier::start(Arc::clone(&self.db), Arc::clone(&self.memtable)) {
+            Ok(applier) => applier,
+            Err(error) => {
+                error!(%error, "cannot start the ledger applier");
+                queue.close();
+                while let Some(command) = queue.blocking_recv() {
+                    fail(command, &error);
+                }
+                return;
+            }
+        };
         let mut group = Vec::new();
         let mut snapshot = None;
         while let Some(first) = queue.blocking_recv() {
@@ -130,8 +260,9 @@ impl Writer {
             let span = info_span!("ledger_group", commands = group.len(), items);
             let _entered = span.enter();
             let result = self
-                .commit_group(&mut snapshot, &mut group)
-                .and_then(|()| self.commit_tables_if_due(&mut snapshot));
+                .renew_if_applied(&mut applier, &mut snapshot, false)
+                .and_then(|()| self.commit_group(&mut applier, &mut snapshot, &mut group))
+                .and_then(|()| self.commit_tables_if_due(&mut applier, &mut snapshot));
             if let Err(error) = result {
                 // Refuse everything from now on rather than risk acknowledging what is not
                 // durable. What was answered is in the log and is replayed on the next open.
@@ -143,17 +274,34 @@ impl Writer {
                 while let Some(command) = queue.blocking_recv() {
                     fail(command, &error);
                 }
+                applier.stop();
                 return;
             }
         }
         // Every handle is gone: leave the tables complete and durable, and the log empty.
-        if let Err(error) = self.checkpoint(&mut snapshot) {
+        if let Err(error) = self.checkpoint(&mut applier, &mut snapshot) {
             error!(%error, "final ledger checkpoint failed; the log will be replayed on open");
         }
+        applier.stop();
+    }
+
+    /// Once the applier has committed the layer in flight, the snapshot must include it.
+    fn renew_if_applied(
+        &mut self,
+        applier: &mut Applier,
+        snapshot: &mut Option<Snapshot>,
+        wait: bool,
+    ) -> Result<(), LedgerError> {
+        if applier.finished(wait)? {
+            *snapshot = None;
+            self.last_table_commit = Instant::now();
+        }
+        Ok(())
     }
 
     fn commit_group(
         &mut self,
+        applier: &mut Applier,
         snapshot_slot: &mut Option<Snapshot>,
         group: &mut Vec<Command>,
     ) -> Result<(), LedgerError> {
@@ -163,7 +311,11 @@ impl Writer {
                 Some(snapshot) => snapshot,
                 None => snapshot_slot.insert(Snapshot::open(&self.db)?),
             };
-            let memtable = self.memtable.read().map_err(|_| poisoned())?;
+            let layers = self.memtable.read().map_err(|_| poisoned())?;
+            // The writer reads the layer in flight through its own handle: the shared one is
+            // dropped as soon as redb has it, which may be before this snapshot is renewed.
+            let mut memtable = vec![&layers.active];
+            memtable.extend(applier.in_flight.as_deref());
             let mut state = Group::new(
                 snapshot,
                 &memtable,
@@ -210,56 +362,72 @@ impl Writer {
         }
         self.last_timestamp = delta.last_timestamp;
         self.wal_seq = seq;
-        self.memtable.write().map_err(|_| poisoned())?.merge(delta);
+        self.memtable
+            .write()
+            .map_err(|_| poisoned())?
+            .active
+            .merge(delta);
         if !logged {
             // Too large for what is left of the log: make it durable through the tables instead.
-            self.checkpoint(snapshot_slot)?;
+            self.checkpoint(applier, snapshot_slot)?;
         }
         // Durable and visible to readers: answer.
         answers.into_iter().for_each(Answer::send);
         Ok(())
     }
 
-    fn commit_tables_if_due(&mut self, snapshot: &mut Option<Snapshot>) -> Result<(), LedgerError> {
+    fn commit_tables_if_due(
+        &mut self,
+        applier: &mut Applier,
+        snapshot: &mut Option<Snapshot>,
+    ) -> Result<(), LedgerError> {
         if self.last_checkpoint.elapsed() >= self.checkpoint_interval {
-            return self.checkpoint(snapshot);
+            return self.checkpoint(applier, snapshot);
         }
-        let items = self.memtable.read().map_err(|_| poisoned())?.items();
+        let items = self.memtable.read().map_err(|_| poisoned())?.active.items();
+        if items >= self.memtable_items_max.saturating_mul(2) {
+            // The applier is not keeping up: wait for it rather than grow without bound.
+            self.renew_if_applied(applier, snapshot, true)?;
+        }
         let due = items >= self.memtable_items_max
             || (items > 0 && self.last_table_commit.elapsed() >= self.table_commit_interval);
-        if due {
-            self.commit_tables(snapshot, redb::Durability::None)?;
+        if due && applier.in_flight.is_none() {
+            self.freeze(applier, redb::Durability::None)?;
         }
         Ok(())
     }
 
-    /// Writes the memtable into redb, commits, then clears the memtable and renews the snapshot.
-    fn commit_tables(
+    /// Hands the active layer to the applier and starts a new one.
+    fn freeze(
         &mut self,
-        snapshot: &mut Option<Snapshot>,
+        applier: &mut Applier,
         durability: redb::Durability,
     ) -> Result<(), LedgerError> {
-        let mut txn = self.db.begin_write()?;
-        txn.set_durability(durability)
-            .map_err(|error| LedgerError::Storage(error.into()))?;
-        {
-            // Readers keep reading the memtable while it is written out.
-            let memtable = self.memtable.read().map_err(|_| poisoned())?;
-            if !memtable.is_empty() {
-                let mut tables = Tables::open(&txn)?;
-                apply::write(&mut tables, &memtable, self.wal_seq)?;
-            }
-        }
-        txn.commit()?;
-        *self.memtable.write().map_err(|_| poisoned())? = Delta::default();
-        *snapshot = None;
+        let layer = {
+            let mut layers = self.memtable.write().map_err(|_| poisoned())?;
+            let layer = Arc::new(std::mem::take(&mut layers.active));
+            // Moved under one lock: a reader sees the changes in one layer or the other.
+            layers.frozen = Some(Arc::clone(&layer));
+            layer
+        };
         self.last_table_commit = Instant::now();
-        Ok(())
+        applier.send(Job {
+            layer,
+            wal_seq: self.wal_seq,
+            durability,
+        })
     }
 
-    /// Makes everything written so far durable in the tables, and empties the log.
-    fn checkpoint(&mut self, snapshot: &mut Option<Snapshot>) -> Result<(), LedgerError> {
-        self.commit_tables(snapshot, redb::Durability::Immediate)?;
+    /// Makes everything written so far durable in the tables, and empties the log. New groups
+    /// wait meanwhile: the log can only start again once redb holds all of it.
+    fn checkpoint(
+        &mut self,
+        applier: &mut Applier,
+        snapshot: &mut Option<Snapshot>,
+    ) -> Result<(), LedgerError> {
+        self.renew_if_applied(applier, snapshot, true)?;
+        self.freeze(applier, redb::Durability::Immediate)?;
+        self.renew_if_applied(applier, snapshot, true)?;
         self.wal.reset();
         self.last_checkpoint = Instant::now();
         Ok(())
