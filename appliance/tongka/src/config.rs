@@ -34,6 +34,8 @@ pub struct LedgerConfig {
     pub expiry_sweep_interval_ms: u64,
     pub wal_bytes_max: u64,
     pub checkpoint_interval_ms: u64,
+    pub table_commit_interval_ms: u64,
+    pub memtable_items_max: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -110,6 +112,18 @@ impl Config {
         check_range("ledger.group_items_max", ledger.group_items_max, 1, 65_535)?;
         check_range("ledger.queue_depth_max", ledger.queue_depth_max, 1, 65_535)?;
         check_range(
+            "ledger.table_commit_interval_ms",
+            ledger.table_commit_interval_ms,
+            1,
+            10_000,
+        )?;
+        check_range(
+            "ledger.memtable_items_max",
+            ledger.memtable_items_max,
+            1_024,
+            4_194_304,
+        )?;
+        check_range(
             "ledger.expiry_sweep_interval_ms",
             ledger.expiry_sweep_interval_ms,
             10,
@@ -139,6 +153,8 @@ impl Config {
             expiry_sweep_interval_ms: Some(ledger.expiry_sweep_interval_ms),
             wal_bytes_max: ledger.wal_bytes_max,
             checkpoint_interval_ms: ledger.checkpoint_interval_ms,
+            table_commit_interval_ms: ledger.table_commit_interval_ms,
+            memtable_items_max: ledger.memtable_items_max,
             ..tongka_ledger::LedgerOptions::default()
         }
     }
@@ -320,6 +336,11 @@ mod tests {
                 "ledger.batch_items_max",
             ),
             (None, vec![("TONGKA_LOG_FILTER", "info,[[[")], "log.filter"),
+            (
+                None,
+                vec![("TONGKA_LEDGER_MEMTABLE_ITEMS_MAX", "10")],
+                "ledger.memtable_items_max",
+            ),
         ];
         for (file, vars, expected) in cases {
             let message = load(file, &vars, Overrides::default())
