@@ -52,7 +52,7 @@ fn parse_args() -> Args {
     args
 }
 
-fn fsync_rate(dir: &std::path::Path, duration: Duration) -> f64 {
+fn fsync_rate(dir: &std::path::Path, duration: Duration) -> u64 {
     let path = dir.join("fsync-probe");
     let mut file = std::fs::File::create(&path).unwrap();
     let block = vec![0xA5u8; 4096];
@@ -65,10 +65,16 @@ fn fsync_rate(dir: &std::path::Path, duration: Duration) -> f64 {
         file.sync_data().unwrap();
         syncs += 1;
     }
-    let rate = syncs as f64 / start.elapsed().as_secs_f64();
+    let rate = per_second(syncs, start.elapsed());
     drop(file);
     let _ = std::fs::remove_file(path);
     rate
+}
+
+/// Events per second, in integers: counts over microseconds.
+fn per_second(count: u64, elapsed: Duration) -> u64 {
+    let rate = u128::from(count) * 1_000_000 / elapsed.as_micros().max(1);
+    u64::try_from(rate).unwrap_or(u64::MAX)
 }
 
 /// A small, fast, deterministic generator: the benchmark needs spread, not cryptography.
@@ -141,7 +147,7 @@ async fn concurrent(
     submitters: usize,
     batch: usize,
     duration: Duration,
-) -> f64 {
+) -> u64 {
     let next_id = Arc::new(AtomicU64::new(first_id));
     let done = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -173,7 +179,7 @@ async fn concurrent(
     for task in tasks {
         task.await.unwrap();
     }
-    acknowledged_by_deadline as f64 / elapsed.as_secs_f64()
+    per_second(acknowledged_by_deadline, elapsed)
 }
 
 /// Removes a ledger file and its log.
@@ -208,20 +214,20 @@ fn main() {
 
         println!("| figure | per second |");
         println!("| --- | ---: |");
-        println!("| disk: 4 KiB write + fdatasync | {fsync:.0} |");
-        println!("| durable single-transfer commits, 1 submitter | {single:.0} |");
+        println!("| disk: 4 KiB write + fdatasync | {fsync} |");
+        println!("| durable single-transfer commits, 1 submitter | {single} |");
         println!(
-            "| transfers, {} submitters × 1 transfer per request (group commit) | {group_single:.0} |",
+            "| transfers, {} submitters × 1 transfer per request (group commit) | {group_single} |",
             args.submitters
         );
         println!(
-            "| transfers, {} submitters × {} transfers per request (group commit) | {group_batch:.0} |",
+            "| transfers, {} submitters × {} transfers per request (group commit) | {group_batch} |",
             args.submitters, args.batch
         );
         println!();
         println!(
-            "single commits / fsync rate: {:.2}; accounts: {ACCOUNTS}; cores: {}",
-            single / fsync,
+            "single commits / fsync rate: {}%; accounts: {ACCOUNTS}; cores: {}",
+            single * 100 / fsync.max(1),
             std::thread::available_parallelism().map_or(0, |n| n.get())
         );
     });

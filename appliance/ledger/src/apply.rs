@@ -76,7 +76,7 @@ impl Snapshot {
 
 /// Changes not yet written to the tables. Later entries override earlier ones on merge. A
 /// group's delta is also what the write-ahead log records: replaying it is writing it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Delta {
     pub(crate) assets: HashMap<u32, Asset>,
     /// Accounts created or changed, with their current value.
