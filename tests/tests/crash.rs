@@ -48,12 +48,16 @@ fn acknowledged_batches_survive_sigkill_whole_and_nothing_is_half_applied() {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
+        let (first_ack, writing) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
             let mut batches = BTreeSet::new();
             for line in BufReader::new(stdout).lines() {
                 // A line cut by the kill is an acknowledgement we simply do not count.
                 match line.map(|l| l.trim().parse::<u64>()) {
                     Ok(Ok(batch)) => {
+                        if batches.is_empty() {
+                            let _ = first_ack.send(());
+                        }
                         batches.insert(batch);
                     }
                     _ => break,
@@ -61,7 +65,12 @@ fn acknowledged_batches_survive_sigkill_whole_and_nothing_is_half_applied() {
             }
             batches
         });
-        let wait_ms = 300 + next() % 700;
+        // The random moment counts from the first acknowledgement, so a slow start on a busy
+        // machine cannot leave a round with nothing written.
+        writing
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the writer acknowledged nothing within 60 s");
+        let wait_ms = 50 + next() % 700;
         std::thread::sleep(Duration::from_millis(wait_ms));
         child.kill().unwrap(); // SIGKILL: no destructor, no final checkpoint.
         let status = child.wait().unwrap();
@@ -71,12 +80,8 @@ fn acknowledged_batches_survive_sigkill_whole_and_nothing_is_half_applied() {
         );
         let batches = reader.join().unwrap();
         eprintln!(
-            "round {round}: killed after {wait_ms} ms, {} batches acknowledged",
+            "round {round}: killed {wait_ms} ms into writing, {} batches acknowledged",
             batches.len()
-        );
-        assert!(
-            !batches.is_empty(),
-            "round {round}: the writer acknowledged nothing in {wait_ms} ms"
         );
         acknowledged.push(batches);
     }
