@@ -63,7 +63,7 @@ pub struct LedgerOptions {
     /// The most transfers one page of an account's history holds.
     pub page_size_max: usize,
     /// The size of the write-ahead log file (preallocated). A group that does not fit is
-    /// committed to the tables durably instead.
+    /// made durable by a checkpoint instead.
     pub wal_bytes_max: u64,
     /// How often the tables are made durable on their own, which empties the log.
     pub checkpoint_interval_ms: u64,

@@ -1,10 +1,11 @@
 //! The write-ahead log: what makes a group durable with one sequential write and one `fdatasync`.
 //!
 //! A durable redb commit writes pages all over the file and costs several times a plain sync. So a
-//! group's changes (its `Delta`) are first appended here and synced; then written to redb with a
-//! non-durable commit. Every `checkpoint_interval_ms`, or when the log is full, a group is
-//! committed to redb durably instead and the log starts again from the top. On open, records newer
-//! than the tables' `wal_seq` are replayed.
+//! group's changes (its `Delta`) are appended here and synced before the group is answered; redb
+//! receives them later, in batches, without syncing (see `writer.rs`). At each checkpoint
+//! (`checkpoint_interval_ms`, or when the next record does not fit) redb is committed durably and
+//! the log starts again from the top. On open, records newer than the tables' `wal_seq` are
+//! replayed.
 //!
 //! The file is preallocated with zeros so an append changes no file metadata (an append that grows
 //! the file costs nearly twice as much on ext4). Records are padded to 4 KiB so a write never
