@@ -31,6 +31,15 @@ pub fn tongka_binary() -> Result<PathBuf> {
     Ok(binary)
 }
 
+/// Runs `tongka ledger verify --data DATA` and returns what it printed and its exit status.
+pub fn tongka_verify(data: &Path) -> Result<std::process::Output> {
+    Ok(Command::new(tongka_binary()?)
+        .args(["ledger", "verify", "--data"])
+        .arg(data)
+        .env_remove("TONGKA_CONFIG")
+        .output()?)
+}
+
 /// A `tongka serve` process on a loopback port of its choosing.
 #[derive(Debug)]
 pub struct RunningBox {

@@ -114,12 +114,7 @@ fn acknowledged_batches_survive_sigkill_whole_and_nothing_is_half_applied() {
     }
     drop(ledger);
 
-    let verify = Command::new(tongka_e2e::tongka_binary().unwrap())
-        .args(["ledger", "verify", "--data"])
-        .arg(dir.path())
-        .env_remove("TONGKA_CONFIG")
-        .output()
-        .unwrap();
+    let verify = tongka_e2e::tongka_verify(dir.path()).unwrap();
     let report = String::from_utf8_lossy(&verify.stdout);
     assert!(
         verify.status.success(),

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use tongka_e2e::{RunningBox, http_get, tongka_binary};
+use tongka_e2e::{RunningBox, http_get, tongka_verify};
 
 #[test]
 fn serve_answers_health_and_stops_cleanly_on_sigterm() {
@@ -21,11 +21,7 @@ fn serve_answers_health_and_stops_cleanly_on_sigterm() {
     assert!(body.contains("not_found"), "{body}");
 
     // While the box runs, the ledger file is its alone.
-    let busy = std::process::Command::new(tongka_binary().unwrap())
-        .args(["ledger", "verify", "--data"])
-        .arg(&data)
-        .output()
-        .unwrap();
+    let busy = tongka_verify(&data).unwrap();
     assert_eq!(
         busy.status.code(),
         Some(75),
@@ -36,11 +32,7 @@ fn serve_answers_health_and_stops_cleanly_on_sigterm() {
     let status = running.terminate().unwrap();
     assert!(status.success(), "tongka exited with {status}");
     assert!(data.join("ledger.redb").exists());
-    let verify = std::process::Command::new(tongka_binary().unwrap())
-        .args(["ledger", "verify", "--data"])
-        .arg(&data)
-        .output()
-        .unwrap();
+    let verify = tongka_verify(&data).unwrap();
     assert!(
         verify.status.success(),
         "{}",

@@ -9,37 +9,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tongka_ledger::{
-    AccountFlags, AccountId, Asset, AssetId, Ledger, LedgerOptions, NewAccount, NewTransfer,
-    TransferId, TransferKind, UserData,
-};
+use tongka_ledger::{AccountId, NewTransfer, TransferId, TransferKind, UserData};
+
+mod support;
 
 const ACCOUNTS: u128 = 1_000;
-
-fn open(runtime: &tokio::runtime::Runtime, dir: &std::path::Path) -> Ledger {
-    let ledger = Ledger::open(&dir.join("bench.redb"), LedgerOptions::default()).unwrap();
-    runtime.block_on(async {
-        ledger
-            .create_assets(vec![Asset {
-                id: AssetId(1),
-                code: "CNY".into(),
-                scale: 2,
-            }])
-            .await
-            .unwrap();
-        let accounts = (1..=ACCOUNTS)
-            .map(|id| NewAccount {
-                id: AccountId(id),
-                asset: AssetId(1),
-                owner: id,
-                code: 1,
-                flags: AccountFlags::NONE,
-            })
-            .collect();
-        ledger.create_accounts(accounts).await.unwrap();
-    });
-    ledger
-}
 
 fn transfer(id: u64) -> NewTransfer {
     let debit = u128::from(id) % ACCOUNTS + 1;
@@ -61,7 +35,10 @@ fn ledger_benches(c: &mut Criterion) {
         .build()
         .unwrap();
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let ledger = open(&runtime, dir.path());
+    let ledger = runtime.block_on(support::open_with_accounts(
+        &dir.path().join("bench.redb"),
+        ACCOUNTS,
+    ));
     let next_id = AtomicU64::new(1);
 
     let mut group = c.benchmark_group("ledger");

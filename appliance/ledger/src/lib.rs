@@ -93,7 +93,8 @@ impl Default for LedgerOptions {
 }
 
 /// A handle on an open ledger. Cheap to clone; every clone talks to the same writer. Reads run on
-/// the caller's thread against a consistent snapshot and never wait for the writer.
+/// the caller's thread, against the memtable and then a redb snapshot; they wait for the writer
+/// only while it merges a group into the memtable (a short lock), never for a disk write.
 #[derive(Clone, Debug)]
 pub struct Ledger {
     inner: Arc<Inner>,
@@ -103,17 +104,17 @@ pub struct Ledger {
 struct Inner {
     db: Arc<redb::Database>,
     memtable: Memtable,
-    queue: mpsc::Sender<Command>,
+    /// `None` only while the last handle is being dropped.
+    queue: Option<mpsc::Sender<Command>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     options: LedgerOptions,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // The queue's sender is dropped with `self`, which ends the writer's loop; wait for it so
-        // the file is closed when the last handle is gone.
-        let (closed_tx, _) = mpsc::channel(1);
-        drop(std::mem::replace(&mut self.queue, closed_tx));
+        // Dropping the queue's sender ends the writer's loop; wait for it so the file is closed
+        // (and checkpointed) when the last handle is gone.
+        drop(self.queue.take());
         if let Ok(mut writer) = self.writer.lock()
             && let Some(handle) = writer.take()
         {
@@ -157,7 +158,7 @@ impl Ledger {
             inner: Arc::new(Inner {
                 db,
                 memtable,
-                queue,
+                queue: Some(queue),
                 writer: Mutex::new(Some(handle)),
                 options,
             }),
@@ -180,8 +181,8 @@ impl Ledger {
             return Err(LedgerError::BatchTooLarge { len, max }.into());
         }
         let (reply, answer) = oneshot::channel();
-        self.inner
-            .queue
+        let queue = self.inner.queue.as_ref().ok_or(LedgerError::ShutDown)?;
+        queue
             .send(command(reply))
             .await
             .map_err(|_| LedgerError::ShutDown)?;

@@ -362,80 +362,66 @@ impl Model {
         }
     }
 
-    fn accounts(&mut self, batch: &[NewAccount]) -> Expected<AccountError> {
+    /// Applies a batch the ledger's way: every item against the state left by the ones before,
+    /// and all of it kept only if no item failed.
+    fn batch<I, E: std::fmt::Debug>(
+        &mut self,
+        batch: &[I],
+        item: fn(&mut Model, &I) -> Result<bool, E>,
+    ) -> Expected<E> {
         let mut next = self.clone();
         let mut created = Vec::new();
         let mut errors = Vec::new();
         for (i, new) in batch.iter().enumerate() {
-            let result = if new.id.0 == 0 || new.id.0 == u128::MAX {
-                Err(AccountError::IdReserved)
-            } else if let Some(existing) = next.accounts.get(&new.id.0) {
-                if existing.new == *new {
-                    Ok(false)
-                } else {
-                    Err(AccountError::IdReused(new.id))
-                }
-            } else if new.flags.debits_must_not_exceed_credits
-                && new.flags.credits_must_not_exceed_debits
-            {
-                Err(AccountError::FlagsMutuallyExclusive)
-            } else if new.asset.0 > 2 {
-                Err(AccountError::AssetNotFound(new.asset))
+            match item(&mut next, new) {
+                Ok(c) => created.push(c),
+                Err(e) => errors.push((i, e)),
+            }
+        }
+        self.finish(next, created, errors)
+    }
+
+    fn account(&mut self, new: &NewAccount) -> Result<bool, AccountError> {
+        if new.id.0 == 0 || new.id.0 == u128::MAX {
+            return Err(AccountError::IdReserved);
+        }
+        if let Some(existing) = self.accounts.get(&new.id.0) {
+            return if existing.new == *new {
+                Ok(false)
             } else {
-                next.last_ts = next.candidate_ts(next.last_ts);
-                next.accounts.insert(
-                    new.id.0,
-                    ModelAccount {
-                        new: new.clone(),
-                        closed: false,
-                        balance: Balance::default(),
-                    },
-                );
+                Err(AccountError::IdReused(new.id))
+            };
+        }
+        if new.flags.debits_must_not_exceed_credits && new.flags.credits_must_not_exceed_debits {
+            return Err(AccountError::FlagsMutuallyExclusive);
+        }
+        if new.asset.0 > 2 {
+            return Err(AccountError::AssetNotFound(new.asset));
+        }
+        self.last_ts = self.candidate_ts(self.last_ts);
+        self.accounts.insert(
+            new.id.0,
+            ModelAccount {
+                new: new.clone(),
+                closed: false,
+                balance: Balance::default(),
+            },
+        );
+        Ok(true)
+    }
+
+    fn close(&mut self, id: &AccountId) -> Result<bool, CloseError> {
+        match self.accounts.get_mut(&id.0) {
+            None => Err(CloseError::AccountNotFound(*id)),
+            Some(a) if a.closed => Ok(false),
+            Some(a) if a.balance.debits_pending != 0 || a.balance.credits_pending != 0 => {
+                Err(CloseError::HasPendingTransfers(*id))
+            }
+            Some(a) => {
+                a.closed = true;
                 Ok(true)
-            };
-            match result {
-                Ok(c) => created.push(c),
-                Err(e) => errors.push((i, e)),
             }
         }
-        self.finish(next, created, errors)
-    }
-
-    fn close(&mut self, batch: &[AccountId]) -> Expected<CloseError> {
-        let mut next = self.clone();
-        let mut created = Vec::new();
-        let mut errors = Vec::new();
-        for (i, id) in batch.iter().enumerate() {
-            let result = match next.accounts.get_mut(&id.0) {
-                None => Err(CloseError::AccountNotFound(*id)),
-                Some(a) if a.closed => Ok(false),
-                Some(a) if a.balance.debits_pending != 0 || a.balance.credits_pending != 0 => {
-                    Err(CloseError::HasPendingTransfers(*id))
-                }
-                Some(a) => {
-                    a.closed = true;
-                    Ok(true)
-                }
-            };
-            match result {
-                Ok(c) => created.push(c),
-                Err(e) => errors.push((i, e)),
-            }
-        }
-        self.finish(next, created, errors)
-    }
-
-    fn transfers(&mut self, batch: &[NewTransfer]) -> Expected<TransferError> {
-        let mut next = self.clone();
-        let mut created = Vec::new();
-        let mut errors = Vec::new();
-        for (i, new) in batch.iter().enumerate() {
-            match next.transfer(new) {
-                Ok(c) => created.push(c),
-                Err(e) => errors.push((i, e)),
-            }
-        }
-        self.finish(next, created, errors)
     }
 
     fn finish<E>(
@@ -753,7 +739,7 @@ fn run(ops: Vec<Op>, cadence: Cadence) -> Result<(), TestCaseError> {
         let mut applied: Vec<Vec<NewTransfer>> = Vec::new();
         let chart = chart_of_accounts();
         prop_assert_eq!(
-            model.accounts(&chart),
+            model.batch(&chart, Model::account),
             Expected::Applied(vec![true; chart.len()])
         );
         f.ledger.create_accounts(chart).await.unwrap();
@@ -761,13 +747,13 @@ fn run(ops: Vec<Op>, cadence: Cadence) -> Result<(), TestCaseError> {
             match op {
                 Op::Accounts(batch) => {
                     model.sweep();
-                    let expected = model.accounts(&batch);
+                    let expected = model.batch(&batch, Model::account);
                     prop_assert_eq!(outcome(f.ledger.create_accounts(batch).await), expected);
                 }
                 Op::Transfers(specs) => {
                     model.sweep();
                     let batch = model.resolve(&specs);
-                    let expected = model.transfers(&batch);
+                    let expected = model.batch(&batch, Model::transfer);
                     if matches!(expected, Expected::Applied(_)) {
                         applied.push(batch.clone());
                     }
@@ -779,13 +765,13 @@ fn run(ops: Vec<Op>, cadence: Cadence) -> Result<(), TestCaseError> {
                     }
                     let batch = applied[n % applied.len()].clone();
                     model.sweep();
-                    let expected = model.transfers(&batch);
+                    let expected = model.batch(&batch, Model::transfer);
                     prop_assert_eq!(&expected, &Expected::Applied(vec![false; batch.len()]));
                     prop_assert_eq!(outcome(f.ledger.create_transfers(batch).await), expected);
                 }
                 Op::Close(batch) => {
                     model.sweep();
-                    let expected = model.close(&batch);
+                    let expected = model.batch(&batch, Model::close);
                     prop_assert_eq!(outcome(f.ledger.close_accounts(batch).await), expected);
                 }
                 Op::AdvanceSecs(secs) => {
