@@ -11,11 +11,11 @@ use std::collections::HashMap;
 use redb::{ReadOnlyTable, ReadableDatabase, Table, WriteTransaction};
 
 use crate::clock::Clock;
-use crate::codec::{self, JournalEntry};
+use crate::codec::{self, JournalEntry, JournalRecord};
 use crate::error::{AccountError, AssetError, CloseError, LedgerError, TransferError};
 use crate::store::{
-    ACCOUNT_TRANSFERS, ACCOUNTS, ASSETS, JOURNAL, META, META_LAST_TIMESTAMP, META_WAL_SEQ,
-    PENDING_EXPIRY, PENDING_STATUS, TRANSFERS,
+    ACCOUNTS, ASSETS, JOURNAL, META, META_LAST_TIMESTAMP, META_WAL_SEQ, PENDING_EXPIRY,
+    PENDING_STATUS, TRANSFERS,
 };
 use crate::types::{
     ASSET_CODE_LEN_MAX, Account, AccountId, Applied, Asset, Balance, NewAccount, NewTransfer,
@@ -32,8 +32,7 @@ pub(crate) struct Tables<'txn> {
     transfers: Table<'txn, u128, &'static [u8]>,
     pending_status: Table<'txn, u128, u8>,
     pending_expiry: Table<'txn, (u64, u128), ()>,
-    account_transfers: Table<'txn, (u128, u64), u128>,
-    journal: Table<'txn, u64, (u8, u128)>,
+    journal: Table<'txn, u64, JournalRecord>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -45,7 +44,6 @@ impl<'txn> Tables<'txn> {
             transfers: txn.open_table(TRANSFERS)?,
             pending_status: txn.open_table(PENDING_STATUS)?,
             pending_expiry: txn.open_table(PENDING_EXPIRY)?,
-            account_transfers: txn.open_table(ACCOUNT_TRANSFERS)?,
             journal: txn.open_table(JOURNAL)?,
         })
     }
@@ -109,12 +107,36 @@ impl Delta {
             + self.journal.len()
     }
 
+    /// The transfer journaled at `at`, with its accounts' history links. The journal is in time
+    /// order (timestamps only grow, and merges append), so this is a binary search.
+    pub(crate) fn journal_entry(
+        &self,
+        at: u64,
+    ) -> Option<(TransferId, Option<Timestamp>, Option<Timestamp>)> {
+        let index = self.journal.binary_search_by_key(&at, |(t, _)| *t).ok()?;
+        match self.journal[index].1 {
+            JournalEntry::TransferCreated {
+                id,
+                debit_previous,
+                credit_previous,
+            } => Some((id, debit_previous, credit_previous)),
+            _ => None,
+        }
+    }
+
     pub(crate) fn merge(&mut self, other: Delta) {
         self.assets.extend(other.assets);
         self.accounts.extend(other.accounts);
         self.transfers.extend(other.transfers);
         self.statuses.extend(other.statuses);
         self.expiry.extend(other.expiry);
+        debug_assert!(
+            match (self.journal.last(), other.journal.first()) {
+                (Some(last), Some(first)) => last.0 < first.0,
+                _ => true,
+            },
+            "journal merged out of time order"
+        );
         self.journal.extend(other.journal);
         self.last_timestamp = other.last_timestamp;
     }
@@ -344,6 +366,7 @@ impl<'a> Group<'a> {
                 closed: false,
                 timestamp: Timestamp(timestamp),
                 balance: Balance::default(),
+                last_transfer: None,
             };
             changes.accounts.insert(new.id.0, account.clone());
             changes
@@ -485,18 +508,10 @@ pub(crate) fn write(
             .accounts
             .insert(id, codec::encode_account(account).as_slice())?;
     }
-    let transfers = sorted(&delta.transfers);
-    let mut history = Vec::with_capacity(transfers.len() * 2);
-    for (id, transfer) in &transfers {
+    for (id, transfer) in sorted(&delta.transfers) {
         tables
             .transfers
-            .insert(*id, codec::encode_transfer(transfer).as_slice())?;
-        history.push(((transfer.debit.0, transfer.timestamp.0), *id));
-        history.push(((transfer.credit.0, transfer.timestamp.0), *id));
-    }
-    history.sort_unstable();
-    for (key, id) in history {
-        tables.account_transfers.insert(key, id)?;
+            .insert(id, codec::encode_transfer(transfer).as_slice())?;
     }
     for (id, status) in sorted(&delta.statuses) {
         tables
@@ -803,11 +818,17 @@ fn resolve_pending(
     Ok(Ok(transfer))
 }
 
-fn record(changes: &mut Delta, transfer: Transfer, debit: Account, credit: Account) {
+fn record(changes: &mut Delta, transfer: Transfer, mut debit: Account, mut credit: Account) {
     changes.journal.push((
         transfer.timestamp.0,
-        JournalEntry::TransferCreated(transfer.id),
+        JournalEntry::TransferCreated {
+            id: transfer.id,
+            debit_previous: debit.last_transfer,
+            credit_previous: credit.last_transfer,
+        },
     ));
+    debit.last_transfer = Some(transfer.timestamp);
+    credit.last_transfer = Some(transfer.timestamp);
     changes.accounts.insert(debit.id.0, debit);
     changes.accounts.insert(credit.id.0, credit);
     changes.transfers.insert(transfer.id.0, transfer);

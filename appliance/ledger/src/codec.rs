@@ -10,7 +10,7 @@ use crate::types::{
 
 const RECORD_VERSION: u8 = 1;
 
-pub(crate) const ACCOUNT_LEN: usize = 96;
+pub(crate) const ACCOUNT_LEN: usize = 104;
 pub(crate) const TRANSFER_LEN: usize = 113;
 
 struct Writer(Vec<u8>);
@@ -148,7 +148,8 @@ pub(crate) fn encode_account(account: &Account) -> Vec<u8> {
         .u128(b.debits_pending)
         .u128(b.debits_posted)
         .u128(b.credits_pending)
-        .u128(b.credits_posted);
+        .u128(b.credits_posted)
+        .u64(account.last_transfer.map_or(0, |t| t.0));
     debug_assert_eq!(w.0.len(), ACCOUNT_LEN);
     w.0
 }
@@ -172,6 +173,7 @@ pub(crate) fn decode_account(id: u128, bytes: &[u8]) -> Result<Account, LedgerEr
         credits_pending: r.u128()?,
         credits_posted: r.u128()?,
     };
+    let last_transfer = Some(r.u64()?).filter(|&t| t != 0).map(Timestamp);
     Ok(Account {
         id: AccountId(id),
         asset,
@@ -184,6 +186,7 @@ pub(crate) fn decode_account(id: u128, bytes: &[u8]) -> Result<Account, LedgerEr
         closed: flags & FLAG_CLOSED != 0,
         timestamp,
         balance,
+        last_transfer,
     })
 }
 
@@ -299,23 +302,44 @@ pub(crate) fn decode_pending_status(byte: u8) -> Result<PendingStatus, LedgerErr
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum JournalEntry {
     AccountCreated(AccountId),
-    TransferCreated(TransferId),
+    /// A transfer, with each account's previous transfer: every account's history is a chain
+    /// through the journal, newest first, that costs no index write of its own.
+    TransferCreated {
+        id: TransferId,
+        debit_previous: Option<Timestamp>,
+        credit_previous: Option<Timestamp>,
+    },
     /// The ledger voided a pending transfer whose timeout passed.
     PendingExpired(TransferId),
 }
 
-pub(crate) fn encode_journal(entry: JournalEntry) -> (u8, u128) {
+/// A journal entry as its table stores it: kind, id, and the two history links (0 for none).
+pub(crate) type JournalRecord = (u8, u128, u64, u64);
+
+pub(crate) fn encode_journal(entry: JournalEntry) -> JournalRecord {
+    let link = |t: Option<Timestamp>| t.map_or(0, |t| t.0);
     match entry {
-        JournalEntry::AccountCreated(id) => (1, id.0),
-        JournalEntry::TransferCreated(id) => (2, id.0),
-        JournalEntry::PendingExpired(id) => (3, id.0),
+        JournalEntry::AccountCreated(id) => (1, id.0, 0, 0),
+        JournalEntry::TransferCreated {
+            id,
+            debit_previous,
+            credit_previous,
+        } => (2, id.0, link(debit_previous), link(credit_previous)),
+        JournalEntry::PendingExpired(id) => (3, id.0, 0, 0),
     }
 }
 
-pub(crate) fn decode_journal((tag, id): (u8, u128)) -> Result<JournalEntry, LedgerError> {
+pub(crate) fn decode_journal(
+    (tag, id, debit_previous, credit_previous): JournalRecord,
+) -> Result<JournalEntry, LedgerError> {
+    let link = |t: u64| Some(t).filter(|&t| t != 0).map(Timestamp);
     match tag {
         1 => Ok(JournalEntry::AccountCreated(AccountId(id))),
-        2 => Ok(JournalEntry::TransferCreated(TransferId(id))),
+        2 => Ok(JournalEntry::TransferCreated {
+            id: TransferId(id),
+            debit_previous: link(debit_previous),
+            credit_previous: link(credit_previous),
+        }),
         3 => Ok(JournalEntry::PendingExpired(TransferId(id))),
         _ => Err(corrupt("journal", "unknown entry kind")),
     }
@@ -354,8 +378,12 @@ pub(crate) fn encode_delta(delta: &Delta) -> Vec<u8> {
     }
     w.u32(delta.journal.len() as u32);
     for (at, entry) in &delta.journal {
-        let (tag, id) = encode_journal(*entry);
-        w.u64(*at).u8(tag).u128(id);
+        let (tag, id, debit_previous, credit_previous) = encode_journal(*entry);
+        w.u64(*at)
+            .u8(tag)
+            .u128(id)
+            .u64(debit_previous)
+            .u64(credit_previous);
     }
     w.0
 }
@@ -398,7 +426,7 @@ pub(crate) fn decode_delta(bytes: &[u8]) -> Result<Delta, LedgerError> {
     }
     for _ in 0..r.u32()? {
         let at = r.u64()?;
-        let entry = decode_journal((r.u8()?, r.u128()?))?;
+        let entry = decode_journal((r.u8()?, r.u128()?, r.u64()?, r.u64()?))?;
         delta.journal.push((at, entry));
     }
     if !r.rest().is_empty() {
@@ -481,6 +509,7 @@ mod tests {
                 credits_pending: 3,
                 credits_posted: u128::MAX,
             },
+            last_transfer: Some(Timestamp(120)),
         };
         let mut bytes = encode_account(&account);
         assert_eq!(decode_account(5, &bytes).unwrap(), account);

@@ -47,6 +47,7 @@ pub use verify::{AssetTotals, VerifyReport, Violation, WideSum, verify};
 
 use apply::Delta;
 use apply::ItemResults;
+use codec::JournalEntry;
 use writer::{Command, Layers, Memtable, Writer};
 
 /// How the ledger is run. The defaults suit the box; tests shrink or fake them.
@@ -129,8 +130,9 @@ impl Ledger {
     pub fn open(path: &Path, options: LedgerOptions) -> Result<Ledger, LedgerError> {
         let db = Arc::new(redb::Database::create(path)?);
         let position = store::init(&db)?;
-        let (wal, records) = wal::Wal::open(&wal_path(path), options.wal_bytes_max)?;
+        let records = wal::recover(&wal_path(path))?;
         let position = replay(&db, position, records)?;
+        let wal = wal::Wal::create(&wal_path(path), options.wal_bytes_max)?;
         let (queue, receiver) = mpsc::channel(options.queue_depth_max.max(1));
         let memtable = Memtable::default();
         let writer = Writer {
@@ -303,61 +305,89 @@ impl Ledger {
             .transpose()
     }
 
-    /// An account's transfers in time order, `limit` at a time (capped by `page_size_max`),
-    /// starting after the timestamp `after` (the previous page's `next`).
+    /// An account's transfers, newest first, `limit` at a time (capped by `page_size_max`),
+    /// starting at `from` (the previous page's `next`) or at the newest. A `from` that is not one
+    /// of the account's transfers gives an empty page.
     pub fn account_transfers(
         &self,
         id: AccountId,
-        after: Option<Timestamp>,
+        from: Option<Timestamp>,
         limit: usize,
     ) -> Result<TransferPage, LedgerError> {
         let limit = limit.clamp(1, self.inner.options.page_size_max.max(1));
-        let start = match after {
-            Some(Timestamp(ts)) => match ts.checked_add(1) {
-                Some(next) => next,
-                None => {
-                    return Ok(TransferPage {
-                        transfers: Vec::new(),
-                        next: None,
-                    });
+        let mut walk = HistoryWalk {
+            account: id,
+            next: from.map(|t| t.0),
+            transfers: Vec::with_capacity(limit),
+        };
+        // The chain starts in the memtable and runs back into redb. The snapshot is taken under
+        // the memtable's lock, so whatever the memtable does not hold, the snapshot does.
+        let txn = {
+            let layers = self
+                .inner
+                .memtable
+                .read()
+                .map_err(|_| LedgerError::WriterFailed("memtable poisoned".into()))?;
+            let txn = self.read()?;
+            if from.is_none() {
+                walk.next = match layers.find(|m| m.accounts.get(&id.0).cloned()) {
+                    Some(account) => account.last_transfer.map(|t| t.0),
+                    None => txn
+                        .open_table(store::ACCOUNTS)?
+                        .get(id.0)?
+                        .map(|bytes| codec::decode_account(id.0, bytes.value()))
+                        .transpose()?
+                        .and_then(|account| account.last_transfer.map(|t| t.0)),
+                };
+            }
+            while walk.transfers.len() < limit
+                && let Some(at) = walk.next
+            {
+                let found = layers.find(|m| {
+                    let entry = m.journal_entry(at)?;
+                    Some((entry, m.transfers.get(&entry.0.0).copied()))
+                });
+                let Some((entry, transfer)) = found else {
+                    break; // Older than the memtable: in redb from here on.
+                };
+                let transfer = match transfer {
+                    Some(transfer) => transfer,
+                    None => load_transfer(&txn, entry.0)?,
+                };
+                if !walk.step(at, transfer, entry)? {
+                    break;
                 }
-            },
-            None => 0,
+            }
+            txn
         };
-        let mut transfers: Vec<Transfer> = self.memtable(|layers| {
-            [Some(&layers.active), layers.frozen.as_deref()]
-                .into_iter()
-                .flatten()
-                .flat_map(|layer| layer.transfers.values())
-                .filter(|t| (t.debit == id || t.credit == id) && t.timestamp.0 >= start)
-                .copied()
-                .collect()
-        })?;
-        let txn = self.read()?;
-        let index = txn.open_table(store::ACCOUNT_TRANSFERS)?;
-        let transfers_table = txn.open_table(store::TRANSFERS)?;
-        // One more than a page tells whether there is another.
-        for entry in index
-            .range((id.0, start)..=(id.0, u64::MAX))?
-            .take(limit + 1)
+        let journal = txn.open_table(store::JOURNAL)?;
+        while walk.transfers.len() < limit
+            && let Some(at) = walk.next
         {
-            let (_, transfer_id) = entry?;
-            let transfer_id = transfer_id.value();
-            let bytes = transfers_table.get(transfer_id)?.ok_or_else(|| {
-                LedgerError::Corrupt(format!("index names missing transfer {transfer_id}"))
-            })?;
-            transfers.push(codec::decode_transfer(transfer_id, bytes.value())?);
+            let entry = match journal.get(at)?.map(|v| codec::decode_journal(v.value())) {
+                Some(Ok(JournalEntry::TransferCreated {
+                    id,
+                    debit_previous,
+                    credit_previous,
+                })) => (id, debit_previous, credit_previous),
+                Some(Err(error)) => return Err(error),
+                _ if walk.transfers.is_empty() => break,
+                _ => {
+                    return Err(LedgerError::Corrupt(format!(
+                        "account {id}'s history links to {at}, which is not a transfer"
+                    )));
+                }
+            };
+            let transfer = load_transfer(&txn, entry.0)?;
+            if !walk.step(at, transfer, entry)? {
+                break;
+            }
         }
-        // A transfer committed while this read ran is in both; timestamps are unique.
-        transfers.sort_unstable_by_key(|t| t.timestamp);
-        transfers.dedup_by_key(|t| t.timestamp);
-        let next = if transfers.len() > limit {
-            transfers.truncate(limit);
-            transfers.last().map(|t| t.timestamp)
-        } else {
-            None
-        };
-        Ok(TransferPage { transfers, next })
+        let next = walk.next.map(Timestamp);
+        Ok(TransferPage {
+            transfers: walk.transfers,
+            next,
+        })
     }
 
     /// Every asset, by id.
@@ -383,6 +413,59 @@ impl Ledger {
     }
 }
 
+/// Where an account's history walk stands.
+struct HistoryWalk {
+    account: AccountId,
+    /// The timestamp of the next transfer to visit.
+    next: Option<u64>,
+    transfers: Vec<Transfer>,
+}
+
+/// A journal entry for a transfer: its id and the debit and credit accounts' previous transfers.
+type HistoryLink = (TransferId, Option<Timestamp>, Option<Timestamp>);
+
+impl HistoryWalk {
+    /// Takes the transfer found at `at` and follows the account's link. `false` ends the walk: a
+    /// starting point that is not this account's transfer gives an empty page.
+    fn step(
+        &mut self,
+        at: u64,
+        transfer: Transfer,
+        (_, debit_previous, credit_previous): HistoryLink,
+    ) -> Result<bool, LedgerError> {
+        let previous = if transfer.debit == self.account {
+            debit_previous
+        } else if transfer.credit == self.account {
+            credit_previous
+        } else if self.transfers.is_empty() {
+            self.next = None;
+            return Ok(false);
+        } else {
+            return Err(LedgerError::Corrupt(format!(
+                "account {}'s history links to transfer {}, which does not move it",
+                self.account, transfer.id
+            )));
+        };
+        if transfer.timestamp.0 != at || previous.is_some_and(|p| p.0 >= at) {
+            return Err(LedgerError::Corrupt(format!(
+                "account {}'s history is out of order at {at}",
+                self.account
+            )));
+        }
+        self.transfers.push(transfer);
+        self.next = previous.map(|p| p.0);
+        Ok(true)
+    }
+}
+
+fn load_transfer(txn: &redb::ReadTransaction, id: TransferId) -> Result<Transfer, LedgerError> {
+    let table = txn.open_table(store::TRANSFERS)?;
+    let bytes = table
+        .get(id.0)?
+        .ok_or_else(|| LedgerError::Corrupt(format!("the journal names missing transfer {id}")))?;
+    codec::decode_transfer(id.0, bytes.value())
+}
+
 /// The write-ahead log that belongs to the ledger file at `path`.
 pub fn wal_path(path: &Path) -> std::path::PathBuf {
     path.with_extension("wal")
@@ -394,10 +477,26 @@ fn replay(
     mut position: store::Position,
     records: Vec<wal::Record>,
 ) -> Result<store::Position, LedgerError> {
-    let pending: Vec<_> = records
-        .into_iter()
-        .filter(|record| record.seq > position.wal_seq)
-        .collect();
+    let mut pending: Vec<wal::Record> = Vec::new();
+    for record in records.into_iter().filter(|r| r.seq > position.wal_seq) {
+        match pending.last() {
+            // Read twice: once from each half's start (see `wal::recover`).
+            Some(last) if last.seq == record.seq && last.payload == record.payload => {}
+            Some(last) if last.seq == record.seq => {
+                return Err(LedgerError::Corrupt(format!(
+                    "the log holds two different groups numbered {}",
+                    record.seq
+                )));
+            }
+            Some(last) if last.seq + 1 != record.seq => {
+                return Err(LedgerError::Corrupt(format!(
+                    "the log skips from group {} to group {}",
+                    last.seq, record.seq
+                )));
+            }
+            _ => pending.push(record),
+        }
+    }
     let Some(first) = pending.first() else {
         return Ok(position);
     };

@@ -149,6 +149,8 @@ pub struct Account {
     pub closed: bool,
     pub timestamp: Timestamp,
     pub balance: Balance,
+    /// The newest transfer that moved it: where its history starts (see `account_transfers`).
+    pub last_transfer: Option<Timestamp>,
 }
 
 impl Account {
@@ -279,10 +281,10 @@ impl<T> Applied<T> {
     }
 }
 
-/// One page of an account's transfers, oldest first.
+/// One page of an account's transfers, newest first.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TransferPage {
     pub transfers: Vec<Transfer>,
-    /// Pass as `after` to get the next page; `None` when this was the last.
+    /// Pass as `from` to get the next (older) page; `None` when this was the last.
     pub next: Option<Timestamp>,
 }

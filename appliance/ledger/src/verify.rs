@@ -10,7 +10,9 @@ use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use crate::codec::{self, JournalEntry};
 use crate::error::LedgerError;
 use crate::store;
-use crate::types::{AccountId, Asset, AssetId, Balance, PendingStatus, TransferId, TransferKind};
+use crate::types::{
+    AccountId, Asset, AssetId, Balance, PendingStatus, Timestamp, TransferId, TransferKind,
+};
 
 /// A broken invariant. Any one means the file must not be trusted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -172,7 +174,6 @@ pub fn verify(path: &Path) -> Result<VerifyReport, LedgerError> {
     let accounts_table = txn.open_table(store::ACCOUNTS)?;
     let transfers_table = txn.open_table(store::TRANSFERS)?;
     let status_table = txn.open_table(store::PENDING_STATUS)?;
-    let index_table = txn.open_table(store::ACCOUNT_TRANSFERS)?;
     let journal_table = txn.open_table(store::JOURNAL)?;
     let meta_table = txn.open_table(store::META)?;
 
@@ -191,6 +192,8 @@ pub fn verify(path: &Path) -> Result<VerifyReport, LedgerError> {
 
     let mut previous: Option<u64> = None;
     let mut journaled_transfers = 0u64;
+    // Each account's newest transfer so far: what the next one must link back to.
+    let mut history_heads: HashMap<u128, Timestamp> = HashMap::new();
     for entry in journal_table.iter()? {
         let (key, value) = entry?;
         let at = key.value();
@@ -216,7 +219,11 @@ pub fn verify(path: &Path) -> Result<VerifyReport, LedgerError> {
                     .balances
                     .insert(id.0, (account.asset, Balance::default()));
             }
-            JournalEntry::TransferCreated(id) => {
+            JournalEntry::TransferCreated {
+                id,
+                debit_previous,
+                credit_previous,
+            } => {
                 journaled_transfers += 1;
                 let Some(bytes) = transfers_table.get(id.0)? else {
                     replay.dangling(format!("journal names missing transfer {id}"));
@@ -226,10 +233,14 @@ pub fn verify(path: &Path) -> Result<VerifyReport, LedgerError> {
                 if transfer.timestamp.0 != at {
                     replay.violations.push(Violation::Timestamp { at });
                 }
-                for account in [transfer.debit, transfer.credit] {
-                    if index_table.get((account.0, at))?.map(|v| v.value()) != Some(id.0) {
+                for (account, link) in [
+                    (transfer.debit, debit_previous),
+                    (transfer.credit, credit_previous),
+                ] {
+                    let head = history_heads.insert(account.0, transfer.timestamp);
+                    if head != link {
                         replay.dangling(format!(
-                            "transfer {id} is missing from account {account}'s history"
+                            "transfer {id} breaks account {account}'s history chain"
                         ));
                     }
                 }
@@ -350,6 +361,12 @@ pub fn verify(path: &Path) -> Result<VerifyReport, LedgerError> {
                 account: account.id,
             }),
             None => replay.dangling(format!("account {} is not in the journal", account.id)),
+        }
+        if account.last_transfer != history_heads.get(&account.id.0).copied() {
+            replay.dangling(format!(
+                "account {}'s history does not start at its newest transfer",
+                account.id
+            ));
         }
         if !account.balance.within_limits(account.flags) {
             replay.violations.push(Violation::OverLimit {

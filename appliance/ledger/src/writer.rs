@@ -17,8 +17,10 @@
 //! frozen one, then redb. The writer keeps its own handle on the frozen layer, and its redb
 //! snapshot, until the applier reports the commit, then renews the snapshot.
 //!
-//! A checkpoint (every `checkpoint_interval`, or when the log is full) stops new groups, waits for
-//! the applier, commits everything durably, and empties the log.
+//! A checkpoint (every `checkpoint_interval`, or when the log's half is full) freezes the active
+//! layer for a durable commit and moves the log to its other half, so groups go on being logged and
+//! answered while redb syncs. Only a group too large for the log, and the final checkpoint, stop
+//! the writer until the tables are durable.
 
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, RwLock};
@@ -356,6 +358,9 @@ impl Writer {
         );
         let seq = self.wal_seq + 1;
         let payload = codec::encode_delta(&delta);
+        if !self.wal.fits(payload.len()) && self.wal.fits_in_empty_half(payload.len()) {
+            self.rotate_log(applier, snapshot_slot, true)?;
+        }
         let logged = self.wal.fits(payload.len());
         if logged {
             self.wal.append(seq, &payload)?;
@@ -368,7 +373,7 @@ impl Writer {
             .active
             .merge(delta);
         if !logged {
-            // Too large for what is left of the log: make it durable through the tables instead.
+            // Too large for the log: make it durable through the tables instead.
             self.checkpoint(applier, snapshot_slot)?;
         }
         // Durable and visible to readers: answer.
@@ -382,7 +387,8 @@ impl Writer {
         snapshot: &mut Option<Snapshot>,
     ) -> Result<(), LedgerError> {
         if self.last_checkpoint.elapsed() >= self.checkpoint_interval {
-            return self.checkpoint(applier, snapshot);
+            // Not worth a wait: taken as soon as the applier is free.
+            self.rotate_log(applier, snapshot, false)?;
         }
         let items = self.memtable.read().map_err(|_| poisoned())?.active.items();
         if items >= self.memtable_items_max.saturating_mul(2) {
@@ -418,8 +424,27 @@ impl Writer {
         })
     }
 
+    /// Starts a checkpoint of everything logged in this half of the log, and moves to the other
+    /// half. The other half is free once the applier is: a checkpoint is the applier's only job
+    /// until it returns. With `wait`, waits for the applier; without, does nothing while it is busy.
+    fn rotate_log(
+        &mut self,
+        applier: &mut Applier,
+        snapshot: &mut Option<Snapshot>,
+        wait: bool,
+    ) -> Result<(), LedgerError> {
+        self.renew_if_applied(applier, snapshot, wait)?;
+        if applier.in_flight.is_some() {
+            return Ok(());
+        }
+        self.freeze(applier, redb::Durability::Immediate)?;
+        self.wal.switch_halves();
+        self.last_checkpoint = Instant::now();
+        Ok(())
+    }
+
     /// Makes everything written so far durable in the tables, and empties the log. New groups
-    /// wait meanwhile: the log can only start again once redb holds all of it.
+    /// wait meanwhile.
     fn checkpoint(
         &mut self,
         applier: &mut Applier,

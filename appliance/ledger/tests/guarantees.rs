@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use tongka_ledger::{
     AccountError, AccountFlags, AccountId, Applied, AssetError, Balance, BatchError, CloseError,
-    LedgerError, PendingStatus, TransferError, TransferId, UserData,
+    LedgerError, PendingStatus, Timestamp, TransferError, TransferId, UserData,
 };
 
 const MEMBER: u128 = 10;
@@ -533,40 +533,68 @@ async fn timestamps_strictly_increase_even_when_the_clock_stands_still_or_goes_b
         .unwrap();
     let stamps: Vec<_> = page.transfers.iter().map(|t| t.timestamp).collect();
     assert_eq!(stamps.len(), 6);
-    assert!(stamps.windows(2).all(|w| w[0] < w[1]), "{stamps:?}");
+    // History is newest first.
+    assert!(stamps.windows(2).all(|w| w[0] > w[1]), "{stamps:?}");
 }
 
 #[tokio::test]
-async fn an_accounts_history_pages_in_time_order() {
+async fn an_accounts_history_pages_newest_first() {
     let f = chain().await;
     for i in 1..=25u128 {
+        // The member's transfers interleave with the store's: each chain skips the other's.
+        let (debit, credit) = if i % 3 == 0 {
+            (MERCHANT, MEMBER)
+        } else {
+            (MERCHANT, STORE)
+        };
         f.ledger
-            .create_transfers(vec![posted(i, MERCHANT, STORE, i)])
+            .create_transfers(vec![posted(i, debit, credit, i)])
             .await
             .unwrap();
     }
     let mut seen = Vec::new();
-    let mut after = None;
+    let mut from = None;
     loop {
         let page = f
             .ledger
-            .account_transfers(AccountId(STORE), after, 10)
+            .account_transfers(AccountId(STORE), from, 10)
             .unwrap();
         assert!(page.transfers.len() <= 10);
         seen.extend(page.transfers.iter().map(|t| t.id.0));
         match page.next {
-            Some(next) => after = Some(next),
+            Some(next) => from = Some(next),
             None => break,
         }
     }
-    assert_eq!(seen, (1..=25).collect::<Vec<_>>());
+    let expected: Vec<u128> = (1..=25).rev().filter(|i| i % 3 != 0).collect();
+    assert_eq!(seen, expected);
+    let member = f.ledger.account(AccountId(MEMBER)).unwrap().unwrap();
+    let newest = f.ledger.transfer(TransferId(24)).unwrap().unwrap();
+    assert_eq!(member.last_transfer, Some(newest.timestamp));
+    // A cursor that is not one of the account's transfers gives nothing, not someone else's.
     assert!(
         f.ledger
-            .account_transfers(AccountId(MEMBER), None, 10)
+            .account_transfers(AccountId(STORE), Some(newest.timestamp), 10)
             .unwrap()
             .transfers
             .is_empty()
     );
+    assert!(
+        f.ledger
+            .account_transfers(AccountId(STORE), Some(Timestamp(7)), 10)
+            .unwrap()
+            .transfers
+            .is_empty()
+    );
+    let members: Vec<u128> = f
+        .ledger
+        .account_transfers(AccountId(MEMBER), None, 100)
+        .unwrap()
+        .transfers
+        .iter()
+        .map(|t| t.id.0)
+        .collect();
+    assert_eq!(members, vec![24, 21, 18, 15, 12, 9, 6, 3]);
 }
 
 #[tokio::test]
@@ -632,8 +660,9 @@ async fn verify_catches_a_tampered_balance() {
     drop(f.ledger);
     assert_verifies(&path);
     tamper_account(&path, MEMBER, |bytes| {
-        // credits_posted is the last field: 100 → 101.
-        let at = bytes.len() - 16;
+        // credits_posted (little-endian) comes before the 8-byte history head: 100 → 101.
+        let at = bytes.len() - 8 - 16;
+        assert_eq!(bytes[at], 100);
         bytes[at] = 101;
     });
     let report = tongka_ledger::verify(&path).unwrap();
@@ -649,6 +678,39 @@ async fn verify_catches_a_tampered_balance() {
             .violations
             .iter()
             .any(|v| matches!(v, tongka_ledger::Violation::Unbalanced { .. }))
+    );
+}
+
+#[tokio::test]
+async fn verify_catches_a_broken_history_chain() {
+    let f = chain().await;
+    f.ledger
+        .create_transfers(vec![
+            posted(1, MERCHANT, MEMBER, 100),
+            posted(2, MERCHANT, MEMBER, 5),
+        ])
+        .await
+        .unwrap();
+    let path = f.path();
+    drop(f.ledger);
+    assert_verifies(&path);
+    // Point the member's history at its first transfer, skipping the second.
+    let first = {
+        let ledger = tongka_ledger::Ledger::open(&path, Default::default()).unwrap();
+        ledger.transfer(TransferId(1)).unwrap().unwrap().timestamp
+    };
+    tamper_account(&path, MEMBER, |bytes| {
+        let at = bytes.len() - 8;
+        bytes[at..].copy_from_slice(&first.0.to_le_bytes());
+    });
+    let report = tongka_ledger::verify(&path).unwrap();
+    assert!(
+        report.violations.iter().any(|v| matches!(
+            v,
+            tongka_ledger::Violation::Dangling { what } if what.contains("history")
+        )),
+        "{:?}",
+        report.violations
     );
 }
 

@@ -667,7 +667,7 @@ fn check_state(ledger: &Ledger, model: &Model) -> Result<(), TestCaseError> {
             (t.debit, t.credit, t.amount)
         );
     }
-    // Each account's history, paged in threes: what the model says, in time order.
+    // Each account's history, paged in threes: what the model says, newest first.
     for id in model.accounts.keys() {
         let mut expected: Vec<(u64, u128)> = model
             .transfers
@@ -675,15 +675,15 @@ fn check_state(ledger: &Ledger, model: &Model) -> Result<(), TestCaseError> {
             .filter(|(_, t)| t.debit.0 == *id || t.credit.0 == *id)
             .map(|(tid, t)| (t.timestamp, *tid))
             .collect();
-        expected.sort_unstable();
+        expected.sort_unstable_by(|a, b| b.cmp(a));
         let mut seen = Vec::new();
-        let mut after = None;
+        let mut from = None;
         loop {
-            let page = ledger.account_transfers(AccountId(*id), after, 3).unwrap();
+            let page = ledger.account_transfers(AccountId(*id), from, 3).unwrap();
             prop_assert!(page.transfers.len() <= 3);
             seen.extend(page.transfers.iter().map(|t| (t.timestamp.0, t.id.0)));
             match page.next {
-                Some(next) => after = Some(next),
+                Some(next) => from = Some(next),
                 None => break,
             }
         }
