@@ -352,7 +352,7 @@ impl Ledger {
                 };
                 let transfer = match transfer {
                     Some(transfer) => transfer,
-                    None => load_transfer(&txn, entry.0)?,
+                    None => load_transfer(&txn.open_table(store::TRANSFERS)?, entry.0)?,
                 };
                 if !walk.step(at, transfer, entry)? {
                     break;
@@ -361,6 +361,7 @@ impl Ledger {
             txn
         };
         let journal = txn.open_table(store::JOURNAL)?;
+        let transfers = txn.open_table(store::TRANSFERS)?;
         while walk.transfers.len() < limit
             && let Some(at) = walk.next
         {
@@ -378,7 +379,7 @@ impl Ledger {
                     )));
                 }
             };
-            let transfer = load_transfer(&txn, entry.0)?;
+            let transfer = load_transfer(&transfers, entry.0)?;
             if !walk.step(at, transfer, entry)? {
                 break;
             }
@@ -458,8 +459,10 @@ impl HistoryWalk {
     }
 }
 
-fn load_transfer(txn: &redb::ReadTransaction, id: TransferId) -> Result<Transfer, LedgerError> {
-    let table = txn.open_table(store::TRANSFERS)?;
+fn load_transfer(
+    table: &redb::ReadOnlyTable<u128, &'static [u8]>,
+    id: TransferId,
+) -> Result<Transfer, LedgerError> {
     let bytes = table
         .get(id.0)?
         .ok_or_else(|| LedgerError::Corrupt(format!("the journal names missing transfer {id}")))?;
