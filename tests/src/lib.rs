@@ -1,15 +1,17 @@
 //! Helpers for the end-to-end tests: find the real `tongka` binary, start it, talk to it.
 //!
 //! The tests in `tests/tests/` drive the binary as a merchant's machine would: as a process, over
-//! TCP, killed for real.
+//! HTTPS with the certificate pinned, killed for real.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+pub use tongka_tls::Fingerprint;
 
 pub mod crash;
 
@@ -44,32 +46,72 @@ pub fn tongka_verify(data: &Path) -> Result<std::process::Output> {
 #[derive(Debug)]
 pub struct RunningBox {
     pub child: Child,
+    /// Where it serves HTTPS.
     pub address: SocketAddr,
+    /// The certificate fingerprint it printed.
+    pub fingerprint: Fingerprint,
+    /// Where it serves plain HTTP, if it was asked to.
+    pub plain_address: Option<SocketAddr>,
 }
 
 impl RunningBox {
-    /// Starts `tongka serve --data DATA --listen 127.0.0.1:0` and waits for the line that says
-    /// where it listens.
+    /// Starts `tongka serve --data DATA --listen 127.0.0.1:0` and waits for the lines that say
+    /// where it listens and which certificate it presents.
     pub fn start(data: &Path) -> Result<RunningBox> {
+        RunningBox::start_with(data, &[], &[])
+    }
+
+    /// `start` with more arguments for `tongka serve`, and `TONGKA_*` variables.
+    pub fn start_with(data: &Path, args: &[&str], envs: &[(&str, &Path)]) -> Result<RunningBox> {
         let mut child = Command::new(tongka_binary()?)
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
+            .args(args)
             .env_remove("TONGKA_CONFIG")
+            .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .context("cannot start tongka serve")?;
         let stdout = child.stdout.take().context("no stdout")?;
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
-        let address = line
-            .split("http://")
-            .nth(1)
-            .map(str::trim)
-            .with_context(|| format!("tongka printed no address: {line:?}"))?
-            .parse()
-            .with_context(|| format!("tongka printed a bad address: {line:?}"))?;
-        Ok(RunningBox { child, address })
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut address, mut plain_address) = (None, None);
+        // The fingerprint line comes last.
+        let fingerprint = loop {
+            let line = lines
+                .next()
+                .context("tongka stopped before saying where it listens")??;
+            let after = |marker: &str| line.split(marker).nth(1).map(str::trim);
+            if let Some(found) = after("https://") {
+                address = Some(
+                    found
+                        .parse()
+                        .with_context(|| format!("bad address: {line:?}"))?,
+                );
+            } else if let Some(found) = after("http://") {
+                plain_address = Some(
+                    found
+                        .parse()
+                        .with_context(|| format!("bad address: {line:?}"))?,
+                );
+            } else if let Some(found) = after("fingerprint:") {
+                break found
+                    .parse::<Fingerprint>()
+                    .with_context(|| format!("bad fingerprint: {line:?}"))?;
+            }
+        };
+        let address = address.context("tongka printed no HTTPS address")?;
+        Ok(RunningBox {
+            child,
+            address,
+            fingerprint,
+            plain_address,
+        })
+    }
+
+    /// A GET over HTTPS with the box's certificate pinned.
+    pub fn get(&self, path: &str) -> Result<(u16, String)> {
+        https_get(self.address, self.fingerprint, path)
     }
 
     /// Sends SIGTERM, as a service manager stopping the box would, and waits for it to exit.
@@ -91,16 +133,52 @@ impl Drop for RunningBox {
     }
 }
 
+/// An HTTP/1.1 GET over TLS that trusts only the certificate with `fingerprint`, as a paired POS
+/// would. Returns the status code and the body.
+pub fn https_get(
+    address: SocketAddr,
+    fingerprint: Fingerprint,
+    path: &str,
+) -> Result<(u16, String)> {
+    let config = Arc::new(tongka_tls::pinned_client_config(fingerprint));
+    let name = rustls::pki_types::ServerName::IpAddress(address.ip().into());
+    let connection = rustls::ClientConnection::new(config, name)?;
+    let tcp = connect(address)?;
+    let mut stream = rustls::StreamOwned::new(connection, tcp);
+    exchange(&mut stream, address, path)
+}
+
 /// A plain HTTP/1.1 GET, as curl would send it. Returns the status code and the body.
 pub fn http_get(address: SocketAddr, path: &str) -> Result<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))?;
+    let mut stream = connect(address)?;
+    exchange(&mut stream, address, path)
+}
+
+fn connect(address: SocketAddr) -> Result<TcpStream> {
+    let stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    Ok(stream)
+}
+
+fn exchange(
+    stream: &mut (impl Read + Write),
+    address: SocketAddr,
+    path: &str,
+) -> Result<(u16, String)> {
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: {address}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
     )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
+    stream.flush()?;
+    let mut response = Vec::new();
+    match stream.read_to_end(&mut response) {
+        Ok(_) => {}
+        // The server closed without TLS close_notify after the response: the response is whole.
+        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof && !response.is_empty() => {
+        }
+        Err(error) => return Err(error.into()),
+    }
+    let response = String::from_utf8(response)?;
     let (head, body) = response
         .split_once("\r\n\r\n")
         .context("no end of headers")?;

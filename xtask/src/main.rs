@@ -14,7 +14,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  serve [ARGS…]   install what is missing, build, and start the box on ./.tongka/data
+  serve [ARGS…]   install what is missing, build, and start the box on ./.tongka/data, with
+                  HTTPS on 0.0.0.0:8620 and plain HTTP on 127.0.0.1:8621 for this machine
                   (ARGS go to `tongka serve`, e.g. --listen 127.0.0.1:9000)
   test            formatting, clippy with warnings denied, and every test: what CI runs
   bench [ARGS…]   measure the ledger (fsync rate, single commits, group commit) in release
@@ -110,6 +111,9 @@ fn ensure_toolchain() -> Result<()> {
     Ok(())
 }
 
+/// Where `cargo xtask serve` adds plain HTTP.
+const DEV_PLAIN_LISTEN: &str = "127.0.0.1:8621";
+
 fn serve(root: &Path, args: Vec<OsString>) -> Result<()> {
     ensure_toolchain()?;
     run(
@@ -122,13 +126,17 @@ fn serve(root: &Path, args: Vec<OsString>) -> Result<()> {
         "\n==> starting the box (data in {}; Ctrl-C stops it)",
         data.display()
     );
-    let status = Command::new(binary)
-        .arg("serve")
-        .arg("--data")
-        .arg(&data)
-        .args(args)
-        .status()
-        .context("cannot start tongka")?;
+    let mut command = Command::new(binary);
+    command.arg("serve").arg("--data").arg(&data);
+    // For a developer's curl and browser on this machine, plain HTTP on loopback as well, unless
+    // the arguments choose otherwise. The box's own default serves HTTPS only.
+    if !args
+        .iter()
+        .any(|arg| arg.to_string_lossy().starts_with("--plain-listen"))
+    {
+        command.args(["--plain-listen", DEV_PLAIN_LISTEN]);
+    }
+    let status = command.args(args).status().context("cannot start tongka")?;
     if !status.success() {
         bail!("tongka exited with {status}");
     }

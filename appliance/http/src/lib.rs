@@ -3,6 +3,8 @@
 //!
 //! For now it serves `GET /api/v1/health`; the resources of the box come with the members API.
 
+pub mod tls;
+
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -22,7 +22,49 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
+    /// "" for none; otherwise a loopback address (checked by `validate`).
+    pub plain_listen: String,
+    pub tls_cert_path: PathBuf,
+    pub tls_key_path: PathBuf,
+    pub tls_handshake_timeout_ms: u64,
     pub shutdown_grace_ms: u64,
+}
+
+impl HttpConfig {
+    /// The plain HTTP address, if one is configured. Valid once the configuration is.
+    pub fn plain_listen(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        if self.plain_listen.trim().is_empty() {
+            return Ok(None);
+        }
+        let address: SocketAddr = self
+            .plain_listen
+            .trim()
+            .parse()
+            .map_err(|e| error("http.plain_listen", format!("`{}`: {e}", self.plain_listen)))?;
+        if !address.ip().is_loopback() {
+            return Err(error(
+                "http.plain_listen",
+                format!("{address} is not a loopback address; plain HTTP is for this machine only"),
+            ));
+        }
+        Ok(Some(address))
+    }
+
+    /// The merchant's own certificate, if it installed one.
+    pub fn own_certificate(&self) -> Result<Option<tongka_tls::OwnCertificate>, ConfigError> {
+        let (cert, key) = (&self.tls_cert_path, &self.tls_key_path);
+        match (cert.as_os_str().is_empty(), key.as_os_str().is_empty()) {
+            (true, true) => Ok(None),
+            (false, false) => Ok(Some(tongka_tls::OwnCertificate {
+                cert_path: cert.clone(),
+                key_path: key.clone(),
+            })),
+            _ => Err(error(
+                "http.tls_cert_path",
+                "set both tls_cert_path and tls_key_path, or neither",
+            )),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -66,6 +108,7 @@ pub struct Overrides {
     pub config_file: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
+    pub plain_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -99,6 +142,9 @@ impl Config {
         if let Some(listen) = overrides.listen {
             config.http.listen = listen;
         }
+        if let Some(plain_listen) = overrides.plain_listen {
+            config.http.plain_listen = plain_listen.to_string();
+        }
         config.validate()?;
         Ok(config)
     }
@@ -129,6 +175,14 @@ impl Config {
             10,
             60_000,
         )?;
+        self.http.plain_listen()?;
+        self.http.own_certificate()?;
+        check_range(
+            "http.tls_handshake_timeout_ms",
+            self.http.tls_handshake_timeout_ms,
+            100,
+            60_000,
+        )?;
         check_range(
             "http.shutdown_grace_ms",
             self.http.shutdown_grace_ms,
@@ -142,6 +196,11 @@ impl Config {
 
     pub fn ledger_path(&self) -> PathBuf {
         ledger_path(&self.data_dir)
+    }
+
+    /// Where the box keeps its own key and certificate.
+    pub fn tls_dir(&self) -> PathBuf {
+        self.data_dir.join("tls")
     }
 
     pub fn ledger_options(&self) -> tongka_ledger::LedgerOptions {
@@ -270,7 +329,9 @@ mod tests {
     #[test]
     fn the_default_is_valid() {
         let config = load(None, &[], Overrides::default()).unwrap();
-        assert_eq!(config.http.listen, "127.0.0.1:8620".parse().unwrap());
+        assert_eq!(config.http.listen, "0.0.0.0:8620".parse().unwrap());
+        assert_eq!(config.http.plain_listen().unwrap(), None);
+        assert!(config.http.own_certificate().unwrap().is_none());
         assert_eq!(config.ledger.batch_items_max, 8_190);
     }
 
@@ -336,6 +397,26 @@ mod tests {
                 "ledger.batch_items_max",
             ),
             (None, vec![("TONGKA_LOG_FILTER", "info,[[[")], "log.filter"),
+            (
+                None,
+                vec![("TONGKA_HTTP_PLAIN_LISTEN", "0.0.0.0:8621")],
+                "http.plain_listen",
+            ),
+            (
+                None,
+                vec![("TONGKA_HTTP_PLAIN_LISTEN", "localhost")],
+                "http.plain_listen",
+            ),
+            (
+                None,
+                vec![("TONGKA_HTTP_TLS_CERT_PATH", "/etc/own.pem")],
+                "tls_key_path",
+            ),
+            (
+                None,
+                vec![("TONGKA_HTTP_TLS_HANDSHAKE_TIMEOUT_MS", "5")],
+                "http.tls_handshake_timeout_ms",
+            ),
             (
                 None,
                 vec![("TONGKA_LEDGER_MEMTABLE_ITEMS_MAX", "10")],

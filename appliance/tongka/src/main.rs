@@ -34,9 +34,13 @@ enum Command {
         /// The data folder (created if missing). Overrides `data_dir`.
         #[arg(long, value_name = "DIR")]
         data: Option<PathBuf>,
-        /// Address and port to listen on, e.g. 127.0.0.1:8620. Overrides `http.listen`.
+        /// Address and port to serve HTTPS on, e.g. 0.0.0.0:8620. Overrides `http.listen`.
         #[arg(long, value_name = "ADDR:PORT")]
         listen: Option<SocketAddr>,
+        /// Also serve plain HTTP here, on a loopback address only, e.g. 127.0.0.1:8621.
+        /// Overrides `http.plain_listen`.
+        #[arg(long, value_name = "ADDR:PORT")]
+        plain_listen: Option<SocketAddr>,
     },
     /// 账本 / Work on the ledger file.
     Ledger {
@@ -63,11 +67,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let env = |key: &str| std::env::var(key).ok();
     let (overrides, run): (Overrides, fn(Config) -> Exit) = match cli.command {
-        Command::Serve { data, listen } => (
+        Command::Serve {
+            data,
+            listen,
+            plain_listen,
+        } => (
             Overrides {
                 config_file: cli.config,
                 data_dir: data,
                 listen,
+                plain_listen,
             },
             serve::run,
         ),
@@ -78,6 +87,7 @@ fn main() -> ExitCode {
                 config_file: cli.config,
                 data_dir: data,
                 listen: None,
+                plain_listen: None,
             },
             verify::run,
         ),

@@ -1,11 +1,14 @@
-//! `tongka serve`: opens the data folder and the ledger, serves the API until SIGTERM or Ctrl-C,
-//! then lets in-flight requests finish (within the grace period) and closes the ledger.
+//! `tongka serve`: opens the data folder, the TLS identity and the ledger, serves the API over
+//! HTTPS (and plain HTTP on loopback if configured) until SIGTERM or Ctrl-C, then lets in-flight
+//! requests finish (within the grace period) and closes the ledger.
 
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tongka_http::tls::{HandshakeLimits, TlsListener};
 use tongka_ledger::{Ledger, LedgerError};
+use tongka_tls::Identity;
 use tracing::{error, info, warn};
 
 use crate::config::Config;
@@ -15,13 +18,6 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub fn run(config: Config) -> Exit {
     init_tracing(&config.log.filter);
-    if !config.http.listen.ip().is_loopback() {
-        eprintln!(
-            "配置错误 / configuration error: http.listen {} is not a loopback address; plain HTTP is served on loopback only",
-            config.http.listen
-        );
-        return Exit::Config;
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -58,8 +54,14 @@ fn init_tracing(filter: &str) {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // Validated with the configuration; read again here to have them typed.
+    let plain_listen = config.http.plain_listen()?;
+    let own_certificate = config.http.own_certificate()?;
     create_data_dir(&config.data_dir)
         .with_context(|| format!("cannot create data folder {}", config.data_dir.display()))?;
+    let identity = Identity::load_or_create(&config.tls_dir(), own_certificate.as_ref())
+        .context("cannot load the TLS certificate")?;
+    let tls_config = identity.server_config()?;
     let ledger_path = config.ledger_path();
     let ledger = Ledger::open(&ledger_path, config.ledger_options())
         .with_context(|| format!("cannot open the ledger {}", ledger_path.display()))?;
@@ -69,31 +71,66 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.http.listen))?;
     let address = listener.local_addr()?;
+    let limits = HandshakeLimits {
+        timeout: Duration::from_millis(config.http.tls_handshake_timeout_ms),
+        ..HandshakeLimits::default()
+    };
+    let listener = TlsListener::new(listener, tls_config, limits)?;
+    let plain = match plain_listen {
+        Some(plain) => {
+            let listener = TcpListener::bind(plain)
+                .await
+                .with_context(|| format!("cannot listen on {plain}"))?;
+            Some(listener)
+        }
+        None => None,
+    };
     let app = tongka_http::router(tongka_http::AppState { version: VERSION });
-    // The one line on stdout: where the box is, for people and for scripts that start it.
-    println!("通卡已启动 / tongka {VERSION} listening on http://{address}");
-    info!(%address, data = %config.data_dir.display(), "listening");
+
+    // What people and the scripts that start the box read: where it is and how to trust it. The
+    // fingerprint line comes last.
+    println!("通卡已启动 / tongka {VERSION} listening on https://{address}");
+    if let Some(plain) = &plain {
+        println!(
+            "本机明文 HTTP / plain HTTP for this machine: http://{}",
+            plain.local_addr()?
+        );
+    }
+    let fingerprint = identity.fingerprint();
+    println!("证书指纹 / certificate SHA-256 fingerprint: {fingerprint}");
+    info!(%address, %fingerprint, self_signed = identity.self_signed, data = %config.data_dir.display(), "listening");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut server = tokio::spawn(async move {
-        let mut stop_rx = stop_rx;
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.wait_for(|stop| *stop).await;
-            })
-            .await
-    });
+    let stopped = move |mut stop_rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stop_rx.wait_for(|stop| *stop).await;
+    };
+    let mut servers = tokio::task::JoinSet::new();
+    servers.spawn(
+        axum::serve(listener, app.clone())
+            .with_graceful_shutdown(stopped(stop_rx.clone()))
+            .into_future(),
+    );
+    if let Some(plain) = plain {
+        servers.spawn(
+            axum::serve(plain, app)
+                .with_graceful_shutdown(stopped(stop_rx))
+                .into_future(),
+        );
+    }
     tokio::select! {
-        result = &mut server => {
-            result.context("the server task failed")?.context("the server failed")?;
+        Some(result) = servers.join_next() => {
+            result.context("a server task failed")?.context("a server failed")?;
         }
         () = shutdown_signal() => {
             info!("shutting down");
             let _ = stop_tx.send(true);
             let grace = Duration::from_millis(config.http.shutdown_grace_ms);
-            if tokio::time::timeout(grace, &mut server).await.is_err() {
+            let drained = tokio::time::timeout(grace, async {
+                while servers.join_next().await.is_some() {}
+            });
+            if drained.await.is_err() {
                 warn!(grace_ms = config.http.shutdown_grace_ms, "requests still running at the end of the grace period; closing");
-                server.abort();
+                servers.abort_all();
             }
         }
     }

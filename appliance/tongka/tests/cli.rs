@@ -38,13 +38,15 @@ fn plain_http_is_refused_off_loopback() {
             "serve",
             "--data",
             dir.path().to_str().unwrap(),
-            "--listen",
+            "--plain-listen",
             "0.0.0.0:0",
         ],
         &[],
     );
     assert_eq!(output.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("loopback"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("http.plain_listen"), "{stderr}");
+    assert!(stderr.contains("loopback"), "{stderr}");
 }
 
 #[test]
