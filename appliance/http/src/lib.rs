@@ -3,28 +3,88 @@
 //!
 //! For now it serves `GET /api/v1/health`; the resources of the box come with the members API.
 
+pub mod json;
+pub mod problem;
 pub mod tls;
 
-use axum::extract::State;
-use axum::http::{StatusCode, header};
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
+use tower_http::catch_panic::CatchPanicLayer;
+
+pub use crate::json::ApiJson;
+pub use crate::problem::{ApiError, Lang, Text};
 
 /// What the API needs from the box to answer.
 #[derive(Clone, Debug)]
 pub struct AppState {
     /// The box's version, as `tongka --version` prints it.
     pub version: &'static str,
+    pub limits: Limits,
+}
+
+/// Limits on every request.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// The largest request body accepted.
+    pub body_bytes_max: usize,
+    /// How long a request may take before it is answered with a `timeout` problem.
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            body_bytes_max: 1 << 20,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 /// The API's router, without a listener: the binary serves it, tests call it in-process.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let limits = state.limits;
+    let routes = Router::new()
         .route("/api/v1/health", get(health))
+        .with_state(state);
+    with_edges(routes, limits)
+}
+
+/// What every route gets: problems for unknown paths and methods, the body and time limits, panics
+/// caught, errors in the caller's language.
+fn with_edges(routes: Router, limits: Limits) -> Router {
+    routes
         .fallback(not_found)
-        .with_state(state)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limits.body_bytes_max))
+        .layer(middleware::from_fn_with_state(limits, time_limit))
+        // A panic is a bug: answered as a problem and logged, and the box carries on.
+        .layer(CatchPanicLayer::custom(|_panic| {
+            tracing::error!("a request handler panicked");
+            ApiError::internal().into_response()
+        }))
+        // Outermost, so every problem above is rendered in the caller's language.
+        .layer(middleware::from_fn(problem::localize))
+}
+
+async fn time_limit(State(limits): State<Limits>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limits.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::timeout().into_response(),
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found()
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
 }
 
 #[derive(Debug, Serialize)]
@@ -40,68 +100,244 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
     })
 }
 
-/// An RFC 9457 problem body with a stable machine `code`.
-#[derive(Debug, Serialize)]
-struct Problem {
-    r#type: &'static str,
-    title: &'static str,
-    status: u16,
-    code: &'static str,
-}
-
-async fn not_found() -> Response {
-    let problem = Problem {
-        r#type: "about:blank",
-        title: "没有这个资源 / No such resource",
-        status: StatusCode::NOT_FOUND.as_u16(),
-        code: "not_found",
-    };
-    (
-        StatusCode::NOT_FOUND,
-        [(header::CONTENT_TYPE, "application/problem+json")],
-        Json(problem),
-    )
-        .into_response()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use axum::body::{Body, to_bytes};
-    use axum::http::Request;
+    use axum::http::{Method, Request, StatusCode, header};
+    use axum::routing::post;
+    use serde::Deserialize;
     use tower::ServiceExt;
 
-    async fn get_json(uri: &str) -> (StatusCode, Option<String>, serde_json::Value) {
-        let app = router(AppState { version: "9.9.9" });
-        let response = app
-            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+    /// A stand-in for the write routes to come: exercises the edges every route shares.
+    #[derive(Debug, Deserialize, Serialize)]
+    #[serde(deny_unknown_fields)]
+    struct Probe {
+        name: String,
+        count: u8,
+        #[serde(default)]
+        lines: Vec<ProbeLine>,
+    }
+
+    #[derive(Debug, Deserialize, Serialize)]
+    #[serde(deny_unknown_fields)]
+    struct ProbeLine {
+        sku: String,
+    }
+
+    fn app() -> Router {
+        let limits = Limits {
+            body_bytes_max: 256,
+            request_timeout: Duration::from_millis(200),
+        };
+        let routes = router(AppState {
+            version: "9.9.9",
+            limits,
+        })
+        .merge(
+            Router::new()
+                .route(
+                    "/probe",
+                    post(|ApiJson(probe): ApiJson<Probe>| async { Json(probe) }),
+                )
+                .route(
+                    "/slow",
+                    get(|| async {
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                        "late"
+                    }),
+                )
+                .route(
+                    "/panic",
+                    get(|| async {
+                        if true {
+                            panic!("a handler bug");
+                        }
+                        "unreachable"
+                    }),
+                ),
+        );
+        with_edges(routes, limits)
+    }
+
+    struct Answer {
+        status: StatusCode,
+        content_type: Option<String>,
+        content_language: Option<String>,
+        body: serde_json::Value,
+    }
+
+    async fn send(method: Method, uri: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+        let mut request = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = app()
+            .oneshot(request.body(Body::from(body.to_owned())).unwrap())
             .await
             .unwrap();
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .map(|v: &header::HeaderValue| v.to_str().unwrap().to_owned())
+        };
+        let (content_type, content_language) = (
+            header(header::CONTENT_TYPE),
+            header(header::CONTENT_LANGUAGE),
+        );
         let status = response.status();
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .map(|v| v.to_str().unwrap().to_owned());
-        let body = to_bytes(response.into_body(), 64 * 1024).await.unwrap();
-        (status, content_type, serde_json::from_slice(&body).unwrap())
+        let bytes = to_bytes(response.into_body(), 64 * 1024).await.unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        Answer {
+            status,
+            content_type,
+            content_language,
+            body,
+        }
+    }
+
+    async fn post_json(body: &str, lang: &str) -> Answer {
+        send(
+            Method::POST,
+            "/probe",
+            &[
+                ("content-type", "application/json"),
+                ("accept-language", lang),
+            ],
+            body,
+        )
+        .await
     }
 
     #[tokio::test]
     async fn health_reports_ok_and_the_version() {
-        let (status, _, body) = get_json("/api/v1/health").await;
-        assert_eq!(status, StatusCode::OK);
+        let answer = send(Method::GET, "/api/v1/health", &[], "").await;
+        assert_eq!(answer.status, StatusCode::OK);
         assert_eq!(
-            body,
+            answer.body,
             serde_json::json!({"status": "ok", "version": "9.9.9"})
         );
     }
 
     #[tokio::test]
-    async fn an_unknown_path_is_a_problem_not_an_empty_404() {
-        let (status, content_type, body) = get_json("/api/v1/nothing-here").await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
-        assert_eq!(content_type.as_deref(), Some("application/problem+json"));
-        assert_eq!(body["code"], "not_found");
-        assert_eq!(body["status"], 404);
+    async fn a_good_body_reaches_the_handler() {
+        let answer = post_json(r#"{"name":"茶","count":3,"lines":[{"sku":"A1"}]}"#, "zh").await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert_eq!(answer.body["count"], 3);
+    }
+
+    /// Each kind of bad input: its status, its code, the field at fault.
+    #[tokio::test]
+    async fn bad_input_gets_a_problem_naming_what_is_wrong() {
+        let cases: [(&str, u16, &str, Option<&str>); 8] = [
+            (r#"{"name":"a","count":1"#, 400, "malformed_json", None),
+            (
+                r#"{"name":"a","count":1} trailing"#,
+                400,
+                "malformed_json",
+                None,
+            ),
+            (
+                r#"{"name":"a","count":1,"colour":"red"}"#,
+                422,
+                "unknown_field",
+                Some("colour"),
+            ),
+            (
+                r#"{"name":"a","count":1,"lines":[{"sku":"A","qty":2}]}"#,
+                422,
+                "unknown_field",
+                Some("lines[0].qty"),
+            ),
+            (
+                r#"{"name":"a","count":"3"}"#,
+                422,
+                "invalid_field",
+                Some("count"),
+            ),
+            (
+                r#"{"name":"a","count":300}"#,
+                422,
+                "invalid_field",
+                Some("count"),
+            ),
+            (
+                r#"{"name":"a","count":-1}"#,
+                422,
+                "invalid_field",
+                Some("count"),
+            ),
+            (r#"{"count":1}"#, 422, "invalid_field", None),
+        ];
+        for (body, status, code, field) in cases {
+            let answer = post_json(body, "zh-CN").await;
+            assert_eq!(answer.status.as_u16(), status, "{body}: {}", answer.body);
+            assert_eq!(
+                answer.content_type.as_deref(),
+                Some("application/problem+json"),
+                "{body}"
+            );
+            assert_eq!(answer.body["code"], code, "{body}: {}", answer.body);
+            assert_eq!(answer.body["status"], status, "{body}");
+            assert_eq!(
+                answer.body["field"].as_str(),
+                field,
+                "{body}: {}",
+                answer.body
+            );
+        }
+        let missing = post_json(r#"{"count":1}"#, "en").await;
+        assert!(
+            missing.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("missing field `name`"),
+            "{}",
+            missing.body
+        );
+    }
+
+    #[tokio::test]
+    async fn wrong_content_type_and_oversized_bodies_are_refused() {
+        let answer = send(Method::POST, "/probe", &[], r#"{"name":"a","count":1}"#).await;
+        assert_eq!(answer.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(answer.body["code"], "unsupported_media_type");
+
+        let big = format!(r#"{{"name":"{}","count":1}}"#, "x".repeat(300));
+        let answer = post_json(&big, "zh").await;
+        assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(answer.body["code"], "body_too_large");
+    }
+
+    #[tokio::test]
+    async fn problems_speak_the_callers_language_chinese_first() {
+        let zh = post_json("{", "").await;
+        assert_eq!(zh.body["title"], "请求体不是有效的 JSON");
+        assert_eq!(zh.content_language.as_deref(), Some("zh-CN"));
+        let en = post_json("{", "en-US,en;q=0.9").await;
+        assert_eq!(en.body["title"], "The request body is not valid JSON");
+        assert_eq!(en.content_language.as_deref(), Some("en"));
+        assert_eq!(en.body["code"], zh.body["code"], "the code never changes");
+    }
+
+    #[tokio::test]
+    async fn unknown_paths_methods_slow_handlers_and_panics_are_problems() {
+        let cases = [
+            (Method::GET, "/api/v1/nothing-here", 404, "not_found"),
+            (Method::DELETE, "/api/v1/health", 405, "method_not_allowed"),
+            (Method::GET, "/slow", 503, "timeout"),
+            (Method::GET, "/panic", 500, "internal"),
+        ];
+        for (method, uri, status, code) in cases {
+            let answer = send(method, uri, &[("accept-language", "en")], "").await;
+            assert_eq!(answer.status.as_u16(), status, "{uri}");
+            assert_eq!(answer.body["code"], code, "{uri}");
+            assert_eq!(
+                answer.content_type.as_deref(),
+                Some("application/problem+json")
+            );
+            assert_eq!(answer.content_language.as_deref(), Some("en"), "{uri}");
+        }
     }
 }

@@ -27,6 +27,8 @@ pub struct HttpConfig {
     pub tls_cert_path: PathBuf,
     pub tls_key_path: PathBuf,
     pub tls_handshake_timeout_ms: u64,
+    pub body_bytes_max: usize,
+    pub request_timeout_ms: u64,
     pub shutdown_grace_ms: u64,
 }
 
@@ -182,6 +184,18 @@ impl Config {
             self.http.tls_handshake_timeout_ms,
             100,
             60_000,
+        )?;
+        check_range(
+            "http.body_bytes_max",
+            self.http.body_bytes_max,
+            1_024,
+            64 << 20,
+        )?;
+        check_range(
+            "http.request_timeout_ms",
+            self.http.request_timeout_ms,
+            100,
+            600_000,
         )?;
         check_range(
             "http.shutdown_grace_ms",
@@ -416,6 +430,16 @@ mod tests {
                 None,
                 vec![("TONGKA_HTTP_TLS_HANDSHAKE_TIMEOUT_MS", "5")],
                 "http.tls_handshake_timeout_ms",
+            ),
+            (
+                None,
+                vec![("TONGKA_HTTP_BODY_BYTES_MAX", "10")],
+                "http.body_bytes_max",
+            ),
+            (
+                None,
+                vec![("TONGKA_HTTP_REQUEST_TIMEOUT_MS", "0")],
+                "http.request_timeout_ms",
             ),
             (
                 None,

@@ -85,7 +85,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let app = tongka_http::router(tongka_http::AppState { version: VERSION });
+    let app = tongka_http::router(tongka_http::AppState {
+        version: VERSION,
+        limits: tongka_http::Limits {
+            body_bytes_max: config.http.body_bytes_max,
+            request_timeout: Duration::from_millis(config.http.request_timeout_ms),
+        },
+    });
 
     // What people and the scripts that start the box read: where it is and how to trust it. The
     // fingerprint line comes last.
