@@ -42,6 +42,28 @@ pub fn tongka_verify(data: &Path) -> Result<std::process::Output> {
         .output()?)
 }
 
+/// Runs `tongka admin create --username USERNAME --data DATA` with `password` on stdin.
+pub fn tongka_admin_create(
+    data: &Path,
+    username: &str,
+    password: &str,
+) -> Result<std::process::Output> {
+    let mut child = Command::new(tongka_binary()?)
+        .args(["admin", "create", "--username", username, "--data"])
+        .arg(data)
+        .env_remove("TONGKA_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .context("no stdin")?
+        .write_all(format!("{password}\n").as_bytes())?;
+    Ok(child.wait_with_output()?)
+}
+
 /// A `tongka serve` process on a loopback port of its choosing.
 #[derive(Debug)]
 pub struct RunningBox {
@@ -114,6 +136,18 @@ impl RunningBox {
         https_get(self.address, self.fingerprint, path)
     }
 
+    /// Any request over HTTPS with the box's certificate pinned; a body is sent as JSON.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Result<(u16, String)> {
+        let mut stream = pinned_stream(self.address, self.fingerprint)?;
+        exchange(&mut stream, self.address, method, path, headers, body)
+    }
+
     /// Sends SIGTERM, as a service manager stopping the box would, and waits for it to exit.
     pub fn terminate(mut self) -> Result<std::process::ExitStatus> {
         let status = Command::new("kill")
@@ -140,18 +174,24 @@ pub fn https_get(
     fingerprint: Fingerprint,
     path: &str,
 ) -> Result<(u16, String)> {
+    let mut stream = pinned_stream(address, fingerprint)?;
+    exchange(&mut stream, address, "GET", path, &[], None)
+}
+
+fn pinned_stream(
+    address: SocketAddr,
+    fingerprint: Fingerprint,
+) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
     let config = Arc::new(tongka_tls::pinned_client_config(fingerprint));
     let name = rustls::pki_types::ServerName::IpAddress(address.ip().into());
     let connection = rustls::ClientConnection::new(config, name)?;
-    let tcp = connect(address)?;
-    let mut stream = rustls::StreamOwned::new(connection, tcp);
-    exchange(&mut stream, address, path)
+    Ok(rustls::StreamOwned::new(connection, connect(address)?))
 }
 
 /// A plain HTTP/1.1 GET, as curl would send it. Returns the status code and the body.
 pub fn http_get(address: SocketAddr, path: &str) -> Result<(u16, String)> {
     let mut stream = connect(address)?;
-    exchange(&mut stream, address, path)
+    exchange(&mut stream, address, "GET", path, &[], None)
 }
 
 fn connect(address: SocketAddr) -> Result<TcpStream> {
@@ -163,12 +203,25 @@ fn connect(address: SocketAddr) -> Result<TcpStream> {
 fn exchange(
     stream: &mut (impl Read + Write),
     address: SocketAddr,
+    method: &str,
     path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
 ) -> Result<(u16, String)> {
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
-    )?;
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nAccept: application/json\r\nConnection: close\r\n"
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    match body {
+        Some(body) => request.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )),
+        None => request.push_str("\r\n"),
+    }
+    stream.write_all(request.as_bytes())?;
     stream.flush()?;
     let mut response = Vec::new();
     match stream.read_to_end(&mut response) {

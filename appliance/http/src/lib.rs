@@ -3,16 +3,18 @@
 //!
 //! For now it serves `GET /api/v1/health`; the resources of the box come with the members API.
 
+pub mod auth;
 pub mod json;
 pub mod problem;
 pub mod tls;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -26,6 +28,8 @@ pub struct AppState {
     /// The box's version, as `tongka --version` prints it.
     pub version: &'static str,
     pub limits: Limits,
+    /// Staff and their sessions.
+    pub directory: Arc<tongka_domain::Directory>,
 }
 
 /// Limits on every request.
@@ -51,6 +55,8 @@ pub fn router(state: AppState) -> Router {
     let limits = state.limits;
     let routes = Router::new()
         .route("/api/v1/health", get(health))
+        .route("/api/v1/sessions", post(auth::login))
+        .route("/api/v1/session", get(auth::current).delete(auth::logout))
         .with_state(state);
     with_edges(routes, limits)
 }
@@ -125,7 +131,19 @@ mod tests {
         sku: String,
     }
 
-    fn app() -> Router {
+    /// The router, with a directory in a temporary folder that lives as long as the guard.
+    fn app() -> (Router, Arc<tongka_domain::Directory>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let directory = Arc::new(
+            tongka_domain::Directory::open(
+                &dir.path().join("directory.redb"),
+                tongka_domain::SessionOptions {
+                    failures_max: 2,
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
+        );
         let limits = Limits {
             body_bytes_max: 256,
             request_timeout: Duration::from_millis(200),
@@ -133,6 +151,7 @@ mod tests {
         let routes = router(AppState {
             version: "9.9.9",
             limits,
+            directory: Arc::clone(&directory),
         })
         .merge(
             Router::new()
@@ -157,7 +176,7 @@ mod tests {
                     }),
                 ),
         );
-        with_edges(routes, limits)
+        (with_edges(routes, limits), directory, dir)
     }
 
     struct Answer {
@@ -167,12 +186,19 @@ mod tests {
         body: serde_json::Value,
     }
 
-    async fn send(method: Method, uri: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+    async fn send(
+        app: &Router,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Answer {
         let mut request = Request::builder().method(method).uri(uri);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let response = app()
+        let response = app
+            .clone()
             .oneshot(request.body(Body::from(body.to_owned())).unwrap())
             .await
             .unwrap();
@@ -197,8 +223,9 @@ mod tests {
         }
     }
 
-    async fn post_json(body: &str, lang: &str) -> Answer {
+    async fn post_json(app: &Router, body: &str, lang: &str) -> Answer {
         send(
+            app,
             Method::POST,
             "/probe",
             &[
@@ -212,7 +239,8 @@ mod tests {
 
     #[tokio::test]
     async fn health_reports_ok_and_the_version() {
-        let answer = send(Method::GET, "/api/v1/health", &[], "").await;
+        let (app, _directory, _dir) = app();
+        let answer = send(&app, Method::GET, "/api/v1/health", &[], "").await;
         assert_eq!(answer.status, StatusCode::OK);
         assert_eq!(
             answer.body,
@@ -222,7 +250,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_good_body_reaches_the_handler() {
-        let answer = post_json(r#"{"name":"茶","count":3,"lines":[{"sku":"A1"}]}"#, "zh").await;
+        let (app, _directory, _dir) = app();
+        let answer = post_json(
+            &app,
+            r#"{"name":"茶","count":3,"lines":[{"sku":"A1"}]}"#,
+            "zh",
+        )
+        .await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
         assert_eq!(answer.body["count"], 3);
     }
@@ -230,6 +264,7 @@ mod tests {
     /// Each kind of bad input: its status, its code, the field at fault.
     #[tokio::test]
     async fn bad_input_gets_a_problem_naming_what_is_wrong() {
+        let (app, _directory, _dir) = app();
         let cases: [(&str, u16, &str, Option<&str>); 8] = [
             (r#"{"name":"a","count":1"#, 400, "malformed_json", None),
             (
@@ -271,7 +306,7 @@ mod tests {
             (r#"{"count":1}"#, 422, "invalid_field", None),
         ];
         for (body, status, code, field) in cases {
-            let answer = post_json(body, "zh-CN").await;
+            let answer = post_json(&app, body, "zh-CN").await;
             assert_eq!(answer.status.as_u16(), status, "{body}: {}", answer.body);
             assert_eq!(
                 answer.content_type.as_deref(),
@@ -287,7 +322,7 @@ mod tests {
                 answer.body
             );
         }
-        let missing = post_json(r#"{"count":1}"#, "en").await;
+        let missing = post_json(&app, r#"{"count":1}"#, "en").await;
         assert!(
             missing.body["detail"]
                 .as_str()
@@ -300,22 +335,31 @@ mod tests {
 
     #[tokio::test]
     async fn wrong_content_type_and_oversized_bodies_are_refused() {
-        let answer = send(Method::POST, "/probe", &[], r#"{"name":"a","count":1}"#).await;
+        let (app, _directory, _dir) = app();
+        let answer = send(
+            &app,
+            Method::POST,
+            "/probe",
+            &[],
+            r#"{"name":"a","count":1}"#,
+        )
+        .await;
         assert_eq!(answer.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
         assert_eq!(answer.body["code"], "unsupported_media_type");
 
         let big = format!(r#"{{"name":"{}","count":1}}"#, "x".repeat(300));
-        let answer = post_json(&big, "zh").await;
+        let answer = post_json(&app, &big, "zh").await;
         assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(answer.body["code"], "body_too_large");
     }
 
     #[tokio::test]
     async fn problems_speak_the_callers_language_chinese_first() {
-        let zh = post_json("{", "").await;
+        let (app, _directory, _dir) = app();
+        let zh = post_json(&app, "{", "").await;
         assert_eq!(zh.body["title"], "请求体不是有效的 JSON");
         assert_eq!(zh.content_language.as_deref(), Some("zh-CN"));
-        let en = post_json("{", "en-US,en;q=0.9").await;
+        let en = post_json(&app, "{", "en-US,en;q=0.9").await;
         assert_eq!(en.body["title"], "The request body is not valid JSON");
         assert_eq!(en.content_language.as_deref(), Some("en"));
         assert_eq!(en.body["code"], zh.body["code"], "the code never changes");
@@ -323,6 +367,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_paths_methods_slow_handlers_and_panics_are_problems() {
+        let (app, _directory, _dir) = app();
         let cases = [
             (Method::GET, "/api/v1/nothing-here", 404, "not_found"),
             (Method::DELETE, "/api/v1/health", 405, "method_not_allowed"),
@@ -330,7 +375,7 @@ mod tests {
             (Method::GET, "/panic", 500, "internal"),
         ];
         for (method, uri, status, code) in cases {
-            let answer = send(method, uri, &[("accept-language", "en")], "").await;
+            let answer = send(&app, method, uri, &[("accept-language", "en")], "").await;
             assert_eq!(answer.status.as_u16(), status, "{uri}");
             assert_eq!(answer.body["code"], code, "{uri}");
             assert_eq!(
@@ -339,5 +384,142 @@ mod tests {
             );
             assert_eq!(answer.content_language.as_deref(), Some("en"), "{uri}");
         }
+    }
+
+    fn cashier(directory: &tongka_domain::Directory) {
+        let new = tongka_domain::NewStaff {
+            username: "xiaowang".into(),
+            display_name: "小王".into(),
+            role: tongka_domain::Role::Cashier,
+            scope: tongka_domain::Scope::Stores(vec![tongka_domain::StoreId(7)]),
+            password: "till-password".into(),
+        };
+        directory
+            .create_staff(&new, tongka_domain::UnixMillis::now())
+            .unwrap()
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn staff_sign_in_by_token_or_cookie_and_sign_out() {
+        let (app, directory, _dir) = app();
+        cashier(&directory);
+        let request = r#"{"username":"XiaoWang","password":"till-password"}"#;
+        let login = Request::post("/api/v1/sessions")
+            .header("content-type", "application/json")
+            .body(Body::from(request))
+            .unwrap();
+        let response = app.clone().oneshot(login).await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let cookie = response
+            .headers()
+            .get(header::SET_COOKIE)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        for attribute in ["HttpOnly", "Secure", "SameSite=Strict"] {
+            assert!(cookie.contains(attribute), "{cookie}");
+        }
+        let body: serde_json::Value =
+            serde_json::from_slice(&to_bytes(response.into_body(), 4096).await.unwrap()).unwrap();
+        let token = body["token"].as_str().unwrap().to_owned();
+        assert!(cookie.contains(&token));
+        assert_eq!(body["staff"]["username"], "xiaowang");
+        assert_eq!(body["staff"]["role"], "cashier");
+        assert!(
+            body["expires_at"].as_str().unwrap().ends_with('Z'),
+            "{body}"
+        );
+
+        let bearer = format!("Bearer {token}");
+        let me = send(
+            &app,
+            Method::GET,
+            "/api/v1/session",
+            &[("authorization", &bearer)],
+            "",
+        )
+        .await;
+        assert_eq!(me.status, StatusCode::OK);
+        assert_eq!(me.body["display_name"], "小王");
+        let cookie_header = format!("theme=dark; tongka_session={token}");
+        let me = send(
+            &app,
+            Method::GET,
+            "/api/v1/session",
+            &[("cookie", &cookie_header)],
+            "",
+        )
+        .await;
+        assert_eq!(me.status, StatusCode::OK);
+
+        let out = send(
+            &app,
+            Method::DELETE,
+            "/api/v1/session",
+            &[("authorization", &bearer)],
+            "",
+        )
+        .await;
+        assert_eq!(out.status, StatusCode::NO_CONTENT);
+        let me = send(
+            &app,
+            Method::GET,
+            "/api/v1/session",
+            &[("authorization", &bearer)],
+            "",
+        )
+        .await;
+        assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(me.body["code"], "unauthenticated");
+        let none = send(&app, Method::GET, "/api/v1/session", &[], "").await;
+        assert_eq!(none.body["code"], "unauthenticated");
+    }
+
+    #[tokio::test]
+    async fn wrong_passwords_are_refused_then_locked_out() {
+        let (app, directory, _dir) = app();
+        cashier(&directory);
+        let attempt = |password: &'static str| {
+            let app = app.clone();
+            async move {
+                let body = format!(r#"{{"username":"xiaowang","password":"{password}"}}"#);
+                post_to(&app, "/api/v1/sessions", &body).await
+            }
+        };
+        let unknown = post_to(
+            &app,
+            "/api/v1/sessions",
+            r#"{"username":"nobody","password":"till-password"}"#,
+        )
+        .await;
+        assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(unknown.body["code"], "login_failed");
+        let wrong = attempt("guess-one").await;
+        assert_eq!(
+            (wrong.status, &wrong.body["code"]),
+            (StatusCode::UNAUTHORIZED, &"login_failed".into())
+        );
+        // The second failure reaches this test's limit of two.
+        let locked = attempt("guess-two").await;
+        assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(locked.body["code"], "login_locked");
+        let right = attempt("till-password").await;
+        assert_eq!(
+            right.body["code"], "login_locked",
+            "locked even for the right password"
+        );
+    }
+
+    async fn post_to(app: &Router, uri: &str, body: &str) -> Answer {
+        send(
+            app,
+            Method::POST,
+            uri,
+            &[("content-type", "application/json")],
+            body,
+        )
+        .await
     }
 }

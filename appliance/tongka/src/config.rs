@@ -15,7 +15,16 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub http: HttpConfig,
     pub ledger: LedgerConfig,
+    pub auth: AuthConfig,
     pub log: LogConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub session_ttl_ms: u64,
+    pub login_failures_max: u32,
+    pub lockout_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -203,6 +212,15 @@ impl Config {
             0,
             600_000,
         )?;
+        let auth = &self.auth;
+        check_range(
+            "auth.session_ttl_ms",
+            auth.session_ttl_ms,
+            60_000,
+            604_800_000,
+        )?;
+        check_range("auth.login_failures_max", auth.login_failures_max, 1, 100)?;
+        check_range("auth.lockout_ms", auth.lockout_ms, 1_000, 86_400_000)?;
         tracing_subscriber::EnvFilter::try_new(&self.log.filter)
             .map_err(|e| error("log.filter", format!("{e}")))?;
         Ok(())
@@ -210,6 +228,19 @@ impl Config {
 
     pub fn ledger_path(&self) -> PathBuf {
         ledger_path(&self.data_dir)
+    }
+
+    /// Staff and sessions.
+    pub fn directory_path(&self) -> PathBuf {
+        self.data_dir.join("directory.redb")
+    }
+
+    pub fn session_options(&self) -> tongka_domain::SessionOptions {
+        tongka_domain::SessionOptions {
+            ttl_ms: self.auth.session_ttl_ms,
+            failures_max: self.auth.login_failures_max,
+            lockout_ms: self.auth.lockout_ms,
+        }
     }
 
     /// Where the box keeps its own key and certificate.
@@ -435,6 +466,16 @@ mod tests {
                 None,
                 vec![("TONGKA_HTTP_BODY_BYTES_MAX", "10")],
                 "http.body_bytes_max",
+            ),
+            (
+                None,
+                vec![("TONGKA_AUTH_LOGIN_FAILURES_MAX", "0")],
+                "auth.login_failures_max",
+            ),
+            (
+                None,
+                vec![("TONGKA_AUTH_SESSION_TTL_MS", "5")],
+                "auth.session_ttl_ms",
             ),
             (
                 None,

@@ -1,6 +1,7 @@
 //! `tongka`: the box's one binary. Glue only — parses the command line and configuration, starts
 //! tracing, and hands over to the ledger and the HTTP API.
 
+mod admin;
 mod config;
 mod exit;
 mod serve;
@@ -47,6 +48,30 @@ enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
+    /// 管理员 / Staff accounts, on the box itself.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// 创建总部管理员 / Create an HQ administrator (all stores, every right).
+    ///
+    /// The password is asked twice on a terminal, or read from the first line of stdin. Stop the
+    /// box first: its directory file is exclusive.
+    Create {
+        /// What they sign in with: 3 to 32 of a-z, 0-9, `.`, `_`, `-`.
+        #[arg(long)]
+        username: String,
+        /// The name shown in the console; the username if not given.
+        #[arg(long)]
+        display_name: Option<String>,
+        /// The data folder. Defaults to `data_dir` of the configuration.
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,7 +91,8 @@ enum LedgerCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let env = |key: &str| std::env::var(key).ok();
-    let (overrides, run): (Overrides, fn(Config) -> Exit) = match cli.command {
+    type Run = Box<dyn FnOnce(Config) -> Exit>;
+    let (overrides, run): (Overrides, Run) = match cli.command {
         Command::Serve {
             data,
             listen,
@@ -78,7 +104,7 @@ fn main() -> ExitCode {
                 listen,
                 plain_listen,
             },
-            serve::run,
+            Box::new(serve::run),
         ),
         Command::Ledger {
             command: LedgerCommand::Verify { data },
@@ -89,7 +115,25 @@ fn main() -> ExitCode {
                 listen: None,
                 plain_listen: None,
             },
-            verify::run,
+            Box::new(verify::run),
+        ),
+        Command::Admin {
+            command:
+                AdminCommand::Create {
+                    username,
+                    display_name,
+                    data,
+                },
+        } => (
+            Overrides {
+                config_file: cli.config,
+                data_dir: data,
+                listen: None,
+                plain_listen: None,
+            },
+            Box::new(move |config: Config| {
+                admin::create(&config, &username, display_name.as_deref())
+            }),
         ),
     };
     match Config::load(&overrides, env) {

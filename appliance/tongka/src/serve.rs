@@ -33,9 +33,18 @@ pub fn run(config: Config) -> Exit {
         Err(error) => {
             error!("{error:#}");
             eprintln!("启动失败 / tongka stopped: {error:#}");
-            match error.downcast_ref::<LedgerError>() {
-                Some(LedgerError::InUse) => Exit::InUse,
-                _ => Exit::Io,
+            let ledger_in_use = matches!(
+                error.downcast_ref::<LedgerError>(),
+                Some(LedgerError::InUse)
+            );
+            let directory_in_use = matches!(
+                error.downcast_ref::<tongka_domain::DomainError>(),
+                Some(tongka_domain::DomainError::InUse)
+            );
+            if ledger_in_use || directory_in_use {
+                Exit::InUse
+            } else {
+                Exit::Io
             }
         }
     }
@@ -62,6 +71,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let identity = Identity::load_or_create(&config.tls_dir(), own_certificate.as_ref())
         .context("cannot load the TLS certificate")?;
     let tls_config = identity.server_config()?;
+    let directory_path = config.directory_path();
+    let directory = tongka_domain::Directory::open(&directory_path, config.session_options())
+        .with_context(|| format!("cannot open the directory {}", directory_path.display()))?;
+    if directory.staff_count()? == 0 {
+        // Nobody can sign in yet: say how to make the first administrator.
+        warn!(
+            "no staff yet: create the first HQ admin with `tongka admin create --username NAME` (stop the box first)"
+        );
+    }
     let ledger_path = config.ledger_path();
     let ledger = Ledger::open(&ledger_path, config.ledger_options())
         .with_context(|| format!("cannot open the ledger {}", ledger_path.display()))?;
@@ -87,6 +105,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let app = tongka_http::router(tongka_http::AppState {
         version: VERSION,
+        directory: std::sync::Arc::new(directory),
         limits: tongka_http::Limits {
             body_bytes_max: config.http.body_bytes_max,
             request_timeout: Duration::from_millis(config.http.request_timeout_ms),

@@ -1,0 +1,462 @@
+//! The directory: staff and their sessions, in `directory.redb`.
+//!
+//! Records are JSON inside redb values: readable when debugging a merchant's box, and new optional
+//! fields need no migration. Session tokens are stored only as their SHA-256, so a copy of the
+//! file does not let anyone sign in.
+
+use std::path::Path;
+
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::UnixMillis;
+use crate::error::{AuthError, DomainError, LoginError, StaffError};
+use crate::password;
+use crate::staff::{NewStaff, Role, Scope, Staff, StaffId, StoreId, normalize_username};
+
+const SCHEMA_VERSION: u64 = 1;
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const STAFF: TableDefinition<u128, &[u8]> = TableDefinition::new("staff");
+const STAFF_BY_USERNAME: TableDefinition<&str, u128> = TableDefinition::new("staff_by_username");
+/// SHA-256 of the token → the session.
+const SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sessions");
+
+/// How sessions and sign-in attempts are limited.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionOptions {
+    /// How long a session lasts after sign-in.
+    pub ttl_ms: u64,
+    /// Failed sign-ins in a row before the account is locked.
+    pub failures_max: u32,
+    /// How long a locked account stays locked.
+    pub lockout_ms: u64,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            ttl_ms: 12 * 3_600_000,
+            failures_max: 5,
+            lockout_ms: 15 * 60_000,
+        }
+    }
+}
+
+/// A signed-in session. The token is shown once, here; the box keeps only its hash.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub token: String,
+    pub staff: Staff,
+    pub expires_at: UnixMillis,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct StaffRecord {
+    username: String,
+    display_name: String,
+    role: String,
+    /// `None`: all stores.
+    stores: Option<Vec<u128>>,
+    password_hash: String,
+    disabled: bool,
+    created_at: u64,
+    #[serde(default)]
+    failed_logins: u32,
+    #[serde(default)]
+    locked_until: u64,
+}
+
+impl StaffRecord {
+    fn to_staff(&self, id: u128) -> Result<Staff, DomainError> {
+        let role = Role::parse(&self.role)
+            .ok_or_else(|| DomainError::Corrupt(format!("staff {id:x}: role `{}`", self.role)))?;
+        Ok(Staff {
+            id: StaffId(id),
+            username: self.username.clone(),
+            display_name: self.display_name.clone(),
+            role,
+            scope: match &self.stores {
+                None => Scope::AllStores,
+                Some(stores) => Scope::Stores(stores.iter().copied().map(StoreId).collect()),
+            },
+            disabled: self.disabled,
+            created_at: UnixMillis(self.created_at),
+        })
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SessionRecord {
+    staff: u128,
+    created_at: u64,
+    expires_at: u64,
+}
+
+fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, DomainError> {
+    serde_json::to_vec(record).map_err(|e| DomainError::Corrupt(e.to_string()))
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> Result<T, DomainError> {
+    serde_json::from_slice(bytes).map_err(|e| DomainError::Corrupt(format!("{what}: {e}")))
+}
+
+fn random_u128() -> Result<u128, DomainError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| DomainError::Random(e.to_string()))?;
+    Ok(u128::from_le_bytes(bytes))
+}
+
+fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+#[derive(Debug)]
+pub struct Directory {
+    db: redb::Database,
+    options: SessionOptions,
+}
+
+impl Directory {
+    /// Opens (creating if missing) the directory file at `path`.
+    pub fn open(path: &Path, options: SessionOptions) -> Result<Directory, DomainError> {
+        let db = redb::Database::create(path)?;
+        let txn = db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            let version = meta.get("schema_version")?.map(|v| v.value());
+            match version {
+                None => {
+                    meta.insert("schema_version", SCHEMA_VERSION)?;
+                }
+                Some(SCHEMA_VERSION) => {}
+                Some(found) => {
+                    return Err(DomainError::Corrupt(format!(
+                        "directory schema version {found}; this build reads {SCHEMA_VERSION}"
+                    )));
+                }
+            }
+            txn.open_table(STAFF)?;
+            txn.open_table(STAFF_BY_USERNAME)?;
+            txn.open_table(SESSIONS)?;
+        }
+        txn.commit()?;
+        Ok(Directory { db, options })
+    }
+
+    /// Creates a staff member. The slow password hash runs before the write transaction.
+    pub fn create_staff(
+        &self,
+        new: &NewStaff,
+        now: UnixMillis,
+    ) -> Result<Result<Staff, StaffError>, DomainError> {
+        let username = match new.validate() {
+            Ok(username) => username,
+            Err(error) => return Ok(Err(error)),
+        };
+        let record = StaffRecord {
+            username: username.clone(),
+            display_name: new.display_name.trim().to_owned(),
+            role: new.role.as_str().to_owned(),
+            stores: match &new.scope {
+                Scope::AllStores => None,
+                Scope::Stores(stores) => Some(stores.iter().map(|s| s.0).collect()),
+            },
+            password_hash: password::hash(&new.password)?,
+            disabled: false,
+            created_at: now.0,
+            failed_logins: 0,
+            locked_until: 0,
+        };
+        let id = random_u128()?;
+        let txn = self.db.begin_write()?;
+        {
+            let mut by_username = txn.open_table(STAFF_BY_USERNAME)?;
+            if by_username.get(username.as_str())?.is_some() {
+                return Ok(Err(StaffError::UsernameTaken(username)));
+            }
+            by_username.insert(username.as_str(), id)?;
+            txn.open_table(STAFF)?
+                .insert(id, encode(&record)?.as_slice())?;
+        }
+        txn.commit()?;
+        Ok(Ok(record.to_staff(id)?))
+    }
+
+    pub fn staff(&self, id: StaffId) -> Result<Option<Staff>, DomainError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(STAFF)?;
+        let Some(bytes) = table.get(id.0)? else {
+            return Ok(None);
+        };
+        let record: StaffRecord = decode("staff", bytes.value())?;
+        Ok(Some(record.to_staff(id.0)?))
+    }
+
+    pub fn staff_count(&self) -> Result<u64, DomainError> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(STAFF)?.len()?)
+    }
+
+    /// Signs a staff member in. After `failures_max` wrong passwords in a row the account is
+    /// locked for `lockout_ms`, whoever tries.
+    pub fn login(
+        &self,
+        username: &str,
+        password: &str,
+        now: UnixMillis,
+    ) -> Result<Result<Session, LoginError>, DomainError> {
+        let found = match normalize_username(username) {
+            Ok(username) => self.find(&username)?,
+            Err(_) => None,
+        };
+        let Some((id, record)) = found else {
+            password::verify_nobody(password);
+            return Ok(Err(LoginError::WrongCredentials));
+        };
+        if record.locked_until > now.0 {
+            return Ok(Err(LoginError::LockedOut {
+                until: UnixMillis(record.locked_until),
+            }));
+        }
+        let correct = password::verify(password, &record.password_hash);
+        let token = if correct { Some(new_token()?) } else { None };
+
+        let txn = self.db.begin_write()?;
+        let outcome = {
+            let mut staff = txn.open_table(STAFF)?;
+            // Read again inside the transaction: concurrent failures must all count.
+            let mut record: StaffRecord = match staff.get(id)? {
+                Some(bytes) => decode("staff", bytes.value())?,
+                None => return Ok(Err(LoginError::WrongCredentials)),
+            };
+            let outcome = match token {
+                None => {
+                    record.failed_logins = record.failed_logins.saturating_add(1);
+                    if record.failed_logins >= self.options.failures_max {
+                        record.failed_logins = 0;
+                        record.locked_until = now.plus_ms(self.options.lockout_ms).0;
+                        Err(LoginError::LockedOut {
+                            until: UnixMillis(record.locked_until),
+                        })
+                    } else {
+                        Err(LoginError::WrongCredentials)
+                    }
+                }
+                Some(_) if record.disabled => Err(LoginError::Disabled),
+                Some(token) => {
+                    record.failed_logins = 0;
+                    let expires_at = now.plus_ms(self.options.ttl_ms);
+                    let mut sessions = txn.open_table(SESSIONS)?;
+                    remove_expired(&mut sessions, now)?;
+                    let session = SessionRecord {
+                        staff: id,
+                        created_at: now.0,
+                        expires_at: expires_at.0,
+                    };
+                    sessions.insert(&token_hash(&token)[..], encode(&session)?.as_slice())?;
+                    Ok(Session {
+                        token,
+                        staff: record.to_staff(id)?,
+                        expires_at,
+                    })
+                }
+            };
+            staff.insert(id, encode(&record)?.as_slice())?;
+            outcome
+        };
+        txn.commit()?;
+        Ok(outcome)
+    }
+
+    /// The staff member a session token belongs to.
+    pub fn authenticate(
+        &self,
+        token: &str,
+        now: UnixMillis,
+    ) -> Result<Result<Staff, AuthError>, DomainError> {
+        let txn = self.db.begin_read()?;
+        let sessions = txn.open_table(SESSIONS)?;
+        let Some(bytes) = sessions.get(&token_hash(token)[..])? else {
+            return Ok(Err(AuthError::Unknown));
+        };
+        let session: SessionRecord = decode("session", bytes.value())?;
+        if session.expires_at <= now.0 {
+            return Ok(Err(AuthError::Expired));
+        }
+        let staff = txn.open_table(STAFF)?;
+        let Some(bytes) = staff.get(session.staff)? else {
+            return Ok(Err(AuthError::Unknown));
+        };
+        let record: StaffRecord = decode("staff", bytes.value())?;
+        if record.disabled {
+            return Ok(Err(AuthError::Disabled));
+        }
+        Ok(Ok(record.to_staff(session.staff)?))
+    }
+
+    /// Ends a session; `false` if there was none.
+    pub fn logout(&self, token: &str) -> Result<bool, DomainError> {
+        let txn = self.db.begin_write()?;
+        let removed = txn
+            .open_table(SESSIONS)?
+            .remove(&token_hash(token)[..])?
+            .is_some();
+        txn.commit()?;
+        Ok(removed)
+    }
+
+    fn find(&self, username: &str) -> Result<Option<(u128, StaffRecord)>, DomainError> {
+        let txn = self.db.begin_read()?;
+        let Some(id) = txn
+            .open_table(STAFF_BY_USERNAME)?
+            .get(username)?
+            .map(|v| v.value())
+        else {
+            return Ok(None);
+        };
+        let staff = txn.open_table(STAFF)?;
+        let bytes = staff.get(id)?.ok_or_else(|| {
+            DomainError::Corrupt(format!("username {username} names missing staff"))
+        })?;
+        Ok(Some((id, decode("staff", bytes.value())?)))
+    }
+}
+
+/// 32 random bytes as hex: unguessable, and safe in a header or a cookie.
+fn new_token() -> Result<String, DomainError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| DomainError::Random(e.to_string()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn remove_expired(
+    sessions: &mut redb::Table<'_, &'static [u8], &'static [u8]>,
+    now: UnixMillis,
+) -> Result<(), DomainError> {
+    let mut expired = Vec::new();
+    for entry in sessions.iter()? {
+        let (key, value) = entry?;
+        let session: SessionRecord = decode("session", value.value())?;
+        if session.expires_at <= now.0 {
+            expired.push(key.value().to_vec());
+        }
+    }
+    for key in expired {
+        sessions.remove(key.as_slice())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: UnixMillis = UnixMillis(1_800_000_000_000);
+
+    fn directory(dir: &tempfile::TempDir) -> Directory {
+        Directory::open(
+            &dir.path().join("directory.redb"),
+            SessionOptions::default(),
+        )
+        .unwrap()
+    }
+
+    fn admin() -> NewStaff {
+        NewStaff {
+            username: "Admin".into(),
+            display_name: "总部管理员".into(),
+            role: Role::HqAdmin,
+            scope: Scope::AllStores,
+            password: "correct horse".into(),
+        }
+    }
+
+    #[test]
+    fn staff_sign_in_use_their_session_and_sign_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let directory = directory(&dir);
+        let created = directory.create_staff(&admin(), T0).unwrap().unwrap();
+        assert_eq!(created.username, "admin");
+        assert_eq!(directory.staff_count().unwrap(), 1);
+        assert_eq!(
+            directory.create_staff(&admin(), T0).unwrap(),
+            Err(StaffError::UsernameTaken("admin".into()))
+        );
+
+        let session = directory
+            .login(" ADMIN ", "correct horse", T0)
+            .unwrap()
+            .unwrap();
+        assert_eq!(session.staff, created);
+        assert_eq!(session.token.len(), 64);
+        assert_eq!(
+            directory.authenticate(&session.token, T0).unwrap(),
+            Ok(created.clone())
+        );
+        assert_eq!(
+            directory.authenticate("not-a-token", T0).unwrap(),
+            Err(AuthError::Unknown)
+        );
+        let expiry = session.expires_at;
+        assert_eq!(
+            directory.authenticate(&session.token, expiry).unwrap(),
+            Err(AuthError::Expired)
+        );
+        assert!(directory.logout(&session.token).unwrap());
+        assert_eq!(
+            directory.authenticate(&session.token, T0).unwrap(),
+            Err(AuthError::Unknown)
+        );
+        assert!(!directory.logout(&session.token).unwrap());
+
+        // Everything survives reopening.
+        drop(directory);
+        let directory = super::Directory::open(
+            &dir.path().join("directory.redb"),
+            SessionOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(directory.staff(created.id).unwrap(), Some(created));
+    }
+
+    #[test]
+    fn wrong_passwords_lock_the_account_for_a_while() {
+        let dir = tempfile::tempdir().unwrap();
+        let directory = directory(&dir);
+        directory.create_staff(&admin(), T0).unwrap().unwrap();
+        assert_eq!(
+            directory
+                .login("nobody", "correct horse", T0)
+                .unwrap()
+                .unwrap_err(),
+            LoginError::WrongCredentials,
+            "an unknown user looks like a wrong password"
+        );
+        for _ in 0..4 {
+            assert_eq!(
+                directory.login("admin", "wrong", T0).unwrap().unwrap_err(),
+                LoginError::WrongCredentials
+            );
+        }
+        let until = T0.plus_ms(SessionOptions::default().lockout_ms);
+        assert_eq!(
+            directory.login("admin", "wrong", T0).unwrap().unwrap_err(),
+            LoginError::LockedOut { until }
+        );
+        // Locked: even the right password is refused until the time is up.
+        assert_eq!(
+            directory
+                .login("admin", "correct horse", T0.plus_ms(1))
+                .unwrap()
+                .unwrap_err(),
+            LoginError::LockedOut { until }
+        );
+        assert!(
+            directory
+                .login("admin", "correct horse", until)
+                .unwrap()
+                .is_ok()
+        );
+    }
+}

@@ -1,0 +1,83 @@
+//! The domain's errors: one enum per operation callers branch on, plus storage failures.
+
+use crate::UnixMillis;
+
+/// The directory file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DomainError {
+    #[error("the directory file is open in another process (is the box running?)")]
+    InUse,
+    #[error("directory storage: {0}")]
+    Storage(String),
+    #[error("directory record damaged: {0}")]
+    Corrupt(String),
+    #[error("no randomness from the operating system: {0}")]
+    Random(String),
+}
+
+impl From<redb::DatabaseError> for DomainError {
+    fn from(error: redb::DatabaseError) -> Self {
+        match error {
+            redb::DatabaseError::DatabaseAlreadyOpen => DomainError::InUse,
+            other => DomainError::Storage(other.to_string()),
+        }
+    }
+}
+
+macro_rules! storage_from {
+    ($($error:ty),*) => {$(
+        impl From<$error> for DomainError {
+            fn from(error: $error) -> Self {
+                DomainError::Storage(error.to_string())
+            }
+        }
+    )*};
+}
+storage_from!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// Why a staff member could not be created.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StaffError {
+    #[error("username: 3 to 32 of a-z, 0-9, `.`, `_`, `-`")]
+    Username,
+    #[error("display name: 1 to 64 characters, no control characters")]
+    DisplayName,
+    #[error("password: 8 to 128 characters")]
+    PasswordLength,
+    #[error("scope: name at least one store, or all stores")]
+    EmptyScope,
+    #[error("username `{0}` is taken")]
+    UsernameTaken(String),
+}
+
+/// Why a sign-in was refused. Unknown user and wrong password are one answer, so the form cannot
+/// be used to find out who works here.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoginError {
+    #[error("wrong username or password")]
+    WrongCredentials,
+    #[error("too many failed attempts; locked until {until:?}")]
+    LockedOut { until: UnixMillis },
+    #[error("this account is disabled")]
+    Disabled,
+}
+
+/// Why a session token was not accepted.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    #[error("no such session, or it was signed out")]
+    Unknown,
+    #[error("the session expired")]
+    Expired,
+    #[error("this account is disabled")]
+    Disabled,
+}

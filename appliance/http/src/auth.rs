@@ -1,0 +1,229 @@
+//! Signing in and out, and knowing who is asking.
+//!
+//! `POST /api/v1/sessions` takes a username and password and answers a bearer token (for API use)
+//! and sets the same token as an `HttpOnly; Secure; SameSite=Strict` cookie (for the console).
+//! [`CurrentStaff`] accepts either on every other route.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use tongka_domain::{AuthError, Directory, LoginError, Scope, Staff, UnixMillis};
+
+use crate::AppState;
+use crate::json::ApiJson;
+use crate::problem::{ApiError, Text};
+
+pub const COOKIE_NAME: &str = "tongka_session";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StaffBody {
+    id: String,
+    username: String,
+    display_name: String,
+    role: &'static str,
+    /// `"all"`, or the store ids.
+    stores: StoresBody,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum StoresBody {
+    All(&'static str),
+    Some(Vec<String>),
+}
+
+impl From<&Staff> for StaffBody {
+    fn from(staff: &Staff) -> StaffBody {
+        StaffBody {
+            id: staff.id.to_string(),
+            username: staff.username.clone(),
+            display_name: staff.display_name.clone(),
+            role: staff.role.as_str(),
+            stores: match &staff.scope {
+                Scope::AllStores => StoresBody::All("all"),
+                Scope::Stores(stores) => {
+                    StoresBody::Some(stores.iter().map(|s| format!("{:032x}", s.0)).collect())
+                }
+            },
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct SessionBody {
+    token: String,
+    expires_at: String,
+    staff: StaffBody,
+}
+
+/// RFC 3339 in UTC, to the millisecond.
+pub fn rfc3339(at: UnixMillis) -> String {
+    let nanos = i128::from(at.0) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+pub(crate) fn internal(error: &impl std::fmt::Display) -> ApiError {
+    tracing::error!(%error, "directory failure");
+    ApiError::internal()
+}
+
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let directory = Arc::clone(&state.directory);
+    // Argon2 is deliberately slow: off the async workers.
+    let outcome = tokio::task::spawn_blocking(move || {
+        directory.login(&request.username, &request.password, UnixMillis::now())
+    })
+    .await
+    .map_err(|error| internal(&error))?
+    .map_err(|error| internal(&error))?;
+    let session = match outcome {
+        Ok(session) => session,
+        Err(LoginError::WrongCredentials) => {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "login_failed",
+                Text::new("用户名或密码错误", "Wrong username or password"),
+            ));
+        }
+        Err(LoginError::LockedOut { until }) => {
+            let until = rfc3339(until);
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "login_locked",
+                Text::new(
+                    "密码错误次数过多，账号已暂时锁定",
+                    "Too many wrong passwords; the account is locked for a while",
+                ),
+            )
+            .with_detail(Text::new(
+                format!("锁定至 {until}"),
+                format!("locked until {until}"),
+            )));
+        }
+        Err(LoginError::Disabled) => return Err(disabled()),
+        Err(_) => return Err(ApiError::internal()),
+    };
+    let max_age_s = session.expires_at.0.saturating_sub(UnixMillis::now().0) / 1000;
+    let cookie = format!(
+        "{COOKIE_NAME}={}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age={max_age_s}",
+        session.token
+    );
+    let body = SessionBody {
+        expires_at: rfc3339(session.expires_at),
+        staff: StaffBody::from(&session.staff),
+        token: session.token,
+    };
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+pub(crate) async fn current(staff: CurrentStaff) -> Json<StaffBody> {
+    Json(StaffBody::from(&staff.staff))
+}
+
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+) -> Result<Response, ApiError> {
+    state
+        .directory
+        .logout(&staff.token)
+        .map_err(|error| internal(&error))?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static(
+            "tongka_session=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0",
+        ),
+    );
+    Ok(response)
+}
+
+fn disabled() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "account_disabled",
+        Text::new("此账号已停用", "This account is disabled"),
+    )
+}
+
+fn unauthenticated() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        Text::new("请先登录", "Sign in first"),
+    )
+}
+
+/// The signed-in staff member making the request, by bearer token or session cookie.
+#[derive(Debug)]
+pub struct CurrentStaff {
+    pub staff: Staff,
+    token: String,
+}
+
+fn token(headers: &HeaderMap) -> Option<String> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let cookie = || {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|pair| pair.trim().strip_prefix("tongka_session="))
+    };
+    bearer.or_else(cookie).map(str::to_owned)
+}
+
+impl FromRequestParts<AppState> for CurrentStaff {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = token(&parts.headers).ok_or_else(unauthenticated)?;
+        let directory: &Directory = &state.directory;
+        match directory
+            .authenticate(&token, UnixMillis::now())
+            .map_err(|error| internal(&error))?
+        {
+            Ok(staff) => Ok(CurrentStaff { staff, token }),
+            Err(AuthError::Expired) => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "session_expired",
+                Text::new(
+                    "登录已过期，请重新登录",
+                    "The session expired; sign in again",
+                ),
+            )),
+            Err(AuthError::Disabled) => Err(disabled()),
+            Err(_) => Err(unauthenticated()),
+        }
+    }
+}
