@@ -102,3 +102,176 @@ fn the_first_admin_is_made_on_the_box_and_signs_in_over_https() {
     assert_eq!(status, 401);
     assert_eq!(json(&body)["code"], "unauthenticated");
 }
+
+/// Signs in and returns the `Authorization` header value.
+fn sign_in(running: &RunningBox, username: &str, password: &str) -> String {
+    let body = format!(r#"{{"username":"{username}","password":"{password}"}}"#);
+    let (status, answer) = running
+        .request("POST", "/api/v1/sessions", &[], Some(&body))
+        .unwrap();
+    assert_eq!(status, 201, "{answer}");
+    format!("Bearer {}", json(&answer)["token"].as_str().unwrap())
+}
+
+fn post(running: &RunningBox, auth: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    let (status, answer) = running
+        .request("POST", path, &[("Authorization", auth)], Some(body))
+        .unwrap();
+    (status, json(&answer))
+}
+
+fn get(running: &RunningBox, auth: &str, path: &str) -> (u16, serde_json::Value) {
+    let (status, answer) = running
+        .request("GET", path, &[("Authorization", auth)], None)
+        .unwrap();
+    (status, json(&answer))
+}
+
+fn store(code: &str) -> String {
+    format!(
+        r#"{{"code":"{code}","name":"门店 {code}","kind":"direct","opened_on":"2024-05-01","time_zone":"Asia/Shanghai"}}"#
+    )
+}
+
+fn staff(username: &str, role: &str, stores: &str) -> String {
+    format!(
+        r#"{{"username":"{username}","display_name":"{username}","role":"{role}","stores":{stores},"password":"a long secret"}}"#
+    )
+}
+
+#[test]
+fn head_office_sets_up_stores_and_staff_and_each_role_stays_in_its_lane() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert!(
+        tongka_admin_create(&data, "boss", "a long secret")
+            .unwrap()
+            .status
+            .success()
+    );
+    let running = RunningBox::start(&data).unwrap();
+    let boss = sign_in(&running, "boss", "a long secret");
+
+    let (status, a) = post(&running, &boss, "/api/v1/stores", &store("sh-1"));
+    assert_eq!(status, 201, "{a}");
+    assert_eq!(a["code"], "SH-1");
+    let (_, b) = post(&running, &boss, "/api/v1/stores", &store("SH-2"));
+    let (a_id, b_id) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
+
+    // Bad input: each a 4xx problem naming the field, and nothing written.
+    let bad = [
+        (store("SH-1"), 409, "store_code_taken", Some("code")),
+        (
+            store("SH-1").replace("2024-05-01", "2024-02-30"),
+            422,
+            "invalid_field",
+            Some("opened_on"),
+        ),
+        (
+            store("SH-9").replace("direct", "chain"),
+            422,
+            "invalid_field",
+            Some("kind"),
+        ),
+        (
+            store("SH-9").replace("Asia/Shanghai", "Shanghai"),
+            422,
+            "invalid_field",
+            Some("time_zone"),
+        ),
+        (store("SH 9"), 422, "invalid_field", Some("code")),
+        (
+            store("SH-9").replace("\"kind\"", "\"colour\":\"red\",\"kind\""),
+            422,
+            "unknown_field",
+            Some("colour"),
+        ),
+        (
+            store("SH-9").replace("\"name\":\"门店 SH-9\"", "\"name\":7"),
+            422,
+            "invalid_field",
+            Some("name"),
+        ),
+        (r#"{"code":"SH-9""#.to_owned(), 400, "malformed_json", None),
+    ];
+    for (body, status, code, field) in bad {
+        let (got, problem) = post(&running, &boss, "/api/v1/stores", &body);
+        assert_eq!(got, status, "{body}: {problem}");
+        assert_eq!(problem["code"], code, "{body}");
+        assert_eq!(problem["field"].as_str(), field, "{body}");
+    }
+    let (_, stores) = get(&running, &boss, "/api/v1/stores");
+    assert_eq!(
+        stores.as_array().unwrap().len(),
+        2,
+        "refused entries wrote nothing"
+    );
+
+    let (status, _) = post(
+        &running,
+        &boss,
+        "/api/v1/staff",
+        &staff("manager.a", "store_manager", &format!(r#"["{a_id}"]"#)),
+    );
+    assert_eq!(status, 201);
+    let manager = sign_in(&running, "manager.a", "a long secret");
+    let (status, cashier) = post(
+        &running,
+        &manager,
+        "/api/v1/staff",
+        &staff("cashier.a", "cashier", &format!(r#"["{a_id}"]"#)),
+    );
+    assert_eq!(status, 201, "{cashier}");
+
+    // What a store manager may not do.
+    let forbidden = [
+        (
+            "/api/v1/staff",
+            staff("cashier.b", "cashier", &format!(r#"["{b_id}"]"#)),
+        ),
+        (
+            "/api/v1/staff",
+            staff("manager.b", "store_manager", &format!(r#"["{a_id}"]"#)),
+        ),
+        ("/api/v1/staff", staff("roamer", "cashier", r#""all""#)),
+        ("/api/v1/stores", store("SH-3")),
+    ];
+    for (path, body) in forbidden {
+        let (status, problem) = post(&running, &manager, path, &body);
+        assert_eq!(status, 403, "{body}: {problem}");
+        assert_eq!(problem["code"], "forbidden");
+    }
+
+    // A cashier of store A sees store A, and not store B, nor its staff.
+    let cashier = sign_in(&running, "cashier.a", "a long secret");
+    let (_, visible) = get(&running, &cashier, "/api/v1/stores");
+    let codes: Vec<&str> = visible
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["SH-1"]);
+    assert_eq!(
+        get(&running, &cashier, &format!("/api/v1/stores/{b_id}")).0,
+        404
+    );
+    assert_eq!(
+        get(&running, &cashier, &format!("/api/v1/stores/{a_id}")).0,
+        200
+    );
+    let (_, listed) = get(&running, &cashier, "/api/v1/staff");
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let (status, _) = post(
+        &running,
+        &cashier,
+        "/api/v1/staff",
+        &staff("cashier.c", "cashier", &format!(r#"["{a_id}"]"#)),
+    );
+    assert_eq!(status, 403);
+
+    // Without a session: nothing.
+    let (status, problem) = get(&running, "Bearer nope", "/api/v1/stores");
+    assert_eq!(status, 401);
+    assert_eq!(problem["code"], "unauthenticated");
+}

@@ -11,14 +11,17 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::UnixMillis;
-use crate::error::{AuthError, DomainError, LoginError, StaffError};
+use crate::error::{AuthError, DomainError, LoginError, StaffError, StoreError};
 use crate::password;
 use crate::staff::{NewStaff, Role, Scope, Staff, StaffId, StoreId, normalize_username};
+use crate::store::{Date, NewStore, Store, StoreKind};
 
 const SCHEMA_VERSION: u64 = 1;
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const STAFF: TableDefinition<u128, &[u8]> = TableDefinition::new("staff");
 const STAFF_BY_USERNAME: TableDefinition<&str, u128> = TableDefinition::new("staff_by_username");
+const STORES: TableDefinition<u128, &[u8]> = TableDefinition::new("stores");
+const STORE_BY_CODE: TableDefinition<&str, u128> = TableDefinition::new("store_by_code");
 /// SHA-256 of the token → the session.
 const SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sessions");
 
@@ -87,6 +90,31 @@ impl StaffRecord {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+struct StoreRecord {
+    code: String,
+    name: String,
+    kind: String,
+    opened_on: String,
+    time_zone: String,
+    created_at: u64,
+}
+
+impl StoreRecord {
+    fn to_store(&self, id: u128) -> Result<Store, DomainError> {
+        let corrupt = |what: &str| DomainError::Corrupt(format!("store {id:x}: {what}"));
+        Ok(Store {
+            id: StoreId(id),
+            code: self.code.clone(),
+            name: self.name.clone(),
+            kind: StoreKind::parse(&self.kind).ok_or_else(|| corrupt("kind"))?,
+            opened_on: Date::parse(&self.opened_on).ok_or_else(|| corrupt("opening date"))?,
+            time_zone: self.time_zone.clone(),
+            created_at: UnixMillis(self.created_at),
+        })
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
 struct SessionRecord {
     staff: u128,
     created_at: u64,
@@ -139,6 +167,8 @@ impl Directory {
             txn.open_table(STAFF)?;
             txn.open_table(STAFF_BY_USERNAME)?;
             txn.open_table(SESSIONS)?;
+            txn.open_table(STORES)?;
+            txn.open_table(STORE_BY_CODE)?;
         }
         txn.commit()?;
         Ok(Directory { db, options })
@@ -181,6 +211,124 @@ impl Directory {
         }
         txn.commit()?;
         Ok(Ok(record.to_staff(id)?))
+    }
+
+    /// Creates a staff member on behalf of `actor`, if their role allows it.
+    pub fn create_staff_by(
+        &self,
+        actor: &Staff,
+        new: &NewStaff,
+        now: UnixMillis,
+    ) -> Result<Result<Staff, StaffError>, DomainError> {
+        if let Err(error) = new.validate() {
+            return Ok(Err(error));
+        }
+        if !actor.may_create(new) {
+            return Ok(Err(StaffError::Forbidden));
+        }
+        if let Scope::Stores(stores) = &new.scope {
+            let txn = self.db.begin_read()?;
+            let table = txn.open_table(STORES)?;
+            for store in stores {
+                if table.get(store.0)?.is_none() {
+                    return Ok(Err(StaffError::UnknownStore));
+                }
+            }
+        }
+        // Stores are never deleted, so the check above cannot go stale.
+        self.create_staff(new, now)
+    }
+
+    /// The staff `actor` may see, by username.
+    pub fn staff_list(&self, actor: &Staff) -> Result<Vec<Staff>, DomainError> {
+        let txn = self.db.begin_read()?;
+        let by_username = txn.open_table(STAFF_BY_USERNAME)?;
+        let table = txn.open_table(STAFF)?;
+        let mut list = Vec::new();
+        for entry in by_username.iter()? {
+            let (_, id) = entry?;
+            let id = id.value();
+            let Some(bytes) = table.get(id)? else {
+                return Err(DomainError::Corrupt(format!("staff {id:x} missing")));
+            };
+            let staff = decode::<StaffRecord>("staff", bytes.value())?.to_staff(id)?;
+            if actor.may_see(&staff) {
+                list.push(staff);
+            }
+        }
+        Ok(list)
+    }
+
+    /// Creates a store on behalf of `actor`: head office only.
+    pub fn create_store(
+        &self,
+        actor: &Staff,
+        new: &NewStore,
+        now: UnixMillis,
+    ) -> Result<Result<Store, StoreError>, DomainError> {
+        let new = match new.validate() {
+            Ok(new) => new,
+            Err(error) => return Ok(Err(error)),
+        };
+        if actor.role != Role::HqAdmin {
+            return Ok(Err(StoreError::Forbidden));
+        }
+        let record = StoreRecord {
+            code: new.code.clone(),
+            name: new.name.clone(),
+            kind: new.kind.as_str().to_owned(),
+            opened_on: new.opened_on.to_string(),
+            time_zone: new.time_zone.clone(),
+            created_at: now.0,
+        };
+        let id = random_u128()?;
+        let txn = self.db.begin_write()?;
+        {
+            let mut by_code = txn.open_table(STORE_BY_CODE)?;
+            if by_code.get(new.code.as_str())?.is_some() {
+                return Ok(Err(StoreError::CodeTaken(new.code)));
+            }
+            by_code.insert(new.code.as_str(), id)?;
+            txn.open_table(STORES)?
+                .insert(id, encode(&record)?.as_slice())?;
+        }
+        txn.commit()?;
+        Ok(Ok(record.to_store(id)?))
+    }
+
+    /// The stores in `actor`'s scope, by code.
+    pub fn stores(&self, actor: &Staff) -> Result<Vec<Store>, DomainError> {
+        let txn = self.db.begin_read()?;
+        let by_code = txn.open_table(STORE_BY_CODE)?;
+        let table = txn.open_table(STORES)?;
+        let mut list = Vec::new();
+        for entry in by_code.iter()? {
+            let (_, id) = entry?;
+            let id = id.value();
+            if !actor.scope.covers(StoreId(id)) {
+                continue;
+            }
+            let Some(bytes) = table.get(id)? else {
+                return Err(DomainError::Corrupt(format!("store {id:x} missing")));
+            };
+            list.push(decode::<StoreRecord>("store", bytes.value())?.to_store(id)?);
+        }
+        Ok(list)
+    }
+
+    /// A store, if it exists and is in `actor`'s scope: outside it, it does not exist for them.
+    pub fn store(&self, actor: &Staff, id: StoreId) -> Result<Option<Store>, DomainError> {
+        if !actor.scope.covers(id) {
+            return Ok(None);
+        }
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(STORES)?;
+        let Some(bytes) = table.get(id.0)? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            decode::<StoreRecord>("store", bytes.value())?.to_store(id.0)?,
+        ))
     }
 
     pub fn staff(&self, id: StaffId) -> Result<Option<Staff>, DomainError> {
@@ -458,5 +606,126 @@ mod tests {
                 .unwrap()
                 .is_ok()
         );
+    }
+
+    fn store_entry(code: &str) -> NewStore {
+        NewStore {
+            code: code.into(),
+            name: "徐汇店".into(),
+            kind: StoreKind::Direct,
+            opened_on: Date::parse("2024-05-01").unwrap(),
+            time_zone: "Asia/Shanghai".into(),
+        }
+    }
+
+    fn staff_entry(username: &str, role: Role, scope: Scope) -> NewStaff {
+        NewStaff {
+            username: username.into(),
+            display_name: username.into(),
+            role,
+            scope,
+            password: "a long secret".into(),
+        }
+    }
+
+    #[test]
+    fn head_office_makes_stores_and_managers_make_cashiers_for_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let directory = directory(&dir);
+        let boss = directory.create_staff(&admin(), T0).unwrap().unwrap();
+        let a = directory
+            .create_store(&boss, &store_entry("sh-1"), T0)
+            .unwrap()
+            .unwrap();
+        let b = directory
+            .create_store(&boss, &store_entry("SH-2"), T0)
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.code, "SH-1");
+        assert_eq!(
+            directory
+                .create_store(&boss, &store_entry("SH-1"), T0)
+                .unwrap(),
+            Err(StoreError::CodeTaken("SH-1".into()))
+        );
+
+        let manager = directory
+            .create_staff_by(
+                &boss,
+                &staff_entry("manager.a", Role::StoreManager, Scope::Stores(vec![a.id])),
+                T0,
+            )
+            .unwrap()
+            .unwrap();
+        let cashier_a = staff_entry("cashier.a", Role::Cashier, Scope::Stores(vec![a.id]));
+        let cashier_a = directory
+            .create_staff_by(&manager, &cashier_a, T0)
+            .unwrap()
+            .unwrap();
+        // Not for another store, not a manager, and not stores that do not exist.
+        let forbidden = [
+            staff_entry("cashier.b", Role::Cashier, Scope::Stores(vec![b.id])),
+            staff_entry("cashier.ab", Role::Cashier, Scope::Stores(vec![a.id, b.id])),
+            staff_entry("manager.b", Role::StoreManager, Scope::Stores(vec![a.id])),
+            staff_entry("roamer", Role::Cashier, Scope::AllStores),
+        ];
+        for new in &forbidden {
+            assert_eq!(
+                directory.create_staff_by(&manager, new, T0).unwrap(),
+                Err(StaffError::Forbidden),
+                "{new:?}"
+            );
+        }
+        assert_eq!(
+            directory
+                .create_staff_by(
+                    &cashier_a,
+                    &staff_entry("x.y", Role::Cashier, Scope::Stores(vec![a.id])),
+                    T0
+                )
+                .unwrap(),
+            Err(StaffError::Forbidden)
+        );
+        assert_eq!(
+            directory
+                .create_staff_by(
+                    &boss,
+                    &staff_entry("ghost", Role::Cashier, Scope::Stores(vec![StoreId(42)])),
+                    T0
+                )
+                .unwrap(),
+            Err(StaffError::UnknownStore)
+        );
+        assert_eq!(
+            directory
+                .create_store(&manager, &store_entry("SH-3"), T0)
+                .unwrap(),
+            Err(StoreError::Forbidden)
+        );
+
+        // Each sees what their scope covers.
+        let codes = |actor: &Staff| -> Vec<String> {
+            directory
+                .stores(actor)
+                .unwrap()
+                .into_iter()
+                .map(|s| s.code)
+                .collect()
+        };
+        assert_eq!(codes(&boss), ["SH-1", "SH-2"]);
+        assert_eq!(codes(&cashier_a), ["SH-1"]);
+        assert_eq!(directory.store(&cashier_a, b.id).unwrap(), None);
+        assert_eq!(directory.store(&cashier_a, a.id).unwrap(), Some(a));
+        let names = |actor: &Staff| -> Vec<String> {
+            directory
+                .staff_list(actor)
+                .unwrap()
+                .into_iter()
+                .map(|s| s.username)
+                .collect()
+        };
+        assert_eq!(names(&boss), ["admin", "cashier.a", "manager.a"]);
+        assert_eq!(names(&manager), ["cashier.a", "manager.a"]);
+        assert_eq!(names(&cashier_a), ["cashier.a"]);
     }
 }

@@ -55,6 +55,26 @@ pub enum StaffError {
     EmptyScope,
     #[error("username `{0}` is taken")]
     UsernameTaken(String),
+    #[error("scope names a store that does not exist")]
+    UnknownStore,
+    #[error("your role may not create this staff member")]
+    Forbidden,
+}
+
+/// Why a store could not be created.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("code: 1 to 16 of A-Z, 0-9, `-`")]
+    Code,
+    #[error("name: 1 to 64 characters, no control characters")]
+    Name,
+    #[error("time zone: an IANA name such as Asia/Shanghai, or UTC")]
+    TimeZone,
+    #[error("store code `{0}` is taken")]
+    CodeTaken(String),
+    #[error("only head office may create stores")]
+    Forbidden,
 }
 
 /// Why a sign-in was refused. Unknown user and wrong password are one answer, so the form cannot

@@ -9,10 +9,12 @@ mod directory;
 mod error;
 mod password;
 mod staff;
+mod store;
 
 pub use directory::{Directory, Session, SessionOptions};
-pub use error::{AuthError, DomainError, LoginError, StaffError};
+pub use error::{AuthError, DomainError, LoginError, StaffError, StoreError};
 pub use staff::{NewStaff, Role, Scope, Staff, StaffId, StoreId};
+pub use store::{Date, NewStore, Store, StoreKind};
 
 /// Milliseconds since the Unix epoch: the domain's time, given by the caller so tests control it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

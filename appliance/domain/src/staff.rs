@@ -71,6 +71,17 @@ impl Scope {
     }
 }
 
+impl Scope {
+    /// Whether every store this scope covers is also covered by `other`.
+    pub fn within(&self, other: &Scope) -> bool {
+        match (self, other) {
+            (_, Scope::AllStores) => true,
+            (Scope::AllStores, Scope::Stores(_)) => false,
+            (Scope::Stores(mine), Scope::Stores(theirs)) => mine.iter().all(|s| theirs.contains(s)),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Staff {
     pub id: StaffId,
@@ -91,6 +102,27 @@ pub struct NewStaff {
     pub role: Role,
     pub scope: Scope,
     pub password: String,
+}
+
+impl Staff {
+    /// Who may create whom: head office anyone; a store manager only cashiers of their own stores.
+    pub fn may_create(&self, new: &NewStaff) -> bool {
+        match self.role {
+            Role::HqAdmin => true,
+            Role::StoreManager => new.role == Role::Cashier && new.scope.within(&self.scope),
+            Role::Department | Role::Cashier => false,
+        }
+    }
+
+    /// Whom a staff member may see in the staff list: head office and departments everyone, a
+    /// store manager the staff of their stores, a cashier themselves.
+    pub fn may_see(&self, other: &Staff) -> bool {
+        match self.role {
+            Role::HqAdmin | Role::Department => true,
+            Role::StoreManager => other.scope.within(&self.scope),
+            Role::Cashier => other.id == self.id,
+        }
+    }
 }
 
 pub const USERNAME_LEN_MIN: usize = 3;

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod json;
+pub mod people;
 pub mod problem;
 pub mod tls;
 
@@ -57,6 +58,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/health", get(health))
         .route("/api/v1/sessions", post(auth::login))
         .route("/api/v1/session", get(auth::current).delete(auth::logout))
+        .route(
+            "/api/v1/stores",
+            post(people::create_store).get(people::list_stores),
+        )
+        .route("/api/v1/stores/{id}", get(people::get_store))
+        .route(
+            "/api/v1/staff",
+            post(people::create_staff).get(people::list_staff),
+        )
         .with_state(state);
     with_edges(routes, limits)
 }

@@ -1,0 +1,221 @@
+//! Stores (门店): where members are served and money is taken.
+
+use crate::UnixMillis;
+use crate::error::StoreError;
+use crate::staff::StoreId;
+
+/// 直营 / 加盟: a franchise store settles with head office (月结算) instead of sharing its till.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StoreKind {
+    Direct,
+    Franchise,
+}
+
+impl StoreKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreKind::Direct => "direct",
+            StoreKind::Franchise => "franchise",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<StoreKind> {
+        [StoreKind::Direct, StoreKind::Franchise]
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+    }
+}
+
+/// A calendar date, checked: the store's opening day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Date {
+    pub year: u16,
+    pub month: u8,
+    pub day: u8,
+}
+
+impl Date {
+    /// `YYYY-MM-DD`, a real day of the Gregorian calendar between 1900 and 9999.
+    pub fn parse(text: &str) -> Option<Date> {
+        let bytes = text.as_bytes();
+        if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+            return None;
+        }
+        let number = |range: std::ops::Range<usize>| -> Option<u16> {
+            let part = text.get(range)?;
+            part.bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| part.parse().ok())?
+        };
+        let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+        let days_in_month = match month {
+            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+            4 | 6 | 9 | 11 => 30,
+            2 if leap => 29,
+            2 => 28,
+            _ => return None,
+        };
+        if !(1900..=9999).contains(&year) || day == 0 || day > days_in_month {
+            return None;
+        }
+        Some(Date {
+            year,
+            month: u8::try_from(month).ok()?,
+            day: u8::try_from(day).ok()?,
+        })
+    }
+}
+
+impl std::fmt::Display for Date {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Store {
+    pub id: StoreId,
+    /// The merchant's own short code for it (e.g. `SH-001`): unique, upper case.
+    pub code: String,
+    pub name: String,
+    pub kind: StoreKind,
+    pub opened_on: Date,
+    /// An IANA zone name such as `Asia/Shanghai`: member days and time windows are in it.
+    pub time_zone: String,
+    pub created_at: UnixMillis,
+}
+
+/// A store to create, as entered.
+#[derive(Clone, Debug)]
+pub struct NewStore {
+    pub code: String,
+    pub name: String,
+    pub kind: StoreKind,
+    pub opened_on: Date,
+    pub time_zone: String,
+}
+
+pub const STORE_CODE_LEN_MAX: usize = 16;
+pub const STORE_NAME_CHARS_MAX: usize = 64;
+
+impl NewStore {
+    /// The entry as stored (code upper-cased, name trimmed), or why it cannot be accepted.
+    pub(crate) fn validate(&self) -> Result<NewStore, StoreError> {
+        let code = self.code.trim().to_ascii_uppercase();
+        let code_ok = !code.is_empty()
+            && code.len() <= STORE_CODE_LEN_MAX
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-');
+        if !code_ok {
+            return Err(StoreError::Code);
+        }
+        let name = self.name.trim();
+        if name.is_empty()
+            || name.chars().count() > STORE_NAME_CHARS_MAX
+            || name.chars().any(char::is_control)
+        {
+            return Err(StoreError::Name);
+        }
+        if !valid_time_zone(&self.time_zone) {
+            return Err(StoreError::TimeZone);
+        }
+        Ok(NewStore {
+            code,
+            name: name.to_owned(),
+            ..self.clone()
+        })
+    }
+}
+
+/// The shape of an IANA zone name (`UTC`, `Asia/Shanghai`, `America/Argentina/Salta`). Whether
+/// the zone exists is checked where times are computed, against the zone database.
+fn valid_time_zone(name: &str) -> bool {
+    name == "UTC"
+        || (name.len() <= 64
+            && name.split('/').count() >= 2
+            && name.split('/').all(|part| {
+                part.starts_with(|c: char| c.is_ascii_uppercase())
+                    && part
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"_-+".contains(&b))
+            }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_real_days() {
+        assert_eq!(
+            Date::parse("2024-02-29").map(|d| d.to_string()),
+            Some("2024-02-29".into())
+        );
+        for bad in [
+            "2023-02-29",
+            "1900-02-29",
+            "2024-13-01",
+            "2024-04-31",
+            "2024-00-10",
+            "2024-1-01",
+            "24-01-01xx",
+            "2024/01/01",
+            "1899-12-31",
+            "２０２４-01-01",
+            "+024-01-01",
+        ] {
+            assert_eq!(Date::parse(bad), None, "{bad}");
+        }
+        assert!(Date::parse("2000-02-29").is_some());
+    }
+
+    fn entry(code: &str, name: &str, zone: &str) -> NewStore {
+        NewStore {
+            code: code.into(),
+            name: name.into(),
+            kind: StoreKind::Direct,
+            opened_on: Date {
+                year: 2024,
+                month: 5,
+                day: 1,
+            },
+            time_zone: zone.into(),
+        }
+    }
+
+    #[test]
+    fn entries_are_checked_and_tidied() {
+        let tidy = entry(" sh-001 ", " 徐汇店 ", "Asia/Shanghai")
+            .validate()
+            .unwrap();
+        assert_eq!(
+            (tidy.code.as_str(), tidy.name.as_str()),
+            ("SH-001", "徐汇店")
+        );
+        let cases = [
+            (entry("", "徐汇店", "Asia/Shanghai"), StoreError::Code),
+            (entry("SH 001", "徐汇店", "Asia/Shanghai"), StoreError::Code),
+            (
+                entry(&"A".repeat(17), "徐汇店", "Asia/Shanghai"),
+                StoreError::Code,
+            ),
+            (entry("SH1", "", "Asia/Shanghai"), StoreError::Name),
+            (
+                entry("SH1", &"店".repeat(65), "Asia/Shanghai"),
+                StoreError::Name,
+            ),
+            (entry("SH1", "徐汇店", "Shanghai"), StoreError::TimeZone),
+            (
+                entry("SH1", "徐汇店", "asia/shanghai"),
+                StoreError::TimeZone,
+            ),
+            (entry("SH1", "徐汇店", "Asia/../etc"), StoreError::TimeZone),
+        ];
+        for (new, expected) in cases {
+            assert_eq!(new.validate().unwrap_err(), expected, "{new:?}");
+        }
+        assert!(entry("SH1", "徐汇店", "UTC").validate().is_ok());
+    }
+}

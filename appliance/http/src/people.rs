@@ -1,0 +1,284 @@
+//! Stores and staff: `/api/v1/stores`, `/api/v1/staff`. Who may do what is the domain's rule;
+//! this module only translates.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use tongka_domain::{
+    Date, NewStaff, NewStore, Role, Scope, StaffError, Store, StoreError, StoreId, StoreKind,
+    UnixMillis,
+};
+
+use crate::AppState;
+use crate::auth::{CurrentStaff, StaffBody, internal, rfc3339};
+use crate::json::ApiJson;
+use crate::problem::{ApiError, Text};
+
+fn invalid(field: &str, zh: &'static str, en: &'static str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+        Text::new("字段的值不正确", "A field has an invalid value"),
+    )
+    .with_detail(Text::new(zh, en))
+    .with_field(field)
+}
+
+fn forbidden() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        Text::new("您的角色无权执行此操作", "Your role may not do this"),
+    )
+}
+
+fn taken(code: &'static str, field: &str, zh: &'static str, en: &'static str) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, code, Text::new(zh, en)).with_field(field)
+}
+
+/// Store ids travel as 32 hex digits.
+fn store_id(text: &str) -> Option<StoreId> {
+    (text.len() == 32)
+        .then(|| u128::from_str_radix(text, 16).ok())
+        .flatten()
+        .map(StoreId)
+}
+
+fn show_store_id(id: StoreId) -> String {
+    format!("{:032x}", id.0)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateStore {
+    code: String,
+    name: String,
+    /// `direct` (直营) or `franchise` (加盟).
+    kind: String,
+    /// `YYYY-MM-DD`.
+    opened_on: String,
+    /// An IANA zone such as `Asia/Shanghai`.
+    time_zone: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StoreBody {
+    id: String,
+    code: String,
+    name: String,
+    kind: &'static str,
+    opened_on: String,
+    time_zone: String,
+    created_at: String,
+}
+
+impl From<&Store> for StoreBody {
+    fn from(store: &Store) -> StoreBody {
+        StoreBody {
+            id: show_store_id(store.id),
+            code: store.code.clone(),
+            name: store.name.clone(),
+            kind: store.kind.as_str(),
+            opened_on: store.opened_on.to_string(),
+            time_zone: store.time_zone.clone(),
+            created_at: rfc3339(store.created_at),
+        }
+    }
+}
+
+pub(crate) async fn create_store(
+    State(state): State<AppState>,
+    actor: CurrentStaff,
+    ApiJson(request): ApiJson<CreateStore>,
+) -> Result<(StatusCode, Json<StoreBody>), ApiError> {
+    let kind = StoreKind::parse(&request.kind).ok_or_else(|| {
+        invalid(
+            "kind",
+            "须为 direct（直营）或 franchise（加盟）",
+            "must be direct or franchise",
+        )
+    })?;
+    let opened_on = Date::parse(&request.opened_on).ok_or_else(|| {
+        invalid(
+            "opened_on",
+            "须为日期 YYYY-MM-DD",
+            "must be a date, YYYY-MM-DD",
+        )
+    })?;
+    let new = NewStore {
+        code: request.code,
+        name: request.name,
+        kind,
+        opened_on,
+        time_zone: request.time_zone,
+    };
+    let created = state
+        .directory
+        .create_store(&actor.staff, &new, UnixMillis::now())
+        .map_err(|error| internal(&error))?;
+    match created {
+        Ok(store) => Ok((StatusCode::CREATED, Json(StoreBody::from(&store)))),
+        Err(StoreError::Code) => Err(invalid(
+            "code",
+            "1 至 16 位大写字母、数字或 -",
+            "1 to 16 of A-Z, 0-9, `-`",
+        )),
+        Err(StoreError::Name) => Err(invalid(
+            "name",
+            "1 至 64 个字符，不含控制字符",
+            "1 to 64 characters, no control characters",
+        )),
+        Err(StoreError::TimeZone) => Err(invalid(
+            "time_zone",
+            "须为 IANA 时区名，如 Asia/Shanghai",
+            "must be an IANA zone name such as Asia/Shanghai",
+        )),
+        Err(StoreError::CodeTaken(_)) => Err(taken(
+            "store_code_taken",
+            "code",
+            "门店编码已被使用",
+            "That store code is taken",
+        )),
+        Err(StoreError::Forbidden) => Err(forbidden()),
+        Err(_) => Err(ApiError::internal()),
+    }
+}
+
+pub(crate) async fn list_stores(
+    State(state): State<AppState>,
+    actor: CurrentStaff,
+) -> Result<Json<Vec<StoreBody>>, ApiError> {
+    let stores = state
+        .directory
+        .stores(&actor.staff)
+        .map_err(|error| internal(&error))?;
+    Ok(Json(stores.iter().map(StoreBody::from).collect()))
+}
+
+pub(crate) async fn get_store(
+    State(state): State<AppState>,
+    actor: CurrentStaff,
+    Path(id): Path<String>,
+) -> Result<Json<StoreBody>, ApiError> {
+    let id = store_id(&id).ok_or_else(ApiError::not_found)?;
+    match state
+        .directory
+        .store(&actor.staff, id)
+        .map_err(|error| internal(&error))?
+    {
+        Some(store) => Ok(Json(StoreBody::from(&store))),
+        // Outside the caller's scope a store does not exist for them.
+        None => Err(ApiError::not_found()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateStaff {
+    username: String,
+    display_name: String,
+    /// `hq_admin`, `department`, `store_manager` or `cashier`.
+    role: String,
+    /// `"all"`, or store ids.
+    stores: StoresRequest,
+    password: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum StoresRequest {
+    All(String),
+    Some(Vec<String>),
+}
+
+pub(crate) async fn create_staff(
+    State(state): State<AppState>,
+    actor: CurrentStaff,
+    ApiJson(request): ApiJson<CreateStaff>,
+) -> Result<(StatusCode, Json<StaffBody>), ApiError> {
+    let role = Role::parse(&request.role).ok_or_else(|| {
+        invalid(
+            "role",
+            "须为 hq_admin、department、store_manager 或 cashier",
+            "must be hq_admin, department, store_manager or cashier",
+        )
+    })?;
+    let bad_stores = || {
+        invalid(
+            "stores",
+            "须为 \"all\" 或门店编号列表",
+            "must be \"all\" or a list of store ids",
+        )
+    };
+    let scope = match request.stores {
+        StoresRequest::All(all) if all == "all" => Scope::AllStores,
+        StoresRequest::All(_) => return Err(bad_stores()),
+        StoresRequest::Some(ids) => Scope::Stores(
+            ids.iter()
+                .map(|id| store_id(id))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(bad_stores)?,
+        ),
+    };
+    let new = NewStaff {
+        username: request.username,
+        display_name: request.display_name,
+        role,
+        scope,
+        password: request.password,
+    };
+    let directory = Arc::clone(&state.directory);
+    let created = tokio::task::spawn_blocking(move || {
+        directory.create_staff_by(&actor.staff, &new, UnixMillis::now())
+    })
+    .await
+    .map_err(|error| internal(&error))?
+    .map_err(|error| internal(&error))?;
+    match created {
+        Ok(staff) => Ok((StatusCode::CREATED, Json(StaffBody::from(&staff)))),
+        Err(StaffError::Username) => Err(invalid(
+            "username",
+            "3 至 32 位小写字母、数字或 . _ -",
+            "3 to 32 of a-z, 0-9, `.`, `_`, `-`",
+        )),
+        Err(StaffError::DisplayName) => Err(invalid(
+            "display_name",
+            "1 至 64 个字符，不含控制字符",
+            "1 to 64 characters, no control characters",
+        )),
+        Err(StaffError::PasswordLength) => Err(invalid(
+            "password",
+            "密码须为 8 至 128 个字符",
+            "8 to 128 characters",
+        )),
+        Err(StaffError::EmptyScope) => Err(bad_stores()),
+        Err(StaffError::UnknownStore) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_store",
+            Text::new("门店不存在", "No such store"),
+        )
+        .with_field("stores")),
+        Err(StaffError::UsernameTaken(_)) => Err(taken(
+            "username_taken",
+            "username",
+            "用户名已被使用",
+            "That username is taken",
+        )),
+        Err(StaffError::Forbidden) => Err(forbidden()),
+        Err(_) => Err(ApiError::internal()),
+    }
+}
+
+pub(crate) async fn list_staff(
+    State(state): State<AppState>,
+    actor: CurrentStaff,
+) -> Result<Json<Vec<StaffBody>>, ApiError> {
+    let staff = state
+        .directory
+        .staff_list(&actor.staff)
+        .map_err(|error| internal(&error))?;
+    Ok(Json(staff.iter().map(StaffBody::from).collect()))
+}
