@@ -70,9 +70,39 @@ fn the_first_admin_is_made_on_the_box_and_signs_in_over_https() {
     assert_eq!(status, 401);
     assert_eq!(json(&body)["title"], "Wrong username or password");
 
+    // A write with an Idempotency-Key, retried after the box restarted, runs once.
+    let store = r#"{"code":"SH-1","name":"徐汇店","kind":"direct","opened_on":"2024-05-01","time_zone":"Asia/Shanghai"}"#;
+    let keyed = [
+        ("Authorization", bearer.as_str()),
+        ("Idempotency-Key", "till-7/order-1"),
+    ];
+    let (status, first) = running
+        .request("POST", "/api/v1/stores", &keyed, Some(store))
+        .unwrap();
+    assert_eq!(status, 201, "{first}");
+
     // Sessions survive a restart of the box.
     running.terminate().unwrap();
     let running = RunningBox::start(&data).unwrap();
+    let (status, again) = running
+        .request("POST", "/api/v1/stores", &keyed, Some(store))
+        .unwrap();
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(json(&again)["id"], json(&first)["id"]);
+    let (status, other) = running
+        .request(
+            "POST",
+            "/api/v1/stores",
+            &keyed,
+            Some(&store.replace("SH-1", "SH-2")),
+        )
+        .unwrap();
+    assert_eq!(status, 422);
+    assert_eq!(json(&other)["code"], "idempotency_key_reused");
+    let (_, stores) = running
+        .request("GET", "/api/v1/stores", &[("Authorization", &bearer)], None)
+        .unwrap();
+    assert_eq!(json(&stores).as_array().unwrap().len(), 1);
     let (status, _) = running
         .request(
             "GET",

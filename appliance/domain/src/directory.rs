@@ -22,8 +22,16 @@ const STAFF: TableDefinition<u128, &[u8]> = TableDefinition::new("staff");
 const STAFF_BY_USERNAME: TableDefinition<&str, u128> = TableDefinition::new("staff_by_username");
 const STORES: TableDefinition<u128, &[u8]> = TableDefinition::new("stores");
 const STORE_BY_CODE: TableDefinition<&str, u128> = TableDefinition::new("store_by_code");
+/// The answers to writes that carried an idempotency key: key → (expires_at, fingerprint, answer).
+const REPLIES: TableDefinition<&[u8], ReplyRecord> = TableDefinition::new("replies");
+type ReplyRecord = (u64, &'static [u8], &'static [u8]);
+/// (expires_at, key): dropping expired answers is a scan of this index's head.
+const REPLY_EXPIRY: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("reply_expiry");
 /// SHA-256 of the token → the session.
 const SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sessions");
+
+/// A kept answer: the fingerprint of the request it answered, and its bytes.
+pub type KeptReply = ([u8; 32], Vec<u8>);
 
 /// How sessions and sign-in attempts are limited.
 #[derive(Clone, Copy, Debug)]
@@ -169,6 +177,8 @@ impl Directory {
             txn.open_table(SESSIONS)?;
             txn.open_table(STORES)?;
             txn.open_table(STORE_BY_CODE)?;
+            txn.open_table(REPLIES)?;
+            txn.open_table(REPLY_EXPIRY)?;
         }
         txn.commit()?;
         Ok(Directory { db, options })
@@ -329,6 +339,59 @@ impl Directory {
         Ok(Some(
             decode::<StoreRecord>("store", bytes.value())?.to_store(id.0)?,
         ))
+    }
+
+    /// The answer kept for an idempotency `key`, with the fingerprint of the request it answered,
+    /// unless it expired. The answer's bytes are the caller's own encoding.
+    pub fn reply(&self, key: &[u8; 32], now: UnixMillis) -> Result<Option<KeptReply>, DomainError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(REPLIES)?;
+        let Some(entry) = table.get(&key[..])? else {
+            return Ok(None);
+        };
+        let (expires_at, fingerprint, answer) = entry.value();
+        if expires_at <= now.0 {
+            return Ok(None);
+        }
+        let fingerprint: [u8; 32] = fingerprint
+            .try_into()
+            .map_err(|_| DomainError::Corrupt("reply fingerprint".into()))?;
+        Ok(Some((fingerprint, answer.to_vec())))
+    }
+
+    /// Keeps the answer to a keyed request until `expires_at`; drops expired ones on the way.
+    pub fn keep_reply(
+        &self,
+        key: &[u8; 32],
+        fingerprint: &[u8; 32],
+        answer: &[u8],
+        now: UnixMillis,
+        expires_at: UnixMillis,
+    ) -> Result<(), DomainError> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut table = txn.open_table(REPLIES)?;
+            let mut expiry = txn.open_table(REPLY_EXPIRY)?;
+            let mut expired: Vec<(u64, Vec<u8>)> = Vec::new();
+            for entry in expiry.range::<(u64, &[u8])>(..(now.0.saturating_add(1), &[][..]))? {
+                let (due, _) = entry?;
+                let (at, old) = due.value();
+                expired.push((at, old.to_vec()));
+            }
+            for (at, old) in expired {
+                expiry.remove((at, old.as_slice()))?;
+                table.remove(old.as_slice())?;
+            }
+            if let Some(previous) =
+                table.insert(&key[..], (expires_at.0, &fingerprint[..], answer))?
+            {
+                let (previous_expiry, _, _) = previous.value();
+                expiry.remove((previous_expiry, &key[..]))?;
+            }
+            expiry.insert((expires_at.0, &key[..]), ())?;
+        }
+        txn.commit()?;
+        Ok(())
     }
 
     pub fn staff(&self, id: StaffId) -> Result<Option<Staff>, DomainError> {
@@ -727,5 +790,38 @@ mod tests {
         assert_eq!(names(&boss), ["admin", "cashier.a", "manager.a"]);
         assert_eq!(names(&manager), ["cashier.a", "manager.a"]);
         assert_eq!(names(&cashier_a), ["cashier.a"]);
+    }
+
+    #[test]
+    fn kept_replies_come_back_until_they_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let directory = directory(&dir);
+        let (key, other) = ([1u8; 32], [2u8; 32]);
+        assert_eq!(directory.reply(&key, T0).unwrap(), None);
+        directory
+            .keep_reply(&key, &[9; 32], b"answer", T0, T0.plus_ms(1_000))
+            .unwrap();
+        assert_eq!(
+            directory.reply(&key, T0).unwrap(),
+            Some(([9; 32], b"answer".to_vec()))
+        );
+        assert_eq!(directory.reply(&key, T0.plus_ms(1_000)).unwrap(), None);
+        // A later write drops the expired one for good.
+        directory
+            .keep_reply(
+                &other,
+                &[3; 32],
+                b"later",
+                T0.plus_ms(2_000),
+                T0.plus_ms(9_000),
+            )
+            .unwrap();
+        assert_eq!(directory.reply(&key, T0).unwrap(), None);
+        assert!(
+            directory
+                .reply(&other, T0.plus_ms(2_000))
+                .unwrap()
+                .is_some()
+        );
     }
 }

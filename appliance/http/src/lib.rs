@@ -4,6 +4,7 @@
 //! For now it serves `GET /api/v1/health`; the resources of the box come with the members API.
 
 pub mod auth;
+pub mod idempotency;
 pub mod json;
 pub mod people;
 pub mod problem;
@@ -31,6 +32,23 @@ pub struct AppState {
     pub limits: Limits,
     /// Staff and their sessions.
     pub directory: Arc<tongka_domain::Directory>,
+    /// Idempotency keys whose first request is still running.
+    pub in_flight: Arc<idempotency::InFlight>,
+}
+
+impl AppState {
+    pub fn new(
+        version: &'static str,
+        limits: Limits,
+        directory: Arc<tongka_domain::Directory>,
+    ) -> AppState {
+        AppState {
+            version,
+            limits,
+            directory,
+            in_flight: idempotency::in_flight(),
+        }
+    }
 }
 
 /// Limits on every request.
@@ -67,6 +85,10 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/staff",
             post(people::create_staff).get(people::list_staff),
         )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::idempotent,
+        ))
         .with_state(state);
     with_edges(routes, limits)
 }
@@ -158,12 +180,7 @@ mod tests {
             body_bytes_max: 256,
             request_timeout: Duration::from_millis(200),
         };
-        let routes = router(AppState {
-            version: "9.9.9",
-            limits,
-            directory: Arc::clone(&directory),
-        })
-        .merge(
+        let routes = router(AppState::new("9.9.9", limits, Arc::clone(&directory))).merge(
             Router::new()
                 .route(
                     "/probe",
@@ -531,5 +548,86 @@ mod tests {
             body,
         )
         .await
+    }
+
+    #[tokio::test]
+    async fn a_retried_write_with_its_key_runs_once_and_answers_the_same() {
+        let (app, directory, _dir) = app();
+        let boss = tongka_domain::NewStaff {
+            username: "boss".into(),
+            display_name: "老板".into(),
+            role: tongka_domain::Role::HqAdmin,
+            scope: tongka_domain::Scope::AllStores,
+            password: "a long secret".into(),
+        };
+        directory
+            .create_staff(&boss, tongka_domain::UnixMillis::now())
+            .unwrap()
+            .unwrap();
+        let login = post_to(
+            &app,
+            "/api/v1/sessions",
+            r#"{"username":"boss","password":"a long secret"}"#,
+        )
+        .await;
+        let bearer = format!("Bearer {}", login.body["token"].as_str().unwrap());
+        let store = |code: &str| {
+            format!(
+                r#"{{"code":"{code}","name":"店","kind":"direct","opened_on":"2024-05-01","time_zone":"Asia/Shanghai"}}"#
+            )
+        };
+        let create = |key: &'static str, body: String| {
+            let (app, bearer) = (app.clone(), bearer.clone());
+            async move {
+                let request = Request::post("/api/v1/stores")
+                    .header("content-type", "application/json")
+                    .header("authorization", bearer)
+                    .header("idempotency-key", key)
+                    .body(Body::from(body))
+                    .unwrap();
+                let response = app.oneshot(request).await.unwrap();
+                let replayed = response.headers().contains_key("idempotent-replayed");
+                let status = response.status();
+                let bytes = to_bytes(response.into_body(), 4096).await.unwrap();
+                (
+                    status,
+                    replayed,
+                    serde_json::from_slice::<serde_json::Value>(&bytes).unwrap(),
+                )
+            }
+        };
+        let (status, replayed, first) = create("order-1", store("SH-1")).await;
+        assert_eq!((status, replayed), (StatusCode::CREATED, false), "{first}");
+        let (status, replayed, again) = create("order-1", store("SH-1")).await;
+        assert_eq!((status, replayed), (StatusCode::CREATED, true), "{again}");
+        assert_eq!(again, first, "the same store, not a second one");
+        let (status, _, problem) = create("order-1", store("SH-2")).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(problem["code"], "idempotency_key_reused");
+        let (status, _, problem) = create("bad key", store("SH-3")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(problem["code"], "invalid_idempotency_key");
+        // Without a key, the same body is a new request: here, a duplicate code.
+        let plain = send(
+            &app,
+            Method::POST,
+            "/api/v1/stores",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &bearer),
+            ],
+            &store("SH-1"),
+        )
+        .await;
+        assert_eq!(plain.body["code"], "store_code_taken");
+        let stores = send(
+            &app,
+            Method::GET,
+            "/api/v1/stores",
+            &[("authorization", &bearer)],
+            "",
+        )
+        .await;
+        assert_eq!(stores.body.as_array().unwrap().len(), 1);
     }
 }

@@ -103,14 +103,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let app = tongka_http::router(tongka_http::AppState {
-        version: VERSION,
-        directory: std::sync::Arc::new(directory),
-        limits: tongka_http::Limits {
-            body_bytes_max: config.http.body_bytes_max,
-            request_timeout: Duration::from_millis(config.http.request_timeout_ms),
-        },
-    });
+    let api_limits = tongka_http::Limits {
+        body_bytes_max: config.http.body_bytes_max,
+        request_timeout: Duration::from_millis(config.http.request_timeout_ms),
+    };
+    let app = tongka_http::router(tongka_http::AppState::new(
+        VERSION,
+        api_limits,
+        std::sync::Arc::new(directory),
+    ));
 
     // What people and the scripts that start the box read: where it is and how to trust it. The
     // fingerprint line comes last.
