@@ -17,6 +17,11 @@ fn serve_answers_health_over_https_and_stops_cleanly_on_sigterm() {
     assert_eq!(health["status"], "ok");
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
 
+    let (status, body) = running.get("/api/v1/openapi.json").unwrap();
+    assert_eq!(status, 200);
+    let document: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(document["paths"]["/api/v1/health"]["get"].is_object());
+
     let (status, body) = running.get("/api/v1/no-such-thing").unwrap();
     assert_eq!(status, 404);
     assert!(body.contains("not_found"), "{body}");

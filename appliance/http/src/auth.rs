@@ -20,14 +20,14 @@ use crate::problem::{ApiError, Text};
 
 pub const COOKIE_NAME: &str = "tongka_session";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     username: String,
     password: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StaffBody {
     id: String,
     username: String,
@@ -37,7 +37,7 @@ pub struct StaffBody {
     stores: StoresBody,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 enum StoresBody {
     All(&'static str),
@@ -61,8 +61,8 @@ impl From<&Staff> for StaffBody {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct SessionBody {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionBody {
     token: String,
     expires_at: String,
     staff: StaffBody,
@@ -85,6 +85,13 @@ pub(crate) fn internal(error: &impl std::fmt::Display) -> ApiError {
     ApiError::internal()
 }
 
+/// 登录 / Sign in: a bearer token, also set as a session cookie.
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 201, body = SessionBody),
+        (status = 401, description = "login_failed", body = crate::problem::ProblemDoc),
+        (status = 429, description = "login_locked", body = crate::problem::ProblemDoc),
+    ))]
 pub(crate) async fn login(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<LoginRequest>,
@@ -141,10 +148,16 @@ pub(crate) async fn login(
     Ok(response)
 }
 
+/// 当前用户 / Who is signed in.
+#[utoipa::path(get, path = "/api/v1/session", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = StaffBody), (status = 401, body = crate::problem::ProblemDoc)))]
 pub(crate) async fn current(staff: CurrentStaff) -> Json<StaffBody> {
     Json(StaffBody::from(&staff.staff))
 }
 
+/// 退出登录 / Sign out: the token stops working.
+#[utoipa::path(delete, path = "/api/v1/session", tag = "auth", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = crate::problem::ProblemDoc)))]
 pub(crate) async fn logout(
     State(state): State<AppState>,
     staff: CurrentStaff,

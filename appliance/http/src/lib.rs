@@ -14,12 +14,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use crate::json::ApiJson;
 pub use crate::problem::{ApiError, Lang, Text};
@@ -72,25 +76,68 @@ impl Default for Limits {
 /// The API's router, without a listener: the binary serves it, tests call it in-process.
 pub fn router(state: AppState) -> Router {
     let limits = state.limits;
-    let routes = Router::new()
-        .route("/api/v1/health", get(health))
-        .route("/api/v1/sessions", post(auth::login))
-        .route("/api/v1/session", get(auth::current).delete(auth::logout))
-        .route(
-            "/api/v1/stores",
-            post(people::create_store).get(people::list_stores),
-        )
-        .route("/api/v1/stores/{id}", get(people::get_store))
-        .route(
-            "/api/v1/staff",
-            post(people::create_staff).get(people::list_staff),
-        )
+    let (routes, openapi) = api_routes().split_for_parts();
+    // Rendered once: the document is fixed for the life of the process.
+    let document = openapi.to_json().unwrap_or_default();
+    let routes = routes
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::idempotent,
         ))
+        .route(
+            "/api/v1/openapi.json",
+            get(move || async move { ([(header::CONTENT_TYPE, "application/json")], document) }),
+        )
         .with_state(state);
     with_edges(routes, limits)
+}
+
+/// Every API route, each registered with its OpenAPI operation: a route cannot be served without
+/// being documented, because this is the only place routes are added.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::current, auth::logout))
+        .routes(routes!(people::create_store, people::list_stores))
+        .routes(routes!(people::get_store))
+        .routes(routes!(people::create_staff, people::list_staff))
+}
+
+/// The OpenAPI 3.1 document of the API, as `/api/v1/openapi.json` serves it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().split_for_parts().1
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "通卡 Tongka API",
+        description = "会员、积分、储值一体机的接口 / The membership, points and stored-value box's API. \
+            Errors are RFC 9457 problems with a stable `code`; every write accepts `Idempotency-Key`; \
+            money is a decimal string with its currency; times are RFC 3339."
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "登录 / Signing in"),
+        (name = "stores", description = "门店 / Stores"),
+        (name = "staff", description = "员工 / Staff"),
+    )
+)]
+struct ApiDoc;
+
+/// Declares the `bearer` scheme the operations name: a session token from `POST /api/v1/sessions`.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
 }
 
 /// What every route gets: problems for unknown paths and methods, the body and time limits, panics
@@ -125,12 +172,14 @@ async fn method_not_allowed() -> ApiError {
     ApiError::method_not_allowed()
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Health {
     status: &'static str,
     version: &'static str,
 }
 
+/// 健康检查 / Is the box up, and which version.
+#[utoipa::path(get, path = "/api/v1/health", tag = "auth", responses((status = 200, body = Health)))]
 async fn health(State(state): State<AppState>) -> Json<Health> {
     Json(Health {
         status: "ok",
@@ -629,5 +678,60 @@ mod tests {
         )
         .await;
         assert_eq!(stores.body.as_array().unwrap().len(), 1);
+    }
+
+    /// Every route the API serves is in the document, and every operation in it is served.
+    #[tokio::test]
+    async fn the_openapi_document_and_the_routes_agree() {
+        let (app, _directory, _dir) = app();
+        let answer = send(&app, Method::GET, "/api/v1/openapi.json", &[], "").await;
+        assert_eq!(answer.status, StatusCode::OK);
+        let doc = answer.body;
+        assert!(
+            doc["openapi"].as_str().unwrap().starts_with("3.1"),
+            "{}",
+            doc["openapi"]
+        );
+        let mut documented: Vec<(String, String)> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, item)| {
+                item.as_object()
+                    .unwrap()
+                    .keys()
+                    .map(move |method| (method.clone(), path.clone()))
+            })
+            .collect();
+        documented.sort();
+        let mut expected: Vec<(String, String)> = [
+            ("get", "/api/v1/health"),
+            ("post", "/api/v1/sessions"),
+            ("get", "/api/v1/session"),
+            ("delete", "/api/v1/session"),
+            ("post", "/api/v1/stores"),
+            ("get", "/api/v1/stores"),
+            ("get", "/api/v1/stores/{id}"),
+            ("post", "/api/v1/staff"),
+            ("get", "/api/v1/staff"),
+        ]
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+        expected.sort();
+        assert_eq!(documented, expected);
+        for (method, path) in &documented {
+            let uri = path.replace("{id}", &"0".repeat(32));
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let answer = send(&app, method.clone(), &uri, &[], "").await;
+            assert!(
+                answer.status != StatusCode::NOT_FOUND
+                    && answer.status != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {uri} is documented but not served: {}",
+                answer.status
+            );
+        }
+        assert!(doc["components"]["schemas"]["Problem"].is_object());
+        assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     }
 }

@@ -51,7 +51,7 @@ fn show_store_id(id: StoreId) -> String {
     format!("{:032x}", id.0)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateStore {
     code: String,
@@ -64,7 +64,7 @@ pub struct CreateStore {
     time_zone: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StoreBody {
     id: String,
     code: String,
@@ -89,6 +89,16 @@ impl From<&Store> for StoreBody {
     }
 }
 
+/// 新建门店 / Create a store (head office only).
+#[utoipa::path(post, path = "/api/v1/stores", tag = "stores", security(("bearer" = [])),
+    request_body = CreateStore,
+    params(("Idempotency-Key" = Option<String>, Header, description = "retry safely")),
+    responses(
+        (status = 201, body = StoreBody),
+        (status = 403, description = "forbidden", body = crate::problem::ProblemDoc),
+        (status = 409, description = "store_code_taken", body = crate::problem::ProblemDoc),
+        (status = 422, description = "invalid_field", body = crate::problem::ProblemDoc),
+    ))]
 pub(crate) async fn create_store(
     State(state): State<AppState>,
     actor: CurrentStaff,
@@ -147,6 +157,9 @@ pub(crate) async fn create_store(
     }
 }
 
+/// 门店列表 / The stores in the caller's scope.
+#[utoipa::path(get, path = "/api/v1/stores", tag = "stores", security(("bearer" = [])),
+    responses((status = 200, body = Vec<StoreBody>)))]
 pub(crate) async fn list_stores(
     State(state): State<AppState>,
     actor: CurrentStaff,
@@ -158,6 +171,10 @@ pub(crate) async fn list_stores(
     Ok(Json(stores.iter().map(StoreBody::from).collect()))
 }
 
+/// 门店 / One store; 404 outside the caller's scope.
+#[utoipa::path(get, path = "/api/v1/stores/{id}", tag = "stores", security(("bearer" = [])),
+    params(("id" = String, Path, description = "32 hex digits")),
+    responses((status = 200, body = StoreBody), (status = 404, body = crate::problem::ProblemDoc)))]
 pub(crate) async fn get_store(
     State(state): State<AppState>,
     actor: CurrentStaff,
@@ -175,7 +192,7 @@ pub(crate) async fn get_store(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateStaff {
     username: String,
@@ -187,13 +204,23 @@ pub struct CreateStaff {
     password: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 enum StoresRequest {
     All(String),
     Some(Vec<String>),
 }
 
+/// 新建员工 / Create a staff member, as the caller's role allows.
+#[utoipa::path(post, path = "/api/v1/staff", tag = "staff", security(("bearer" = [])),
+    request_body = CreateStaff,
+    params(("Idempotency-Key" = Option<String>, Header, description = "retry safely")),
+    responses(
+        (status = 201, body = crate::auth::StaffBody),
+        (status = 403, description = "forbidden", body = crate::problem::ProblemDoc),
+        (status = 409, description = "username_taken", body = crate::problem::ProblemDoc),
+        (status = 422, description = "invalid_field, unknown_store", body = crate::problem::ProblemDoc),
+    ))]
 pub(crate) async fn create_staff(
     State(state): State<AppState>,
     actor: CurrentStaff,
@@ -272,6 +299,9 @@ pub(crate) async fn create_staff(
     }
 }
 
+/// 员工列表 / The staff the caller may see.
+#[utoipa::path(get, path = "/api/v1/staff", tag = "staff", security(("bearer" = [])),
+    responses((status = 200, body = Vec<crate::auth::StaffBody>)))]
 pub(crate) async fn list_staff(
     State(state): State<AppState>,
     actor: CurrentStaff,

@@ -220,6 +220,24 @@ impl ApiError {
     }
 }
 
+/// The problem body's shape, for the OpenAPI document.
+#[derive(Debug, utoipa::ToSchema)]
+#[schema(as = Problem)]
+#[allow(dead_code)]
+pub struct ProblemDoc {
+    /// `urn:tongka:problem:{code}`.
+    r#type: String,
+    /// The same for every occurrence of the code, in the caller's language.
+    title: String,
+    status: u16,
+    /// This occurrence, in the caller's language.
+    detail: Option<String>,
+    /// Stable: clients branch on it.
+    code: String,
+    /// The request field at fault, as a path such as `cards[0].number`.
+    field: Option<String>,
+}
+
 #[derive(Debug, Serialize)]
 struct ProblemBody<'a> {
     r#type: String,
