@@ -300,6 +300,39 @@ fn head_office_sets_up_stores_and_staff_and_each_role_stays_in_its_lane() {
     );
     assert_eq!(status, 403);
 
+    // Every write is in the audit log, refused ones too, without the bodies; head office reads it.
+    let (status, log) = get(&running, &boss, "/api/v1/audit?limit=200");
+    assert_eq!(status, 200, "{log}");
+    let entries = log["entries"].as_array().unwrap();
+    let count = |action: &str, status: u16| {
+        entries
+            .iter()
+            .filter(|e| e["action"] == action && e["status"] == status)
+            .count()
+    };
+    assert_eq!(count("POST /api/v1/stores", 201), 2);
+    assert_eq!(count("POST /api/v1/stores", 409), 1);
+    assert_eq!(
+        count("POST /api/v1/stores", 403),
+        1,
+        "the manager's refused attempt"
+    );
+    assert_eq!(count("POST /api/v1/staff", 403), 4);
+    assert!(entries.iter().all(|e| e["remote"] == "127.0.0.1"), "{log}");
+    let first = entries.last().unwrap();
+    assert_eq!(
+        first["action"], "POST /api/v1/sessions",
+        "oldest last: the boss signing in"
+    );
+    assert!(
+        !log.to_string().contains("a long secret"),
+        "no bodies in the log"
+    );
+    let (status, problem) = get(&running, &manager, "/api/v1/audit");
+    assert_eq!((status, problem["code"].as_str()), (403, Some("forbidden")));
+    let (status, problem) = get(&running, &boss, "/api/v1/audit?limit=0");
+    assert_eq!((status, problem["field"].as_str()), (422, Some("limit")));
+
     // Without a session: nothing.
     let (status, problem) = get(&running, "Bearer nope", "/api/v1/stores");
     assert_eq!(status, 401);

@@ -61,6 +61,14 @@ pub enum StaffError {
     Forbidden,
 }
 
+/// Why the audit log could not be read.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditError {
+    #[error("only head office may read the audit log")]
+    Forbidden,
+}
+
 /// Why a store could not be created.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

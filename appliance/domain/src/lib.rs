@@ -5,14 +5,16 @@
 //! `tongka-ledger`). It keeps its records in its own redb file, `directory.redb` in the data folder,
 //! with plain durable transactions: its writes are rare next to the ledger's.
 
+mod audit;
 mod directory;
 mod error;
 mod password;
 mod staff;
 mod store;
 
+pub use audit::{AuditCursor, AuditEntry, AuditLogPage};
 pub use directory::{Directory, Session, SessionOptions};
-pub use error::{AuthError, DomainError, LoginError, StaffError, StoreError};
+pub use error::{AuditError, AuthError, DomainError, LoginError, StaffError, StoreError};
 pub use staff::{NewStaff, Role, Scope, Staff, StaffId, StoreId};
 pub use store::{Date, NewStore, Store, StoreKind};
 

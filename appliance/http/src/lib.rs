@@ -3,6 +3,7 @@
 //!
 //! For now it serves `GET /api/v1/health`; the resources of the box come with the members API.
 
+pub mod audit;
 pub mod auth;
 pub mod idempotency;
 pub mod json;
@@ -84,6 +85,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             idempotency::idempotent,
         ))
+        // Outside idempotency: a replayed retry is recorded too.
+        .route_layer(middleware::from_fn_with_state(state.clone(), audit::record))
         .route(
             "/api/v1/openapi.json",
             get(move || async move { ([(header::CONTENT_TYPE, "application/json")], document) }),
@@ -102,6 +105,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(people::create_store, people::list_stores))
         .routes(routes!(people::get_store))
         .routes(routes!(people::create_staff, people::list_staff))
+        .routes(routes!(audit::read))
 }
 
 /// The OpenAPI 3.1 document of the API, as `/api/v1/openapi.json` serves it.
@@ -122,6 +126,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         (name = "auth", description = "登录 / Signing in"),
         (name = "stores", description = "门店 / Stores"),
         (name = "staff", description = "员工 / Staff"),
+        (name = "audit", description = "操作日志 / Audit log"),
     )
 )]
 struct ApiDoc;
@@ -714,6 +719,7 @@ mod tests {
             ("get", "/api/v1/stores/{id}"),
             ("post", "/api/v1/staff"),
             ("get", "/api/v1/staff"),
+            ("get", "/api/v1/audit"),
         ]
         .iter()
         .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))

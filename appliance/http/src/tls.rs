@@ -106,3 +106,24 @@ impl axum::serve::Listener for TlsListener {
         Ok(self.local_addr)
     }
 }
+
+/// The address a request came from, for the audit log: what `ConnectInfo` carries for both the
+/// HTTPS listener and plain TCP (serve with `into_make_service_with_connect_info::<Remote>()`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Remote(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>>
+    for Remote
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Remote {
+        Remote(*stream.remote_addr())
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>>
+    for Remote
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Remote {
+        Remote(*stream.remote_addr())
+    }
+}

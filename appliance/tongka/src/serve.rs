@@ -132,15 +132,22 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let mut servers = tokio::task::JoinSet::new();
     servers.spawn(
-        axum::serve(listener, app.clone())
-            .with_graceful_shutdown(stopped(stop_rx.clone()))
-            .into_future(),
+        axum::serve(
+            listener,
+            app.clone()
+                .into_make_service_with_connect_info::<tongka_http::tls::Remote>(),
+        )
+        .with_graceful_shutdown(stopped(stop_rx.clone()))
+        .into_future(),
     );
     if let Some(plain) = plain {
         servers.spawn(
-            axum::serve(plain, app)
-                .with_graceful_shutdown(stopped(stop_rx))
-                .into_future(),
+            axum::serve(
+                plain,
+                app.into_make_service_with_connect_info::<tongka_http::tls::Remote>(),
+            )
+            .with_graceful_shutdown(stopped(stop_rx))
+            .into_future(),
         );
     }
     tokio::select! {
