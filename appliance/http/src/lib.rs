@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod json;
 pub mod people;
 pub mod problem;
+pub mod rate;
 pub mod tls;
 
 use std::sync::Arc;
@@ -63,6 +64,10 @@ pub struct Limits {
     pub body_bytes_max: usize,
     /// How long a request may take before it is answered with a `timeout` problem.
     pub request_timeout: Duration,
+    /// Requests a second each caller (session, or address) may make, sustained.
+    pub requests_per_second: u32,
+    /// Requests a caller may make at once.
+    pub request_burst: u32,
 }
 
 impl Default for Limits {
@@ -70,6 +75,8 @@ impl Default for Limits {
         Limits {
             body_bytes_max: 1 << 20,
             request_timeout: Duration::from_secs(30),
+            requests_per_second: 20,
+            request_burst: 60,
         }
     }
 }
@@ -153,6 +160,10 @@ fn with_edges(routes: Router, limits: Limits) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.body_bytes_max))
         .layer(middleware::from_fn_with_state(limits, time_limit))
+        .layer(middleware::from_fn_with_state(
+            rate::RateLimit::new(limits.requests_per_second, limits.request_burst),
+            rate::limit,
+        ))
         // A panic is a bug: answered as a problem and logged, and the box carries on.
         .layer(CatchPanicLayer::custom(|_panic| {
             tracing::error!("a request handler panicked");
@@ -233,6 +244,8 @@ mod tests {
         let limits = Limits {
             body_bytes_max: 256,
             request_timeout: Duration::from_millis(200),
+            requests_per_second: 1,
+            request_burst: 40,
         };
         let routes = router(AppState::new("9.9.9", limits, Arc::clone(&directory))).merge(
             Router::new()
@@ -739,5 +752,51 @@ mod tests {
         }
         assert!(doc["components"]["schemas"]["Problem"].is_object());
         assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    }
+
+    #[tokio::test]
+    async fn each_caller_has_its_own_request_budget() {
+        let (_, directory, _dir) = app();
+        let limits = Limits {
+            requests_per_second: 1,
+            request_burst: 3,
+            ..Limits::default()
+        };
+        let app = router(AppState::new("9.9.9", limits, directory));
+        let as_caller = |token: &'static str| {
+            let app = app.clone();
+            async move {
+                send(
+                    &app,
+                    Method::GET,
+                    "/api/v1/health",
+                    &[("authorization", token), ("accept-language", "en")],
+                    "",
+                )
+                .await
+            }
+        };
+        for _ in 0..3 {
+            assert_eq!(as_caller("Bearer till-1").await.status, StatusCode::OK);
+        }
+        let request = Request::get("/api/v1/health")
+            .header("authorization", "Bearer till-1")
+            .header("accept-language", "en")
+            .body(Body::empty())
+            .unwrap();
+        let refused = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry_after: u64 = refused.headers()[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=2).contains(&retry_after), "{retry_after}");
+        let body = to_bytes(refused.into_body(), 4096).await.unwrap();
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem["code"], "rate_limited");
+        assert_eq!(problem["title"], "Too many requests; slow down");
+        // Another till is not held up by the first.
+        assert_eq!(as_caller("Bearer till-2").await.status, StatusCode::OK);
     }
 }

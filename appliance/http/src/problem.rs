@@ -268,10 +268,23 @@ pub async fn localize(request: Request, next: Next) -> Response {
     if lang == Lang::ZhCn {
         return response;
     }
-    match response.extensions().get::<ApiError>() {
-        Some(error) => error.render(lang),
-        None => response,
+    let Some(error) = response.extensions().get::<ApiError>() else {
+        return response;
+    };
+    let mut rendered = error.render(lang);
+    // Headers set beside the problem (Retry-After, Set-Cookie…) stay.
+    for (name, value) in response.headers() {
+        if ![
+            header::CONTENT_TYPE,
+            header::CONTENT_LENGTH,
+            header::CONTENT_LANGUAGE,
+        ]
+        .contains(name)
+        {
+            rendered.headers_mut().append(name.clone(), value.clone());
+        }
     }
+    rendered
 }
 
 #[cfg(test)]

@@ -38,6 +38,8 @@ pub struct HttpConfig {
     pub tls_handshake_timeout_ms: u64,
     pub body_bytes_max: usize,
     pub request_timeout_ms: u64,
+    pub requests_per_second: u32,
+    pub request_burst: u32,
     pub shutdown_grace_ms: u64,
 }
 
@@ -206,6 +208,13 @@ impl Config {
             100,
             600_000,
         )?;
+        check_range(
+            "http.requests_per_second",
+            self.http.requests_per_second,
+            1,
+            10_000,
+        )?;
+        check_range("http.request_burst", self.http.request_burst, 1, 10_000)?;
         check_range(
             "http.shutdown_grace_ms",
             self.http.shutdown_grace_ms,
@@ -466,6 +475,11 @@ mod tests {
                 None,
                 vec![("TONGKA_HTTP_BODY_BYTES_MAX", "10")],
                 "http.body_bytes_max",
+            ),
+            (
+                None,
+                vec![("TONGKA_HTTP_REQUEST_BURST", "0")],
+                "http.request_burst",
             ),
             (
                 None,

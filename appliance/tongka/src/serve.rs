@@ -106,6 +106,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let api_limits = tongka_http::Limits {
         body_bytes_max: config.http.body_bytes_max,
         request_timeout: Duration::from_millis(config.http.request_timeout_ms),
+        requests_per_second: config.http.requests_per_second,
+        request_burst: config.http.request_burst,
     };
     let app = tongka_http::router(tongka_http::AppState::new(
         VERSION,
