@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Query, Request, State};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use tongka_domain::{AuditCursor, AuditEntry, AuditError, UnixMillis};
 
 use crate::AppState;
-use crate::auth::{CurrentStaff, internal, rfc3339, token};
+use crate::auth::{CurrentStaff, internal, is_write, rfc3339, signed_in, token};
 use crate::problem::{ApiError, Text};
 use crate::tls::Remote;
 
@@ -22,18 +22,12 @@ pub(crate) async fn record(
     request: Request,
     next: Next,
 ) -> Response {
-    if matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    ) {
+    if !is_write(request.method()) {
         return next.run(request).await;
     }
     let now = UnixMillis::now();
+    let actor = signed_in(request.headers(), &state.directory, now).map(|staff| staff.id);
     let token = token(request.headers());
-    let actor = token
-        .as_deref()
-        .and_then(|token| state.directory.authenticate(token, now).ok()?.ok())
-        .map(|staff| staff.id);
     // A reference that tells sessions apart without being usable as one.
     let session = token.map(|token| {
         Sha256::digest(token.as_bytes())

@@ -199,6 +199,23 @@ pub struct CurrentStaff {
     token: String,
 }
 
+/// Reads are GET, HEAD and OPTIONS; every other method writes.
+pub(crate) fn is_write(method: &axum::http::Method) -> bool {
+    use axum::http::Method;
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The staff member behind a request's token, if it has a valid one: for layers that note who
+/// asked but leave refusing to the route.
+pub(crate) fn signed_in(
+    headers: &HeaderMap,
+    directory: &Directory,
+    now: UnixMillis,
+) -> Option<Staff> {
+    let token = token(headers)?;
+    directory.authenticate(&token, now).ok()?.ok()
+}
+
 pub(crate) fn token(headers: &HeaderMap) -> Option<String> {
     let bearer = headers
         .get(header::AUTHORIZATION)

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
@@ -61,10 +61,7 @@ pub(crate) async fn idempotent(
     request: Request,
     next: Next,
 ) -> Response {
-    if matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    ) {
+    if !crate::auth::is_write(request.method()) {
         return next.run(request).await;
     }
     let Some(key) = request.headers().get(HEADER).cloned() else {
@@ -80,8 +77,7 @@ pub(crate) async fn idempotent(
         );
     }
     let now = UnixMillis::now();
-    let caller = crate::auth::token(request.headers())
-        .and_then(|token| state.directory.authenticate(&token, now).ok()?.ok())
+    let caller = crate::auth::signed_in(request.headers(), &state.directory, now)
         .map_or_else(|| "anonymous".to_owned(), |staff| staff.id.to_string());
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, state.limits.body_bytes_max).await else {
