@@ -300,6 +300,46 @@ fn head_office_sets_up_stores_and_staff_and_each_role_stays_in_its_lane() {
     );
     assert_eq!(status, 403);
 
+    // The manager mints a terminal for their store (not for another); the POS uses its token.
+    let (status, minted) = post(
+        &running,
+        &manager,
+        "/api/v1/terminals",
+        &format!(r#"{{"store":"{a_id}","name":"收银台 1"}}"#),
+    );
+    assert_eq!(status, 201, "{minted}");
+    let till = format!("Bearer {}", minted["token"].as_str().unwrap());
+    let (status, itself) = get(&running, &till, "/api/v1/terminal");
+    assert_eq!(status, 200, "{itself}");
+    assert_eq!(itself["store"], a_id);
+    assert_eq!(
+        get(&running, &till, "/api/v1/stores").0,
+        401,
+        "a terminal is not staff"
+    );
+    let (status, _) = post(
+        &running,
+        &manager,
+        "/api/v1/terminals",
+        &format!(r#"{{"store":"{b_id}","name":"收银台 1"}}"#),
+    );
+    assert_eq!(status, 403);
+    let terminal_id = minted["terminal"]["id"].as_str().unwrap();
+    let (status, _) = running
+        .request(
+            "DELETE",
+            &format!("/api/v1/terminals/{terminal_id}"),
+            &[("Authorization", &manager)],
+            None,
+        )
+        .unwrap();
+    assert_eq!(status, 200);
+    let (status, problem) = get(&running, &till, "/api/v1/terminal");
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (401, Some("terminal_revoked"))
+    );
+
     // Every write is in the audit log, refused ones too, without the bodies; head office reads it.
     let (status, log) = get(&running, &boss, "/api/v1/audit?limit=200");
     assert_eq!(status, 200, "{log}");

@@ -12,10 +12,13 @@ use sha2::{Digest, Sha256};
 
 use crate::UnixMillis;
 use crate::audit::{AuditCursor, AuditEntry, AuditLogPage};
-use crate::error::{AuditError, AuthError, DomainError, LoginError, StaffError, StoreError};
+use crate::error::{
+    AuditError, AuthError, DomainError, LoginError, StaffError, StoreError, TerminalError,
+};
 use crate::password;
 use crate::staff::{NewStaff, Role, Scope, Staff, StaffId, StoreId, normalize_username};
 use crate::store::{Date, NewStore, Store, StoreKind};
+use crate::terminal::{TERMINAL_TOKEN_PREFIX, Terminal, TerminalId, valid_name};
 
 const SCHEMA_VERSION: u64 = 1;
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -30,6 +33,9 @@ type ReplyRecord = (u64, &'static [u8], &'static [u8]);
 const REPLY_EXPIRY: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("reply_expiry");
 /// Sequence (microseconds since the epoch, made unique) → the entry.
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+const TERMINALS: TableDefinition<u128, &[u8]> = TableDefinition::new("terminals");
+/// SHA-256 of a terminal's token → the terminal.
+const TERMINAL_TOKENS: TableDefinition<&[u8], u128> = TableDefinition::new("terminal_tokens");
 /// SHA-256 of the token → the session.
 const SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sessions");
 
@@ -136,6 +142,35 @@ struct AuditRecord {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+struct TerminalRecord {
+    store: u128,
+    name: String,
+    created_at: u64,
+    revoked_at: Option<u64>,
+}
+
+impl TerminalRecord {
+    fn to_terminal(&self, id: u128) -> Terminal {
+        Terminal {
+            id: TerminalId(id),
+            store: StoreId(self.store),
+            name: self.name.clone(),
+            created_at: UnixMillis(self.created_at),
+            revoked_at: self.revoked_at.map(UnixMillis),
+        }
+    }
+}
+
+/// Who may manage a store's terminals: head office, or a manager of that store.
+fn may_manage_terminals(actor: &Staff, store: StoreId) -> bool {
+    match actor.role {
+        Role::HqAdmin => true,
+        Role::StoreManager => actor.scope.covers(store),
+        Role::Department | Role::Cashier => false,
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
 struct SessionRecord {
     staff: u128,
     created_at: u64,
@@ -193,6 +228,8 @@ impl Directory {
             txn.open_table(REPLIES)?;
             txn.open_table(REPLY_EXPIRY)?;
             txn.open_table(AUDIT)?;
+            txn.open_table(TERMINALS)?;
+            txn.open_table(TERMINAL_TOKENS)?;
         }
         txn.commit()?;
         Ok(Directory { db, options })
@@ -576,6 +613,110 @@ impl Directory {
         Ok(Ok(record.to_staff(session.staff)?))
     }
 
+    /// Mints a terminal for `store` and its token, shown once.
+    pub fn create_terminal(
+        &self,
+        actor: &Staff,
+        store: StoreId,
+        name: &str,
+        now: UnixMillis,
+    ) -> Result<Result<(Terminal, String), TerminalError>, DomainError> {
+        if !valid_name(name) {
+            return Ok(Err(TerminalError::Name));
+        }
+        if !may_manage_terminals(actor, store) {
+            return Ok(Err(TerminalError::Forbidden));
+        }
+        let record = TerminalRecord {
+            store: store.0,
+            name: name.trim().to_owned(),
+            created_at: now.0,
+            revoked_at: None,
+        };
+        let (id, token) = (
+            random_u128()?,
+            format!("{TERMINAL_TOKEN_PREFIX}{}", new_token()?),
+        );
+        let txn = self.db.begin_write()?;
+        {
+            if txn.open_table(STORES)?.get(store.0)?.is_none() {
+                return Ok(Err(TerminalError::UnknownStore));
+            }
+            txn.open_table(TERMINALS)?
+                .insert(id, encode(&record)?.as_slice())?;
+            txn.open_table(TERMINAL_TOKENS)?
+                .insert(&token_hash(&token)[..], id)?;
+        }
+        txn.commit()?;
+        Ok(Ok((record.to_terminal(id), token)))
+    }
+
+    /// The terminals of the stores `actor` may manage.
+    pub fn terminals(&self, actor: &Staff) -> Result<Vec<Terminal>, DomainError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(TERMINALS)?;
+        let mut list = Vec::new();
+        for entry in table.iter()? {
+            let (id, bytes) = entry?;
+            let terminal =
+                decode::<TerminalRecord>("terminal", bytes.value())?.to_terminal(id.value());
+            if may_manage_terminals(actor, terminal.store) {
+                list.push(terminal);
+            }
+        }
+        Ok(list)
+    }
+
+    /// Revokes a terminal: its token is refused from now on. Revoking twice changes nothing.
+    pub fn revoke_terminal(
+        &self,
+        actor: &Staff,
+        id: TerminalId,
+        now: UnixMillis,
+    ) -> Result<Result<Terminal, TerminalError>, DomainError> {
+        let txn = self.db.begin_write()?;
+        let terminal = {
+            let mut table = txn.open_table(TERMINALS)?;
+            let Some(bytes) = table.get(id.0)?.map(|b| b.value().to_vec()) else {
+                return Ok(Err(TerminalError::UnknownTerminal));
+            };
+            let mut record: TerminalRecord = decode("terminal", &bytes)?;
+            if !may_manage_terminals(actor, StoreId(record.store)) {
+                // Outside the actor's stores it does not exist for them.
+                return Ok(Err(TerminalError::UnknownTerminal));
+            }
+            record.revoked_at.get_or_insert(now.0);
+            table.insert(id.0, encode(&record)?.as_slice())?;
+            record.to_terminal(id.0)
+        };
+        txn.commit()?;
+        Ok(Ok(terminal))
+    }
+
+    /// The terminal a terminal token belongs to.
+    pub fn authenticate_terminal(
+        &self,
+        token: &str,
+    ) -> Result<Result<Terminal, AuthError>, DomainError> {
+        let txn = self.db.begin_read()?;
+        let Some(id) = txn
+            .open_table(TERMINAL_TOKENS)?
+            .get(&token_hash(token)[..])?
+            .map(|v| v.value())
+        else {
+            return Ok(Err(AuthError::Unknown));
+        };
+        let table = txn.open_table(TERMINALS)?;
+        let Some(bytes) = table.get(id)? else {
+            return Ok(Err(AuthError::Unknown));
+        };
+        let terminal = decode::<TerminalRecord>("terminal", bytes.value())?.to_terminal(id);
+        if terminal.revoked_at.is_some() {
+            return Ok(Err(AuthError::Revoked));
+        }
+        Ok(Ok(terminal))
+    }
+
     /// Ends a session; `false` if there was none.
     pub fn logout(&self, token: &str) -> Result<bool, DomainError> {
         let txn = self.db.begin_write()?;
@@ -927,6 +1068,93 @@ mod tests {
         assert_eq!(
             directory.audit_log(&cashier, None, 3).unwrap(),
             Err(AuditError::Forbidden)
+        );
+    }
+
+    #[test]
+    fn terminals_are_minted_for_a_store_and_revoked_for_good() {
+        let dir = tempfile::tempdir().unwrap();
+        let directory = directory(&dir);
+        let boss = directory.create_staff(&admin(), T0).unwrap().unwrap();
+        let a = directory
+            .create_store(&boss, &store_entry("SH-1"), T0)
+            .unwrap()
+            .unwrap();
+        let b = directory
+            .create_store(&boss, &store_entry("SH-2"), T0)
+            .unwrap()
+            .unwrap();
+        let manager = directory
+            .create_staff_by(
+                &boss,
+                &staff_entry("manager.a", Role::StoreManager, Scope::Stores(vec![a.id])),
+                T0,
+            )
+            .unwrap()
+            .unwrap();
+        let (till, token) = directory
+            .create_terminal(&manager, a.id, " 收银台 1 ", T0)
+            .unwrap()
+            .unwrap();
+        assert_eq!(till.name, "收银台 1");
+        assert!(token.starts_with(TERMINAL_TOKEN_PREFIX));
+        assert_eq!(
+            directory.authenticate_terminal(&token).unwrap(),
+            Ok(till.clone())
+        );
+        assert_eq!(
+            directory
+                .create_terminal(&manager, b.id, "收银台 1", T0)
+                .unwrap(),
+            Err(TerminalError::Forbidden)
+        );
+        assert_eq!(
+            directory
+                .create_terminal(&boss, StoreId(77), "收银台 1", T0)
+                .unwrap(),
+            Err(TerminalError::UnknownStore)
+        );
+        assert_eq!(
+            directory.create_terminal(&boss, a.id, " ", T0).unwrap(),
+            Err(TerminalError::Name)
+        );
+        // A terminal token is not a staff session.
+        assert_eq!(
+            directory.authenticate(&token, T0).unwrap(),
+            Err(AuthError::Unknown)
+        );
+
+        let revoked = directory
+            .revoke_terminal(&manager, till.id, T0.plus_ms(5))
+            .unwrap()
+            .unwrap();
+        assert_eq!(revoked.revoked_at, Some(T0.plus_ms(5)));
+        let again = directory
+            .revoke_terminal(&boss, till.id, T0.plus_ms(9))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            again.revoked_at,
+            Some(T0.plus_ms(5)),
+            "revoked once, for good"
+        );
+        assert_eq!(
+            directory.authenticate_terminal(&token).unwrap(),
+            Err(AuthError::Revoked)
+        );
+        assert_eq!(directory.terminals(&manager).unwrap().len(), 1);
+        let cashier = directory
+            .create_staff_by(
+                &manager,
+                &staff_entry("cashier.a", Role::Cashier, Scope::Stores(vec![a.id])),
+                T0,
+            )
+            .unwrap()
+            .unwrap();
+        assert!(directory.terminals(&cashier).unwrap().is_empty());
+        assert_eq!(
+            directory.revoke_terminal(&cashier, till.id, T0).unwrap(),
+            Err(TerminalError::UnknownTerminal)
         );
     }
 }

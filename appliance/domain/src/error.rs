@@ -69,6 +69,20 @@ pub enum AuditError {
     Forbidden,
 }
 
+/// Why a terminal could not be minted or revoked.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TerminalError {
+    #[error("name: 1 to 32 characters, no control characters")]
+    Name,
+    #[error("no such store")]
+    UnknownStore,
+    #[error("no such terminal")]
+    UnknownTerminal,
+    #[error("only head office or the store's manager may manage its terminals")]
+    Forbidden,
+}
+
 /// Why a store could not be created.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -108,4 +122,6 @@ pub enum AuthError {
     Expired,
     #[error("this account is disabled")]
     Disabled,
+    #[error("this terminal was revoked")]
+    Revoked,
 }

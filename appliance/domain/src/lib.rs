@@ -11,12 +11,16 @@ mod error;
 mod password;
 mod staff;
 mod store;
+mod terminal;
 
 pub use audit::{AuditCursor, AuditEntry, AuditLogPage};
 pub use directory::{Directory, Session, SessionOptions};
-pub use error::{AuditError, AuthError, DomainError, LoginError, StaffError, StoreError};
+pub use error::{
+    AuditError, AuthError, DomainError, LoginError, StaffError, StoreError, TerminalError,
+};
 pub use staff::{NewStaff, Role, Scope, Staff, StaffId, StoreId};
 pub use store::{Date, NewStore, Store, StoreKind};
+pub use terminal::{TERMINAL_TOKEN_PREFIX, Terminal, TerminalId};
 
 /// Milliseconds since the Unix epoch: the domain's time, given by the caller so tests control it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

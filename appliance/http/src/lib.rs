@@ -10,6 +10,7 @@ pub mod json;
 pub mod people;
 pub mod problem;
 pub mod rate;
+pub mod terminals;
 pub mod tls;
 
 use std::sync::Arc;
@@ -113,6 +114,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(people::get_store))
         .routes(routes!(people::create_staff, people::list_staff))
         .routes(routes!(audit::read))
+        .routes(routes!(terminals::create, terminals::list))
+        .routes(routes!(terminals::revoke))
+        .routes(routes!(terminals::current))
 }
 
 /// The OpenAPI 3.1 document of the API, as `/api/v1/openapi.json` serves it.
@@ -134,6 +138,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         (name = "stores", description = "门店 / Stores"),
         (name = "staff", description = "员工 / Staff"),
         (name = "audit", description = "操作日志 / Audit log"),
+        (name = "terminals", description = "收银终端 / POS terminals"),
     )
 )]
 struct ApiDoc;
@@ -733,6 +738,10 @@ mod tests {
             ("post", "/api/v1/staff"),
             ("get", "/api/v1/staff"),
             ("get", "/api/v1/audit"),
+            ("post", "/api/v1/terminals"),
+            ("get", "/api/v1/terminals"),
+            ("delete", "/api/v1/terminals/{id}"),
+            ("get", "/api/v1/terminal"),
         ]
         .iter()
         .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
