@@ -5,6 +5,8 @@
 //! `tongka-ledger`). It keeps its records in its own redb file, `directory.redb` in the data folder,
 //! with plain durable transactions: its writes are rare next to the ledger's.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod audit;
 mod directory;
 mod error;

@@ -3,6 +3,8 @@
 //!
 //! For now it serves `GET /api/v1/health`; the resources of the box come with the members API.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod audit;
 pub mod auth;
 pub mod idempotency;

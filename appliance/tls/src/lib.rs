@@ -8,6 +8,8 @@
 //!
 //! Not here: sockets and HTTP (`tongka-http` serves with [`Identity::server_config`]).
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
