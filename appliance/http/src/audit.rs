@@ -121,13 +121,7 @@ pub(crate) async fn read(
         .map_err(|error| internal(&error))?;
     let page = match page {
         Ok(page) => page,
-        Err(AuditError::Forbidden) => {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                Text::new("您的角色无权执行此操作", "Your role may not do this"),
-            ));
-        }
+        Err(AuditError::Forbidden) => return Err(ApiError::forbidden()),
         Err(_) => return Err(ApiError::internal()),
     };
     Ok(Json(AuditPage {

@@ -54,7 +54,7 @@ impl From<&Staff> for StaffBody {
             stores: match &staff.scope {
                 Scope::AllStores => StoresBody::All("all"),
                 Scope::Stores(stores) => {
-                    StoresBody::Some(stores.iter().map(|s| format!("{:032x}", s.0)).collect())
+                    StoresBody::Some(stores.iter().map(ToString::to_string).collect())
                 }
             },
         }
@@ -184,19 +184,17 @@ fn disabled() -> ApiError {
     )
 }
 
-fn unauthenticated() -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "unauthenticated",
-        Text::new("请先登录", "Sign in first"),
-    )
-}
-
 /// The signed-in staff member making the request, by bearer token or session cookie.
 #[derive(Debug)]
 pub struct CurrentStaff {
     pub staff: Staff,
     token: String,
+}
+
+/// Reads are GET, HEAD and OPTIONS; every other method writes.
+/// Ids travel as 32 hex digits; anything else names nothing.
+pub(crate) fn parse_id(text: &str) -> Option<u128> {
+    (text.len() == 32).then(|| u128::from_str_radix(text, 16).ok())?
 }
 
 /// Reads are GET, HEAD and OPTIONS; every other method writes.
@@ -237,7 +235,7 @@ impl FromRequestParts<AppState> for CurrentStaff {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = token(&parts.headers).ok_or_else(unauthenticated)?;
+        let token = token(&parts.headers).ok_or_else(ApiError::unauthenticated)?;
         let directory: &Directory = &state.directory;
         match directory
             .authenticate(&token, UnixMillis::now())
@@ -253,7 +251,7 @@ impl FromRequestParts<AppState> for CurrentStaff {
                 ),
             )),
             Err(AuthError::Disabled) => Err(disabled()),
-            Err(_) => Err(unauthenticated()),
+            Err(_) => Err(ApiError::unauthenticated()),
         }
     }
 }

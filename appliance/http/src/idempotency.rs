@@ -81,12 +81,7 @@ pub(crate) async fn idempotent(
         .map_or_else(|| "anonymous".to_owned(), |staff| staff.id.to_string());
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, state.limits.body_bytes_max).await else {
-        return ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            Text::new("请求体过大", "The request body is too large"),
-        )
-        .into_response();
+        return ApiError::body_too_large().into_response();
     };
     let path = parts.uri.path_and_query().map_or("", |p| p.as_str());
     let scoped_key: [u8; 32] = digest(&[b"key", caller.as_bytes(), key]);
@@ -148,10 +143,22 @@ pub(crate) async fn idempotent(
         return response;
     }
     let (parts, body) = response.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, ANSWER_BYTES_MAX).await else {
-        // Too large to keep, and already consumed: a bug in whoever answers this much.
-        return ApiError::internal().into_response();
+    // The answer is our own, already produced: buffering it is bounded by what the handler made.
+    let body = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::error!(%error, "cannot read a write's answer");
+            return ApiError::internal().into_response();
+        }
     };
+    if body.len() > ANSWER_BYTES_MAX {
+        // Done, and answered; a retry would run it again, so say so in the log.
+        tracing::warn!(
+            bytes = body.len(),
+            "answer too large to keep for its idempotency key"
+        );
+        return Response::from_parts(parts, Body::from(body));
+    }
     let answer = encode(parts.status, &parts.headers, &body);
     if let Err(error) = state.directory.keep_reply(
         &scoped_key,

@@ -45,7 +45,7 @@ where
                 .await
                 .map_err(|rejection| match rejection {
                     BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
-                        too_large()
+                        ApiError::body_too_large()
                     }
                     // The client went away or sent a broken body.
                     _ => ApiError::new(
@@ -56,14 +56,6 @@ where
                 })?;
         parse(&bytes).map(ApiJson)
     }
-}
-
-fn too_large() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "body_too_large",
-        Text::new("请求体过大", "The request body is too large"),
-    )
 }
 
 /// Deserializes `bytes`, mapping each kind of failure to its problem.

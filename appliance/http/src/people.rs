@@ -13,42 +13,20 @@ use tongka_domain::{
 };
 
 use crate::AppState;
-use crate::auth::{CurrentStaff, StaffBody, internal, rfc3339};
+use crate::auth::{CurrentStaff, StaffBody, internal, parse_id, rfc3339};
 use crate::json::ApiJson;
 use crate::problem::{ApiError, Text};
 
 fn invalid(field: &str, zh: &'static str, en: &'static str) -> ApiError {
-    ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_field",
-        Text::new("字段的值不正确", "A field has an invalid value"),
-    )
-    .with_detail(Text::new(zh, en))
-    .with_field(field)
-}
-
-fn forbidden() -> ApiError {
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        "forbidden",
-        Text::new("您的角色无权执行此操作", "Your role may not do this"),
-    )
+    ApiError::invalid_field(field, Text::new(zh, en))
 }
 
 fn taken(code: &'static str, field: &str, zh: &'static str, en: &'static str) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, code, Text::new(zh, en)).with_field(field)
 }
 
-/// Store ids travel as 32 hex digits.
 fn store_id(text: &str) -> Option<StoreId> {
-    (text.len() == 32)
-        .then(|| u128::from_str_radix(text, 16).ok())
-        .flatten()
-        .map(StoreId)
-}
-
-fn show_store_id(id: StoreId) -> String {
-    format!("{:032x}", id.0)
+    parse_id(text).map(StoreId)
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -78,7 +56,7 @@ pub struct StoreBody {
 impl From<&Store> for StoreBody {
     fn from(store: &Store) -> StoreBody {
         StoreBody {
-            id: show_store_id(store.id),
+            id: store.id.to_string(),
             code: store.code.clone(),
             name: store.name.clone(),
             kind: store.kind.as_str(),
@@ -152,7 +130,7 @@ pub(crate) async fn create_store(
             "门店编码已被使用",
             "That store code is taken",
         )),
-        Err(StoreError::Forbidden) => Err(forbidden()),
+        Err(StoreError::Forbidden) => Err(ApiError::forbidden()),
         Err(_) => Err(ApiError::internal()),
     }
 }
@@ -282,19 +260,14 @@ pub(crate) async fn create_staff(
             "8 to 128 characters",
         )),
         Err(StaffError::EmptyScope) => Err(bad_stores()),
-        Err(StaffError::UnknownStore) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown_store",
-            Text::new("门店不存在", "No such store"),
-        )
-        .with_field("stores")),
+        Err(StaffError::UnknownStore) => Err(ApiError::unknown_store("stores")),
         Err(StaffError::UsernameTaken(_)) => Err(taken(
             "username_taken",
             "username",
             "用户名已被使用",
             "That username is taken",
         )),
-        Err(StaffError::Forbidden) => Err(forbidden()),
+        Err(StaffError::Forbidden) => Err(ApiError::forbidden()),
         Err(_) => Err(ApiError::internal()),
     }
 }

@@ -143,8 +143,51 @@ impl ApiError {
         self
     }
 
-    pub fn problem(&self) -> &Problem {
-        &self.0
+    /// 422: a field's value is not acceptable; `detail` says what would be.
+    pub fn invalid_field(field: &str, detail: Text) -> ApiError {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            Text::new("字段的值不正确", "A field has an invalid value"),
+        )
+        .with_detail(detail)
+        .with_field(field)
+    }
+
+    /// 401: no valid credentials.
+    pub fn unauthenticated() -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            Text::new("请先登录", "Sign in first"),
+        )
+    }
+
+    /// 403: signed in, but the role may not.
+    pub fn forbidden() -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            Text::new("您的角色无权执行此操作", "Your role may not do this"),
+        )
+    }
+
+    pub fn body_too_large() -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            Text::new("请求体过大", "The request body is too large"),
+        )
+    }
+
+    /// 422: a request names a store that does not exist.
+    pub fn unknown_store(field: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_store",
+            Text::new("门店不存在", "No such store"),
+        )
+        .with_field(field)
     }
 
     pub fn not_found() -> ApiError {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tongka_domain::{AuthError, Terminal, TerminalError, TerminalId, UnixMillis};
 
 use crate::AppState;
-use crate::auth::{CurrentStaff, internal, rfc3339, token};
+use crate::auth::{CurrentStaff, internal, parse_id, rfc3339, token};
 use crate::json::ApiJson;
 use crate::problem::{ApiError, Text};
 
@@ -35,7 +35,7 @@ impl From<&Terminal> for TerminalBody {
     fn from(terminal: &Terminal) -> TerminalBody {
         TerminalBody {
             id: terminal.id.to_string(),
-            store: format!("{:032x}", terminal.store.0),
+            store: terminal.store.to_string(),
             name: terminal.name.clone(),
             created_at: rfc3339(terminal.created_at),
             revoked_at: terminal.revoked_at.map(rfc3339),
@@ -50,33 +50,17 @@ pub struct MintedTerminal {
     token: String,
 }
 
-fn hex_id(text: &str) -> Option<u128> {
-    (text.len() == 32).then(|| u128::from_str_radix(text, 16).ok())?
-}
-
 fn refused(error: TerminalError) -> ApiError {
     match error {
-        TerminalError::Name => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
-            Text::new("字段的值不正确", "A field has an invalid value"),
-        )
-        .with_detail(Text::new(
-            "1 至 32 个字符，不含控制字符",
-            "1 to 32 characters, no control characters",
-        ))
-        .with_field("name"),
-        TerminalError::UnknownStore => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown_store",
-            Text::new("门店不存在", "No such store"),
-        )
-        .with_field("store"),
-        TerminalError::Forbidden => ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            Text::new("您的角色无权执行此操作", "Your role may not do this"),
+        TerminalError::Name => ApiError::invalid_field(
+            "name",
+            Text::new(
+                "1 至 32 个字符，不含控制字符",
+                "1 to 32 characters, no control characters",
+            ),
         ),
+        TerminalError::UnknownStore => ApiError::unknown_store("store"),
+        TerminalError::Forbidden => ApiError::forbidden(),
         TerminalError::UnknownTerminal => ApiError::not_found(),
         _ => ApiError::internal(),
     }
@@ -96,7 +80,7 @@ pub(crate) async fn create(
     actor: CurrentStaff,
     ApiJson(request): ApiJson<CreateTerminal>,
 ) -> Result<(StatusCode, Json<MintedTerminal>), ApiError> {
-    let store = hex_id(&request.store)
+    let store = parse_id(&request.store)
         .map(tongka_domain::StoreId)
         .ok_or_else(|| refused(TerminalError::UnknownStore))?;
     let minted = state
@@ -137,7 +121,7 @@ pub(crate) async fn revoke(
     actor: CurrentStaff,
     Path(id): Path<String>,
 ) -> Result<Json<TerminalBody>, ApiError> {
-    let id = hex_id(&id)
+    let id = parse_id(&id)
         .map(TerminalId)
         .ok_or_else(ApiError::not_found)?;
     let terminal = state

@@ -112,8 +112,7 @@ fn main() -> ExitCode {
             Overrides {
                 config_file: cli.config,
                 data_dir: data,
-                listen: None,
-                plain_listen: None,
+                ..Overrides::default()
             },
             Box::new(verify::run),
         ),
@@ -128,8 +127,7 @@ fn main() -> ExitCode {
             Overrides {
                 config_file: cli.config,
                 data_dir: data,
-                listen: None,
-                plain_listen: None,
+                ..Overrides::default()
             },
             Box::new(move |config: Config| {
                 admin::create(&config, &username, display_name.as_deref())
