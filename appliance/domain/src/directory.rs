@@ -15,6 +15,7 @@ use crate::audit::{AuditCursor, AuditEntry, AuditLogPage};
 use crate::error::{
     AuditError, AuthError, DomainError, LoginError, StaffError, StoreError, TerminalError,
 };
+use crate::merchant::{FIRST_MERCHANT_NAME, Merchant, MerchantId};
 use crate::password;
 use crate::staff::{NewStaff, Role, Scope, Staff, StaffId, StoreId, normalize_username};
 use crate::store::{Date, NewStore, Store, StoreKind};
@@ -38,6 +39,10 @@ const TERMINALS: TableDefinition<u128, &[u8]> = TableDefinition::new("terminals"
 const TERMINAL_TOKENS: TableDefinition<&[u8], u128> = TableDefinition::new("terminal_tokens");
 /// SHA-256 of the token → the session.
 const SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sessions");
+pub(crate) const MERCHANTS: TableDefinition<u128, &[u8]> = TableDefinition::new("merchants");
+/// `"first"` → the merchant the box was set up for: staff and stores from before merchants were
+/// recorded belong to it.
+const FIRST_MERCHANT: TableDefinition<&str, u128> = TableDefinition::new("first_merchant");
 
 /// A kept answer: the fingerprint of the request it answered, and its bytes.
 pub type KeptReply = ([u8; 32], Vec<u8>);
@@ -85,14 +90,17 @@ struct StaffRecord {
     failed_logins: u32,
     #[serde(default)]
     locked_until: u64,
+    #[serde(default)]
+    merchant: Option<u128>,
 }
 
 impl StaffRecord {
-    fn to_staff(&self, id: u128) -> Result<Staff, DomainError> {
+    fn to_staff(&self, id: u128, first_merchant: MerchantId) -> Result<Staff, DomainError> {
         let role = Role::parse(&self.role)
             .ok_or_else(|| DomainError::Corrupt(format!("staff {id:x}: role `{}`", self.role)))?;
         Ok(Staff {
             id: StaffId(id),
+            merchant: self.merchant.map_or(first_merchant, MerchantId),
             username: self.username.clone(),
             display_name: self.display_name.clone(),
             role,
@@ -114,13 +122,16 @@ struct StoreRecord {
     opened_on: String,
     time_zone: String,
     created_at: u64,
+    #[serde(default)]
+    merchant: Option<u128>,
 }
 
 impl StoreRecord {
-    fn to_store(&self, id: u128) -> Result<Store, DomainError> {
+    fn to_store(&self, id: u128, first_merchant: MerchantId) -> Result<Store, DomainError> {
         let corrupt = |what: &str| DomainError::Corrupt(format!("store {id:x}: {what}"));
         Ok(Store {
             id: StoreId(id),
+            merchant: self.merchant.map_or(first_merchant, MerchantId),
             code: self.code.clone(),
             name: self.name.clone(),
             kind: StoreKind::parse(&self.kind).ok_or_else(|| corrupt("kind"))?,
@@ -177,15 +188,18 @@ struct SessionRecord {
     expires_at: u64,
 }
 
-fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, DomainError> {
+pub(crate) fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, DomainError> {
     serde_json::to_vec(record).map_err(|e| DomainError::Corrupt(e.to_string()))
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> Result<T, DomainError> {
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(
+    what: &str,
+    bytes: &[u8],
+) -> Result<T, DomainError> {
     serde_json::from_slice(bytes).map_err(|e| DomainError::Corrupt(format!("{what}: {e}")))
 }
 
-fn random_u128() -> Result<u128, DomainError> {
+pub(crate) fn random_u128() -> Result<u128, DomainError> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|e| DomainError::Random(e.to_string()))?;
     Ok(u128::from_le_bytes(bytes))
@@ -195,10 +209,17 @@ fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
+#[derive(Debug, Serialize, Deserialize)]
+struct MerchantRecord {
+    name: String,
+    created_at: u64,
+}
+
 #[derive(Debug)]
 pub struct Directory {
-    db: redb::Database,
+    pub(crate) db: redb::Database,
     options: SessionOptions,
+    first_merchant: MerchantId,
 }
 
 impl Directory {
@@ -230,14 +251,57 @@ impl Directory {
             txn.open_table(AUDIT)?;
             txn.open_table(TERMINALS)?;
             txn.open_table(TERMINAL_TOKENS)?;
+            crate::members::open_tables(&txn)?;
         }
+        let first_merchant = {
+            let mut first = txn.open_table(FIRST_MERCHANT)?;
+            let found = first.get("first")?.map(|id| id.value());
+            match found {
+                Some(id) => MerchantId(id),
+                None => {
+                    let id = random_u128()?;
+                    let record = MerchantRecord {
+                        name: FIRST_MERCHANT_NAME.to_owned(),
+                        created_at: UnixMillis::now().0,
+                    };
+                    txn.open_table(MERCHANTS)?
+                        .insert(id, encode(&record)?.as_slice())?;
+                    first.insert("first", id)?;
+                    MerchantId(id)
+                }
+            }
+        };
         txn.commit()?;
-        Ok(Directory { db, options })
+        Ok(Directory {
+            db,
+            options,
+            first_merchant,
+        })
+    }
+
+    /// The merchant the box was set up for: who `tongka admin create` makes staff for.
+    pub fn first_merchant(&self) -> MerchantId {
+        self.first_merchant
+    }
+
+    pub fn merchant(&self, id: MerchantId) -> Result<Option<Merchant>, DomainError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(MERCHANTS)?;
+        let Some(bytes) = table.get(id.0)? else {
+            return Ok(None);
+        };
+        let record: MerchantRecord = decode("merchant", bytes.value())?;
+        Ok(Some(Merchant {
+            id,
+            name: record.name,
+            created_at: UnixMillis(record.created_at),
+        }))
     }
 
     /// Creates a staff member. The slow password hash runs before the write transaction.
     pub fn create_staff(
         &self,
+        merchant: MerchantId,
         new: &NewStaff,
         now: UnixMillis,
     ) -> Result<Result<Staff, StaffError>, DomainError> {
@@ -258,6 +322,7 @@ impl Directory {
             created_at: now.0,
             failed_logins: 0,
             locked_until: 0,
+            merchant: Some(merchant.0),
         };
         let id = random_u128()?;
         let txn = self.db.begin_write()?;
@@ -271,7 +336,7 @@ impl Directory {
                 .insert(id, encode(&record)?.as_slice())?;
         }
         txn.commit()?;
-        Ok(Ok(record.to_staff(id)?))
+        Ok(Ok(record.to_staff(id, self.first_merchant)?))
     }
 
     /// Creates a staff member on behalf of `actor`, if their role allows it.
@@ -291,13 +356,17 @@ impl Directory {
             let txn = self.db.begin_read()?;
             let table = txn.open_table(STORES)?;
             for store in stores {
-                if table.get(store.0)?.is_none() {
+                let Some(bytes) = table.get(store.0)? else {
+                    return Ok(Err(StaffError::UnknownStore));
+                };
+                let record: StoreRecord = decode("store", bytes.value())?;
+                if record.merchant.map_or(self.first_merchant, MerchantId) != actor.merchant {
                     return Ok(Err(StaffError::UnknownStore));
                 }
             }
         }
         // Stores are never deleted, so the check above cannot go stale.
-        self.create_staff(new, now)
+        self.create_staff(actor.merchant, new, now)
     }
 
     /// The staff `actor` may see, by username.
@@ -312,8 +381,9 @@ impl Directory {
             let Some(bytes) = table.get(id)? else {
                 return Err(DomainError::Corrupt(format!("staff {id:x} missing")));
             };
-            let staff = decode::<StaffRecord>("staff", bytes.value())?.to_staff(id)?;
-            if actor.may_see(&staff) {
+            let staff =
+                decode::<StaffRecord>("staff", bytes.value())?.to_staff(id, self.first_merchant)?;
+            if staff.merchant == actor.merchant && actor.may_see(&staff) {
                 list.push(staff);
             }
         }
@@ -341,6 +411,7 @@ impl Directory {
             opened_on: new.opened_on.to_string(),
             time_zone: new.time_zone.clone(),
             created_at: now.0,
+            merchant: Some(actor.merchant.0),
         };
         let id = random_u128()?;
         let txn = self.db.begin_write()?;
@@ -354,7 +425,7 @@ impl Directory {
                 .insert(id, encode(&record)?.as_slice())?;
         }
         txn.commit()?;
-        Ok(Ok(record.to_store(id)?))
+        Ok(Ok(record.to_store(id, self.first_merchant)?))
     }
 
     /// The stores in `actor`'s scope, by code.
@@ -372,7 +443,11 @@ impl Directory {
             let Some(bytes) = table.get(id)? else {
                 return Err(DomainError::Corrupt(format!("store {id:x} missing")));
             };
-            list.push(decode::<StoreRecord>("store", bytes.value())?.to_store(id)?);
+            let store =
+                decode::<StoreRecord>("store", bytes.value())?.to_store(id, self.first_merchant)?;
+            if store.merchant == actor.merchant {
+                list.push(store);
+            }
         }
         Ok(list)
     }
@@ -387,9 +462,9 @@ impl Directory {
         let Some(bytes) = table.get(id.0)? else {
             return Ok(None);
         };
-        Ok(Some(
-            decode::<StoreRecord>("store", bytes.value())?.to_store(id.0)?,
-        ))
+        let store =
+            decode::<StoreRecord>("store", bytes.value())?.to_store(id.0, self.first_merchant)?;
+        Ok((store.merchant == actor.merchant).then_some(store))
     }
 
     /// The answer kept for an idempotency `key`, with the fingerprint of the request it answered,
@@ -508,7 +583,7 @@ impl Directory {
             return Ok(None);
         };
         let record: StaffRecord = decode("staff", bytes.value())?;
-        Ok(Some(record.to_staff(id.0)?))
+        Ok(Some(record.to_staff(id.0, self.first_merchant)?))
     }
 
     pub fn staff_count(&self) -> Result<u64, DomainError> {
@@ -575,7 +650,7 @@ impl Directory {
                     sessions.insert(&token_hash(&token)[..], encode(&session)?.as_slice())?;
                     Ok(Session {
                         token,
-                        staff: record.to_staff(id)?,
+                        staff: record.to_staff(id, self.first_merchant)?,
                         expires_at,
                     })
                 }
@@ -610,7 +685,7 @@ impl Directory {
         if record.disabled {
             return Ok(Err(AuthError::Disabled));
         }
-        Ok(Ok(record.to_staff(session.staff)?))
+        Ok(Ok(record.to_staff(session.staff, self.first_merchant)?))
     }
 
     /// Mints a terminal for `store` and its token, shown once.
@@ -637,11 +712,12 @@ impl Directory {
             random_u128()?,
             format!("{TERMINAL_TOKEN_PREFIX}{}", new_token()?),
         );
+        // Stores are never deleted: the check holds for the write below.
+        if self.store(actor, store)?.is_none() {
+            return Ok(Err(TerminalError::UnknownStore));
+        }
         let txn = self.db.begin_write()?;
         {
-            if txn.open_table(STORES)?.get(store.0)?.is_none() {
-                return Ok(Err(TerminalError::UnknownStore));
-            }
             txn.open_table(TERMINALS)?
                 .insert(id, encode(&record)?.as_slice())?;
             txn.open_table(TERMINAL_TOKENS)?
@@ -660,7 +736,9 @@ impl Directory {
             let (id, bytes) = entry?;
             let terminal =
                 decode::<TerminalRecord>("terminal", bytes.value())?.to_terminal(id.value());
-            if may_manage_terminals(actor, terminal.store) {
+            if may_manage_terminals(actor, terminal.store)
+                && self.store(actor, terminal.store)?.is_some()
+            {
                 list.push(terminal);
             }
         }
@@ -681,7 +759,9 @@ impl Directory {
                 return Ok(Err(TerminalError::UnknownTerminal));
             };
             let mut record: TerminalRecord = decode("terminal", &bytes)?;
-            if !may_manage_terminals(actor, StoreId(record.store)) {
+            if !may_manage_terminals(actor, StoreId(record.store))
+                || self.store(actor, StoreId(record.store))?.is_none()
+            {
                 // Outside the actor's stores it does not exist for them.
                 return Ok(Err(TerminalError::UnknownTerminal));
             }
@@ -798,11 +878,16 @@ mod tests {
     fn staff_sign_in_use_their_session_and_sign_out() {
         let dir = tempfile::tempdir().unwrap();
         let directory = directory(&dir);
-        let created = directory.create_staff(&admin(), T0).unwrap().unwrap();
+        let created = directory
+            .create_staff(directory.first_merchant(), &admin(), T0)
+            .unwrap()
+            .unwrap();
         assert_eq!(created.username, "admin");
         assert_eq!(directory.staff_count().unwrap(), 1);
         assert_eq!(
-            directory.create_staff(&admin(), T0).unwrap(),
+            directory
+                .create_staff(directory.first_merchant(), &admin(), T0)
+                .unwrap(),
             Err(StaffError::UsernameTaken("admin".into()))
         );
 
@@ -846,7 +931,10 @@ mod tests {
     fn wrong_passwords_lock_the_account_for_a_while() {
         let dir = tempfile::tempdir().unwrap();
         let directory = directory(&dir);
-        directory.create_staff(&admin(), T0).unwrap().unwrap();
+        directory
+            .create_staff(directory.first_merchant(), &admin(), T0)
+            .unwrap()
+            .unwrap();
         assert_eq!(
             directory
                 .login("nobody", "correct horse", T0)
@@ -906,7 +994,10 @@ mod tests {
     fn head_office_makes_stores_and_managers_make_cashiers_for_their_own() {
         let dir = tempfile::tempdir().unwrap();
         let directory = directory(&dir);
-        let boss = directory.create_staff(&admin(), T0).unwrap().unwrap();
+        let boss = directory
+            .create_staff(directory.first_merchant(), &admin(), T0)
+            .unwrap()
+            .unwrap();
         let a = directory
             .create_store(&boss, &store_entry("sh-1"), T0)
             .unwrap()
@@ -1040,7 +1131,10 @@ mod tests {
     fn the_audit_log_pages_newest_first_for_head_office_only() {
         let dir = tempfile::tempdir().unwrap();
         let directory = directory(&dir);
-        let boss = directory.create_staff(&admin(), T0).unwrap().unwrap();
+        let boss = directory
+            .create_staff(directory.first_merchant(), &admin(), T0)
+            .unwrap()
+            .unwrap();
         for i in 0..5u16 {
             // Same millisecond for all: the log still keeps every one, in order.
             directory
@@ -1062,7 +1156,11 @@ mod tests {
         assert_eq!(actions, ["POST /x/1", "POST /x/0"]);
         assert_eq!(page.next, None);
         let cashier = directory
-            .create_staff(&staff_entry("cashier", Role::Cashier, Scope::AllStores), T0)
+            .create_staff(
+                directory.first_merchant(),
+                &staff_entry("cashier", Role::Cashier, Scope::AllStores),
+                T0,
+            )
             .unwrap()
             .unwrap();
         assert_eq!(
@@ -1075,7 +1173,10 @@ mod tests {
     fn terminals_are_minted_for_a_store_and_revoked_for_good() {
         let dir = tempfile::tempdir().unwrap();
         let directory = directory(&dir);
-        let boss = directory.create_staff(&admin(), T0).unwrap().unwrap();
+        let boss = directory
+            .create_staff(directory.first_merchant(), &admin(), T0)
+            .unwrap()
+            .unwrap();
         let a = directory
             .create_store(&boss, &store_entry("SH-1"), T0)
             .unwrap()

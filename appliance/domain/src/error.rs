@@ -14,6 +14,14 @@ pub enum DomainError {
     Corrupt(String),
     #[error("no randomness from the operating system: {0}")]
     Random(String),
+    #[error("ledger: {0}")]
+    Ledger(String),
+}
+
+impl From<tongka_ledger::LedgerError> for DomainError {
+    fn from(error: tongka_ledger::LedgerError) -> Self {
+        DomainError::Ledger(error.to_string())
+    }
 }
 
 impl From<redb::DatabaseError> for DomainError {
@@ -124,4 +132,48 @@ pub enum AuthError {
     Disabled,
     #[error("this terminal was revoked")]
     Revoked,
+}
+
+/// Why a member operation was refused. Nothing was written.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MemberError {
+    #[error("{0}")]
+    Invalid(crate::member::FieldError),
+    #[error("this phone number belongs to another member")]
+    PhoneTaken,
+    #[error("card `{0}` is already issued")]
+    CardTaken(String),
+    #[error("no such member")]
+    UnknownMember,
+    #[error("no such store")]
+    UnknownStore,
+    #[error("no such referrer")]
+    UnknownReferrer,
+    #[error("no such tier")]
+    UnknownTier,
+    #[error("the member has no such card")]
+    UnknownCard,
+    #[error("the card is {0} and cannot be used")]
+    CardNotActive(&'static str),
+    #[error("the member was merged or erased")]
+    NotLive,
+    #[error("the member is frozen")]
+    Frozen,
+    #[error("your role or store scope does not allow this")]
+    Forbidden,
+    #[error("the member has pending holds; settle them first")]
+    HoldsOpen,
+    #[error("a member cannot be merged into themselves")]
+    SameMember,
+    #[error("a tier with this rank or name exists")]
+    TierTaken,
+    #[error("no such service record")]
+    UnknownRecord,
+}
+
+impl From<crate::member::FieldError> for MemberError {
+    fn from(error: crate::member::FieldError) -> Self {
+        MemberError::Invalid(error)
+    }
 }

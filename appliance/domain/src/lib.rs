@@ -1,15 +1,21 @@
-//! The retail chain's people and places, and the rules about them: who may sign in, with which role
-//! and over which stores. Members, cards and tiers join it with the rest of the members issue.
+//! The retail chain's people and places, and the rules about them: merchants, stores, staff with
+//! their roles and scopes, terminals, and members with their cards, tiers and service records.
 //!
-//! What it is not: HTTP (that is `tongka-http`), or balances (every balance lives in
-//! `tongka-ledger`). It keeps its records in its own redb file, `directory.redb` in the data folder,
-//! with plain durable transactions: its writes are rare next to the ledger's.
+//! What it is not: HTTP (that is `tongka-http`). Balances live in `tongka-ledger`: this crate
+//! opens each member's accounts there and moves balances only through it (imports, merges). It
+//! keeps its records in its own redb file, `directory.redb` in the data folder, with plain durable
+//! transactions: its writes are rare next to the ledger's.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod accounts;
 mod audit;
 mod directory;
 mod error;
+mod import;
+mod member;
+mod members;
+mod merchant;
 mod password;
 mod staff;
 mod store;
@@ -18,14 +24,30 @@ mod terminal;
 pub use audit::{AuditCursor, AuditEntry, AuditLogPage};
 pub use directory::{Directory, Session, SessionOptions};
 pub use error::{
-    AuditError, AuthError, DomainError, LoginError, StaffError, StoreError, TerminalError,
+    AuditError, AuthError, DomainError, LoginError, MemberError, StaffError, StoreError,
+    TerminalError,
 };
+pub use import::{IMPORT_ROWS_MAX, ImportError, ImportReport, RowError, RowProblem};
+pub use member::{
+    Anniversary, Card, CardEvent, CardKind, CardStatus, Consent, CustomField, CustomFieldKind,
+    FieldError, Gender, IdNumber, Invalid, JoinChannel, Member, MemberId, MemberStatus, NewCard,
+    NewMember, NewTier, Phone, Profile, ProfileEntry, ServiceRecord, Thresholds, Tier, TierId,
+    mask,
+};
+pub use members::{
+    Balances, MERCHANT_UTC_OFFSET_MINUTES, MemberExport, MemberPage, MemberPatch, MemberQuery,
+    MemberView, Members, PAGE_LIMIT_MAX,
+};
+pub use merchant::{Merchant, MerchantId};
 pub use staff::{NewStaff, Role, Scope, Staff, StaffId, StoreId};
 pub use store::{Date, NewStore, Store, StoreKind};
 pub use terminal::{TERMINAL_TOKEN_PREFIX, Terminal, TerminalId};
 
 /// Milliseconds since the Unix epoch: the domain's time, given by the caller so tests control it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct UnixMillis(pub u64);
 
 impl UnixMillis {

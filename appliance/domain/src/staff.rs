@@ -4,9 +4,13 @@ use std::fmt;
 
 use crate::UnixMillis;
 use crate::error::StaffError;
+use crate::merchant::MerchantId;
 
 /// A staff member's id: random, never reused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct StaffId(pub u128);
 
 impl fmt::Display for StaffId {
@@ -16,7 +20,10 @@ impl fmt::Display for StaffId {
 }
 
 /// A store's id (门店).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct StoreId(pub u128);
 
 impl fmt::Display for StoreId {
@@ -91,6 +98,7 @@ impl Scope {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Staff {
     pub id: StaffId,
+    pub merchant: MerchantId,
     /// What they sign in with: lower case, unique.
     pub username: String,
     pub display_name: String,

@@ -2,6 +2,7 @@
 
 use crate::UnixMillis;
 use crate::error::StoreError;
+use crate::merchant::MerchantId;
 use crate::staff::StoreId;
 
 /// 直营 / 加盟: a franchise store settles with head office (月结算) instead of sharing its till.
@@ -67,6 +68,42 @@ impl Date {
     }
 }
 
+impl Date {
+    /// The calendar day at `at` in a zone `offset_minutes` east of UTC.
+    pub fn at(at: crate::UnixMillis, offset_minutes: i32) -> Date {
+        let seconds =
+            i64::try_from(at.0 / 1000).unwrap_or(i64::MAX) + i64::from(offset_minutes) * 60;
+        // Howard Hinnant's days-to-civil.
+        let z = seconds.div_euclid(86_400) + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        Date {
+            year: u16::try_from(year.clamp(1900, 9999)).unwrap_or(9999),
+            month: u8::try_from(month).unwrap_or(1),
+            day: u8::try_from(day).unwrap_or(1),
+        }
+    }
+}
+
+impl serde::Serialize for Date {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Date {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Date::parse(&text).ok_or_else(|| serde::de::Error::custom("a date YYYY-MM-DD"))
+    }
+}
+
 impl std::fmt::Display for Date {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
@@ -76,6 +113,7 @@ impl std::fmt::Display for Date {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Store {
     pub id: StoreId,
+    pub merchant: MerchantId,
     /// The merchant's own short code for it (e.g. `SH-001`): unique, upper case.
     pub code: String,
     pub name: String,

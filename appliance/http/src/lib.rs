@@ -1,7 +1,6 @@
 //! Tongka's HTTP API: routes, JSON bodies and problem errors. It holds no business rules; it
 //! translates HTTP to calls on the layers below and their answers back to HTTP.
 //!
-//! For now it serves `GET /api/v1/health`; the resources of the box come with the members API.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -9,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod idempotency;
 pub mod json;
+pub mod members;
 pub mod people;
 pub mod problem;
 pub mod rate;
@@ -41,20 +41,19 @@ pub struct AppState {
     pub limits: Limits,
     /// Staff and their sessions.
     pub directory: Arc<tongka_domain::Directory>,
+    /// Members and their balances.
+    pub members: Arc<tongka_domain::Members>,
     /// Idempotency keys whose first request is still running.
     pub in_flight: Arc<idempotency::InFlight>,
 }
 
 impl AppState {
-    pub fn new(
-        version: &'static str,
-        limits: Limits,
-        directory: Arc<tongka_domain::Directory>,
-    ) -> AppState {
+    pub fn new(version: &'static str, limits: Limits, members: tongka_domain::Members) -> AppState {
         AppState {
             version,
             limits,
-            directory,
+            directory: Arc::clone(members.directory()),
+            members: Arc::new(members),
             in_flight: idempotency::in_flight(),
         }
     }
@@ -71,6 +70,8 @@ pub struct Limits {
     pub requests_per_second: u32,
     /// Requests a caller may make at once.
     pub request_burst: u32,
+    /// The largest CSV file a member import accepts.
+    pub import_bytes_max: usize,
 }
 
 impl Default for Limits {
@@ -80,6 +81,7 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(30),
             requests_per_second: 20,
             request_burst: 60,
+            import_bytes_max: 64 << 20,
         }
     }
 }
@@ -87,7 +89,7 @@ impl Default for Limits {
 /// The API's router, without a listener: the binary serves it, tests call it in-process.
 pub fn router(state: AppState) -> Router {
     let limits = state.limits;
-    let (routes, openapi) = api_routes().split_for_parts();
+    let (routes, openapi) = api_routes_with(limits).split_for_parts();
     // Rendered once: the document is fixed for the life of the process.
     let document = openapi.to_json().unwrap_or_default();
     let routes = routes
@@ -108,6 +110,14 @@ pub fn router(state: AppState) -> Router {
 /// Every API route, each registered with its OpenAPI operation: a route cannot be served without
 /// being documented, because this is the only place routes are added.
 fn api_routes() -> OpenApiRouter<AppState> {
+    api_routes_with(Limits::default())
+}
+
+fn api_routes_with(limits: Limits) -> OpenApiRouter<AppState> {
+    // The import takes a whole file: its own, larger body limit (the inner limit wins).
+    let import = OpenApiRouter::new()
+        .routes(routes!(members::import))
+        .layer(DefaultBodyLimit::max(limits.import_bytes_max));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(auth::login))
@@ -119,6 +129,31 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(terminals::create, terminals::list))
         .routes(routes!(terminals::revoke))
         .routes(routes!(terminals::current))
+        .routes(routes!(members::create, members::search))
+        .routes(routes!(members::get, members::update))
+        .routes(routes!(members::set_frozen))
+        .routes(routes!(members::set_tier))
+        .routes(routes!(members::add_card))
+        .routes(routes!(members::report_lost))
+        .routes(routes!(members::reissue))
+        .routes(routes!(members::find_card))
+        .routes(routes!(members::merge))
+        .routes(routes!(members::erase))
+        .routes(routes!(members::export))
+        .routes(routes!(members::export_csv))
+        .routes(routes!(
+            members::add_service_record,
+            members::service_records
+        ))
+        .routes(routes!(members::complete_follow_up))
+        .routes(routes!(members::follow_ups))
+        .routes(routes!(members::list_tiers, members::create_tier))
+        .routes(routes!(members::put_tier))
+        .routes(routes!(
+            members::list_custom_fields,
+            members::define_custom_field
+        ))
+        .merge(import)
 }
 
 /// The OpenAPI 3.1 document of the API, as `/api/v1/openapi.json` serves it.
@@ -141,6 +176,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         (name = "staff", description = "员工 / Staff"),
         (name = "audit", description = "操作日志 / Audit log"),
         (name = "terminals", description = "收银终端 / POS terminals"),
+        (name = "members", description = "会员 / Members"),
+        (name = "cards", description = "会员卡 / Cards"),
+        (name = "tiers", description = "会员等级 / Tiers"),
+        (name = "service", description = "服务记录与回访 / Service records and follow-ups"),
     )
 )]
 struct ApiDoc;
@@ -235,12 +274,11 @@ mod tests {
         sku: String,
     }
 
-    /// The router, with a directory in a temporary folder that lives as long as the guard.
-    fn app() -> (Router, Arc<tongka_domain::Directory>, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
+    /// The member book on a directory and a ledger in `dir`.
+    async fn members(dir: &std::path::Path) -> tongka_domain::Members {
         let directory = Arc::new(
             tongka_domain::Directory::open(
-                &dir.path().join("directory.redb"),
+                &dir.join("directory.redb"),
                 tongka_domain::SessionOptions {
                     failures_max: 2,
                     ..Default::default()
@@ -248,13 +286,27 @@ mod tests {
             )
             .unwrap(),
         );
+        let ledger =
+            tongka_ledger::Ledger::open(&dir.join("ledger.redb"), Default::default()).unwrap();
+        tongka_domain::Members::open(directory, ledger)
+            .await
+            .unwrap()
+    }
+
+    /// The router, with a directory in a temporary folder that lives as long as the guard.
+    async fn app() -> (Router, Arc<tongka_domain::Directory>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let members = members(dir.path()).await;
+        let directory = Arc::clone(members.directory());
         let limits = Limits {
             body_bytes_max: 256,
-            request_timeout: Duration::from_millis(200),
+            // Long enough for an argon2 sign-in on a loaded CI machine; `/slow` still overruns it.
+            request_timeout: Duration::from_millis(1_500),
             requests_per_second: 1,
             request_burst: 40,
+            import_bytes_max: 4096,
         };
-        let routes = router(AppState::new("9.9.9", limits, Arc::clone(&directory))).merge(
+        let routes = router(AppState::new("9.9.9", limits, members)).merge(
             Router::new()
                 .route(
                     "/probe",
@@ -340,7 +392,7 @@ mod tests {
 
     #[tokio::test]
     async fn health_reports_ok_and_the_version() {
-        let (app, _directory, _dir) = app();
+        let (app, _directory, _dir) = app().await;
         let answer = send(&app, Method::GET, "/api/v1/health", &[], "").await;
         assert_eq!(answer.status, StatusCode::OK);
         assert_eq!(
@@ -351,7 +403,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_good_body_reaches_the_handler() {
-        let (app, _directory, _dir) = app();
+        let (app, _directory, _dir) = app().await;
         let answer = post_json(
             &app,
             r#"{"name":"茶","count":3,"lines":[{"sku":"A1"}]}"#,
@@ -365,7 +417,7 @@ mod tests {
     /// Each kind of bad input: its status, its code, the field at fault.
     #[tokio::test]
     async fn bad_input_gets_a_problem_naming_what_is_wrong() {
-        let (app, _directory, _dir) = app();
+        let (app, _directory, _dir) = app().await;
         let cases: [(&str, u16, &str, Option<&str>); 8] = [
             (r#"{"name":"a","count":1"#, 400, "malformed_json", None),
             (
@@ -436,7 +488,7 @@ mod tests {
 
     #[tokio::test]
     async fn wrong_content_type_and_oversized_bodies_are_refused() {
-        let (app, _directory, _dir) = app();
+        let (app, _directory, _dir) = app().await;
         let answer = send(
             &app,
             Method::POST,
@@ -456,7 +508,7 @@ mod tests {
 
     #[tokio::test]
     async fn problems_speak_the_callers_language_chinese_first() {
-        let (app, _directory, _dir) = app();
+        let (app, _directory, _dir) = app().await;
         let zh = post_json(&app, "{", "").await;
         assert_eq!(zh.body["title"], "请求体不是有效的 JSON");
         assert_eq!(zh.content_language.as_deref(), Some("zh-CN"));
@@ -468,7 +520,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_paths_methods_slow_handlers_and_panics_are_problems() {
-        let (app, _directory, _dir) = app();
+        let (app, _directory, _dir) = app().await;
         let cases = [
             (Method::GET, "/api/v1/nothing-here", 404, "not_found"),
             (Method::DELETE, "/api/v1/health", 405, "method_not_allowed"),
@@ -496,14 +548,18 @@ mod tests {
             password: "till-password".into(),
         };
         directory
-            .create_staff(&new, tongka_domain::UnixMillis::now())
+            .create_staff(
+                directory.first_merchant(),
+                &new,
+                tongka_domain::UnixMillis::now(),
+            )
             .unwrap()
             .unwrap();
     }
 
     #[tokio::test]
     async fn staff_sign_in_by_token_or_cookie_and_sign_out() {
-        let (app, directory, _dir) = app();
+        let (app, directory, _dir) = app().await;
         cashier(&directory);
         let request = r#"{"username":"XiaoWang","password":"till-password"}"#;
         let login = Request::post("/api/v1/sessions")
@@ -580,7 +636,7 @@ mod tests {
 
     #[tokio::test]
     async fn wrong_passwords_are_refused_then_locked_out() {
-        let (app, directory, _dir) = app();
+        let (app, directory, _dir) = app().await;
         cashier(&directory);
         let attempt = |password: &'static str| {
             let app = app.clone();
@@ -626,7 +682,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_retried_write_with_its_key_runs_once_and_answers_the_same() {
-        let (app, directory, _dir) = app();
+        let (app, directory, _dir) = app().await;
         let boss = tongka_domain::NewStaff {
             username: "boss".into(),
             display_name: "老板".into(),
@@ -635,7 +691,11 @@ mod tests {
             password: "a long secret".into(),
         };
         directory
-            .create_staff(&boss, tongka_domain::UnixMillis::now())
+            .create_staff(
+                directory.first_merchant(),
+                &boss,
+                tongka_domain::UnixMillis::now(),
+            )
             .unwrap()
             .unwrap();
         let login = post_to(
@@ -708,7 +768,7 @@ mod tests {
     /// Every route the API serves is in the document, and every operation in it is served.
     #[tokio::test]
     async fn the_openapi_document_and_the_routes_agree() {
-        let (app, _directory, _dir) = app();
+        let (app, _directory, _dir) = app().await;
         let answer = send(&app, Method::GET, "/api/v1/openapi.json", &[], "").await;
         assert_eq!(answer.status, StatusCode::OK);
         let doc = answer.body;
@@ -744,6 +804,30 @@ mod tests {
             ("get", "/api/v1/terminals"),
             ("delete", "/api/v1/terminals/{id}"),
             ("get", "/api/v1/terminal"),
+            ("post", "/api/v1/members"),
+            ("get", "/api/v1/members"),
+            ("get", "/api/v1/members/{id}"),
+            ("patch", "/api/v1/members/{id}"),
+            ("put", "/api/v1/members/{id}/frozen"),
+            ("put", "/api/v1/members/{id}/tier"),
+            ("post", "/api/v1/members/{id}/cards"),
+            ("post", "/api/v1/members/{id}/cards/{number}/lost"),
+            ("post", "/api/v1/members/{id}/cards/{number}/reissue"),
+            ("get", "/api/v1/cards/{number}"),
+            ("post", "/api/v1/members/{id}/merge"),
+            ("delete", "/api/v1/members/{id}/personal-data"),
+            ("get", "/api/v1/members/{id}/export"),
+            ("get", "/api/v1/members/export.csv"),
+            ("post", "/api/v1/members/import"),
+            ("post", "/api/v1/members/{id}/service-records"),
+            ("get", "/api/v1/members/{id}/service-records"),
+            ("post", "/api/v1/members/{id}/service-records/{number}/done"),
+            ("get", "/api/v1/follow-ups"),
+            ("get", "/api/v1/tiers"),
+            ("post", "/api/v1/tiers"),
+            ("put", "/api/v1/tiers/{id}"),
+            ("get", "/api/v1/custom-fields"),
+            ("post", "/api/v1/custom-fields"),
         ]
         .iter()
         .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
@@ -751,7 +835,9 @@ mod tests {
         expected.sort();
         assert_eq!(documented, expected);
         for (method, path) in &documented {
-            let uri = path.replace("{id}", &"0".repeat(32));
+            let uri = path
+                .replace("{id}", &"0".repeat(32))
+                .replace("{number}", "1");
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let answer = send(&app, method.clone(), &uri, &[], "").await;
             assert!(
@@ -767,13 +853,18 @@ mod tests {
 
     #[tokio::test]
     async fn each_caller_has_its_own_request_budget() {
-        let (_, directory, _dir) = app();
+        let (_, _, dir) = app().await;
         let limits = Limits {
             requests_per_second: 1,
             request_burst: 3,
             ..Limits::default()
         };
-        let app = router(AppState::new("9.9.9", limits, directory));
+        std::fs::create_dir(dir.path().join("own")).unwrap();
+        let app = router(AppState::new(
+            "9.9.9",
+            limits,
+            members(&dir.path().join("own")).await,
+        ));
         let as_caller = |token: &'static str| {
             let app = app.clone();
             async move {

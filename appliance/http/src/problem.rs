@@ -143,6 +143,15 @@ impl ApiError {
         self
     }
 
+    /// This occurrence's detail, in `lang`.
+    pub fn detail(&self, lang: Lang) -> Option<&str> {
+        self.0.detail.as_ref().map(|d| d.get(lang))
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.0.status
+    }
+
     /// 422: a field's value is not acceptable; `detail` says what would be.
     pub fn invalid_field(field: &str, detail: Text) -> ApiError {
         ApiError::new(

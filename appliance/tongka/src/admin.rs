@@ -35,7 +35,7 @@ pub fn create(config: &Config, username: &str, display_name: Option<&str>) -> Ex
         scope: Scope::AllStores,
         password,
     };
-    match directory.create_staff(&new, UnixMillis::now()) {
+    match directory.create_staff(directory.first_merchant(), &new, UnixMillis::now()) {
         Ok(Ok(staff)) => {
             println!(
                 "已创建总部管理员 / HQ admin created: {} ({})",

@@ -37,6 +37,7 @@ pub struct HttpConfig {
     pub tls_key_path: PathBuf,
     pub tls_handshake_timeout_ms: u64,
     pub body_bytes_max: usize,
+    pub import_bytes_max: usize,
     pub request_timeout_ms: u64,
     pub requests_per_second: u32,
     pub request_burst: u32,
@@ -201,6 +202,12 @@ impl Config {
             self.http.body_bytes_max,
             1_024,
             64 << 20,
+        )?;
+        check_range(
+            "http.import_bytes_max",
+            self.http.import_bytes_max,
+            1_024,
+            1 << 30,
         )?;
         check_range(
             "http.request_timeout_ms",

@@ -105,15 +105,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let api_limits = tongka_http::Limits {
         body_bytes_max: config.http.body_bytes_max,
+        import_bytes_max: config.http.import_bytes_max,
         request_timeout: Duration::from_millis(config.http.request_timeout_ms),
         requests_per_second: config.http.requests_per_second,
         request_burst: config.http.request_burst,
     };
-    let app = tongka_http::router(tongka_http::AppState::new(
-        VERSION,
-        api_limits,
-        std::sync::Arc::new(directory),
-    ));
+    let members = tongka_domain::Members::open(std::sync::Arc::new(directory), ledger.clone())
+        .await
+        .context("cannot set up the ledger's assets and accounts")?;
+    let app = tongka_http::router(tongka_http::AppState::new(VERSION, api_limits, members));
 
     // What people and the scripts that start the box read: where it is and how to trust it. The
     // fingerprint line comes last.

@@ -1,0 +1,154 @@
+//! How members and merchants map onto the ledger: which assets exist, which accounts each member
+//! has, and how their ids are derived.
+//!
+//! Account and transfer ids are derived (SHA-256 of a purpose and the owner), never random: a
+//! retried member creation, import or merge names the same ledger objects, and the ledger's own
+//! idempotency makes the retry harmless.
+
+use sha2::{Digest, Sha256};
+use tongka_ledger::{
+    AccountFlags, AccountId, Asset, AssetId, BatchError, Ledger, NewAccount, TransferId,
+};
+
+use crate::error::DomainError;
+use crate::member::MemberId;
+use crate::merchant::MerchantId;
+
+/// 人民币, in fen.
+pub const CNY: AssetId = AssetId(1);
+/// 积分, whole points.
+pub const POINTS: AssetId = AssetId(2);
+/// 成长值, whole units.
+pub const GROWTH: AssetId = AssetId(3);
+
+pub fn assets() -> Vec<Asset> {
+    vec![
+        Asset {
+            id: CNY,
+            code: "CNY".into(),
+            scale: 2,
+        },
+        Asset {
+            id: POINTS,
+            code: "POINTS".into(),
+            scale: 0,
+        },
+        Asset {
+            id: GROWTH,
+            code: "GROWTH".into(),
+            scale: 0,
+        },
+    ]
+}
+
+/// The accounts every member has from the day they join (一卡多账户).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MemberAccount {
+    Points,
+    /// 储值本金: money the member paid in.
+    Principal,
+    /// 储值赠送: money the merchant gave on top (充100送20).
+    Bonus,
+    Growth,
+}
+
+impl MemberAccount {
+    pub const ALL: [MemberAccount; 4] = [
+        MemberAccount::Points,
+        MemberAccount::Principal,
+        MemberAccount::Bonus,
+        MemberAccount::Growth,
+    ];
+
+    /// The account's code in the ledger.
+    pub fn code(self) -> u16 {
+        match self {
+            MemberAccount::Points => 1,
+            MemberAccount::Principal => 2,
+            MemberAccount::Bonus => 3,
+            MemberAccount::Growth => 4,
+        }
+    }
+
+    pub fn asset(self) -> AssetId {
+        match self {
+            MemberAccount::Points => POINTS,
+            MemberAccount::Principal | MemberAccount::Bonus => CNY,
+            MemberAccount::Growth => GROWTH,
+        }
+    }
+
+    pub fn id(self, member: MemberId) -> AccountId {
+        AccountId(derive(b"member-account", member.0, self.code()))
+    }
+
+    /// A member's balance can never go below zero: the ledger refuses the transfer.
+    pub fn new_account(self, member: MemberId) -> NewAccount {
+        NewAccount {
+            id: self.id(member),
+            asset: self.asset(),
+            owner: member.0,
+            code: self.code(),
+            flags: AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
+        }
+    }
+}
+
+/// The merchant's side of balances brought in from a previous system (期初余额), one per asset:
+/// it goes negative by exactly what members were credited.
+pub fn opening_account(merchant: MerchantId, asset: AssetId) -> NewAccount {
+    let code = 100 + u16::try_from(asset.0).unwrap_or(u16::MAX - 100);
+    NewAccount {
+        id: AccountId(derive(b"merchant-account", merchant.0, code)),
+        asset,
+        owner: merchant.0,
+        code,
+        flags: AccountFlags::NONE,
+    }
+}
+
+/// What a transfer was for, as the ledger's transfer code.
+pub mod transfer_code {
+    /// A balance brought in by an import.
+    pub const OPENING_BALANCE: u16 = 1;
+    /// A balance moved from a merged member to the one kept.
+    pub const MERGE: u16 = 2;
+}
+
+/// A transfer id for `purpose` about `subject`, distinct per `part`.
+pub fn transfer_id(purpose: &[u8], subject: u128, part: u16) -> TransferId {
+    TransferId(derive(purpose, subject, part))
+}
+
+fn derive(purpose: &[u8], subject: u128, part: u16) -> u128 {
+    let mut hash = Sha256::new();
+    hash.update(b"tongka/");
+    hash.update(purpose);
+    hash.update(subject.to_le_bytes());
+    hash.update(part.to_le_bytes());
+    let digest = hash.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    // Zero and all-ones are reserved by the ledger; a hash landing on them is astronomically rare
+    // but costs nothing to rule out.
+    u128::from_le_bytes(bytes).clamp(1, u128::MAX - 1)
+}
+
+/// Creates the assets and the merchant's accounts, if missing. Run at every start: it is a no-op
+/// once done.
+pub async fn set_up(ledger: &Ledger, merchant: MerchantId) -> Result<(), DomainError> {
+    ledger.create_assets(assets()).await.map_err(batch_error)?;
+    let accounts = [CNY, POINTS, GROWTH]
+        .into_iter()
+        .map(|asset| opening_account(merchant, asset))
+        .collect();
+    ledger
+        .create_accounts(accounts)
+        .await
+        .map_err(batch_error)?;
+    Ok(())
+}
+
+pub(crate) fn batch_error<E: std::error::Error + 'static>(error: BatchError<E>) -> DomainError {
+    DomainError::Ledger(error.to_string())
+}
