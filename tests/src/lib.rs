@@ -85,6 +85,20 @@ impl RunningBox {
 
     /// `start` with more arguments for `tongka serve`, and `TONGKA_*` variables.
     pub fn start_with(data: &Path, args: &[&str], envs: &[(&str, &Path)]) -> Result<RunningBox> {
+        RunningBox::start_logged(data, args, envs, None)
+    }
+
+    /// `start_with`, with the box's log (its stderr) written to `log` if given.
+    pub fn start_logged(
+        data: &Path,
+        args: &[&str],
+        envs: &[(&str, &Path)],
+        log: Option<&Path>,
+    ) -> Result<RunningBox> {
+        let stderr = match log {
+            Some(path) => Stdio::from(std::fs::File::create(path)?),
+            None => Stdio::null(),
+        };
         let mut child = Command::new(tongka_binary()?)
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
@@ -92,7 +106,7 @@ impl RunningBox {
             .env_remove("TONGKA_CONFIG")
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .context("cannot start tongka serve")?;
         let stdout = child.stdout.take().context("no stdout")?;
@@ -136,7 +150,8 @@ impl RunningBox {
         https_get(self.address, self.fingerprint, path)
     }
 
-    /// Any request over HTTPS with the box's certificate pinned; a body is sent as JSON.
+    /// Any request over HTTPS with the box's certificate pinned; a body is sent as JSON unless
+    /// `headers` name another Content-Type.
     pub fn request(
         &self,
         method: &str,
@@ -214,11 +229,16 @@ fn exchange(
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
+    let typed = headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
     match body {
-        Some(body) => request.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )),
+        Some(body) => {
+            if !typed {
+                request.push_str("Content-Type: application/json\r\n");
+            }
+            request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+        }
         None => request.push_str("\r\n"),
     }
     stream.write_all(request.as_bytes())?;
