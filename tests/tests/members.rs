@@ -116,6 +116,31 @@ fn members_from_the_counter_to_erasure_through_the_real_box() {
     boss.ok("POST", "/api/v1/staff", Some(&cashier));
     let till = sign_in(&running, "cashier-a", "till password");
 
+    // The merchant and a head-office department with its analyst.
+    let renamed = boss.ok("PUT", "/api/v1/merchant", Some(r#"{"name":"好邻居超市"}"#));
+    assert_eq!(renamed["name"], "好邻居超市");
+    assert_eq!(
+        boss.ok("GET", "/api/v1/merchant", None)["name"],
+        "好邻居超市"
+    );
+    let marketing = boss.ok("POST", "/api/v1/departments", Some(r#"{"name":"市场部"}"#));
+    let (status, value) = boss.call("POST", "/api/v1/departments", Some(r#"{"name":"市场部"}"#));
+    problem(status, &value, 409, "department_taken");
+    let analyst = format!(
+        r#"{{"username":"analyst","display_name":"分析","role":"department","stores":"all","password":"look only","department":"{}"}}"#,
+        marketing["id"].as_str().unwrap()
+    );
+    let analyst_body = boss.ok("POST", "/api/v1/staff", Some(&analyst));
+    assert_eq!(analyst_body["department"], marketing["id"]);
+    let nowhere = analyst.replace(marketing["id"].as_str().unwrap(), &"f".repeat(32));
+    let (status, value) = boss.call(
+        "POST",
+        "/api/v1/staff",
+        Some(&nowhere.replace("analyst", "analyst2")),
+    );
+    problem(status, &value, 422, "unknown_department");
+    let analyst = sign_in(&running, "analyst", "look only");
+
     // Tiers and a custom field, by head office.
     let regular = boss.ok(
         "POST",
@@ -245,6 +270,18 @@ fn members_from_the_counter_to_erasure_through_the_real_box() {
     let (status, value) = boss.call("GET", "/api/v1/members?limit=1000", None);
     problem(status, &value, 422, "invalid_field");
 
+    // A department reads members but changes none.
+    assert_eq!(
+        analyst.ok("GET", &format!("/api/v1/members/{li_id}"), None)["name"],
+        "李娜"
+    );
+    let (status, value) = analyst.call(
+        "PATCH",
+        &format!("/api/v1/members/{li_id}"),
+        Some(r#"{"name":"改"}"#),
+    );
+    problem(status, &value, 403, "forbidden");
+
     // The role rules: a cashier of store A.
     let b_member = boss.ok(
         "POST",
@@ -303,6 +340,16 @@ fn members_from_the_counter_to_erasure_through_the_real_box() {
             Some("name\n".to_owned()),
         ),
         ("GET", "/api/v1/members/export.csv".to_owned(), None),
+        (
+            "PUT",
+            "/api/v1/merchant".to_owned(),
+            Some(r#"{"name":"我的"}"#.to_owned()),
+        ),
+        (
+            "POST",
+            "/api/v1/departments".to_owned(),
+            Some(r#"{"name":"财务部"}"#.to_owned()),
+        ),
     ];
     for (method, path, body) in &forbidden {
         let headers: &[(&str, &str)] = if path.contains("import") {

@@ -15,7 +15,9 @@ use crate::audit::{AuditCursor, AuditEntry, AuditLogPage};
 use crate::error::{
     AuditError, AuthError, DomainError, LoginError, StaffError, StoreError, TerminalError,
 };
-use crate::merchant::{FIRST_MERCHANT_NAME, Merchant, MerchantId};
+use crate::merchant::{
+    Department, DepartmentId, FIRST_MERCHANT_NAME, Merchant, MerchantError, MerchantId,
+};
 use crate::password;
 use crate::staff::{NewStaff, Role, Scope, Staff, StaffId, StoreId, normalize_username};
 use crate::store::{Date, NewStore, Store, StoreKind};
@@ -40,6 +42,7 @@ const TERMINAL_TOKENS: TableDefinition<&[u8], u128> = TableDefinition::new("term
 /// SHA-256 of the token → the session.
 const SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sessions");
 pub(crate) const MERCHANTS: TableDefinition<u128, &[u8]> = TableDefinition::new("merchants");
+const DEPARTMENTS: TableDefinition<u128, &[u8]> = TableDefinition::new("departments");
 /// `"first"` → the merchant the box was set up for: staff and stores from before merchants were
 /// recorded belong to it.
 const FIRST_MERCHANT: TableDefinition<&str, u128> = TableDefinition::new("first_merchant");
@@ -92,6 +95,8 @@ struct StaffRecord {
     locked_until: u64,
     #[serde(default)]
     merchant: Option<u128>,
+    #[serde(default)]
+    department: Option<u128>,
 }
 
 impl StaffRecord {
@@ -101,6 +106,7 @@ impl StaffRecord {
         Ok(Staff {
             id: StaffId(id),
             merchant: self.merchant.map_or(first_merchant, MerchantId),
+            department: self.department.map(DepartmentId),
             username: self.username.clone(),
             display_name: self.display_name.clone(),
             role,
@@ -252,6 +258,7 @@ impl Directory {
             txn.open_table(TERMINALS)?;
             txn.open_table(TERMINAL_TOKENS)?;
             crate::members::open_tables(&txn)?;
+            txn.open_table(DEPARTMENTS)?;
         }
         let first_merchant = {
             let mut first = txn.open_table(FIRST_MERCHANT)?;
@@ -277,6 +284,97 @@ impl Directory {
             options,
             first_merchant,
         })
+    }
+
+    /// Renames `actor`'s merchant (head office): the name POS terminals show when they find the
+    /// box.
+    pub fn rename_merchant(
+        &self,
+        actor: &Staff,
+        name: &str,
+    ) -> Result<Result<Merchant, MerchantError>, DomainError> {
+        let Ok(name) = crate::member::required_text("name", name, 64) else {
+            return Ok(Err(MerchantError::Name));
+        };
+        if actor.role != Role::HqAdmin {
+            return Ok(Err(MerchantError::Forbidden));
+        }
+        let txn = self.db.begin_write()?;
+        let merchant = {
+            let mut table = txn.open_table(MERCHANTS)?;
+            let Some(bytes) = table.get(actor.merchant.0)?.map(|b| b.value().to_vec()) else {
+                return Err(DomainError::Corrupt(
+                    "the staff's merchant is missing".into(),
+                ));
+            };
+            let mut record: MerchantRecord = decode("merchant", &bytes)?;
+            record.name = name;
+            table.insert(actor.merchant.0, encode(&record)?.as_slice())?;
+            Merchant {
+                id: actor.merchant,
+                name: record.name,
+                created_at: UnixMillis(record.created_at),
+            }
+        };
+        txn.commit()?;
+        Ok(Ok(merchant))
+    }
+
+    /// Creates a head-office department (head office only).
+    pub fn create_department(
+        &self,
+        actor: &Staff,
+        name: &str,
+        now: UnixMillis,
+    ) -> Result<Result<Department, MerchantError>, DomainError> {
+        let Ok(name) = crate::member::required_text("name", name, 32) else {
+            return Ok(Err(MerchantError::Name));
+        };
+        if actor.role != Role::HqAdmin {
+            return Ok(Err(MerchantError::Forbidden));
+        }
+        if self
+            .departments(actor.merchant)?
+            .iter()
+            .any(|d| d.name == name)
+        {
+            return Ok(Err(MerchantError::DepartmentTaken));
+        }
+        let department = Department {
+            id: DepartmentId(random_u128()?),
+            merchant: actor.merchant,
+            name,
+            created_at: now,
+        };
+        let txn = self.db.begin_write()?;
+        txn.open_table(DEPARTMENTS)?
+            .insert(department.id.0, encode(&department)?.as_slice())?;
+        txn.commit()?;
+        Ok(Ok(department))
+    }
+
+    /// The merchant's departments, by name.
+    pub fn departments(&self, merchant: MerchantId) -> Result<Vec<Department>, DomainError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(DEPARTMENTS)?;
+        let mut list = Vec::new();
+        for entry in table.iter()? {
+            let department: Department = decode("department", entry?.1.value())?;
+            if department.merchant == merchant {
+                list.push(department);
+            }
+        }
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(list)
+    }
+
+    fn department(&self, id: DepartmentId) -> Result<Option<Department>, DomainError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(DEPARTMENTS)?;
+        table
+            .get(id.0)?
+            .map(|bytes| decode("department", bytes.value()))
+            .transpose()
     }
 
     /// The merchant the box was set up for: who `tongka admin create` makes staff for.
@@ -323,6 +421,7 @@ impl Directory {
             failed_logins: 0,
             locked_until: 0,
             merchant: Some(merchant.0),
+            department: new.department.map(|d| d.0),
         };
         let id = random_u128()?;
         let txn = self.db.begin_write()?;
@@ -365,7 +464,13 @@ impl Directory {
                 }
             }
         }
-        // Stores are never deleted, so the check above cannot go stale.
+        if let Some(department) = new.department {
+            match self.department(department)? {
+                Some(found) if found.merchant == actor.merchant => {}
+                _ => return Ok(Err(StaffError::UnknownDepartment)),
+            }
+        }
+        // Stores and departments are never deleted, so the checks above cannot go stale.
         self.create_staff(actor.merchant, new, now)
     }
 
@@ -866,6 +971,7 @@ mod tests {
 
     fn admin() -> NewStaff {
         NewStaff {
+            department: None,
             username: "Admin".into(),
             display_name: "总部管理员".into(),
             role: Role::HqAdmin,
@@ -982,6 +1088,7 @@ mod tests {
 
     fn staff_entry(username: &str, role: Role, scope: Scope) -> NewStaff {
         NewStaff {
+            department: None,
             username: username.into(),
             display_name: username.into(),
             role,

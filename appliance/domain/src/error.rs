@@ -65,6 +65,8 @@ pub enum StaffError {
     UsernameTaken(String),
     #[error("scope names a store that does not exist")]
     UnknownStore,
+    #[error("no such department")]
+    UnknownDepartment,
     #[error("your role may not create this staff member")]
     Forbidden,
 }

@@ -38,7 +38,7 @@ pub use members::{
     Balances, MERCHANT_UTC_OFFSET_MINUTES, MemberExport, MemberPage, MemberPatch, MemberQuery,
     MemberView, Members, PAGE_LIMIT_MAX,
 };
-pub use merchant::{Merchant, MerchantId};
+pub use merchant::{Department, DepartmentId, Merchant, MerchantError, MerchantId};
 pub use staff::{NewStaff, Role, Scope, Staff, StaffId, StoreId};
 pub use store::{Date, NewStore, Store, StoreKind};
 pub use terminal::{TERMINAL_TOKEN_PREFIX, Terminal, TerminalId};

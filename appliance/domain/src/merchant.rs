@@ -27,5 +27,39 @@ pub struct Merchant {
     pub created_at: UnixMillis,
 }
 
+/// A head-office department (部门), e.g. 市场部 or 财务部: staff with the department role belong
+/// to one.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct DepartmentId(pub u128);
+
+impl fmt::Display for DepartmentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Department {
+    pub id: DepartmentId,
+    pub merchant: MerchantId,
+    pub name: String,
+    pub created_at: UnixMillis,
+}
+
+/// Why a merchant or department change was refused.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MerchantError {
+    #[error("name: 1 to 64 characters (departments 32), no control characters")]
+    Name,
+    #[error("a department with this name exists")]
+    DepartmentTaken,
+    #[error("only head office may do this")]
+    Forbidden,
+}
+
 /// The name a box's first merchant starts with, until head office renames it.
 pub const FIRST_MERCHANT_NAME: &str = "我的商户";

@@ -4,7 +4,7 @@ use std::fmt;
 
 use crate::UnixMillis;
 use crate::error::StaffError;
-use crate::merchant::MerchantId;
+use crate::merchant::{DepartmentId, MerchantId};
 
 /// A staff member's id: random, never reused.
 #[derive(
@@ -99,6 +99,8 @@ impl Scope {
 pub struct Staff {
     pub id: StaffId,
     pub merchant: MerchantId,
+    /// The head-office department they belong to, if any.
+    pub department: Option<DepartmentId>,
     /// What they sign in with: lower case, unique.
     pub username: String,
     pub display_name: String,
@@ -111,6 +113,7 @@ pub struct Staff {
 /// A staff member to create, as entered.
 #[derive(Clone, Debug)]
 pub struct NewStaff {
+    pub department: Option<DepartmentId>,
     pub username: String,
     pub display_name: String,
     pub role: Role,
@@ -188,6 +191,7 @@ mod tests {
 
     fn new(username: &str, display_name: &str, password: &str) -> NewStaff {
         NewStaff {
+            department: None,
             username: username.into(),
             display_name: display_name.into(),
             role: Role::Cashier,

@@ -33,6 +33,7 @@ async fn book() -> Book {
         .create_staff(
             directory.first_merchant(),
             &NewStaff {
+                department: None,
                 username: "boss".into(),
                 display_name: "老板".into(),
                 role: Role::HqAdmin,
@@ -355,6 +356,7 @@ async fn cashiers_cannot_merge_erase_or_touch_another_stores_member() {
         .create_staff_by(
             boss,
             &NewStaff {
+                department: None,
                 username: "cashier-a".into(),
                 display_name: "收银A".into(),
                 role: Role::Cashier,

@@ -35,6 +35,10 @@ pub struct StaffBody {
     role: &'static str,
     /// `"all"`, or the store ids.
     stores: StoresBody,
+    /// The head-office department (id), if any.
+    department: Option<String>,
+    /// The merchant (id) they work for.
+    merchant: String,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -51,6 +55,8 @@ impl From<&Staff> for StaffBody {
             username: staff.username.clone(),
             display_name: staff.display_name.clone(),
             role: staff.role.as_str(),
+            department: staff.department.map(|d| d.to_string()),
+            merchant: staff.merchant.to_string(),
             stores: match &staff.scope {
                 Scope::AllStores => StoresBody::All("all"),
                 Scope::Stores(stores) => {

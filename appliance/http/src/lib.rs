@@ -125,6 +125,8 @@ fn api_routes_with(limits: Limits) -> OpenApiRouter<AppState> {
         .routes(routes!(people::create_store, people::list_stores))
         .routes(routes!(people::get_store))
         .routes(routes!(people::create_staff, people::list_staff))
+        .routes(routes!(people::get_merchant, people::rename_merchant))
+        .routes(routes!(people::create_department, people::list_departments))
         .routes(routes!(audit::read))
         .routes(routes!(terminals::create, terminals::list))
         .routes(routes!(terminals::revoke))
@@ -541,6 +543,7 @@ mod tests {
 
     fn cashier(directory: &tongka_domain::Directory) {
         let new = tongka_domain::NewStaff {
+            department: None,
             username: "xiaowang".into(),
             display_name: "小王".into(),
             role: tongka_domain::Role::Cashier,
@@ -684,6 +687,7 @@ mod tests {
     async fn a_retried_write_with_its_key_runs_once_and_answers_the_same() {
         let (app, directory, _dir) = app().await;
         let boss = tongka_domain::NewStaff {
+            department: None,
             username: "boss".into(),
             display_name: "老板".into(),
             role: tongka_domain::Role::HqAdmin,
@@ -827,6 +831,10 @@ mod tests {
             ("post", "/api/v1/tiers"),
             ("put", "/api/v1/tiers/{id}"),
             ("get", "/api/v1/custom-fields"),
+            ("get", "/api/v1/merchant"),
+            ("put", "/api/v1/merchant"),
+            ("post", "/api/v1/departments"),
+            ("get", "/api/v1/departments"),
             ("post", "/api/v1/custom-fields"),
         ]
         .iter()

@@ -8,8 +8,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tongka_domain::{
-    Date, NewStaff, NewStore, Role, Scope, StaffError, Store, StoreError, StoreId, StoreKind,
-    UnixMillis,
+    Date, Department, DepartmentId, Merchant, MerchantError, NewStaff, NewStore, Role, Scope,
+    StaffError, Store, StoreError, StoreId, StoreKind, UnixMillis,
 };
 
 use crate::AppState;
@@ -180,6 +180,8 @@ pub struct CreateStaff {
     /// `"all"`, or store ids.
     stores: StoresRequest,
     password: String,
+    /// The head-office department (id) they belong to.
+    department: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -228,7 +230,12 @@ pub(crate) async fn create_staff(
                 .ok_or_else(bad_stores)?,
         ),
     };
+    let department = match request.department.as_deref() {
+        None => None,
+        Some(text) => Some(DepartmentId(parse_id(text).ok_or_else(unknown_department)?)),
+    };
     let new = NewStaff {
+        department,
         username: request.username,
         display_name: request.display_name,
         role,
@@ -261,6 +268,7 @@ pub(crate) async fn create_staff(
         )),
         Err(StaffError::EmptyScope) => Err(bad_stores()),
         Err(StaffError::UnknownStore) => Err(ApiError::unknown_store("stores")),
+        Err(StaffError::UnknownDepartment) => Err(unknown_department()),
         Err(StaffError::UsernameTaken(_)) => Err(taken(
             "username_taken",
             "username",
@@ -284,4 +292,143 @@ pub(crate) async fn list_staff(
         .staff_list(&actor.staff)
         .map_err(|error| internal(&error))?;
     Ok(Json(staff.iter().map(StaffBody::from).collect()))
+}
+
+fn unknown_department() -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown_department",
+        Text::new("没有这个部门", "No such department"),
+    )
+    .with_field("department")
+}
+
+fn merchant_refused(error: MerchantError) -> ApiError {
+    match error {
+        MerchantError::Name => invalid(
+            "name",
+            "名称须为 1 至 64 个字符（部门 32 个），不含控制字符",
+            "1 to 64 characters (departments 32), no control characters",
+        ),
+        MerchantError::DepartmentTaken => taken(
+            "department_taken",
+            "name",
+            "已有同名部门",
+            "A department with this name exists",
+        ),
+        MerchantError::Forbidden => ApiError::forbidden(),
+        _ => ApiError::internal(),
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MerchantBody {
+    id: String,
+    name: String,
+    created_at: String,
+}
+
+impl From<&Merchant> for MerchantBody {
+    fn from(merchant: &Merchant) -> MerchantBody {
+        MerchantBody {
+            id: merchant.id.to_string(),
+            name: merchant.name.clone(),
+            created_at: rfc3339(merchant.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NameRequest {
+    name: String,
+}
+
+/// 商户 / The caller's merchant.
+#[utoipa::path(get, path = "/api/v1/merchant", tag = "stores", security(("bearer" = [])),
+    responses((status = 200, body = MerchantBody)))]
+pub(crate) async fn get_merchant(
+    State(state): State<AppState>,
+    actor: CurrentStaff,
+) -> Result<Json<MerchantBody>, ApiError> {
+    match state
+        .directory
+        .merchant(actor.staff.merchant)
+        .map_err(|error| internal(&error))?
+    {
+        Some(merchant) => Ok(Json(MerchantBody::from(&merchant))),
+        None => Err(internal(&"the staff's merchant is missing")),
+    }
+}
+
+/// 修改商户名称 / Rename the merchant (head office).
+#[utoipa::path(put, path = "/api/v1/merchant", tag = "stores", security(("bearer" = [])),
+    request_body = NameRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "retry safely")),
+    responses((status = 200, body = MerchantBody),
+        (status = 403, description = "forbidden", body = crate::problem::ProblemDoc),
+        (status = 422, description = "invalid_field", body = crate::problem::ProblemDoc)))]
+pub(crate) async fn rename_merchant(
+    State(state): State<AppState>,
+    actor: CurrentStaff,
+    ApiJson(request): ApiJson<NameRequest>,
+) -> Result<Json<MerchantBody>, ApiError> {
+    let merchant = state
+        .directory
+        .rename_merchant(&actor.staff, &request.name)
+        .map_err(|error| internal(&error))?
+        .map_err(merchant_refused)?;
+    Ok(Json(MerchantBody::from(&merchant)))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DepartmentBody {
+    id: String,
+    name: String,
+    created_at: String,
+}
+
+impl From<&Department> for DepartmentBody {
+    fn from(department: &Department) -> DepartmentBody {
+        DepartmentBody {
+            id: department.id.to_string(),
+            name: department.name.clone(),
+            created_at: rfc3339(department.created_at),
+        }
+    }
+}
+
+/// 新建部门 / Create a head-office department (head office).
+#[utoipa::path(post, path = "/api/v1/departments", tag = "staff", security(("bearer" = [])),
+    request_body = NameRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "retry safely")),
+    responses((status = 201, body = DepartmentBody),
+        (status = 403, description = "forbidden", body = crate::problem::ProblemDoc),
+        (status = 409, description = "department_taken", body = crate::problem::ProblemDoc),
+        (status = 422, description = "invalid_field", body = crate::problem::ProblemDoc)))]
+pub(crate) async fn create_department(
+    State(state): State<AppState>,
+    actor: CurrentStaff,
+    ApiJson(request): ApiJson<NameRequest>,
+) -> Result<(StatusCode, Json<DepartmentBody>), ApiError> {
+    let department = state
+        .directory
+        .create_department(&actor.staff, &request.name, UnixMillis::now())
+        .map_err(|error| internal(&error))?
+        .map_err(merchant_refused)?;
+    Ok((StatusCode::CREATED, Json(DepartmentBody::from(&department))))
+}
+
+/// 部门列表 / The merchant's departments.
+#[utoipa::path(get, path = "/api/v1/departments", tag = "staff", security(("bearer" = [])),
+    responses((status = 200, body = Vec<DepartmentBody>)))]
+pub(crate) async fn list_departments(
+    State(state): State<AppState>,
+    actor: CurrentStaff,
+) -> Result<Json<Vec<DepartmentBody>>, ApiError> {
+    let departments = state
+        .directory
+        .departments(actor.staff.merchant)
+        .map_err(|error| internal(&error))?;
+    Ok(Json(departments.iter().map(DepartmentBody::from).collect()))
 }

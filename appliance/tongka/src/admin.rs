@@ -29,6 +29,7 @@ pub fn create(config: &Config, username: &str, display_name: Option<&str>) -> Ex
             Err(error) => return report(&error),
         };
     let new = NewStaff {
+        department: None,
         username: username.to_owned(),
         display_name: display_name.unwrap_or(username).to_owned(),
         role: Role::HqAdmin,
