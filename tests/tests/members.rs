@@ -466,6 +466,52 @@ fn members_from_the_counter_to_erasure_through_the_real_box() {
         li_id.as_str()
     );
 
+    // Head office adjusts: a tier's settings, a member's tier, a freeze, another card.
+    let gold_id = gold["id"].as_str().unwrap();
+    let gold = boss.ok(
+        "PUT",
+        &format!("/api/v1/tiers/{gold_id}"),
+        Some(r#"{"name":"金卡","rank":2,"discount_rate":"0.88","points_rate":"2"}"#),
+    );
+    assert_eq!(gold["discount_rate"], "0.88");
+    let (status, value) = boss.call(
+        "POST",
+        "/api/v1/tiers",
+        Some(r#"{"name":"银卡","rank":2,"discount_rate":"0.95","points_rate":"1"}"#),
+    );
+    problem(status, &value, 409, "tier_taken");
+    let (status, value) = boss.call(
+        "POST",
+        "/api/v1/tiers",
+        Some(r#"{"name":"银卡","rank":3,"discount_rate":"1.2","points_rate":"1"}"#),
+    );
+    problem(status, &value, 422, "invalid_field");
+    assert_eq!(value["field"], "discount_rate");
+    let on_gold = boss.ok(
+        "PUT",
+        &format!("/api/v1/members/{b_id}/tier"),
+        Some(&format!(r#"{{"tier":"{gold_id}"}}"#)),
+    );
+    assert_eq!(on_gold["tier"], gold_id);
+    let frozen = boss.ok(
+        "PUT",
+        &format!("/api/v1/members/{b_id}/frozen"),
+        Some(r#"{"frozen":true}"#),
+    );
+    assert_eq!(frozen["status"], "frozen");
+    let with_card = boss.ok(
+        "POST",
+        &format!("/api/v1/members/{b_id}/cards"),
+        Some(r#"{"number":"11010519491231002X","kind":"id_card"}"#),
+    );
+    assert_eq!(with_card["cards"][0]["number"], "110105**********2X");
+    assert_eq!(
+        boss.ok("GET", "/api/v1/cards/11010519491231002x", None)["member"]["id"],
+        b_id.as_str()
+    );
+    let fields = boss.ok("GET", "/api/v1/custom-fields", None);
+    assert_eq!(fields[0]["key"], "pet");
+
     // A lost card stops working; its replacement works.
     boss.ok(
         "POST",
@@ -496,6 +542,23 @@ fn members_from_the_counter_to_erasure_through_the_real_box() {
         till.ok("GET", "/api/v1/follow-ups?due_by=2026-11-25", None),
         serde_json::json!([])
     );
+    let number = due[0]["record"]["number"].as_u64().unwrap();
+    let done = till.ok(
+        "POST",
+        &format!("/api/v1/members/{li_id}/service-records/{number}/done"),
+        None,
+    );
+    assert!(done["done_at"].is_string());
+    assert_eq!(
+        till.ok("GET", "/api/v1/follow-ups?due_by=2026-12-31", None),
+        serde_json::json!([])
+    );
+    let records = till.ok(
+        "GET",
+        &format!("/api/v1/members/{li_id}/service-records"),
+        None,
+    );
+    assert_eq!(records.as_array().unwrap().len(), 1);
 
     // CSV export: the import's columns, the balances as decimals.
     let (status, exported) = boss.call("GET", "/api/v1/members/export.csv", None);
