@@ -14,16 +14,10 @@ use crate::merchant::MerchantId;
 use crate::staff::{StaffId, StoreId};
 use crate::store::Date;
 
-/// A member's id. The high 48 bits are the millisecond it was made, so ids sort by joining time;
-/// the rest is random.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct MemberId(pub u128);
-
-impl fmt::Display for MemberId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032x}", self.0)
-    }
+hex_id! {
+    /// A member's id. The high 48 bits are the millisecond it was made, so ids sort by joining time;
+    /// the rest is random.
+    MemberId;
 }
 
 impl MemberId {
@@ -33,14 +27,8 @@ impl MemberId {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct TierId(pub u128);
-
-impl fmt::Display for TierId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032x}", self.0)
-    }
+hex_id! {
+    TierId;
 }
 
 /// Why a field was refused.

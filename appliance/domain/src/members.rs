@@ -278,26 +278,10 @@ impl Members {
         now: UnixMillis,
     ) -> Outcome<MemberView> {
         let id = MemberId::from_parts(now, random_u128()?);
-        self.create_with_id(actor, id, new, now, None).await
-    }
-
-    /// Creates a member under a chosen id (imports derive it from the file, so a re-run finds
-    /// them). `existing_ok`: an existing member with this id is the answer, not an error.
-    async fn create_with_id(
-        &self,
-        actor: &Staff,
-        id: MemberId,
-        new: &NewMember,
-        now: UnixMillis,
-        forced_channel: Option<JoinChannel>,
-    ) -> Outcome<MemberView> {
-        let member = match self.check_new(actor, id, new, now, forced_channel)? {
+        let member = match self.check_new(actor, id, new, now, None)? {
             Ok(member) => member,
             Err(error) => return Ok(Err(error)),
         };
-        if let Some(existing) = self.member_record(id)? {
-            return Ok(Ok(self.view(existing)?));
-        }
         // Cheap uniqueness check before touching the ledger; repeated inside the write.
         if let Err(error) = self.check_unique(&member)? {
             return Ok(Err(error));
@@ -521,29 +505,22 @@ impl Members {
                 .transpose()
         };
         // Exact lookups answer at once, whatever the caller's scope: the till finds any member.
-        if let Some(phone) = query.phone.as_deref() {
+        let exact = if let Some(phone) = query.phone.as_deref() {
             let Some(phone) = Phone::parse(phone) else {
                 return Ok(Err(FieldError::new("phone", Invalid::Phone).into()));
             };
             let phones = txn.open_table(MEMBER_PHONES)?;
-            let found = match phones.get((merchant, phone.as_str()))? {
-                Some(id) => load(id.value())?,
-                None => None,
-            };
-            let members = found
-                .into_iter()
-                .filter(|m| matches(m, query, true))
-                .collect();
-            return Ok(Ok(MemberPage {
-                members,
-                next: None,
-            }));
-        }
-        if let Some(number) = query.card.as_deref() {
+            Some(phones.get((merchant, phone.as_str()))?.map(|id| id.value()))
+        } else if let Some(number) = query.card.as_deref() {
             let number = number.trim().to_ascii_uppercase();
             let cards = txn.open_table(MEMBER_CARDS)?;
-            let found = match cards.get((merchant, number.as_str()))? {
-                Some(id) => load(id.value())?,
+            Some(cards.get((merchant, number.as_str()))?.map(|id| id.value()))
+        } else {
+            None
+        };
+        if let Some(found) = exact {
+            let found = match found {
+                Some(id) => load(id)?,
                 None => None,
             };
             let members = found

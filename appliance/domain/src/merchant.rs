@@ -4,20 +4,10 @@
 //! fields by merchant so an alliance of merchants (异业联盟) can share one box later, each keeping
 //! its own members.
 
-use std::fmt;
-
 use crate::UnixMillis;
 
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(transparent)]
-pub struct MerchantId(pub u128);
-
-impl fmt::Display for MerchantId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032x}", self.0)
-    }
+hex_id! {
+    MerchantId;
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,18 +17,10 @@ pub struct Merchant {
     pub created_at: UnixMillis,
 }
 
-/// A head-office department (部门), e.g. 市场部 or 财务部: staff with the department role belong
-/// to one.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(transparent)]
-pub struct DepartmentId(pub u128);
-
-impl fmt::Display for DepartmentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032x}", self.0)
-    }
+hex_id! {
+    /// A head-office department (部门), e.g. 市场部 or 财务部: staff with the department role belong
+    /// to one.
+    DepartmentId;
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

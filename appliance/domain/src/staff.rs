@@ -1,35 +1,17 @@
 //! Staff: who works for the merchant, in which role, over which stores.
 
-use std::fmt;
-
 use crate::UnixMillis;
 use crate::error::StaffError;
 use crate::merchant::{DepartmentId, MerchantId};
 
-/// A staff member's id: random, never reused.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(transparent)]
-pub struct StaffId(pub u128);
-
-impl fmt::Display for StaffId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032x}", self.0)
-    }
+hex_id! {
+    /// A staff member's id: random, never reused.
+    StaffId;
 }
 
-/// A store's id (门店).
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(transparent)]
-pub struct StoreId(pub u128);
-
-impl fmt::Display for StoreId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032x}", self.0)
-    }
+hex_id! {
+    /// A store's id (门店).
+    StoreId;
 }
 
 /// What a staff member may do. Roles are ordered from the most to the least powerful.

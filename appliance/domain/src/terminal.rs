@@ -1,18 +1,11 @@
 //! Terminals (收银终端): a POS bound to one store, holding its own token. Pairing by a short code
 //! comes with discovery (issue 6); until then head office or the store's manager mints the token.
 
-use std::fmt;
-
 use crate::UnixMillis;
 use crate::staff::StoreId;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TerminalId(pub u128);
-
-impl fmt::Display for TerminalId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032x}", self.0)
-    }
+hex_id! {
+    TerminalId;
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

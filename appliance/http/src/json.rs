@@ -24,13 +24,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let is_json = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
-        if !is_json {
+        if !has_content_type(request.headers(), "application/json") {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
@@ -40,21 +34,34 @@ where
                 ),
             ));
         }
-        let bytes =
-            Bytes::from_request(request, state)
-                .await
-                .map_err(|rejection| match rejection {
-                    BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
-                        ApiError::body_too_large()
-                    }
-                    // The client went away or sent a broken body.
-                    _ => ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "body_unreadable",
-                        Text::new("无法读取请求体", "The request body could not be read"),
-                    ),
-                })?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(body_refused)?;
         parse(&bytes).map(ApiJson)
+    }
+}
+
+/// Whether the request's Content-Type is `mime` (parameters such as `charset` aside).
+pub(crate) fn has_content_type(headers: &axum::http::HeaderMap, mime: &str) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|found| found.trim().eq_ignore_ascii_case(mime))
+}
+
+/// The problem for a body that could not be read: too large, or broken.
+pub(crate) fn body_refused(rejection: BytesRejection) -> ApiError {
+    match rejection {
+        BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
+            ApiError::body_too_large()
+        }
+        // The client went away or sent a broken body.
+        _ => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "body_unreadable",
+            Text::new("无法读取请求体", "The request body could not be read"),
+        ),
     }
 }
 

@@ -1458,22 +1458,8 @@ pub(crate) async fn import(
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|rejection| match rejection {
-        axum::extract::rejection::BytesRejection::FailedToBufferBody(
-            axum::extract::rejection::FailedToBufferBody::LengthLimitError(_),
-        ) => ApiError::body_too_large(),
-        _ => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "body_unreadable",
-            Text::new("无法读取请求体", "The request body could not be read"),
-        ),
-    })?;
-    let is_csv = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("text/csv"));
-    if !is_csv {
+    let body = body.map_err(crate::json::body_refused)?;
+    if !crate::json::has_content_type(&headers, "text/csv") {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
