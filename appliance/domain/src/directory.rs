@@ -590,6 +590,29 @@ impl Directory {
         Ok(Some((fingerprint, answer.to_vec())))
     }
 
+    /// Drops, within `txn`, every kept answer whose bytes contain `needle`: after a member's
+    /// personal data is erased, replaying an old request must not bring it back.
+    pub(crate) fn forget_replies_mentioning(
+        txn: &redb::WriteTransaction,
+        needle: &[u8],
+    ) -> Result<usize, DomainError> {
+        let mut table = txn.open_table(REPLIES)?;
+        let mut expiry = txn.open_table(REPLY_EXPIRY)?;
+        let mut found: Vec<(u64, Vec<u8>)> = Vec::new();
+        for entry in table.iter()? {
+            let (key, value) = entry?;
+            let (expires_at, _, answer) = value.value();
+            if !needle.is_empty() && answer.windows(needle.len()).any(|w| w == needle) {
+                found.push((expires_at, key.value().to_vec()));
+            }
+        }
+        for (expires_at, key) in &found {
+            table.remove(key.as_slice())?;
+            expiry.remove((*expires_at, key.as_slice()))?;
+        }
+        Ok(found.len())
+    }
+
     /// Keeps the answer to a keyed request until `expires_at`; drops expired ones on the way.
     pub fn keep_reply(
         &self,

@@ -957,8 +957,8 @@ impl Members {
         Ok(Ok(self.view(target)?))
     }
 
-    /// Erases a member's personal data on request (PIPL, head office): profile, cards, consent
-    /// and service notes go; the id, the status and the ledger's money history stay, so the books
+    /// Erases a member's personal data on request (PIPL, head office): profile, cards, consent,
+    /// service notes and kept idempotent answers that show them go; the id, the status and the ledger's money history stay, so the books
     /// still balance. Balances are not touched: settle them with the member first.
     pub fn erase(&self, actor: &Staff, id: MemberId, now: UnixMillis) -> Outcome<MemberView> {
         if actor.role != Role::HqAdmin {
@@ -982,6 +982,7 @@ impl Members {
         after.referrer = None;
         after.status = MemberStatus::Erased { at: now };
         put_member(&txn, Some(&before), &after)?;
+        Directory::forget_replies_mentioning(&txn, id.to_string().as_bytes())?;
         {
             let mut records = txn.open_table(SERVICE_RECORDS)?;
             let mut follow_ups = txn.open_table(FOLLOW_UPS)?;

@@ -270,7 +270,30 @@ async fn merge_moves_balances_through_the_ledger_and_erasure_keeps_them() {
         .unwrap();
     assert_eq!(again.balances.points, 120);
 
+    // An idempotent answer showing the member is kept; erasure must not leave it to replay.
+    let directory = book.members.directory();
+    let answer = format!(r#"{{"id":"{}","name":"甲"}}"#, a.member.id);
+    directory
+        .keep_reply(
+            &[7; 32],
+            &[1; 32],
+            answer.as_bytes(),
+            NOW,
+            NOW.plus_ms(86_400_000),
+        )
+        .unwrap();
+    directory
+        .keep_reply(
+            &[8; 32],
+            &[1; 32],
+            b"{\"id\":\"someone else\"}",
+            NOW,
+            NOW.plus_ms(86_400_000),
+        )
+        .unwrap();
     let erased = book.members.erase(boss, a.member.id, NOW).unwrap().unwrap();
+    assert_eq!(directory.reply(&[7; 32], NOW).unwrap(), None);
+    assert!(directory.reply(&[8; 32], NOW).unwrap().is_some());
     assert_eq!(erased.member.profile.name, None);
     assert_eq!(erased.member.profile.phone, None);
     assert!(erased.member.cards.is_empty());
