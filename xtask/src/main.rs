@@ -158,6 +158,7 @@ fn test() -> Result<()> {
             "warnings",
         ]),
     )?;
+    plugins_checked()?;
     let (passed, failed) = run_tests(cargo().args(["test", "--workspace", "--locked"]))?;
     // One closing line for the whole run: cargo's own last line is the doc-test block's, often
     // "0 passed", which reads as if nothing ran.
@@ -167,6 +168,38 @@ fn test() -> Result<()> {
     }
     eprintln!("all checks passed");
     Ok(())
+}
+
+/// The plugins and the Rust plugin SDK: their own workspace, built for wasm32-wasip2 into
+/// `target/plugins` (the host's tests load the components from there).
+fn plugins_checked() -> Result<()> {
+    let manifest = ["--manifest-path", "plugins/Cargo.toml"];
+    let wasm = [
+        "--target",
+        "wasm32-wasip2",
+        "--target-dir",
+        "target/plugins",
+        "--locked",
+    ];
+    run(
+        "plugins: formatting",
+        cargo().arg("fmt").args(manifest).args(["--all", "--check"]),
+    )?;
+    run(
+        "plugins: clippy, warnings denied",
+        cargo()
+            .arg("clippy")
+            .args(manifest)
+            .args(wasm)
+            .args(["--", "--deny", "warnings"]),
+    )?;
+    run(
+        "plugins: build",
+        cargo()
+            .args(["build", "--release"])
+            .args(manifest)
+            .args(wasm),
+    )
 }
 
 /// Runs `cargo test`, echoing its output, and adds up its `test result:` lines.

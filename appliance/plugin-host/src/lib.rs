@@ -1,0 +1,767 @@
+//! Runs partners' WebAssembly plugins: loads a component, checks its manifest and its fit to its
+//! world, compiles it once (cached on disk), and calls its hooks under strict limits.
+//!
+//! Every call gets a fresh `Store` from a pre-instantiated `InstancePre` in the pooling
+//! allocator: nothing leaks between calls or members, and instantiation is a few microseconds.
+//! Each call is metered with fuel, capped in memory and bounded by an epoch deadline; a trap, an
+//! exhausted limit, a denied capability or an effect the hook may not give fails that call with a
+//! [`CallError`] naming the plugin, and the host and the other plugins carry on.
+//!
+//! What this crate is not: it commits nothing (the caller checks and commits the effects in one
+//! ledger batch), and it opens no socket.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+mod effects;
+mod error;
+pub mod manifest;
+pub mod schema;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+pub use error::{CallError, LoadError};
+pub use manifest::{Capability, Manifest, World};
+
+wasmtime::component::bindgen!({
+    path: "../../plugin-sdk/wit",
+    world: "loyalty-scheme",
+    imports: { default: trappable },
+    additional_derives: [PartialEq, Eq],
+});
+
+pub use exports::tongka::plugin::scheme::{Checkout, CommittedCheckout, RefundOrder, TopUpOrder};
+pub use tongka::plugin::types::{
+    Asset, Date, Effect, HookError, LineDiscount, LineFlags, LocalTime, MemberStats, MemberSummary,
+    Money, OrderLine, Party, PointsGrant, Store as StoreInfo, StoreKind,
+};
+
+use tongka::plugin::{config, kv, log};
+
+/// How the host runs plugins. Defaults suit the box; a manifest may ask for less or more, up to
+/// the maxima.
+#[derive(Clone, Debug)]
+pub struct HostOptions {
+    /// Where compiled plugins are cached; `None` compiles at every load.
+    pub cache_dir: Option<PathBuf>,
+    pub default_limits: Limits,
+    pub max_limits: Limits,
+    /// How many plugin instances may be alive at once (calls in flight), across plugins.
+    pub instances_max: u32,
+    /// The epoch tick: deadlines are counted in these.
+    pub tick: Duration,
+}
+
+/// What one call may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Fuel units: roughly one per WebAssembly instruction.
+    pub fuel: u64,
+    pub memory_bytes: u64,
+    pub deadline: Duration,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        HostOptions {
+            cache_dir: None,
+            default_limits: Limits {
+                fuel: 50_000_000,
+                memory_bytes: 32 << 20,
+                deadline: Duration::from_millis(100),
+            },
+            max_limits: Limits {
+                fuel: 2_000_000_000,
+                memory_bytes: 256 << 20,
+                deadline: Duration::from_secs(5),
+            },
+            instances_max: 64,
+            tick: Duration::from_millis(5),
+        }
+    }
+}
+
+/// A plugin's own key-value store, kept by the box. Implemented over redb by the box; the host
+/// only routes calls, namespaced by plugin id.
+pub trait PluginKv: Send + Sync + std::fmt::Debug {
+    fn get(&self, plugin: &str, key: &str) -> Option<Vec<u8>>;
+    fn set(&self, plugin: &str, key: &str, value: &[u8]) -> Result<(), KvRefusal>;
+    fn delete(&self, plugin: &str, key: &str) -> Result<(), KvRefusal>;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KvRefusal {
+    TooLarge,
+    Full,
+}
+
+/// A key-value store in memory: for tests and the plugin harness.
+#[derive(Debug, Default)]
+pub struct MemoryKv(Mutex<BTreeMap<(String, String), Vec<u8>>>);
+
+impl PluginKv for MemoryKv {
+    fn get(&self, plugin: &str, key: &str) -> Option<Vec<u8>> {
+        let map = self.0.lock().ok()?;
+        map.get(&(plugin.to_owned(), key.to_owned())).cloned()
+    }
+
+    fn set(&self, plugin: &str, key: &str, value: &[u8]) -> Result<(), KvRefusal> {
+        if key.len() > 256 || value.len() > 64 << 10 {
+            return Err(KvRefusal::TooLarge);
+        }
+        let mut map = self.0.lock().map_err(|_| KvRefusal::Full)?;
+        map.insert((plugin.to_owned(), key.to_owned()), value.to_vec());
+        Ok(())
+    }
+
+    fn delete(&self, plugin: &str, key: &str) -> Result<(), KvRefusal> {
+        let mut map = self.0.lock().map_err(|_| KvRefusal::Full)?;
+        map.remove(&(plugin.to_owned(), key.to_owned()));
+        Ok(())
+    }
+}
+
+/// A loaded plugin: its manifest, what the merchant granted and configured, its limits, and its
+/// pre-instantiated component.
+pub struct Plugin {
+    pub manifest: Manifest,
+    pub granted: Vec<Capability>,
+    pub limits: Limits,
+    config: Arc<str>,
+    pre: LoyaltySchemePre<CallState>,
+}
+
+/// Counts, for tests and the health view.
+#[derive(Debug, Default)]
+pub struct HostStats {
+    /// Components compiled by cranelift (a cache miss).
+    pub compiled: AtomicU64,
+    /// Components loaded from the compiled cache.
+    pub cache_hits: AtomicU64,
+    pub calls: AtomicU64,
+    pub failures: AtomicU64,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("manifest", &self.manifest)
+            .field("granted", &self.granted)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+pub struct Host {
+    engine: Engine,
+    linker: Linker<CallState>,
+    options: HostOptions,
+    kv: Arc<dyn PluginKv>,
+    plugins: RwLock<BTreeMap<String, Arc<Plugin>>>,
+    stats: HostStats,
+    ticking: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plugins: Vec<String> = self
+            .plugins
+            .read()
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default();
+        f.debug_struct("Host")
+            .field("options", &self.options)
+            .field("plugins", &plugins)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.ticking.store(false, Ordering::Relaxed);
+    }
+}
+
+/// What a call's store holds: the plugin's identity and grants, its sandboxed WASI, and the marks
+/// its host functions leave when a limit or a grant is hit.
+pub struct CallState {
+    plugin: Arc<str>,
+    config: Arc<str>,
+    granted: Vec<Capability>,
+    kv: Arc<dyn PluginKv>,
+    wasi: WasiCtx,
+    table: ResourceTable,
+    stderr: MemoryOutputPipe,
+    memory_cap: usize,
+    memory_hit: bool,
+    denied: Option<&'static str>,
+    log_lines: u32,
+}
+
+impl std::fmt::Debug for CallState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallState")
+            .field("plugin", &self.plugin)
+            .field("granted", &self.granted)
+            .field("memory_hit", &self.memory_hit)
+            .field("denied", &self.denied)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Log lines one call may write; more are dropped, so a chatty plugin cannot flood the log.
+const LOG_LINES_MAX: u32 = 64;
+const LOG_CHARS_MAX: usize = 1_000;
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl wasmtime::ResourceLimiter for CallState {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_cap {
+            self.memory_hit = true;
+            wasmtime::bail!("memory limit of {} bytes", self.memory_cap);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+impl tongka::plugin::types::Host for CallState {}
+
+impl log::Host for CallState {
+    fn write(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        self.log_lines += 1;
+        if self.log_lines > LOG_LINES_MAX {
+            return Ok(());
+        }
+        let message: String = message.chars().take(LOG_CHARS_MAX).collect();
+        let plugin = &*self.plugin;
+        match level {
+            log::Level::Trace => tracing::trace!(plugin, "{message}"),
+            log::Level::Debug => tracing::debug!(plugin, "{message}"),
+            log::Level::Info => tracing::info!(plugin, "{message}"),
+            log::Level::Warn => tracing::warn!(plugin, "{message}"),
+            log::Level::Error => tracing::error!(plugin, "{message}"),
+        }
+        Ok(())
+    }
+}
+
+impl config::Host for CallState {
+    fn get(&mut self) -> wasmtime::Result<String> {
+        Ok(self.config.to_string())
+    }
+}
+
+impl CallState {
+    /// A capability used without a grant fails the call: the plugin asked for what the merchant
+    /// did not give, which is the plugin's bug, not a business answer.
+    fn require(&mut self, capability: Capability, name: &'static str) -> wasmtime::Result<()> {
+        if self.granted.contains(&capability) {
+            Ok(())
+        } else {
+            self.denied = Some(name);
+            wasmtime::bail!("capability `{name}` not granted")
+        }
+    }
+}
+
+fn kv_error(refusal: KvRefusal) -> kv::KvError {
+    match refusal {
+        KvRefusal::TooLarge => kv::KvError::TooLarge,
+        KvRefusal::Full => kv::KvError::Full,
+    }
+}
+
+impl kv::Host for CallState {
+    fn get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
+        self.require(Capability::Kv, "kv")?;
+        Ok(self.kv.get(&self.plugin, &key))
+    }
+
+    fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), kv::KvError>> {
+        self.require(Capability::Kv, "kv")?;
+        Ok(self.kv.set(&self.plugin, &key, &value).map_err(kv_error))
+    }
+
+    fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), kv::KvError>> {
+        self.require(Capability::Kv, "kv")?;
+        Ok(self.kv.delete(&self.plugin, &key).map_err(kv_error))
+    }
+}
+
+/// The hooks of a loyalty scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Hook {
+    QuoteCheckout,
+    CommitCheckout,
+    TopUp,
+    MemberJoined,
+    Refund,
+    DailyTick,
+}
+
+impl Hook {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hook::QuoteCheckout => "quote-checkout",
+            Hook::CommitCheckout => "commit-checkout",
+            Hook::TopUp => "top-up",
+            Hook::MemberJoined => "member-joined",
+            Hook::Refund => "refund",
+            Hook::DailyTick => "daily-tick",
+        }
+    }
+}
+
+/// What a call gave, with what it cost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    pub effects: Vec<Effect>,
+    pub fuel_used: u64,
+    pub duration: Duration,
+}
+
+impl Host {
+    pub fn new(options: HostOptions, kv: Arc<dyn PluginKv>) -> Result<Host, LoadError> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.consume_fuel(true);
+        config.epoch_interruption(true);
+        let mut pool = PoolingAllocationConfig::default();
+        let instances = options.instances_max.max(1);
+        // A component built by Rust's wasm32-wasip2 toolchain has a few core instances, one or two
+        // memories and some tables: room for that in every slot.
+        pool.total_component_instances(instances)
+            .total_core_instances(instances.saturating_mul(8))
+            .total_memories(instances.saturating_mul(2))
+            .total_tables(instances.saturating_mul(4))
+            .max_memory_size(
+                usize::try_from(options.max_limits.memory_bytes).unwrap_or(usize::MAX),
+            );
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(|e| LoadError::Compile {
+            plugin: String::new(),
+            why: e.to_string(),
+        })?;
+        let mut linker = Linker::<CallState>::new(&engine);
+        let linked = wasmtime_wasi::p2::add_to_linker_sync(&mut linker).and_then(|()| {
+            LoyaltyScheme::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+        });
+        linked.map_err(|e| LoadError::Compile {
+            plugin: String::new(),
+            why: e.to_string(),
+        })?;
+        if let Some(dir) = &options.cache_dir {
+            std::fs::create_dir_all(dir).map_err(|e| LoadError::Cache(e.to_string()))?;
+        }
+        let ticking = Arc::new(AtomicBool::new(true));
+        {
+            // Deadlines count epochs; this thread advances them until the host is dropped.
+            let (engine, ticking, tick) = (engine.clone(), Arc::clone(&ticking), options.tick);
+            std::thread::Builder::new()
+                .name("plugin-epochs".into())
+                .spawn(move || {
+                    while ticking.load(Ordering::Relaxed) {
+                        std::thread::sleep(tick);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| LoadError::Compile {
+                    plugin: String::new(),
+                    why: e.to_string(),
+                })?;
+        }
+        Ok(Host {
+            engine,
+            linker,
+            options,
+            kv,
+            plugins: RwLock::new(BTreeMap::new()),
+            stats: HostStats::default(),
+            ticking,
+        })
+    }
+
+    pub fn stats(&self) -> &HostStats {
+        &self.stats
+    }
+
+    /// Loads (or replaces) a plugin from its packed component, with the capabilities the
+    /// merchant granted and the configuration they set. The previous version of the same id keeps
+    /// serving until this one is compiled and checked.
+    pub fn load(
+        &self,
+        component: &[u8],
+        granted: &[Capability],
+        config: &str,
+    ) -> Result<Arc<Plugin>, LoadError> {
+        let manifest = manifest::read(component)?;
+        let id = manifest.id.clone();
+        if manifest.world != World::LoyaltyScheme {
+            return Err(LoadError::World {
+                plugin: id,
+                world: manifest.world.as_str(),
+                why: "this box runs loyalty schemes so far".into(),
+            });
+        }
+        let config_value: serde_json::Value =
+            serde_json::from_str(config).map_err(|e| LoadError::Config {
+                plugin: id.clone(),
+                why: format!("is not JSON: {e}"),
+            })?;
+        schema::validate(&manifest.config_schema, &config_value).map_err(|why| {
+            LoadError::Config {
+                plugin: id.clone(),
+                why,
+            }
+        })?;
+        let granted: Vec<Capability> = granted
+            .iter()
+            .copied()
+            .filter(|c| manifest.capabilities.contains(c))
+            .collect();
+        let component = self.compile(&id, component)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .and_then(LoyaltySchemePre::new)
+            .map_err(|e| LoadError::World {
+                plugin: id.clone(),
+                world: manifest.world.as_str(),
+                why: format!("{e:#}"),
+            })?;
+        let limits = self.limits_for(&manifest);
+        let plugin = Arc::new(Plugin {
+            manifest,
+            granted,
+            limits,
+            config: Arc::from(serde_json::to_string(&config_value).unwrap_or_default()),
+            pre,
+        });
+        if let Ok(mut plugins) = self.plugins.write() {
+            plugins.insert(id, Arc::clone(&plugin));
+        }
+        Ok(plugin)
+    }
+
+    /// Unloads a plugin; calls in flight finish on the instance they have.
+    pub fn unload(&self, id: &str) -> bool {
+        self.plugins
+            .write()
+            .map(|mut plugins| plugins.remove(id).is_some())
+            .unwrap_or(false)
+    }
+
+    pub fn plugin(&self, id: &str) -> Option<Arc<Plugin>> {
+        self.plugins.read().ok()?.get(id).cloned()
+    }
+
+    fn limits_for(&self, manifest: &Manifest) -> Limits {
+        let (default, max) = (self.options.default_limits, self.options.max_limits);
+        let asked = manifest.limits;
+        Limits {
+            fuel: asked.fuel.unwrap_or(default.fuel).min(max.fuel),
+            memory_bytes: asked
+                .memory_bytes
+                .unwrap_or(default.memory_bytes)
+                .min(max.memory_bytes),
+            deadline: asked
+                .deadline_ms
+                .map_or(default.deadline, Duration::from_millis)
+                .min(max.deadline),
+        }
+    }
+
+    /// Compiles a component, or loads it from the cache: a restart does not recompile.
+    fn compile(&self, id: &str, bytes: &[u8]) -> Result<Component, LoadError> {
+        let compile_error = |e: wasmtime::Error| LoadError::Compile {
+            plugin: id.to_owned(),
+            why: format!("{e:#}"),
+        };
+        let Some(dir) = &self.options.cache_dir else {
+            self.stats.compiled.fetch_add(1, Ordering::Relaxed);
+            return Component::new(&self.engine, bytes).map_err(compile_error);
+        };
+        let path = dir.join(format!(
+            "{}-{:016x}.cwasm",
+            hex(&Sha256::digest(bytes)),
+            self.engine_hash()
+        ));
+        if path.exists() {
+            match load_compiled(&self.engine, &path) {
+                Ok(component) => {
+                    self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+                    return Ok(component);
+                }
+                Err(error) => {
+                    tracing::warn!(plugin = id, %error, "compiled cache entry unusable; recompiling");
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+        self.stats.compiled.fetch_add(1, Ordering::Relaxed);
+        let compiled = self
+            .engine
+            .precompile_component(bytes)
+            .map_err(compile_error)?;
+        let temporary = path.with_extension("tmp");
+        std::fs::write(&temporary, &compiled)
+            .and_then(|()| std::fs::rename(&temporary, &path))
+            .map_err(|e| LoadError::Cache(e.to_string()))?;
+        load_compiled(&self.engine, &path).map_err(compile_error)
+    }
+
+    /// Identifies the compiler settings: a cached artifact from another build is not used.
+    fn engine_hash(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
+        hasher.finish()
+    }
+
+    pub fn quote_checkout(&self, plugin: &str, checkout: &Checkout) -> Result<Answer, CallError> {
+        self.call(plugin, Hook::QuoteCheckout, |store, scheme| {
+            scheme.call_quote_checkout(store, checkout)
+        })
+    }
+
+    pub fn commit_checkout(
+        &self,
+        plugin: &str,
+        checkout: &CommittedCheckout,
+    ) -> Result<Answer, CallError> {
+        self.call(plugin, Hook::CommitCheckout, |store, scheme| {
+            scheme.call_commit_checkout(store, checkout)
+        })
+    }
+
+    pub fn top_up(&self, plugin: &str, order: &TopUpOrder) -> Result<Answer, CallError> {
+        self.call(plugin, Hook::TopUp, |store, scheme| {
+            scheme.call_top_up(store, order)
+        })
+    }
+
+    pub fn member_joined(
+        &self,
+        plugin: &str,
+        member: &MemberSummary,
+        at: LocalTime,
+    ) -> Result<Answer, CallError> {
+        self.call(plugin, Hook::MemberJoined, |store, scheme| {
+            scheme.call_member_joined(store, member, at)
+        })
+    }
+
+    pub fn refund(&self, plugin: &str, order: &RefundOrder) -> Result<Answer, CallError> {
+        self.call(plugin, Hook::Refund, |store, scheme| {
+            scheme.call_refund(store, order)
+        })
+    }
+
+    pub fn daily_tick(
+        &self,
+        plugin: &str,
+        member: &MemberSummary,
+        today: Date,
+    ) -> Result<Answer, CallError> {
+        self.call(plugin, Hook::DailyTick, |store, scheme| {
+            scheme.call_daily_tick(store, member, today)
+        })
+    }
+
+    /// One hook call in a fresh store, with the plugin's limits, checked effects and a span.
+    fn call(
+        &self,
+        id: &str,
+        hook: Hook,
+        run: impl FnOnce(
+            &mut Store<CallState>,
+            &exports::tongka::plugin::scheme::Guest,
+        ) -> wasmtime::Result<Result<Vec<Effect>, HookError>>,
+    ) -> Result<Answer, CallError> {
+        let plugin = self
+            .plugin(id)
+            .ok_or_else(|| CallError::NotLoaded(id.to_owned()))?;
+        let span = tracing::info_span!(
+            "plugin_call",
+            plugin = id,
+            hook = hook.as_str(),
+            fuel_used = tracing::field::Empty,
+            duration_us = tracing::field::Empty,
+        );
+        let _entered = span.enter();
+        self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let stderr = MemoryOutputPipe::new(4096);
+        let state = CallState {
+            plugin: Arc::from(id),
+            config: Arc::clone(&plugin.config),
+            granted: plugin.granted.clone(),
+            kv: Arc::clone(&self.kv),
+            wasi: WasiCtx::builder().stderr(stderr.clone()).build(),
+            table: ResourceTable::new(),
+            stderr,
+            memory_cap: usize::try_from(plugin.limits.memory_bytes).unwrap_or(usize::MAX),
+            memory_hit: false,
+            denied: None,
+            log_lines: 0,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| state);
+        let ticks = plugin
+            .limits
+            .deadline
+            .as_nanos()
+            .div_ceil(self.options.tick.as_nanos().max(1));
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
+        store.epoch_deadline_trap();
+        let outcome = store
+            .set_fuel(plugin.limits.fuel)
+            .and_then(|()| plugin.pre.instantiate(&mut store))
+            .and_then(|instance| run(&mut store, instance.tongka_plugin_scheme()));
+        let fuel_used = plugin
+            .limits
+            .fuel
+            .saturating_sub(store.get_fuel().unwrap_or(0));
+        let duration = started.elapsed();
+        span.record("fuel_used", fuel_used);
+        span.record(
+            "duration_us",
+            u64::try_from(duration.as_micros()).unwrap_or(u64::MAX),
+        );
+        let result = match outcome {
+            Ok(Ok(effects)) => effects::check(hook, &effects)
+                .map(|()| Answer {
+                    effects,
+                    fuel_used,
+                    duration,
+                })
+                .map_err(|why| CallError::EffectNotAllowed {
+                    plugin: id.to_owned(),
+                    hook: hook.as_str(),
+                    why,
+                }),
+            Ok(Err(declined)) => Err(CallError::Declined {
+                plugin: id.to_owned(),
+                hook: hook.as_str(),
+                why: match declined {
+                    HookError::InvalidInput(why) => format!("invalid input: {why}"),
+                    HookError::Misconfigured(why) => format!("misconfigured: {why}"),
+                    HookError::Refused(why) => why,
+                },
+            }),
+            Err(error) => Err(self.classify(id, hook, &plugin, store.data(), &error)),
+        };
+        if let Err(error) = &result {
+            self.stats.failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%error, "plugin call failed");
+        }
+        result
+    }
+
+    fn classify(
+        &self,
+        id: &str,
+        hook: Hook,
+        plugin: &Plugin,
+        state: &CallState,
+        error: &wasmtime::Error,
+    ) -> CallError {
+        let (plugin_id, hook_name) = (id.to_owned(), hook.as_str());
+        if state.memory_hit {
+            return CallError::Memory {
+                plugin: plugin_id,
+                hook: hook_name,
+                bytes: plugin.limits.memory_bytes,
+            };
+        }
+        if let Some(capability) = state.denied {
+            return CallError::CapabilityDenied {
+                plugin: plugin_id,
+                hook: hook_name,
+                capability,
+            };
+        }
+        match error.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::OutOfFuel) => CallError::OutOfFuel {
+                plugin: plugin_id,
+                hook: hook_name,
+                fuel: plugin.limits.fuel,
+            },
+            Some(wasmtime::Trap::Interrupt) => CallError::Deadline {
+                plugin: plugin_id,
+                hook: hook_name,
+                deadline_ms: u64::try_from(plugin.limits.deadline.as_millis()).unwrap_or(u64::MAX),
+            },
+            _ => {
+                let stderr = String::from_utf8_lossy(&state.stderr.contents()).into_owned();
+                let message = if stderr.trim().is_empty() {
+                    format!("{error:#}")
+                } else {
+                    format!("{error:#}; stderr: {}", stderr.trim())
+                };
+                let message: String = message.chars().take(2_000).collect();
+                if message.contains("instantiat") && !message.contains("wasm trap") {
+                    CallError::Instantiate {
+                        plugin: plugin_id,
+                        hook: hook_name,
+                        why: message,
+                    }
+                } else {
+                    CallError::Trap {
+                        plugin: plugin_id,
+                        hook: hook_name,
+                        message,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Loads a compiled artifact from the box's own cache.
+#[allow(unsafe_code)]
+fn load_compiled(engine: &Engine, path: &std::path::Path) -> wasmtime::Result<Component> {
+    // SAFETY: `deserialize_file` trusts the file to be wasmtime's own output. The cache folder is
+    // the box's, in its data folder (mode 0700); files are written by `compile` above from
+    // `precompile_component` and renamed into place whole, and their names carry the source's
+    // SHA-256 and the engine's compatibility hash, so another build's artifact is never picked.
+    unsafe { Component::deserialize_file(engine, path) }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,51 @@
+//! Misbehaves on purpose, as its config's `mode` says, so the host's limits can be shown to hold:
+//! `loop` never returns, `memory` allocates without end, `trap` hits `unreachable`, `kv` uses a
+//! capability it was not granted, `effect` answers an effect the hook may not give, `count` shows each call starts fresh,
+//! `panic` panics, `ok` behaves.
+
+use tongka_plugin_sdk::prelude::*;
+
+struct Misbehave;
+
+impl Scheme for Misbehave {
+    fn quote_checkout(checkout: Checkout) -> Result<Vec<Effect>, HookError> {
+        let config = tongka_plugin_sdk::config::get();
+        let mode = config
+            .split("\"mode\":\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or("ok");
+        match mode {
+            "loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = core::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "memory" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    core::hint::black_box(&hoard);
+                }
+            }
+            "trap" => core::arch::wasm32::unreachable(),
+            "kv" => {
+                let _ = tongka_plugin_sdk::kv::set("k", b"v");
+                Ok(Vec::new())
+            }
+            // A fresh instance per call: this counter is 1 every time.
+            "count" => {
+                static CALLS: core::sync::atomic::AtomicI64 = core::sync::atomic::AtomicI64::new(0);
+                let calls = CALLS.fetch_add(1, core::sync::atomic::Ordering::Relaxed) + 1;
+                Ok(vec![earn(calls, "calls")])
+            }
+            "panic" => panic!("a plugin bug"),
+            // A tier change is not something a quote may do.
+            "effect" => Ok(vec![Effect::SetTier("gold".to_string())]),
+            _ => Ok(vec![earn(checkout.lines.len() as i64, "ok")]),
+        }
+    }
+}
+
+tongka_plugin_sdk::export_scheme!(Misbehave);
