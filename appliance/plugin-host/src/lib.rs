@@ -36,7 +36,7 @@ wasmtime::component::bindgen!({
     path: "../../plugin-sdk/wit",
     world: "loyalty-scheme",
     imports: { default: trappable },
-    additional_derives: [PartialEq, Eq],
+    additional_derives: [PartialEq, Eq, serde::Serialize, serde::Deserialize],
 });
 
 pub use exports::tongka::plugin::scheme::{Checkout, CommittedCheckout, RefundOrder, TopUpOrder};
@@ -46,6 +46,37 @@ pub use tongka::plugin::types::{
 };
 
 use tongka::plugin::{config, kv, log};
+
+const LINE_FLAGS: [(LineFlags, &str); 3] = [
+    (LineFlags::PROMOTIONAL, "promotional"),
+    (LineFlags::NO_POINTS, "no-points"),
+    (LineFlags::NO_DISCOUNT, "no-discount"),
+];
+
+/// Line flags read and write as a list of their WIT names, `["no-points"]`, in fixtures.
+impl serde::Serialize for LineFlags {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let names: Vec<&str> = LINE_FLAGS
+            .iter()
+            .filter(|(flag, _)| self.contains(*flag))
+            .map(|(_, name)| *name)
+            .collect();
+        names.serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for LineFlags {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let names = Vec::<String>::deserialize(deserializer)?;
+        names.iter().try_fold(LineFlags::empty(), |flags, name| {
+            LINE_FLAGS
+                .iter()
+                .find(|(_, known)| known == name)
+                .map(|(flag, _)| flags | *flag)
+                .ok_or_else(|| serde::de::Error::custom(format!("unknown line flag `{name}`")))
+        })
+    }
+}
 
 /// How the host runs plugins. Defaults suit the box; a manifest may ask for less or more, up to
 /// the maxima.
@@ -344,6 +375,14 @@ impl Hook {
     }
 }
 
+/// A component as `describe` sees it.
+#[derive(Debug)]
+pub struct Description {
+    pub manifest: Result<Manifest, LoadError>,
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+}
+
 /// What a call gave, with what it cost.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Answer {
@@ -550,6 +589,28 @@ impl Host {
             .precompile_compatibility_hash()
             .hash(&mut hasher);
         hasher.finish()
+    }
+
+    /// What a component imports and exports, by name, and its manifest if it carries one: what
+    /// `tongka-plugin inspect` prints. Compiles the component (nothing is cached or loaded).
+    pub fn describe(&self, component: &[u8]) -> Result<Description, LoadError> {
+        let manifest = manifest::read(component);
+        let compiled = Component::new(&self.engine, component).map_err(|e| LoadError::Compile {
+            plugin: String::new(),
+            why: format!("{e:#}"),
+        })?;
+        let shape = compiled.component_type();
+        Ok(Description {
+            manifest,
+            imports: shape
+                .imports(&self.engine)
+                .map(|(name, _)| name.to_owned())
+                .collect(),
+            exports: shape
+                .exports(&self.engine)
+                .map(|(name, _)| name.to_owned())
+                .collect(),
+        })
     }
 
     pub fn quote_checkout(&self, plugin: &str, checkout: &Checkout) -> Result<Answer, CallError> {

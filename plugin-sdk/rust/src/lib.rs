@@ -127,6 +127,21 @@ pub fn earn(points: i64, reason: &str) -> Effect {
     })
 }
 
+/// A whole-number setting from the plugin's configuration (`{"points_per_yuan": 2}`), read
+/// without a JSON library; `None` if absent or not a whole number. The box has already checked
+/// the configuration against the manifest's schema.
+pub fn config_integer(name: &str) -> Option<i64> {
+    let config = config::get();
+    let key = alloc::format!("\"{name}\"");
+    let rest = config.split(key.as_str()).nth(1)?.trim_start();
+    let rest = rest.strip_prefix(':')?.trim_start();
+    let end = rest
+        .char_indices()
+        .find(|(i, c)| !(c.is_ascii_digit() || (*i == 0 && *c == '-')))
+        .map_or(rest.len(), |(i, _)| i);
+    rest[..end].parse().ok()
+}
+
 /// Logs at info level under the plugin's name.
 pub fn info(message: &str) {
     log::write(log::Level::Info, message);
@@ -136,7 +151,7 @@ pub mod prelude {
     pub use crate::{
         Asset, Checkout, CommittedCheckout, Date, Effect, HookError, LineDiscount, LineFlags,
         LocalTime, MemberSummary, Money, OrderLine, Party, PointsGrant, Refund, Scheme, Store,
-        TopUp, earn, info, line_total_fen, order_total_fen,
+        TopUp, config_integer, earn, info, line_total_fen, order_total_fen,
     };
     pub use alloc::string::{String, ToString};
     pub use alloc::vec;

@@ -6,19 +6,8 @@ use tongka_plugin_sdk::prelude::*;
 struct Example;
 
 fn points_per_yuan() -> Result<i64, HookError> {
-    let config = tongka_plugin_sdk::config::get();
-    // The box checked the config against the manifest's schema: `{"points_per_yuan": integer}`.
-    let digits: String = config
-        .split("\"points_per_yuan\"")
-        .nth(1)
-        .unwrap_or("")
-        .chars()
-        .skip_while(|c| !c.is_ascii_digit())
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits
-        .parse()
-        .map_err(|_| HookError::Misconfigured("points_per_yuan".to_string()))
+    config_integer("points_per_yuan")
+        .ok_or_else(|| HookError::Misconfigured("points_per_yuan".to_string()))
 }
 
 impl Scheme for Example {
