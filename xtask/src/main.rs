@@ -19,7 +19,8 @@ commands:
                   (ARGS go to `tongka serve`, e.g. --listen 127.0.0.1:9000)
   test            formatting, clippy with warnings denied, and every test: what CI runs
   bench [ARGS…]   measure the ledger (fsync rate, single commits, group commit) in release
-                  mode on this disk (ARGS go to the bench, e.g. --dir /mnt/ssd --seconds 5)
+                  mode on this disk (ARGS go to the ledger bench, e.g. --dir /mnt/ssd
+                  --seconds 5), then the cost of a plugin hook call
 ";
 
 /// Targets the workspace builds for besides the host: plugins are WebAssembly components.
@@ -256,6 +257,32 @@ fn bench(root: &Path, args: Vec<OsString>) -> Result<()> {
             ])
             .arg(&dir)
             .args(args),
+    )?;
+    run(
+        "plugins: build",
+        cargo().args([
+            "build",
+            "--release",
+            "--manifest-path",
+            "plugins/Cargo.toml",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+            "target/plugins",
+            "--locked",
+        ]),
+    )?;
+    run(
+        "plugin hook calls (release build)",
+        cargo().args([
+            "run",
+            "--release",
+            "--quiet",
+            "--package",
+            "tongka-plugin-host",
+            "--example",
+            "hook_bench",
+        ]),
     )
 }
 

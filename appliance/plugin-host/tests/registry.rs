@@ -1,0 +1,165 @@
+//! Installed plugins survive a restart: install, upgrade (a bad upgrade keeps the old version),
+//! disable, remove, routes and the plugins' own stores, all read back by a new host on the same
+//! folder.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+
+use tongka_plugin_host::manifest::{self, Manifest, Name, RequestedLimits};
+use tongka_plugin_host::registry::{Registry, RegistryError};
+use tongka_plugin_host::{Capability, Hook, Host, HostOptions, PluginKv, World};
+
+fn component(name: &str) -> Vec<u8> {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = BUILT.get_or_init(|| {
+        let target = root.join("target/plugins");
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "--manifest-path",
+            ])
+            .arg(root.join("plugins/Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target)
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building plugins/ failed");
+        target.join("wasm32-wasip2/release")
+    });
+    std::fs::read(dir.join(format!("{name}.wasm"))).unwrap()
+}
+
+fn packed(id: &str, version: &str, capabilities: Vec<Capability>) -> Vec<u8> {
+    let manifest = Manifest {
+        id: id.into(),
+        version: version.into(),
+        api: "0.1.0".into(),
+        world: World::LoyaltyScheme,
+        name: Name {
+            zh: "测试".into(),
+            en: "Test".into(),
+        },
+        capabilities,
+        http_hosts: vec![],
+        config_schema: serde_json::json!({
+            "type": "object",
+            "properties": {"mode": {"type": "string", "enum": ["ok", "kv", "count"]}}
+        }),
+        limits: RequestedLimits::default(),
+    };
+    manifest::pack(&component("misbehave"), &manifest).unwrap()
+}
+
+/// A box's plugin side on `dir`: the registry, and a host whose kv is the registry.
+fn open(dir: &Path) -> (Arc<Registry>, Host) {
+    let registry = Arc::new(Registry::open(dir).unwrap());
+    let options = HostOptions {
+        cache_dir: Some(dir.join("cache")),
+        ..HostOptions::default()
+    };
+    let host = Host::new(options, Arc::clone(&registry) as Arc<dyn PluginKv>).unwrap();
+    (registry, host)
+}
+
+#[test]
+fn installed_plugins_their_settings_routes_and_data_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = serde_json::json!({"mode": "ok"});
+    {
+        let (registry, host) = open(dir.path());
+        registry
+            .install(&host, &packed("alpha", "1.0.0", vec![]), &[], &ok)
+            .unwrap();
+        registry
+            .install(
+                &host,
+                &packed("keeper", "1.0.0", vec![Capability::Kv]),
+                &[Capability::Kv],
+                &serde_json::json!({"mode": "kv"}),
+            )
+            .unwrap();
+        registry
+            .install(&host, &packed("beta", "1.0.0", vec![]), &[], &ok)
+            .unwrap();
+        // The keeper writes to its store through the registry.
+        assert!(host.plugin("keeper").is_some());
+        registry
+            .set_route(Hook::QuoteCheckout, &["beta".into(), "alpha".into()])
+            .unwrap();
+        assert!(matches!(
+            registry.set_route(Hook::TopUp, &["nobody".into()]),
+            Err(RegistryError::NotInstalled(_))
+        ));
+        // Upgrade alpha; then a bad upgrade (settings its schema refuses) changes nothing.
+        registry
+            .install(&host, &packed("alpha", "1.1.0", vec![]), &[], &ok)
+            .unwrap();
+        let refused = registry.install(
+            &host,
+            &packed("alpha", "1.2.0", vec![]),
+            &[],
+            &serde_json::json!({"mode": "explode"}),
+        );
+        assert!(matches!(refused, Err(RegistryError::Load(_))));
+        assert_eq!(host.plugin("alpha").unwrap().manifest.version, "1.1.0");
+        registry.set_enabled(&host, "beta", false).unwrap();
+        assert!(
+            host.plugin("beta").is_none(),
+            "disabled plugins stop serving"
+        );
+    }
+    {
+        let (registry, host) = open(dir.path());
+        let loaded = registry.load_all(&host).unwrap();
+        let ids: Vec<&str> = loaded.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["alpha", "keeper"], "enabled plugins come back");
+        assert!(loaded.iter().all(|(_, outcome)| outcome.is_ok()));
+        assert_eq!(host.plugin("alpha").unwrap().manifest.version, "1.1.0");
+        assert_eq!(host.plugin("keeper").unwrap().granted, [Capability::Kv]);
+        assert!(host.plugin("beta").is_none());
+        assert!(!registry.installed("beta").unwrap().unwrap().enabled);
+        assert_eq!(
+            registry.route(Hook::QuoteCheckout).unwrap(),
+            ["beta".to_owned(), "alpha".to_owned()]
+        );
+        assert_eq!(
+            host.stats()
+                .compiled
+                .load(std::sync::atomic::Ordering::Relaxed),
+            0,
+            "a restart loads from the compiled cache"
+        );
+        registry.set_enabled(&host, "beta", true).unwrap();
+        assert!(host.plugin("beta").is_some());
+        registry.remove(&host, "beta").unwrap();
+        assert!(host.plugin("beta").is_none());
+        assert_eq!(
+            registry.route(Hook::QuoteCheckout).unwrap(),
+            ["alpha".to_owned()],
+            "a removed plugin leaves its routes"
+        );
+        PluginKv::set(&*registry, "keeper", "visits", b"3").unwrap();
+    }
+    let (registry, host) = open(dir.path());
+    registry.load_all(&host).unwrap();
+    let ids: Vec<String> = registry
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|i| i.manifest.id)
+        .collect();
+    assert_eq!(ids, ["alpha", "keeper"]);
+    assert_eq!(
+        PluginKv::get(&*registry, "keeper", "visits"),
+        Some(b"3".to_vec())
+    );
+    assert!(matches!(
+        registry.set_enabled(&host, "beta", true),
+        Err(RegistryError::NotInstalled(_))
+    ));
+}
