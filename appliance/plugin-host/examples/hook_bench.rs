@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tongka_plugin_host::manifest::{self, Manifest, Name, RequestedLimits};
+use tongka_plugin_host::manifest::{self, Manifest};
 use tongka_plugin_host::{
     Checkout, Date, Host, HostOptions, LineFlags, LocalTime, MemberStats, MemberSummary, MemoryKv,
     OrderLine, StoreInfo, StoreKind, World,
@@ -30,20 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             wasm.display()
         )
     })?;
-    let manifest = Manifest {
-        id: "example".into(),
-        version: "1.0.0".into(),
-        api: "0.1.0".into(),
-        world: World::LoyaltyScheme,
-        name: Name {
-            zh: "示例".into(),
-            en: "Example".into(),
-        },
-        capabilities: vec![],
-        http_hosts: vec![],
-        config_schema: serde_json::json!({}),
-        limits: RequestedLimits::default(),
-    };
+    let manifest = Manifest::new("example", "1.0.0", World::LoyaltyScheme);
     let packed = manifest::pack(&component, &manifest)?;
     let cache = std::env::temp_dir().join(format!("tongka-hook-bench-{}", std::process::id()));
     let options = HostOptions {

@@ -104,6 +104,25 @@ fn semver(text: &str) -> Option<(u64, u64, u64)> {
 }
 
 impl Manifest {
+    /// A manifest for the API this host serves, with no capabilities, any settings and the
+    /// default limits; the name in both languages is the id until set.
+    pub fn new(id: &str, version: &str, world: World) -> Manifest {
+        Manifest {
+            id: id.to_owned(),
+            version: version.to_owned(),
+            api: format!("{}.{}.0", API_VERSION.0, API_VERSION.1),
+            world,
+            name: Name {
+                zh: id.to_owned(),
+                en: id.to_owned(),
+            },
+            capabilities: Vec::new(),
+            http_hosts: Vec::new(),
+            config_schema: empty_object(),
+            limits: RequestedLimits::default(),
+        }
+    }
+
     /// Checks the fields a host relies on.
     pub fn check(&self) -> Result<(), LoadError> {
         let id_ok = (2..=48).contains(&self.id.len())
@@ -222,20 +241,7 @@ mod tests {
     use super::*;
 
     pub(crate) fn manifest(id: &str) -> Manifest {
-        Manifest {
-            id: id.into(),
-            version: "1.0.0".into(),
-            api: "0.1.0".into(),
-            world: World::LoyaltyScheme,
-            name: Name {
-                zh: "测试".into(),
-                en: "Test".into(),
-            },
-            capabilities: vec![],
-            http_hosts: vec![],
-            config_schema: empty_object(),
-            limits: RequestedLimits::default(),
-        }
+        Manifest::new(id, "1.0.0", World::LoyaltyScheme)
     }
 
     /// The smallest component: the preamble alone.

@@ -2,69 +2,24 @@
 //! scheme, and a plugin that misbehaves in every way a limit must stop. Each misbehaviour fails
 //! its call with the right error naming the plugin, and the good plugin keeps answering.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tongka_plugin_host::manifest::{self, Manifest, Name, RequestedLimits};
+use tongka_plugin_host::manifest::{Manifest, RequestedLimits};
 use tongka_plugin_host::{
     CallError, Capability, Checkout, Date, Effect, Host, HostOptions, LineFlags, LoadError,
     LocalTime, MemberStats, MemberSummary, MemoryKv, OrderLine, Party, PointsGrant, StoreInfo,
     StoreKind, World,
 };
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .unwrap()
-        .to_path_buf()
-}
+mod common;
 
-/// Builds `plugins/` once per test run (cargo makes it a no-op when nothing changed).
-fn component(name: &str) -> Vec<u8> {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    let dir = BUILT.get_or_init(|| {
-        let target = root().join("target/plugins");
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "--manifest-path",
-            ])
-            .arg(root().join("plugins/Cargo.toml"))
-            .arg("--target-dir")
-            .arg(&target)
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building plugins/ failed");
-        target.join("wasm32-wasip2/release")
-    });
-    std::fs::read(dir.join(format!("{name}.wasm"))).unwrap()
-}
+use common::{component, packed};
 
 fn manifest(id: &str, capabilities: Vec<Capability>, limits: RequestedLimits) -> Manifest {
-    Manifest {
-        id: id.into(),
-        version: "1.0.0".into(),
-        api: "0.1.0".into(),
-        world: World::LoyaltyScheme,
-        name: Name {
-            zh: "测试".into(),
-            en: "Test".into(),
-        },
-        capabilities,
-        http_hosts: vec![],
-        config_schema: serde_json::json!({}),
-        limits,
-    }
-}
-
-fn packed(name: &str, manifest: &Manifest) -> Vec<u8> {
-    manifest::pack(&component(name), manifest).unwrap()
+    let mut manifest = common::scheme(id, "1.0.0", capabilities);
+    manifest.limits = limits;
+    manifest
 }
 
 fn host() -> Host {

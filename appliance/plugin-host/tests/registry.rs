@@ -2,57 +2,21 @@
 //! disable, remove, routes and the plugins' own stores, all read back by a new host on the same
 //! folder.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::path::Path;
+use std::sync::Arc;
 
-use tongka_plugin_host::manifest::{self, Manifest, Name, RequestedLimits};
 use tongka_plugin_host::registry::{Registry, RegistryError};
-use tongka_plugin_host::{Capability, Hook, Host, HostOptions, PluginKv, World};
+use tongka_plugin_host::{Capability, Hook, Host, HostOptions, PluginKv};
 
-fn component(name: &str) -> Vec<u8> {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dir = BUILT.get_or_init(|| {
-        let target = root.join("target/plugins");
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "--manifest-path",
-            ])
-            .arg(root.join("plugins/Cargo.toml"))
-            .arg("--target-dir")
-            .arg(&target)
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building plugins/ failed");
-        target.join("wasm32-wasip2/release")
-    });
-    std::fs::read(dir.join(format!("{name}.wasm"))).unwrap()
-}
+mod common;
 
 fn packed(id: &str, version: &str, capabilities: Vec<Capability>) -> Vec<u8> {
-    let manifest = Manifest {
-        id: id.into(),
-        version: version.into(),
-        api: "0.1.0".into(),
-        world: World::LoyaltyScheme,
-        name: Name {
-            zh: "测试".into(),
-            en: "Test".into(),
-        },
-        capabilities,
-        http_hosts: vec![],
-        config_schema: serde_json::json!({
-            "type": "object",
-            "properties": {"mode": {"type": "string", "enum": ["ok", "kv", "count"]}}
-        }),
-        limits: RequestedLimits::default(),
-    };
-    manifest::pack(&component("misbehave"), &manifest).unwrap()
+    let mut manifest = common::scheme(id, version, capabilities);
+    manifest.config_schema = serde_json::json!({
+        "type": "object",
+        "properties": {"mode": {"type": "string", "enum": ["ok", "kv", "count"]}}
+    });
+    common::packed("misbehave", &manifest)
 }
 
 /// A box's plugin side on `dir`: the registry, and a host whose kv is the registry.
