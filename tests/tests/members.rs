@@ -155,6 +155,14 @@ fn members_from_the_counter_to_erasure_through_the_real_box() {
         ),
     );
     assert_eq!(gold["thresholds"]["single_top_up"], "1000.00");
+    // Money finer than a fen is refused, not rounded.
+    let (status, value) = boss.call(
+        "POST",
+        "/api/v1/tiers",
+        Some(r#"{"name":"银卡","rank":5,"discount_rate":"0.95","points_rate":"1","thresholds":{"total_spend":"10.005"}}"#),
+    );
+    problem(status, &value, 422, "invalid_field");
+    assert_eq!(value["field"], "thresholds.total_spend");
     boss.ok(
         "POST",
         "/api/v1/custom-fields",

@@ -41,6 +41,26 @@ pub fn assets() -> Vec<Asset> {
     ]
 }
 
+/// An asset the box defines, by id: its code and scale.
+pub fn asset(id: AssetId) -> Option<Asset> {
+    assets().into_iter().find(|asset| asset.id == id)
+}
+
+/// `amount` of `asset` as the decimal people read (`1230` fen → `12.30`), through the ledger's
+/// own conversion. Empty if the asset is unknown or the amount does not fit a decimal.
+pub fn display(id: AssetId, amount: u128) -> String {
+    asset(id)
+        .and_then(|asset| asset.to_decimal(amount).ok())
+        .map(|decimal| decimal.to_string())
+        .unwrap_or_default()
+}
+
+/// A decimal people typed as minor units of `asset` (`12.30` CNY → `1230`), refusing negative
+/// amounts and more places than the asset has: the ledger's own conversion.
+pub fn minor_units(id: AssetId, amount: rust_decimal::Decimal) -> Option<u128> {
+    asset(id)?.to_minor_units(amount).ok()
+}
+
 /// The accounts every member has from the day they join (一卡多账户).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MemberAccount {

@@ -332,20 +332,11 @@ impl Members {
             ("growth", MemberAccount::Growth),
         ] {
             let Some(text) = cell(key) else { continue };
-            let scale = if account.asset() == accounts::CNY {
-                2
-            } else {
-                0
-            };
+            let scale = accounts::asset(account.asset()).map_or(0, |a| u32::from(a.scale));
             let amount = text
                 .parse::<Decimal>()
                 .ok()
-                .and_then(|amount| {
-                    accounts::assets()
-                        .into_iter()
-                        .find(|a| a.id == account.asset())
-                        .and_then(|asset| asset.to_minor_units(amount).ok())
-                })
+                .and_then(|amount| accounts::minor_units(account.asset(), amount))
                 .filter(|amount| *amount <= 1_000_000_000_000);
             match amount {
                 Some(0) => {}
@@ -396,11 +387,7 @@ impl Members {
                 .cards
                 .iter()
                 .find(|c| c.status == crate::member::CardStatus::Active);
-            let money = |fen: u128| {
-                Decimal::try_from_i128_with_scale(i128::try_from(fen).unwrap_or(i128::MAX), 2)
-                    .map(|d| d.to_string())
-                    .unwrap_or_default()
-            };
+            let money = |fen: u128| accounts::display(accounts::CNY, fen);
             let b = &view.balances;
             let record = [
                 p.name.clone().unwrap_or_default(),

@@ -798,16 +798,10 @@ impl Members {
         edit: impl FnOnce(&mut Member) -> Result<(), MemberError>,
     ) -> Outcome<MemberView> {
         let txn = self.db().begin_write()?;
-        let before: Member = {
-            let table = txn.open_table(MEMBERS)?;
-            let Some(bytes) = table.get(id.0)? else {
-                return Ok(Err(MemberError::UnknownMember));
-            };
-            decode("member", bytes.value())?
+        let before = match member_in(&txn, actor, id)? {
+            Ok(member) => member,
+            Err(error) => return Ok(Err(error)),
         };
-        if before.merchant != actor.merchant {
-            return Ok(Err(MemberError::UnknownMember));
-        }
         if !before.status.is_live() {
             return Ok(Err(MemberError::NotLive));
         }
@@ -965,16 +959,10 @@ impl Members {
             return Ok(Err(MemberError::Forbidden));
         }
         let txn = self.db().begin_write()?;
-        let before: Member = {
-            let table = txn.open_table(MEMBERS)?;
-            let Some(bytes) = table.get(id.0)? else {
-                return Ok(Err(MemberError::UnknownMember));
-            };
-            decode("member", bytes.value())?
+        let before = match member_in(&txn, actor, id)? {
+            Ok(member) => member,
+            Err(error) => return Ok(Err(error)),
         };
-        if before.merchant != actor.merchant {
-            return Ok(Err(MemberError::UnknownMember));
-        }
         let mut after = before.clone();
         after.profile = Profile::default();
         after.cards.clear();
@@ -1264,6 +1252,20 @@ impl Members {
         }
         Ok(())
     }
+}
+
+/// The member `id` read inside `txn`, if it is one of `actor`'s merchant: another merchant's
+/// member does not exist for them.
+fn member_in(txn: &WriteTransaction, actor: &Staff, id: MemberId) -> Outcome<Member> {
+    let table = txn.open_table(MEMBERS)?;
+    let Some(bytes) = table.get(id.0)? else {
+        return Ok(Err(MemberError::UnknownMember));
+    };
+    let member: Member = decode("member", bytes.value())?;
+    if member.merchant != actor.merchant {
+        return Ok(Err(MemberError::UnknownMember));
+    }
+    Ok(Ok(member))
 }
 
 fn new_card(

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use tongka_domain::accounts::MemberAccount;
+use tongka_domain::accounts::{self, MemberAccount};
 use tongka_domain::{
     Balances, Card, CustomField, CustomFieldKind, Date, FieldError, ImportError, ImportReport,
     Invalid, Member, MemberError, MemberId, MemberPatch, MemberQuery, MemberStatus, MemberView,
@@ -179,13 +179,8 @@ pub struct Money {
 }
 
 fn money(fen: u128) -> Money {
-    let amount = i128::try_from(fen)
-        .ok()
-        .and_then(|fen| Decimal::try_from_i128_with_scale(fen, 2).ok())
-        .map(|d| d.to_string())
-        .unwrap_or_default();
     Money {
-        amount,
+        amount: accounts::display(accounts::CNY, fen),
         currency: "CNY",
     }
 }
@@ -937,11 +932,6 @@ pub(crate) async fn export(
         .iter()
         .map(|(account, transfer)| {
             let own = account.id(id);
-            let scale = if account.asset() == tongka_domain::accounts::CNY {
-                2
-            } else {
-                0
-            };
             LedgerEntryBody {
                 account: match account {
                     MemberAccount::Points => "points",
@@ -955,11 +945,7 @@ pub(crate) async fn export(
                 } else {
                     "debit"
                 },
-                amount: i128::try_from(transfer.amount)
-                    .ok()
-                    .and_then(|a| Decimal::try_from_i128_with_scale(a, scale).ok())
-                    .map(|d| d.to_string())
-                    .unwrap_or_default(),
+                amount: accounts::display(account.asset(), transfer.amount),
                 code: transfer.code,
             }
         })
@@ -1205,8 +1191,8 @@ fn tier_entry(request: TierRequestBody) -> Result<NewTier, ApiError> {
             t.trim()
                 .parse::<Decimal>()
                 .ok()
-                .filter(|d| d.scale() <= 2 && !d.is_sign_negative())
-                .and_then(|d| u64::try_from((d * Decimal::from(100)).trunc().mantissa()).ok())
+                .and_then(|d| accounts::minor_units(accounts::CNY, d))
+                .and_then(|fen| u64::try_from(fen).ok())
                 .ok_or_else(|| field_error(&FieldError::new(field, Invalid::Number { scale: 2 })))
         })
         .transpose()

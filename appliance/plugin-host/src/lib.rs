@@ -715,10 +715,16 @@ impl Host {
             .div_ceil(self.options.tick.as_nanos().max(1));
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
         store.epoch_deadline_trap();
+        // Whether the instance started: a failure before that is the plugin failing to start
+        // (its pool slot, its start function), after it a failure of the hook.
+        let mut instantiated = false;
         let outcome = store
             .set_fuel(plugin.limits.fuel)
             .and_then(|()| plugin.pre.instantiate(&mut store))
-            .and_then(|instance| run(&mut store, instance.tongka_plugin_scheme()));
+            .and_then(|instance| {
+                instantiated = true;
+                run(&mut store, instance.tongka_plugin_scheme())
+            });
         let fuel_used = plugin
             .limits
             .fuel
@@ -750,7 +756,7 @@ impl Host {
                     HookError::Refused(why) => why,
                 },
             }),
-            Err(error) => Err(self.classify(id, hook, &plugin, store.data(), &error)),
+            Err(error) => Err(self.classify(id, hook, &plugin, store.data(), instantiated, &error)),
         };
         if let Err(error) = &result {
             self.stats.failures.fetch_add(1, Ordering::Relaxed);
@@ -765,6 +771,7 @@ impl Host {
         hook: Hook,
         plugin: &Plugin,
         state: &CallState,
+        instantiated: bool,
         error: &wasmtime::Error,
     ) -> CallError {
         let (plugin_id, hook_name) = (id.to_owned(), hook.as_str());
@@ -801,7 +808,7 @@ impl Host {
                     format!("{error:#}; stderr: {}", stderr.trim())
                 };
                 let message: String = message.chars().take(2_000).collect();
-                if message.contains("instantiat") && !message.contains("wasm trap") {
+                if !instantiated {
                     CallError::Instantiate {
                         plugin: plugin_id,
                         hook: hook_name,
