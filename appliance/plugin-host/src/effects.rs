@@ -3,7 +3,7 @@
 //! the caller checks the rest against the order and the balances before committing anything.
 
 use crate::Hook;
-use crate::tongka::plugin::types::{Effect, Party};
+use crate::bindings::scheme::tongka::plugin::types::{Effect, Party};
 
 /// The most effects one answer may hold.
 const EFFECTS_MAX: usize = 64;
@@ -132,7 +132,7 @@ pub(crate) fn check(hook: Hook, effects: &[Effect]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tongka::plugin::types::{LineDiscount, PointsGrant};
+    use crate::bindings::scheme::tongka::plugin::types::{LineDiscount, PointsGrant};
 
     fn grant(to: Party, points: i64) -> PointsGrant {
         PointsGrant {

@@ -85,6 +85,18 @@ pub enum CallError {
         hook: &'static str,
         why: String,
     },
+    #[error("plugin `{plugin}` answered {hook} with something it may not answer: {why}")]
+    Malformed {
+        plugin: String,
+        hook: &'static str,
+        why: String,
+    },
+    #[error("plugin `{plugin}` is a {world} plugin and has no {hook}")]
+    WrongWorld {
+        plugin: String,
+        hook: &'static str,
+        world: &'static str,
+    },
     #[error("plugin `{plugin}` could not be started for {hook}: {why}")]
     Instantiate {
         plugin: String,

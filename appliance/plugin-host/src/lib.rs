@@ -12,11 +12,13 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod bindings;
 mod effects;
 mod error;
 pub mod manifest;
 pub mod registry;
 pub mod schema;
+mod state;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -25,28 +27,31 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use bindings::driver::{DeviceDriver, DeviceDriverPre};
+use bindings::notifier::{Notifier, NotifierPre};
+use bindings::scheme::{LoyaltyScheme, LoyaltySchemePre};
+use bindings::settlement::SettlementPre;
 pub use error::{CallError, LoadError};
 pub use manifest::{Capability, Manifest, World};
+pub use state::CallState;
 
-wasmtime::component::bindgen!({
-    path: "../../plugin-sdk/wit",
-    world: "loyalty-scheme",
-    imports: { default: trappable },
-    additional_derives: [PartialEq, Eq, serde::Serialize, serde::Deserialize],
-});
-
-pub use exports::tongka::plugin::scheme::{Checkout, CommittedCheckout, RefundOrder, TopUpOrder};
-pub use tongka::plugin::types::{
+pub use bindings::driver::exports::tongka::plugin::driver::{
+    DriverError, Event as DeviceEvent, UsbDevice,
+};
+pub use bindings::notifier::exports::tongka::plugin::notify::{Outgoing, SendError};
+pub use bindings::scheme::exports::tongka::plugin::scheme::{
+    Checkout, CommittedCheckout, RefundOrder, TopUpOrder,
+};
+pub use bindings::scheme::tongka::plugin::types::{
     Asset, Date, Effect, HookError, LineDiscount, LineFlags, LocalTime, MemberStats, MemberSummary,
     Money, OrderLine, Party, PointsGrant, Store as StoreInfo, StoreKind,
 };
-
-use tongka::plugin::{config, kv, log};
+pub use bindings::settlement::exports::tongka::plugin::settle::{
+    Entry as SettlementEntry, Statement,
+};
 
 const LINE_FLAGS: [(LineFlags, &str); 3] = [
     (LineFlags::PROMOTIONAL, "promotional"),
@@ -169,7 +174,18 @@ pub struct Plugin {
     pub granted: Vec<Capability>,
     pub limits: Limits,
     config: Arc<str>,
-    pre: LoyaltySchemePre<CallState>,
+    /// The manifest's hosts, if outbound HTTP was granted; empty otherwise.
+    http_hosts: Arc<[String]>,
+    granted_shared: Arc<[Capability]>,
+    pre: Pre,
+}
+
+/// A pre-instantiated component, typed by its world: exports found and type-checked once.
+enum Pre {
+    Scheme(LoyaltySchemePre<CallState>),
+    Notifier(NotifierPre<CallState>),
+    Settlement(SettlementPre<CallState>),
+    Driver(DeviceDriverPre<CallState>),
 }
 
 /// Counts, for tests and the health view.
@@ -200,6 +216,7 @@ pub struct Host {
     kv: Arc<dyn PluginKv>,
     plugins: RwLock<BTreeMap<String, Arc<Plugin>>>,
     stats: HostStats,
+    http: ureq::Agent,
     ticking: Arc<AtomicBool>,
 }
 
@@ -221,134 +238,6 @@ impl std::fmt::Debug for Host {
 impl Drop for Host {
     fn drop(&mut self) {
         self.ticking.store(false, Ordering::Relaxed);
-    }
-}
-
-/// What a call's store holds: the plugin's identity and grants, its sandboxed WASI, and the marks
-/// its host functions leave when a limit or a grant is hit.
-pub struct CallState {
-    plugin: Arc<str>,
-    config: Arc<str>,
-    granted: Vec<Capability>,
-    kv: Arc<dyn PluginKv>,
-    wasi: WasiCtx,
-    table: ResourceTable,
-    stderr: MemoryOutputPipe,
-    memory_cap: usize,
-    memory_hit: bool,
-    denied: Option<&'static str>,
-    log_lines: u32,
-}
-
-impl std::fmt::Debug for CallState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CallState")
-            .field("plugin", &self.plugin)
-            .field("granted", &self.granted)
-            .field("memory_hit", &self.memory_hit)
-            .field("denied", &self.denied)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Log lines one call may write; more are dropped, so a chatty plugin cannot flood the log.
-const LOG_LINES_MAX: u32 = 64;
-const LOG_CHARS_MAX: usize = 1_000;
-
-impl WasiView for CallState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl wasmtime::ResourceLimiter for CallState {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.memory_cap {
-            self.memory_hit = true;
-            wasmtime::bail!("memory limit of {} bytes", self.memory_cap);
-        }
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
-    }
-}
-
-impl tongka::plugin::types::Host for CallState {}
-
-impl log::Host for CallState {
-    fn write(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
-        self.log_lines += 1;
-        if self.log_lines > LOG_LINES_MAX {
-            return Ok(());
-        }
-        let message: String = message.chars().take(LOG_CHARS_MAX).collect();
-        let plugin = &*self.plugin;
-        match level {
-            log::Level::Trace => tracing::trace!(plugin, "{message}"),
-            log::Level::Debug => tracing::debug!(plugin, "{message}"),
-            log::Level::Info => tracing::info!(plugin, "{message}"),
-            log::Level::Warn => tracing::warn!(plugin, "{message}"),
-            log::Level::Error => tracing::error!(plugin, "{message}"),
-        }
-        Ok(())
-    }
-}
-
-impl config::Host for CallState {
-    fn get(&mut self) -> wasmtime::Result<String> {
-        Ok(self.config.to_string())
-    }
-}
-
-impl CallState {
-    /// A capability used without a grant fails the call: the plugin asked for what the merchant
-    /// did not give, which is the plugin's bug, not a business answer.
-    fn require(&mut self, capability: Capability, name: &'static str) -> wasmtime::Result<()> {
-        if self.granted.contains(&capability) {
-            Ok(())
-        } else {
-            self.denied = Some(name);
-            wasmtime::bail!("capability `{name}` not granted")
-        }
-    }
-}
-
-fn kv_error(refusal: KvRefusal) -> kv::KvError {
-    match refusal {
-        KvRefusal::TooLarge => kv::KvError::TooLarge,
-        KvRefusal::Full => kv::KvError::Full,
-    }
-}
-
-impl kv::Host for CallState {
-    fn get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
-        self.require(Capability::Kv, "kv")?;
-        Ok(self.kv.get(&self.plugin, &key))
-    }
-
-    fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), kv::KvError>> {
-        self.require(Capability::Kv, "kv")?;
-        Ok(self.kv.set(&self.plugin, &key, &value).map_err(kv_error))
-    }
-
-    fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), kv::KvError>> {
-        self.require(Capability::Kv, "kv")?;
-        Ok(self.kv.delete(&self.plugin, &key).map_err(kv_error))
     }
 }
 
@@ -384,10 +273,18 @@ pub struct Description {
     pub exports: Vec<String>,
 }
 
-/// What a call gave, with what it cost.
+/// What a scheme's hook gave, checked, with what it cost.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Answer {
     pub effects: Vec<Effect>,
+    pub fuel_used: u64,
+    pub duration: Duration,
+}
+
+/// What any other call gave, with what it cost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply<T> {
+    pub value: T,
     pub fuel_used: u64,
     pub duration: Duration,
 }
@@ -420,9 +317,16 @@ impl Host {
             why: e.to_string(),
         })?;
         let mut linker = Linker::<CallState>::new(&engine);
-        let linked = wasmtime_wasi::p2::add_to_linker_sync(&mut linker).and_then(|()| {
-            LoyaltyScheme::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
-        });
+        // The worlds share their imports (log, config, kv): each world's bindings add them again.
+        linker.allow_shadowing(true);
+        let linked = wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .and_then(|()| {
+                LoyaltyScheme::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            })
+            .and_then(|()| Notifier::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state))
+            .and_then(|()| {
+                DeviceDriver::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            });
         linked.map_err(|e| LoadError::Compile {
             plugin: String::new(),
             why: e.to_string(),
@@ -454,6 +358,7 @@ impl Host {
             kv,
             plugins: RwLock::new(BTreeMap::new()),
             stats: HostStats::default(),
+            http: state::http_agent(),
             ticking,
         })
     }
@@ -473,13 +378,6 @@ impl Host {
     ) -> Result<Arc<Plugin>, LoadError> {
         let manifest = manifest::read(component)?;
         let id = manifest.id.clone();
-        if manifest.world != World::LoyaltyScheme {
-            return Err(LoadError::World {
-                plugin: id,
-                world: manifest.world.as_str(),
-                why: "this box runs loyalty schemes so far".into(),
-            });
-        }
         let config_value: serde_json::Value =
             serde_json::from_str(config).map_err(|e| LoadError::Config {
                 plugin: id.clone(),
@@ -496,11 +394,23 @@ impl Host {
             .copied()
             .filter(|c| manifest.capabilities.contains(c))
             .collect();
+        let http_hosts: Arc<[String]> = if granted.contains(&Capability::OutboundHttp) {
+            manifest.http_hosts.clone().into()
+        } else {
+            Arc::from([])
+        };
         let component = self.compile(&id, component)?;
         let pre = self
             .linker
             .instantiate_pre(&component)
-            .and_then(LoyaltySchemePre::new)
+            .and_then(|pre| {
+                Ok(match manifest.world {
+                    World::LoyaltyScheme => Pre::Scheme(LoyaltySchemePre::new(pre)?),
+                    World::Notifier => Pre::Notifier(NotifierPre::new(pre)?),
+                    World::Settlement => Pre::Settlement(SettlementPre::new(pre)?),
+                    World::DeviceDriver => Pre::Driver(DeviceDriverPre::new(pre)?),
+                })
+            })
             .map_err(|e| LoadError::World {
                 plugin: id.clone(),
                 world: manifest.world.as_str(),
@@ -509,9 +419,11 @@ impl Host {
         let limits = self.limits_for(&manifest);
         let plugin = Arc::new(Plugin {
             manifest,
+            granted_shared: granted.clone().into(),
             granted,
             limits,
             config: Arc::from(serde_json::to_string(&config_value).unwrap_or_default()),
+            http_hosts,
             pre,
         });
         if let Ok(mut plugins) = self.plugins.write() {
@@ -620,7 +532,7 @@ impl Host {
     }
 
     pub fn quote_checkout(&self, plugin: &str, checkout: &Checkout) -> Result<Answer, CallError> {
-        self.call(plugin, Hook::QuoteCheckout, |store, scheme| {
+        self.scheme_call(plugin, Hook::QuoteCheckout, |store, scheme| {
             scheme.call_quote_checkout(store, checkout)
         })
     }
@@ -630,13 +542,13 @@ impl Host {
         plugin: &str,
         checkout: &CommittedCheckout,
     ) -> Result<Answer, CallError> {
-        self.call(plugin, Hook::CommitCheckout, |store, scheme| {
+        self.scheme_call(plugin, Hook::CommitCheckout, |store, scheme| {
             scheme.call_commit_checkout(store, checkout)
         })
     }
 
     pub fn top_up(&self, plugin: &str, order: &TopUpOrder) -> Result<Answer, CallError> {
-        self.call(plugin, Hook::TopUp, |store, scheme| {
+        self.scheme_call(plugin, Hook::TopUp, |store, scheme| {
             scheme.call_top_up(store, order)
         })
     }
@@ -647,13 +559,13 @@ impl Host {
         member: &MemberSummary,
         at: LocalTime,
     ) -> Result<Answer, CallError> {
-        self.call(plugin, Hook::MemberJoined, |store, scheme| {
+        self.scheme_call(plugin, Hook::MemberJoined, |store, scheme| {
             scheme.call_member_joined(store, member, at)
         })
     }
 
     pub fn refund(&self, plugin: &str, order: &RefundOrder) -> Result<Answer, CallError> {
-        self.call(plugin, Hook::Refund, |store, scheme| {
+        self.scheme_call(plugin, Hook::Refund, |store, scheme| {
             scheme.call_refund(store, order)
         })
     }
@@ -664,48 +576,211 @@ impl Host {
         member: &MemberSummary,
         today: Date,
     ) -> Result<Answer, CallError> {
-        self.call(plugin, Hook::DailyTick, |store, scheme| {
+        self.scheme_call(plugin, Hook::DailyTick, |store, scheme| {
             scheme.call_daily_tick(store, member, today)
         })
     }
 
-    /// One hook call in a fresh store, with the plugin's limits, checked effects and a span.
-    fn call(
+    /// Sends one message through a notifier: the provider's message id, or the provider's typed
+    /// refusal (worth retrying or not), which is an answer, not a failure of the plugin.
+    pub fn send_message(
+        &self,
+        plugin: &str,
+        message: &Outgoing,
+    ) -> Result<Reply<Result<String, SendError>>, CallError> {
+        self.invoke(plugin, "send", |store, pre| {
+            let Pre::Notifier(pre) = pre else {
+                return Ok(None);
+            };
+            let instance = pre.instantiate(&mut *store)?;
+            store.data_mut().instantiated = true;
+            instance
+                .tongka_plugin_notify()
+                .call_send(store, message)
+                .map(Some)
+        })
+    }
+
+    /// The statements an alliance's merchants owe each other for a period, from its entries.
+    /// Checked: every statement is between two different merchants of the entries, for a
+    /// positive amount in an asset the entries use.
+    pub fn statements(
+        &self,
+        plugin: &str,
+        period: (Date, Date),
+        entries: &[SettlementEntry],
+    ) -> Result<Reply<Vec<Statement>>, CallError> {
+        let reply = self.invoke(plugin, "statements", |store, pre| {
+            let Pre::Settlement(pre) = pre else {
+                return Ok(None);
+            };
+            let instance = pre.instantiate(&mut *store)?;
+            store.data_mut().instantiated = true;
+            instance
+                .tongka_plugin_settle()
+                .call_statements(store, period.0, period.1, entries)
+                .map(Some)
+        })?;
+        let statements = match reply.value {
+            Ok(statements) => statements,
+            Err(declined) => return Err(declined_error(plugin, "statements", declined)),
+        };
+        let known = |merchant: &str| {
+            entries
+                .iter()
+                .any(|e| e.member_merchant == merchant || e.serving_merchant == merchant)
+        };
+        let bad = statements.iter().find(|s| {
+            s.amount.minor_units <= 0
+                || s.debtor == s.creditor
+                || !known(&s.debtor)
+                || !known(&s.creditor)
+                || !entries.iter().any(|e| e.amount.asset == s.amount.asset)
+        });
+        if let Some(bad) = bad {
+            return Err(CallError::Malformed {
+                plugin: plugin.to_owned(),
+                hook: "statements",
+                why: format!(
+                    "statement {} → {} of {} {:?} is not between two merchants of the entries for a positive amount",
+                    bad.debtor, bad.creditor, bad.amount.minor_units, bad.amount.asset
+                ),
+            });
+        }
+        Ok(Reply {
+            value: statements,
+            fuel_used: reply.fuel_used,
+            duration: reply.duration,
+        })
+    }
+
+    /// Whether a device driver drives this USB device.
+    pub fn driver_matches(
+        &self,
+        plugin: &str,
+        device: &UsbDevice,
+    ) -> Result<Reply<bool>, CallError> {
+        self.invoke(plugin, "matches", |store, pre| {
+            let Pre::Driver(pre) = pre else {
+                return Ok(None);
+            };
+            let instance = pre.instantiate(&mut *store)?;
+            store.data_mut().instantiated = true;
+            instance
+                .tongka_plugin_driver()
+                .call_matches(store, device)
+                .map(Some)
+        })
+    }
+
+    /// The events in bytes a device sent.
+    pub fn driver_decode(
+        &self,
+        plugin: &str,
+        input: &[u8],
+    ) -> Result<Reply<Result<Vec<DeviceEvent>, DriverError>>, CallError> {
+        self.invoke(plugin, "decode", |store, pre| {
+            let Pre::Driver(pre) = pre else {
+                return Ok(None);
+            };
+            let instance = pre.instantiate(&mut *store)?;
+            store.data_mut().instantiated = true;
+            instance
+                .tongka_plugin_driver()
+                .call_decode(store, input)
+                .map(Some)
+        })
+    }
+
+    /// The bytes that print a receipt of these lines.
+    pub fn driver_encode_receipt(
+        &self,
+        plugin: &str,
+        lines: &[String],
+    ) -> Result<Reply<Result<Vec<u8>, DriverError>>, CallError> {
+        self.invoke(plugin, "encode-receipt", |store, pre| {
+            let Pre::Driver(pre) = pre else {
+                return Ok(None);
+            };
+            let instance = pre.instantiate(&mut *store)?;
+            store.data_mut().instantiated = true;
+            instance
+                .tongka_plugin_driver()
+                .call_encode_receipt(store, lines)
+                .map(Some)
+        })
+    }
+
+    /// One scheme hook: the call, then its effects checked against what the hook may give.
+    fn scheme_call(
         &self,
         id: &str,
         hook: Hook,
         run: impl FnOnce(
             &mut Store<CallState>,
-            &exports::tongka::plugin::scheme::Guest,
+            &bindings::scheme::exports::tongka::plugin::scheme::Guest,
         ) -> wasmtime::Result<Result<Vec<Effect>, HookError>>,
     ) -> Result<Answer, CallError> {
+        let reply = self.invoke(id, hook.as_str(), |store, pre| {
+            let Pre::Scheme(pre) = pre else {
+                return Ok(None);
+            };
+            let instance = pre.instantiate(&mut *store)?;
+            store.data_mut().instantiated = true;
+            run(store, instance.tongka_plugin_scheme()).map(Some)
+        })?;
+        let result = match reply.value {
+            Ok(effects) => effects::check(hook, &effects)
+                .map(|()| Answer {
+                    effects,
+                    fuel_used: reply.fuel_used,
+                    duration: reply.duration,
+                })
+                .map_err(|why| CallError::EffectNotAllowed {
+                    plugin: id.to_owned(),
+                    hook: hook.as_str(),
+                    why,
+                }),
+            Err(declined) => Err(declined_error(id, hook.as_str(), declined)),
+        };
+        if let Err(error) = &result {
+            self.stats.failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%error, "plugin call refused");
+        }
+        result
+    }
+
+    /// One call in a fresh store, with the plugin's limits and a span. `run` instantiates the
+    /// plugin's world and calls it; `None` means the plugin is not of the world the call needs.
+    fn invoke<T>(
+        &self,
+        id: &str,
+        hook: &'static str,
+        run: impl FnOnce(&mut Store<CallState>, &Pre) -> wasmtime::Result<Option<T>>,
+    ) -> Result<Reply<T>, CallError> {
         let plugin = self
             .plugin(id)
             .ok_or_else(|| CallError::NotLoaded(id.to_owned()))?;
         let span = tracing::info_span!(
             "plugin_call",
             plugin = id,
-            hook = hook.as_str(),
+            hook,
             fuel_used = tracing::field::Empty,
             duration_us = tracing::field::Empty,
         );
         let _entered = span.enter();
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
-        let stderr = MemoryOutputPipe::new(4096);
-        let state = CallState {
-            plugin: Arc::from(id),
-            config: Arc::clone(&plugin.config),
-            granted: plugin.granted.clone(),
-            kv: Arc::clone(&self.kv),
-            wasi: WasiCtx::builder().stderr(stderr.clone()).build(),
-            table: ResourceTable::new(),
-            stderr,
-            memory_cap: usize::try_from(plugin.limits.memory_bytes).unwrap_or(usize::MAX),
-            memory_hit: false,
-            denied: None,
-            log_lines: 0,
-        };
+        let state = CallState::new(
+            Arc::from(id),
+            Arc::clone(&plugin.config),
+            Arc::clone(&plugin.granted_shared),
+            Arc::clone(&plugin.http_hosts),
+            (!plugin.http_hosts.is_empty()).then(|| self.http.clone()),
+            Arc::clone(&self.kv),
+            usize::try_from(plugin.limits.memory_bytes).unwrap_or(usize::MAX),
+            started + plugin.limits.deadline,
+        );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| state);
         let ticks = plugin
@@ -715,16 +790,9 @@ impl Host {
             .div_ceil(self.options.tick.as_nanos().max(1));
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
         store.epoch_deadline_trap();
-        // Whether the instance started: a failure before that is the plugin failing to start
-        // (its pool slot, its start function), after it a failure of the hook.
-        let mut instantiated = false;
         let outcome = store
             .set_fuel(plugin.limits.fuel)
-            .and_then(|()| plugin.pre.instantiate(&mut store))
-            .and_then(|instance| {
-                instantiated = true;
-                run(&mut store, instance.tongka_plugin_scheme())
-            });
+            .and_then(|()| run(&mut store, &plugin.pre));
         let fuel_used = plugin
             .limits
             .fuel
@@ -736,27 +804,17 @@ impl Host {
             u64::try_from(duration.as_micros()).unwrap_or(u64::MAX),
         );
         let result = match outcome {
-            Ok(Ok(effects)) => effects::check(hook, &effects)
-                .map(|()| Answer {
-                    effects,
-                    fuel_used,
-                    duration,
-                })
-                .map_err(|why| CallError::EffectNotAllowed {
-                    plugin: id.to_owned(),
-                    hook: hook.as_str(),
-                    why,
-                }),
-            Ok(Err(declined)) => Err(CallError::Declined {
-                plugin: id.to_owned(),
-                hook: hook.as_str(),
-                why: match declined {
-                    HookError::InvalidInput(why) => format!("invalid input: {why}"),
-                    HookError::Misconfigured(why) => format!("misconfigured: {why}"),
-                    HookError::Refused(why) => why,
-                },
+            Ok(Some(value)) => Ok(Reply {
+                value,
+                fuel_used,
+                duration,
             }),
-            Err(error) => Err(self.classify(id, hook, &plugin, store.data(), instantiated, &error)),
+            Ok(None) => Err(CallError::WrongWorld {
+                plugin: id.to_owned(),
+                hook,
+                world: plugin.manifest.world.as_str(),
+            }),
+            Err(error) => Err(self.classify(id, hook, &plugin, store.data(), &error)),
         };
         if let Err(error) = &result {
             self.stats.failures.fetch_add(1, Ordering::Relaxed);
@@ -768,13 +826,12 @@ impl Host {
     fn classify(
         &self,
         id: &str,
-        hook: Hook,
+        hook: &'static str,
         plugin: &Plugin,
         state: &CallState,
-        instantiated: bool,
         error: &wasmtime::Error,
     ) -> CallError {
-        let (plugin_id, hook_name) = (id.to_owned(), hook.as_str());
+        let (plugin_id, hook_name) = (id.to_owned(), hook);
         if state.memory_hit {
             return CallError::Memory {
                 plugin: plugin_id,
@@ -808,7 +865,7 @@ impl Host {
                     format!("{error:#}; stderr: {}", stderr.trim())
                 };
                 let message: String = message.chars().take(2_000).collect();
-                if !instantiated {
+                if !state.instantiated {
                     CallError::Instantiate {
                         plugin: plugin_id,
                         hook: hook_name,
@@ -823,6 +880,18 @@ impl Host {
                 }
             }
         }
+    }
+}
+
+fn declined_error(plugin: &str, hook: &'static str, declined: HookError) -> CallError {
+    CallError::Declined {
+        plugin: plugin.to_owned(),
+        hook,
+        why: match declined {
+            HookError::InvalidInput(why) => format!("invalid input: {why}"),
+            HookError::Misconfigured(why) => format!("misconfigured: {why}"),
+            HookError::Refused(why) => why,
+        },
     }
 }
 

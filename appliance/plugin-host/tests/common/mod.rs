@@ -1,5 +1,8 @@
 //! What the host's tests share: the real components from `plugins/`, and manifests for them.
 
+// Each test binary uses some of these.
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
