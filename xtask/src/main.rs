@@ -112,6 +112,58 @@ fn ensure_toolchain() -> Result<()> {
     Ok(())
 }
 
+/// Debian's packages for building a plugin in C: the proof that the plugin interface is not
+/// Rust's (plugin-sdk/cli/tests/flow.rs builds `plugins/c-scheme` with them).
+const C_PACKAGES: &[&str] = &["clang", "lld", "wasi-libc", "libclang-rt-dev-wasm32"];
+
+/// Installs clang with the wasm32-wasi target and its C library if a trial compile fails.
+fn ensure_c_toolchain() -> Result<()> {
+    let probe_dir = Path::new("target").join("c-probe");
+    std::fs::create_dir_all(&probe_dir)?;
+    let source = probe_dir.join("probe.c");
+    std::fs::write(
+        &source,
+        "#include <stdlib.h>\nint probe(int n) { return abs(n); }\n",
+    )?;
+    let compiles = || {
+        Command::new("clang")
+            .args(["--target=wasm32-wasi", "-mexec-model=reactor", "-o"])
+            .arg(probe_dir.join("probe.wasm"))
+            .arg(&source)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if compiles() {
+        return Ok(());
+    }
+    let root = output(Command::new("id").arg("-u")).is_some_and(|uid| uid.trim() == "0");
+    let apt = |args: &[&str]| {
+        let mut command = if root {
+            Command::new("apt-get")
+        } else {
+            let mut sudo = Command::new("sudo");
+            sudo.args(["-n", "apt-get"]);
+            sudo
+        };
+        command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        command
+    };
+    run(
+        "updating Debian's package lists",
+        &mut apt(&["update", "-qq"]),
+    )?;
+    let mut install = apt(&["install", "-y", "-qq", "--no-install-recommends"]);
+    install.args(C_PACKAGES);
+    run(
+        "installing clang for wasm32-wasi (plugins in C)",
+        &mut install,
+    )?;
+    if !compiles() {
+        bail!("clang still cannot build for wasm32-wasi after installing {C_PACKAGES:?}");
+    }
+    Ok(())
+}
+
 /// Where `cargo xtask serve` adds plain HTTP.
 const DEV_PLAIN_LISTEN: &str = "127.0.0.1:8621";
 
@@ -146,6 +198,7 @@ fn serve(root: &Path, args: Vec<OsString>) -> Result<()> {
 
 fn test() -> Result<()> {
     ensure_toolchain()?;
+    ensure_c_toolchain()?;
     run("formatting", cargo().args(["fmt", "--all", "--check"]))?;
     run(
         "clippy, warnings denied",

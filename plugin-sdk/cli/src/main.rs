@@ -3,6 +3,8 @@
 //! `new` writes a ready plugin crate; `build` compiles it to a WebAssembly component; `pack`
 //! embeds the manifest into any component, whatever language built it; `inspect` shows what a
 //! component carries; `test` runs a packed plugin in the box's real host against JSON fixtures.
+//! For other languages, `bindings` writes C bindings of a world and `componentize` turns the
+//! core module a C (or any) toolchain builds into a component.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -13,8 +15,8 @@ use clap::{Parser, Subcommand};
 use serde::Deserialize;
 use tongka_plugin_host::manifest::{self, Manifest};
 use tongka_plugin_host::{
-    Answer, CallError, Capability, Checkout, CommittedCheckout, Date, Effect, Host, HostOptions,
-    LocalTime, MemberSummary, MemoryKv, RefundOrder, TopUpOrder,
+    CallError, Capability, Checkout, CommittedCheckout, Date, Effect, Host, HostOptions, LocalTime,
+    MemberSummary, MemoryKv, Outgoing, RefundOrder, SettlementEntry, TopUpOrder, UsbDevice,
 };
 
 #[derive(Debug, Parser)]
@@ -57,7 +59,27 @@ enum Commands {
     },
     /// Print a component's manifest, imports and exports.
     Inspect { component: PathBuf },
-    /// Run a packed plugin in the real host against fixtures: input → expected effects.
+    /// Write bindings of a world for another language (C): a header, its source, and an object
+    /// carrying the world's type for `componentize`.
+    Bindings {
+        /// `loyalty-scheme`, `notifier`, `settlement` or `device-driver`.
+        #[arg(long)]
+        world: String,
+        /// Only `c` so far; Rust authors use the SDK crate.
+        #[arg(long, default_value = "c")]
+        lang: String,
+        #[arg(long, default_value = ".")]
+        out_dir: PathBuf,
+    },
+    /// Make a component from a core WebAssembly module that carries its world's type (as one
+    /// linked with the object `bindings` writes does). Modules importing WASI preview 1 get the
+    /// standard adapter.
+    Componentize {
+        module: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Run a packed plugin in the real host against fixtures: input → expected answer.
     Test {
         component: PathBuf,
         /// Fixture files, or folders of them (`*.json`).
@@ -90,6 +112,12 @@ fn run(cli: Cli) -> Result<bool> {
             output,
         } => pack(&component, &manifest, &output).map(|()| true),
         Commands::Inspect { component } => inspect(&component).map(|()| true),
+        Commands::Bindings {
+            world,
+            lang,
+            out_dir,
+        } => bindings(&world, &lang, &out_dir).map(|()| true),
+        Commands::Componentize { module, output } => componentize(&module, &output).map(|()| true),
         Commands::Test {
             component,
             fixtures,
@@ -224,6 +252,69 @@ fn pack(component: &Path, manifest_path: &Path, output: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The interface definition this tool (and the box it came with) serves.
+const WIT: &str = include_str!("../../wit/tongka-plugin.wit");
+
+fn bindings(world: &str, lang: &str, out_dir: &Path) -> Result<()> {
+    if lang != "c" {
+        bail!(
+            "bindings for `{lang}`: only `c` is built in; Rust authors use the SDK crate, and other toolchains read plugin-sdk/wit directly"
+        );
+    }
+    let mut resolve = wit_parser::Resolve::default();
+    let package = resolve
+        .push_str("tongka-plugin.wit", WIT)
+        .context("the built-in WIT")?;
+    let world_id = resolve
+        .select_world(&[package], Some(world))
+        .with_context(|| format!("no world `{world}` in tongka:plugin"))?;
+    let mut files = wit_bindgen_core::Files::default();
+    wit_bindgen_c::Opts::default()
+        .build()
+        .generate(&mut resolve, world_id, &mut files)
+        .context("generating C bindings")?;
+    std::fs::create_dir_all(out_dir)?;
+    for (name, contents) in files.iter() {
+        let path = out_dir.join(name);
+        std::fs::write(&path, contents).with_context(|| format!("writing {}", path.display()))?;
+        println!("已写入 / wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn componentize(module: &Path, output: &Path) -> Result<()> {
+    let bytes = std::fs::read(module).with_context(|| format!("reading {}", module.display()))?;
+    if is_component(&bytes) {
+        bail!("{} is a component already: pack it", module.display());
+    }
+    let mut encoder = wit_component::ComponentEncoder::default()
+        .validate(true)
+        .module(&bytes)
+        .context("the module carries no world type: link it with the object `tongka-plugin bindings` writes")?
+        .adapter(
+            "wasi_snapshot_preview1",
+            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+        )
+        .context("the WASI adapter")?;
+    let component = encoder.encode().context("making the component")?;
+    std::fs::write(output, &component)?;
+    println!(
+        "已生成组件 / component {} ({} bytes)",
+        output.display(),
+        component.len()
+    );
+    println!(
+        "next: tongka-plugin pack {} --manifest manifest.json -o PLUGIN.wasm",
+        output.display()
+    );
+    Ok(())
+}
+
+/// A component's preamble has layer 1; a core module's, layer 0.
+fn is_component(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[6..8] == [1, 0]
+}
+
 fn host() -> Result<Host> {
     Host::new(HostOptions::default(), Arc::new(MemoryKv::default()))
         .map_err(|e| anyhow::anyhow!("{e}"))
@@ -268,11 +359,45 @@ struct Fixture {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 enum Expect {
-    /// Exactly these effects, in order.
+    /// A scheme's hook: exactly these effects, in order.
     Effects(Vec<Effect>),
+    /// Any other world's call: exactly this answer, as JSON.
+    Value(serde_json::Value),
     /// A failure of this kind: `out-of-fuel`, `deadline`, `memory`, `trap`,
-    /// `capability-denied`, `effect-not-allowed`, `declined`.
+    /// `capability-denied`, `effect-not-allowed`, `declined`, `malformed`, `wrong-world`.
     Error(String),
+}
+
+/// What a call answered, as JSON, with what it cost.
+struct Outcome {
+    value: serde_json::Value,
+    fuel_used: u64,
+    micros: u128,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Period {
+    start: Date,
+    end: Date,
+    entries: Vec<SettlementEntry>,
+}
+
+/// Bytes in a fixture: a string (its UTF-8) or a list of numbers.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Bytes {
+    Text(String),
+    Raw(Vec<u8>),
+}
+
+impl Bytes {
+    fn into_vec(self) -> Vec<u8> {
+        match self {
+            Bytes::Text(text) => text.into_bytes(),
+            Bytes::Raw(bytes) => bytes,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -304,22 +429,58 @@ fn fixture_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn call(host: &Host, id: &str, fixture: &Fixture) -> Result<Result<Answer, CallError>> {
+fn scheme_outcome(
+    answer: Result<tongka_plugin_host::Answer, CallError>,
+) -> Result<Outcome, CallError> {
+    answer.map(|answer| Outcome {
+        value: serde_json::to_value(&answer.effects).unwrap_or_default(),
+        fuel_used: answer.fuel_used,
+        micros: answer.duration.as_micros(),
+    })
+}
+
+fn outcome<T: serde::Serialize>(
+    reply: Result<tongka_plugin_host::Reply<T>, CallError>,
+) -> Result<Outcome, CallError> {
+    reply.map(|reply| Outcome {
+        value: serde_json::to_value(&reply.value).unwrap_or_default(),
+        fuel_used: reply.fuel_used,
+        micros: reply.duration.as_micros(),
+    })
+}
+
+fn call(host: &Host, id: &str, fixture: &Fixture) -> Result<Result<Outcome, CallError>> {
     let input = fixture.input.clone();
     Ok(match fixture.hook.as_str() {
-        "quote-checkout" => host.quote_checkout(id, &serde_json::from_value::<Checkout>(input)?),
-        "commit-checkout" => {
-            host.commit_checkout(id, &serde_json::from_value::<CommittedCheckout>(input)?)
+        "quote-checkout" => {
+            scheme_outcome(host.quote_checkout(id, &serde_json::from_value::<Checkout>(input)?))
         }
-        "top-up" => host.top_up(id, &serde_json::from_value::<TopUpOrder>(input)?),
+        "commit-checkout" => scheme_outcome(
+            host.commit_checkout(id, &serde_json::from_value::<CommittedCheckout>(input)?),
+        ),
+        "top-up" => scheme_outcome(host.top_up(id, &serde_json::from_value::<TopUpOrder>(input)?)),
         "member-joined" => {
             let joined: Joined = serde_json::from_value(input)?;
-            host.member_joined(id, &joined.member, joined.at)
+            scheme_outcome(host.member_joined(id, &joined.member, joined.at))
         }
-        "refund" => host.refund(id, &serde_json::from_value::<RefundOrder>(input)?),
+        "refund" => scheme_outcome(host.refund(id, &serde_json::from_value::<RefundOrder>(input)?)),
         "daily-tick" => {
             let tick: Tick = serde_json::from_value(input)?;
-            host.daily_tick(id, &tick.member, tick.today)
+            scheme_outcome(host.daily_tick(id, &tick.member, tick.today))
+        }
+        "send" => outcome(host.send_message(id, &serde_json::from_value::<Outgoing>(input)?)),
+        "statements" => {
+            let period: Period = serde_json::from_value(input)?;
+            outcome(host.statements(id, (period.start, period.end), &period.entries))
+        }
+        "matches" => outcome(host.driver_matches(id, &serde_json::from_value::<UsbDevice>(input)?)),
+        "decode" => {
+            let bytes = serde_json::from_value::<Bytes>(input)?.into_vec();
+            outcome(host.driver_decode(id, &bytes))
+        }
+        "encode-receipt" => {
+            let lines: Vec<String> = serde_json::from_value(input)?;
+            outcome(host.driver_encode_receipt(id, &lines))
         }
         other => bail!("unknown hook `{other}`"),
     })
@@ -334,6 +495,8 @@ fn error_kind(error: &CallError) -> &'static str {
         CallError::CapabilityDenied { .. } => "capability-denied",
         CallError::EffectNotAllowed { .. } => "effect-not-allowed",
         CallError::Declined { .. } => "declined",
+        CallError::Malformed { .. } => "malformed",
+        CallError::WrongWorld { .. } => "wrong-world",
         _ => "other",
     }
 }
@@ -364,27 +527,27 @@ fn test(component: &Path, fixtures: &[PathBuf], grants: &[String]) -> Result<boo
         host.load(&bytes, &grants, &config)
             .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
         let outcome = call(&host, &manifest.id, &fixture).with_context(|| format!("{name}"))?;
-        let verdict = match (&fixture.expect, &outcome) {
-            (Expect::Effects(expected), Ok(answer)) if *expected == answer.effects => Ok(()),
-            (Expect::Effects(expected), Ok(answer)) => Err(format!(
-                "expected {}\n         got      {}",
-                serde_json::to_string(expected).unwrap_or_default(),
-                serde_json::to_string(&answer.effects).unwrap_or_default()
+        let expected = match &fixture.expect {
+            Expect::Effects(effects) => Some(serde_json::to_value(effects)?),
+            Expect::Value(value) => Some(value.clone()),
+            Expect::Error(_) => None,
+        };
+        let verdict = match (&fixture.expect, expected, &outcome) {
+            (_, Some(expected), Ok(got)) if expected == got.value => Ok(()),
+            (_, Some(expected), Ok(got)) => Err(format!(
+                "expected {expected}\n         got      {}",
+                got.value
             )),
-            (Expect::Effects(_), Err(error)) => Err(format!("failed: {error}")),
-            (Expect::Error(kind), Err(error)) if error_kind(error) == kind => Ok(()),
-            (Expect::Error(kind), Err(error)) => Err(format!("expected {kind}, failed: {error}")),
-            (Expect::Error(kind), Ok(answer)) => Err(format!(
-                "expected {kind}, got {}",
-                serde_json::to_string(&answer.effects).unwrap_or_default()
-            )),
+            (_, Some(_), Err(error)) => Err(format!("failed: {error}")),
+            (Expect::Error(kind), None, Err(error)) if error_kind(error) == kind => Ok(()),
+            (Expect::Error(kind), None, Err(error)) => {
+                Err(format!("expected {kind}, failed: {error}"))
+            }
+            (_, None, Ok(got)) => Err(format!("expected a failure, got {}", got.value)),
+            (_, None, Err(error)) => Err(format!("failed: {error}")),
         };
         let cost = match &outcome {
-            Ok(answer) => format!(
-                "{} fuel, {} µs",
-                answer.fuel_used,
-                answer.duration.as_micros()
-            ),
+            Ok(got) => format!("{} fuel, {} µs", got.fuel_used, got.micros),
             Err(_) => String::new(),
         };
         match verdict {

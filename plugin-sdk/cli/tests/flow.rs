@@ -79,3 +79,81 @@ fn from_new_to_a_packed_plugin_that_passes_its_fixtures() {
         "{shown}"
     );
 }
+
+/// The same interface from another language: `plugins/c-scheme` built by clang for wasm32-wasi
+/// (`cargo xtask test` installs Debian's clang, lld and wasi-libc), made a component and packed
+/// by the tool, passes its fixtures in the real host, and a wrong expectation fails.
+#[test]
+fn a_plugin_written_in_c_builds_packs_and_passes_its_fixtures() {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/c-scheme");
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    for file in ["scheme.c", "manifest.json"] {
+        std::fs::copy(source.join(file), work.join(file)).unwrap();
+    }
+    let generated = tool(
+        &["bindings", "--world", "loyalty-scheme", "--out-dir", "gen"],
+        work,
+    );
+    assert!(generated.status.success(), "{}", text(&generated));
+    let compiled = Command::new("clang")
+        .args([
+            "--target=wasm32-wasi",
+            "-mexec-model=reactor",
+            "-O2",
+            "-Wall",
+            "-Werror",
+            "-Igen",
+            "-o",
+            "scheme.core.wasm",
+            "scheme.c",
+            "gen/loyalty_scheme.c",
+            "gen/loyalty_scheme_component_type.o",
+        ])
+        .current_dir(work)
+        .output()
+        .expect("clang with the wasm32-wasi target (cargo xtask test installs it)");
+    assert!(compiled.status.success(), "{}", text(&compiled));
+    let component = tool(
+        &[
+            "componentize",
+            "scheme.core.wasm",
+            "-o",
+            "scheme.component.wasm",
+        ],
+        work,
+    );
+    assert!(component.status.success(), "{}", text(&component));
+    let refused = tool(
+        &["componentize", "scheme.component.wasm", "-o", "x.wasm"],
+        work,
+    );
+    assert!(!refused.status.success(), "a component is not a module");
+    let packed = tool(
+        &[
+            "pack",
+            "scheme.component.wasm",
+            "--manifest",
+            "manifest.json",
+            "-o",
+            "c-scheme.wasm",
+        ],
+        work,
+    );
+    assert!(packed.status.success(), "{}", text(&packed));
+
+    let fixtures = source.join("fixtures");
+    let tested = tool(&["test", "c-scheme.wasm", fixtures.to_str().unwrap()], work);
+    let shown = text(&tested);
+    assert!(tested.status.success(), "{shown}");
+    assert!(shown.contains("2 passed, 0 failed"), "{shown}");
+
+    // The birthday fixture expecting single points must fail: the C code really ran.
+    let wrong = std::fs::read_to_string(fixtures.join("birthday.json"))
+        .unwrap()
+        .replace("\"points\": 100", "\"points\": 50");
+    std::fs::write(work.join("wrong.json"), wrong).unwrap();
+    let failed = tool(&["test", "c-scheme.wasm", "wrong.json"], work);
+    assert!(!failed.status.success(), "{}", text(&failed));
+    assert!(text(&failed).contains("FAIL"), "{}", text(&failed));
+}
