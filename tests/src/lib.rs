@@ -13,20 +13,26 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 pub use tongka_tls::Fingerprint;
 
+pub mod api;
 pub mod crash;
 
 /// The `tongka` binary of this build: next to the test executable's `deps/` folder. `cargo test
 /// --workspace` builds it (the `tongka` package has integration tests of its own).
 pub fn tongka_binary() -> Result<PathBuf> {
+    workspace_binary("tongka")
+}
+
+/// A binary of this build's workspace, such as `tongka-plugin`, beside `tongka`.
+pub fn workspace_binary(name: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
         .context("test executable is not in target/<profile>/deps")?;
-    let binary = profile_dir.join(format!("tongka{}", std::env::consts::EXE_SUFFIX));
+    let binary = profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     if !binary.exists() {
         bail!(
-            "{} is missing: run `cargo build -p tongka` (or `cargo xtask test`, which builds it)",
+            "{} is missing: run `cargo build --workspace` (or `cargo xtask test`, which builds it)",
             binary.display()
         );
     }

@@ -9,61 +9,8 @@
 use std::path::Path;
 
 use serde_json::Value;
+use tongka_e2e::api::{Client, problem, sign_in};
 use tongka_e2e::{RunningBox, tongka_admin_create, tongka_verify};
-
-fn json(body: &str) -> Value {
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
-}
-
-struct Client<'a> {
-    running: &'a RunningBox,
-    bearer: String,
-}
-
-impl Client<'_> {
-    fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
-        self.call_with(method, path, &[], body)
-    }
-
-    fn call_with(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Option<&str>,
-    ) -> (u16, Value) {
-        let mut all = vec![("Authorization", self.bearer.as_str())];
-        all.extend_from_slice(headers);
-        let (status, body) = self.running.request(method, path, &all, body).unwrap();
-        let value = if body.trim().is_empty() || !body.trim_start().starts_with(['{', '[']) {
-            Value::String(body)
-        } else {
-            json(&body)
-        };
-        (status, value)
-    }
-
-    fn ok(&self, method: &str, path: &str, body: Option<&str>) -> Value {
-        let (status, value) = self.call(method, path, body);
-        assert!(
-            (200..300).contains(&status),
-            "{method} {path}: {status} {value}"
-        );
-        value
-    }
-}
-
-fn sign_in<'a>(running: &'a RunningBox, username: &str, password: &str) -> Client<'a> {
-    let login = format!(r#"{{"username":"{username}","password":"{password}"}}"#);
-    let (status, body) = running
-        .request("POST", "/api/v1/sessions", &[], Some(&login))
-        .unwrap();
-    assert_eq!(status, 201, "{body}");
-    Client {
-        running,
-        bearer: format!("Bearer {}", json(&body)["token"].as_str().unwrap()),
-    }
-}
 
 fn start(data: &Path, log: &Path) -> RunningBox {
     // The test makes more calls a second than a person would.
@@ -88,11 +35,6 @@ fn store(boss: &Client, code: &str) -> String {
         .as_str()
         .unwrap()
         .to_owned()
-}
-
-fn problem(status: u16, value: &Value, expected_status: u16, code: &str) {
-    assert_eq!(status, expected_status, "{value}");
-    assert_eq!(value["code"], code, "{value}");
 }
 
 #[test]

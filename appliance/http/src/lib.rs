@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod json;
 pub mod members;
 pub mod people;
+pub mod plugins;
 pub mod problem;
 pub mod rate;
 pub mod terminals;
@@ -45,16 +46,24 @@ pub struct AppState {
     pub members: Arc<tongka_domain::Members>,
     /// Idempotency keys whose first request is still running.
     pub in_flight: Arc<idempotency::InFlight>,
+    /// The plugin host and the registry of installed plugins.
+    pub plugins: Arc<tongka_plugin_host::registry::Plugins>,
 }
 
 impl AppState {
-    pub fn new(version: &'static str, limits: Limits, members: tongka_domain::Members) -> AppState {
+    pub fn new(
+        version: &'static str,
+        limits: Limits,
+        members: tongka_domain::Members,
+        plugins: Arc<tongka_plugin_host::registry::Plugins>,
+    ) -> AppState {
         AppState {
             version,
             limits,
             directory: Arc::clone(members.directory()),
             members: Arc::new(members),
             in_flight: idempotency::in_flight(),
+            plugins,
         }
     }
 }
@@ -72,6 +81,8 @@ pub struct Limits {
     pub request_burst: u32,
     /// The largest CSV file a member import accepts.
     pub import_bytes_max: usize,
+    /// The largest plugin upload (the component, base64, in JSON).
+    pub plugin_bytes_max: usize,
 }
 
 impl Default for Limits {
@@ -82,6 +93,7 @@ impl Default for Limits {
             requests_per_second: 20,
             request_burst: 60,
             import_bytes_max: 64 << 20,
+            plugin_bytes_max: 48 << 20,
         }
     }
 }
@@ -118,6 +130,10 @@ fn api_routes_with(limits: Limits) -> OpenApiRouter<AppState> {
     let import = OpenApiRouter::new()
         .routes(routes!(members::import))
         .layer(DefaultBodyLimit::max(limits.import_bytes_max));
+    // A plugin arrives whole, base64 in JSON: its own limit too.
+    let plugin_upload = OpenApiRouter::new()
+        .routes(routes!(plugins::install, plugins::list))
+        .layer(DefaultBodyLimit::max(limits.plugin_bytes_max));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(auth::login))
@@ -156,6 +172,11 @@ fn api_routes_with(limits: Limits) -> OpenApiRouter<AppState> {
             members::define_custom_field
         ))
         .merge(import)
+        .merge(plugin_upload)
+        .routes(routes!(plugins::get, plugins::change, plugins::remove))
+        .routes(routes!(plugins::try_plugin))
+        .routes(routes!(plugins::routes))
+        .routes(routes!(plugins::set_route))
 }
 
 /// The OpenAPI 3.1 document of the API, as `/api/v1/openapi.json` serves it.
@@ -182,6 +203,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         (name = "cards", description = "会员卡 / Cards"),
         (name = "tiers", description = "会员等级 / Tiers"),
         (name = "service", description = "服务记录与回访 / Service records and follow-ups"),
+        (name = "plugins", description = "插件 / Plugins"),
     )
 )]
 struct ApiDoc;
@@ -295,6 +317,19 @@ mod tests {
             .unwrap()
     }
 
+    /// A plugin host with room for a few calls, and an empty registry in `dir/plugins`.
+    fn plugins(dir: &std::path::Path) -> Arc<tongka_plugin_host::registry::Plugins> {
+        let options = tongka_plugin_host::HostOptions {
+            instances_max: 2,
+            ..Default::default()
+        };
+        Arc::new(
+            tongka_plugin_host::registry::Plugins::open(&dir.join("plugins"), options)
+                .unwrap()
+                .0,
+        )
+    }
+
     /// The router, with a directory in a temporary folder that lives as long as the guard.
     async fn app() -> (Router, Arc<tongka_domain::Directory>, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
@@ -307,8 +342,9 @@ mod tests {
             requests_per_second: 1,
             request_burst: 40,
             import_bytes_max: 4096,
+            plugin_bytes_max: 4096,
         };
-        let routes = router(AppState::new("9.9.9", limits, members)).merge(
+        let routes = router(AppState::new("9.9.9", limits, members, plugins(dir.path()))).merge(
             Router::new()
                 .route(
                     "/probe",
@@ -836,6 +872,14 @@ mod tests {
             ("post", "/api/v1/departments"),
             ("get", "/api/v1/departments"),
             ("post", "/api/v1/custom-fields"),
+            ("post", "/api/v1/plugins"),
+            ("get", "/api/v1/plugins"),
+            ("get", "/api/v1/plugins/{id}"),
+            ("patch", "/api/v1/plugins/{id}"),
+            ("delete", "/api/v1/plugins/{id}"),
+            ("post", "/api/v1/plugins/{id}/trial"),
+            ("get", "/api/v1/plugin-routes"),
+            ("put", "/api/v1/plugin-routes/{hook}"),
         ]
         .iter()
         .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
@@ -845,7 +889,8 @@ mod tests {
         for (method, path) in &documented {
             let uri = path
                 .replace("{id}", &"0".repeat(32))
-                .replace("{number}", "1");
+                .replace("{number}", "1")
+                .replace("{hook}", "refund");
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let answer = send(&app, method.clone(), &uri, &[], "").await;
             assert!(
@@ -872,6 +917,7 @@ mod tests {
             "9.9.9",
             limits,
             members(&dir.path().join("own")).await,
+            plugins(&dir.path().join("own")),
         ));
         let as_caller = |token: &'static str| {
             let app = app.clone();

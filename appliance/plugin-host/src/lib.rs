@@ -19,6 +19,7 @@ pub mod manifest;
 pub mod registry;
 pub mod schema;
 mod state;
+pub mod trial;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -253,6 +254,19 @@ pub enum Hook {
 }
 
 impl Hook {
+    pub const ALL: [Hook; 6] = [
+        Hook::QuoteCheckout,
+        Hook::CommitCheckout,
+        Hook::TopUp,
+        Hook::MemberJoined,
+        Hook::Refund,
+        Hook::DailyTick,
+    ];
+
+    pub fn parse(name: &str) -> Option<Hook> {
+        Hook::ALL.into_iter().find(|hook| hook.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Hook::QuoteCheckout => "quote-checkout",
@@ -376,6 +390,21 @@ impl Host {
         granted: &[Capability],
         config: &str,
     ) -> Result<Arc<Plugin>, LoadError> {
+        let plugin = self.prepare(component, granted, config)?;
+        if let Ok(mut plugins) = self.plugins.write() {
+            plugins.insert(plugin.manifest.id.clone(), Arc::clone(&plugin));
+        }
+        Ok(plugin)
+    }
+
+    /// Everything `load` does but serving: the component compiled, its manifest, world and
+    /// configuration checked. What changing a disabled plugin's settings checks.
+    pub fn prepare(
+        &self,
+        component: &[u8],
+        granted: &[Capability],
+        config: &str,
+    ) -> Result<Arc<Plugin>, LoadError> {
         let manifest = manifest::read(component)?;
         let id = manifest.id.clone();
         let config_value: serde_json::Value =
@@ -426,9 +455,6 @@ impl Host {
             http_hosts,
             pre,
         });
-        if let Ok(mut plugins) = self.plugins.write() {
-            plugins.insert(id, Arc::clone(&plugin));
-        }
         Ok(plugin)
     }
 
@@ -479,6 +505,7 @@ impl Host {
             match load_compiled(&self.engine, &path) {
                 Ok(component) => {
                     self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(plugin = id, "plugin loaded from the compiled cache");
                     return Ok(component);
                 }
                 Err(error) => {
@@ -488,10 +515,16 @@ impl Host {
             }
         }
         self.stats.compiled.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
         let compiled = self
             .engine
             .precompile_component(bytes)
             .map_err(compile_error)?;
+        tracing::info!(
+            plugin = id,
+            ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "plugin compiled"
+        );
         let temporary = path.with_extension("tmp");
         std::fs::write(&temporary, &compiled)
             .and_then(|()| std::fs::rename(&temporary, &path))

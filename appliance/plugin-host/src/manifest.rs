@@ -49,6 +49,21 @@ pub enum Capability {
     OutboundHttp,
 }
 
+impl Capability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Kv => "kv",
+            Capability::OutboundHttp => "outbound-http",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Capability> {
+        [Capability::Kv, Capability::OutboundHttp]
+            .into_iter()
+            .find(|c| c.as_str() == name)
+    }
+}
+
 /// Per-call limits a plugin asks for; the host caps them by its own maxima.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

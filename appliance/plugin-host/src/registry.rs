@@ -4,12 +4,13 @@
 //! Also the plugins' own key-value stores (`kv`), namespaced by plugin id.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{Capability, Hook, Host, KvRefusal, LoadError, Manifest, PluginKv, hex};
+use crate::{Capability, Hook, Host, HostOptions, KvRefusal, LoadError, Manifest, PluginKv, hex};
 
 /// id → the installed plugin, as JSON.
 const INSTALLED: TableDefinition<&str, &[u8]> = TableDefinition::new("installed");
@@ -46,6 +47,13 @@ pub enum RegistryError {
         plugin: String,
         hook: &'static str,
         world: &'static str,
+    },
+    #[error(
+        "plugin `{plugin}` does not declare `{capability}`: only what its manifest asks for can be granted"
+    )]
+    Undeclared {
+        plugin: String,
+        capability: &'static str,
     },
     #[error("the plugin registry: {0}")]
     Storage(String),
@@ -103,6 +111,8 @@ impl Registry {
         granted: &[Capability],
         config: &serde_json::Value,
     ) -> Result<Installed, RegistryError> {
+        let manifest = crate::manifest::read(component)?;
+        declared(&manifest, granted)?;
         let plugin = host.load(component, granted, &config.to_string())?;
         let sha256 = hex(&Sha256::digest(component));
         let path = self.components.join(format!("{sha256}.wasm"));
@@ -156,6 +166,33 @@ impl Registry {
         Ok(std::fs::read(
             self.components.join(format!("{}.wasm", installed.sha256)),
         )?)
+    }
+
+    /// Changes what the merchant granted a plugin, or its configuration: checked against its
+    /// manifest first (and, when enabled, serving with the new settings) before it is recorded.
+    pub fn reconfigure(
+        &self,
+        host: &Host,
+        id: &str,
+        granted: Option<&[Capability]>,
+        config: Option<&serde_json::Value>,
+    ) -> Result<Installed, RegistryError> {
+        let mut installed = self
+            .installed(id)?
+            .ok_or_else(|| RegistryError::NotInstalled(id.to_owned()))?;
+        let granted = granted.map_or_else(|| installed.granted.clone(), <[Capability]>::to_vec);
+        let config = config.cloned().unwrap_or_else(|| installed.config.clone());
+        declared(&installed.manifest, &granted)?;
+        let component = self.component(&installed)?;
+        if installed.enabled {
+            host.load(&component, &granted, &config.to_string())?;
+        } else {
+            host.prepare(&component, &granted, &config.to_string())?;
+        }
+        installed.granted = granted;
+        installed.config = config;
+        self.put(&installed)?;
+        Ok(installed)
     }
 
     /// Disables (stops serving, keeps installed) or enables a plugin.
@@ -272,6 +309,42 @@ impl Registry {
             .map(|ids| serde_json::from_slice(ids.value()))
             .transpose()?
             .unwrap_or_default())
+    }
+}
+
+/// Grants only what the manifest declares: a merchant cannot give more than the partner asked for.
+fn declared(manifest: &Manifest, granted: &[Capability]) -> Result<(), RegistryError> {
+    match granted
+        .iter()
+        .find(|capability| !manifest.capabilities.contains(capability))
+    {
+        Some(capability) => Err(RegistryError::Undeclared {
+            plugin: manifest.id.clone(),
+            capability: capability.as_str(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The box's plugins: the host that runs them and the registry that remembers them.
+#[derive(Debug)]
+pub struct Plugins {
+    pub host: Host,
+    pub registry: Arc<Registry>,
+}
+
+impl Plugins {
+    /// Opens the registry in `dir` (compiled components cached in `dir/compiled`) and loads every
+    /// enabled plugin; what did not load is in the outcomes.
+    pub fn open(
+        dir: &Path,
+        mut options: HostOptions,
+    ) -> Result<(Plugins, Vec<LoadOutcome>), RegistryError> {
+        let registry = Arc::new(Registry::open(dir)?);
+        options.cache_dir = Some(dir.join("compiled"));
+        let host = Host::new(options, Arc::clone(&registry) as Arc<dyn PluginKv>)?;
+        let outcomes = registry.load_all(&host)?;
+        Ok((Plugins { host, registry }, outcomes))
     }
 }
 

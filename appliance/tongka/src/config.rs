@@ -16,7 +16,20 @@ pub struct Config {
     pub http: HttpConfig,
     pub ledger: LedgerConfig,
     pub auth: AuthConfig,
+    pub plugins: PluginsConfig,
     pub log: LogConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsConfig {
+    pub fuel: u64,
+    pub memory_bytes: u64,
+    pub deadline_ms: u64,
+    pub fuel_max: u64,
+    pub memory_bytes_max: u64,
+    pub deadline_ms_max: u64,
+    pub instances_max: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -38,6 +51,7 @@ pub struct HttpConfig {
     pub tls_handshake_timeout_ms: u64,
     pub body_bytes_max: usize,
     pub import_bytes_max: usize,
+    pub plugin_bytes_max: usize,
     pub request_timeout_ms: u64,
     pub requests_per_second: u32,
     pub request_burst: u32,
@@ -210,6 +224,40 @@ impl Config {
             1 << 30,
         )?;
         check_range(
+            "http.plugin_bytes_max",
+            self.http.plugin_bytes_max,
+            1_024,
+            256 << 20,
+        )?;
+        let plugins = &self.plugins;
+        check_range("plugins.fuel_max", plugins.fuel_max, 1_000, 100_000_000_000)?;
+        check_range("plugins.fuel", plugins.fuel, 1_000, plugins.fuel_max)?;
+        check_range(
+            "plugins.memory_bytes_max",
+            plugins.memory_bytes_max,
+            1 << 20,
+            4 << 30,
+        )?;
+        check_range(
+            "plugins.memory_bytes",
+            plugins.memory_bytes,
+            1 << 20,
+            plugins.memory_bytes_max,
+        )?;
+        check_range(
+            "plugins.deadline_ms_max",
+            plugins.deadline_ms_max,
+            1,
+            600_000,
+        )?;
+        check_range(
+            "plugins.deadline_ms",
+            plugins.deadline_ms,
+            1,
+            plugins.deadline_ms_max,
+        )?;
+        check_range("plugins.instances_max", plugins.instances_max, 1, 1_024)?;
+        check_range(
             "http.request_timeout_ms",
             self.http.request_timeout_ms,
             100,
@@ -240,6 +288,28 @@ impl Config {
         tracing_subscriber::EnvFilter::try_new(&self.log.filter)
             .map_err(|e| error("log.filter", format!("{e}")))?;
         Ok(())
+    }
+
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.data_dir.join("plugins")
+    }
+
+    pub fn host_options(&self) -> tongka_plugin_host::HostOptions {
+        let plugins = &self.plugins;
+        tongka_plugin_host::HostOptions {
+            default_limits: tongka_plugin_host::Limits {
+                fuel: plugins.fuel,
+                memory_bytes: plugins.memory_bytes,
+                deadline: std::time::Duration::from_millis(plugins.deadline_ms),
+            },
+            max_limits: tongka_plugin_host::Limits {
+                fuel: plugins.fuel_max,
+                memory_bytes: plugins.memory_bytes_max,
+                deadline: std::time::Duration::from_millis(plugins.deadline_ms_max),
+            },
+            instances_max: plugins.instances_max,
+            ..tongka_plugin_host::HostOptions::default()
+        }
     }
 
     pub fn ledger_path(&self) -> PathBuf {

@@ -50,6 +50,29 @@ pub fn run(config: Config) -> Exit {
     }
 }
 
+/// Opens the plugin registry and loads every enabled plugin (from the compiled cache: a restart
+/// does not recompile). A plugin that no longer loads is logged and left out; the box serves.
+async fn open_plugins(
+    config: &Config,
+) -> anyhow::Result<std::sync::Arc<tongka_plugin_host::registry::Plugins>> {
+    let dir = config.plugins_dir();
+    let options = config.host_options();
+    let opened = tokio::task::spawn_blocking(move || {
+        tongka_plugin_host::registry::Plugins::open(&dir, options)
+    })
+    .await
+    .context("the plugin loader stopped")?
+    .context("cannot open the plugin registry")?;
+    let (plugins, outcomes) = opened;
+    for (id, outcome) in outcomes {
+        match outcome {
+            Ok(()) => info!(plugin = %id, "plugin serving"),
+            Err(error) => error!(plugin = %id, %error, "plugin not loaded"),
+        }
+    }
+    Ok(std::sync::Arc::new(plugins))
+}
+
 fn init_tracing(filter: &str) {
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_owned());
     // The filter was validated with the configuration; RUST_LOG falls back to it if broken.
@@ -106,6 +129,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let api_limits = tongka_http::Limits {
         body_bytes_max: config.http.body_bytes_max,
         import_bytes_max: config.http.import_bytes_max,
+        plugin_bytes_max: config.http.plugin_bytes_max,
         request_timeout: Duration::from_millis(config.http.request_timeout_ms),
         requests_per_second: config.http.requests_per_second,
         request_burst: config.http.request_burst,
@@ -113,7 +137,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let members = tongka_domain::Members::open(std::sync::Arc::new(directory), ledger.clone())
         .await
         .context("cannot set up the ledger's assets and accounts")?;
-    let app = tongka_http::router(tongka_http::AppState::new(VERSION, api_limits, members));
+    let plugins = open_plugins(&config).await?;
+    let app = tongka_http::router(tongka_http::AppState::new(
+        VERSION, api_limits, members, plugins,
+    ));
 
     // What people and the scripts that start the box read: where it is and how to trust it. The
     // fingerprint line comes last.

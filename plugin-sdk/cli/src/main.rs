@@ -14,10 +14,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use serde::Deserialize;
 use tongka_plugin_host::manifest::{self, Manifest};
-use tongka_plugin_host::{
-    CallError, Capability, Checkout, CommittedCheckout, Date, Effect, Host, HostOptions, LocalTime,
-    MemberSummary, MemoryKv, Outgoing, RefundOrder, SettlementEntry, TopUpOrder, UsbDevice,
-};
+use tongka_plugin_host::trial::{self, TrialError};
+use tongka_plugin_host::{Capability, Effect, Host, HostOptions, MemoryKv};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -348,7 +346,8 @@ fn inspect(component: &Path) -> Result<()> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Fixture {
-    /// `quote-checkout`, `commit-checkout`, `top-up`, `member-joined`, `refund`, `daily-tick`.
+    /// A scheme's hook (`quote-checkout` …) or another world's call (`send`, `statements`,
+    /// `matches`, `decode`, `encode-receipt`).
     hook: String,
     #[serde(default)]
     config: Option<serde_json::Value>,
@@ -368,50 +367,6 @@ enum Expect {
     Error(String),
 }
 
-/// What a call answered, as JSON, with what it cost.
-struct Outcome {
-    value: serde_json::Value,
-    fuel_used: u64,
-    micros: u128,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Period {
-    start: Date,
-    end: Date,
-    entries: Vec<SettlementEntry>,
-}
-
-/// Bytes in a fixture: a string (its UTF-8) or a list of numbers.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Bytes {
-    Text(String),
-    Raw(Vec<u8>),
-}
-
-impl Bytes {
-    fn into_vec(self) -> Vec<u8> {
-        match self {
-            Bytes::Text(text) => text.into_bytes(),
-            Bytes::Raw(bytes) => bytes,
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-struct Joined {
-    member: MemberSummary,
-    at: LocalTime,
-}
-
-#[derive(Debug, Deserialize)]
-struct Tick {
-    member: MemberSummary,
-    today: Date,
-}
-
 fn fixture_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
@@ -427,78 +382,6 @@ fn fixture_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(files)
-}
-
-fn scheme_outcome(
-    answer: Result<tongka_plugin_host::Answer, CallError>,
-) -> Result<Outcome, CallError> {
-    answer.map(|answer| Outcome {
-        value: serde_json::to_value(&answer.effects).unwrap_or_default(),
-        fuel_used: answer.fuel_used,
-        micros: answer.duration.as_micros(),
-    })
-}
-
-fn outcome<T: serde::Serialize>(
-    reply: Result<tongka_plugin_host::Reply<T>, CallError>,
-) -> Result<Outcome, CallError> {
-    reply.map(|reply| Outcome {
-        value: serde_json::to_value(&reply.value).unwrap_or_default(),
-        fuel_used: reply.fuel_used,
-        micros: reply.duration.as_micros(),
-    })
-}
-
-fn call(host: &Host, id: &str, fixture: &Fixture) -> Result<Result<Outcome, CallError>> {
-    let input = fixture.input.clone();
-    Ok(match fixture.hook.as_str() {
-        "quote-checkout" => {
-            scheme_outcome(host.quote_checkout(id, &serde_json::from_value::<Checkout>(input)?))
-        }
-        "commit-checkout" => scheme_outcome(
-            host.commit_checkout(id, &serde_json::from_value::<CommittedCheckout>(input)?),
-        ),
-        "top-up" => scheme_outcome(host.top_up(id, &serde_json::from_value::<TopUpOrder>(input)?)),
-        "member-joined" => {
-            let joined: Joined = serde_json::from_value(input)?;
-            scheme_outcome(host.member_joined(id, &joined.member, joined.at))
-        }
-        "refund" => scheme_outcome(host.refund(id, &serde_json::from_value::<RefundOrder>(input)?)),
-        "daily-tick" => {
-            let tick: Tick = serde_json::from_value(input)?;
-            scheme_outcome(host.daily_tick(id, &tick.member, tick.today))
-        }
-        "send" => outcome(host.send_message(id, &serde_json::from_value::<Outgoing>(input)?)),
-        "statements" => {
-            let period: Period = serde_json::from_value(input)?;
-            outcome(host.statements(id, (period.start, period.end), &period.entries))
-        }
-        "matches" => outcome(host.driver_matches(id, &serde_json::from_value::<UsbDevice>(input)?)),
-        "decode" => {
-            let bytes = serde_json::from_value::<Bytes>(input)?.into_vec();
-            outcome(host.driver_decode(id, &bytes))
-        }
-        "encode-receipt" => {
-            let lines: Vec<String> = serde_json::from_value(input)?;
-            outcome(host.driver_encode_receipt(id, &lines))
-        }
-        other => bail!("unknown hook `{other}`"),
-    })
-}
-
-fn error_kind(error: &CallError) -> &'static str {
-    match error {
-        CallError::OutOfFuel { .. } => "out-of-fuel",
-        CallError::Deadline { .. } => "deadline",
-        CallError::Memory { .. } => "memory",
-        CallError::Trap { .. } => "trap",
-        CallError::CapabilityDenied { .. } => "capability-denied",
-        CallError::EffectNotAllowed { .. } => "effect-not-allowed",
-        CallError::Declined { .. } => "declined",
-        CallError::Malformed { .. } => "malformed",
-        CallError::WrongWorld { .. } => "wrong-world",
-        _ => "other",
-    }
 }
 
 fn test(component: &Path, fixtures: &[PathBuf], grants: &[String]) -> Result<bool> {
@@ -526,7 +409,11 @@ fn test(component: &Path, fixtures: &[PathBuf], grants: &[String]) -> Result<boo
             .to_string();
         host.load(&bytes, &grants, &config)
             .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-        let outcome = call(&host, &manifest.id, &fixture).with_context(|| format!("{name}"))?;
+        let outcome = match trial::call(&host, &manifest.id, &fixture.hook, fixture.input.clone()) {
+            Ok(outcome) => Ok(outcome),
+            Err(TrialError::Call(error)) => Err(error),
+            Err(other) => bail!("{name}: {other}"),
+        };
         let expected = match &fixture.expect {
             Expect::Effects(effects) => Some(serde_json::to_value(effects)?),
             Expect::Value(value) => Some(value.clone()),
@@ -539,7 +426,7 @@ fn test(component: &Path, fixtures: &[PathBuf], grants: &[String]) -> Result<boo
                 got.value
             )),
             (_, Some(_), Err(error)) => Err(format!("failed: {error}")),
-            (Expect::Error(kind), None, Err(error)) if error_kind(error) == kind => Ok(()),
+            (Expect::Error(kind), None, Err(error)) if trial::error_kind(error) == kind => Ok(()),
             (Expect::Error(kind), None, Err(error)) => {
                 Err(format!("expected {kind}, failed: {error}"))
             }

@@ -1,0 +1,71 @@
+//! A signed-in caller of the box's API, for the end-to-end tests: JSON in and out over pinned
+//! HTTPS, with the problem checks every test makes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+
+use serde_json::Value;
+
+use crate::RunningBox;
+
+/// Parses a body as JSON, naming it if it is not.
+pub fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+/// A staff member signed in to a running box.
+#[derive(Debug)]
+pub struct Client<'a> {
+    running: &'a RunningBox,
+    bearer: String,
+}
+
+impl Client<'_> {
+    pub fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+        self.call_with(method, path, &[], body)
+    }
+
+    pub fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> (u16, Value) {
+        let mut all = vec![("Authorization", self.bearer.as_str())];
+        all.extend_from_slice(headers);
+        let (status, body) = self.running.request(method, path, &all, body).unwrap();
+        let value = if body.trim().is_empty() || !body.trim_start().starts_with(['{', '[']) {
+            Value::String(body)
+        } else {
+            json(&body)
+        };
+        (status, value)
+    }
+
+    pub fn ok(&self, method: &str, path: &str, body: Option<&str>) -> Value {
+        let (status, value) = self.call(method, path, body);
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {value}"
+        );
+        value
+    }
+}
+
+pub fn sign_in<'a>(running: &'a RunningBox, username: &str, password: &str) -> Client<'a> {
+    let login = format!(r#"{{"username":"{username}","password":"{password}"}}"#);
+    let (status, body) = running
+        .request("POST", "/api/v1/sessions", &[], Some(&login))
+        .unwrap();
+    assert_eq!(status, 201, "{body}");
+    Client {
+        running,
+        bearer: format!("Bearer {}", json(&body)["token"].as_str().unwrap()),
+    }
+}
+
+/// Checks a problem answer's status and code.
+pub fn problem(status: u16, value: &Value, expected_status: u16, code: &str) {
+    assert_eq!(status, expected_status, "{value}");
+    assert_eq!(value["code"], code, "{value}");
+}
