@@ -3,7 +3,7 @@
 //! and the load times, cold (compiling) and from the compiled cache (a restart).
 //!
 //! `cargo xtask bench` runs it after building the plugins; alone:
-//! `cargo run --release -p tongka-plugin-host --example hook_bench -- [--calls N]`.
+//! `cargo run --release -p tongka-plugin-host --example hook_bench -- [--calls N] [--component PATH]`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -23,7 +23,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .transpose()?
         .unwrap_or(20_000);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let wasm = root.join("target/plugins/wasm32-wasip2/release/example_scheme.wasm");
+    // Another scheme's component (say, plugins/c-scheme built by clang) with `--component PATH`.
+    let wasm = std::env::args()
+        .skip_while(|a| a != "--component")
+        .nth(1)
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target/plugins/wasm32-wasip2/release/example_scheme.wasm"));
     let component = std::fs::read(&wasm).map_err(|e| {
         format!(
             "{}: {e} (build the plugins: cargo xtask bench)",

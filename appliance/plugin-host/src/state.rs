@@ -29,9 +29,11 @@ pub struct CallState {
     pub(crate) http_hosts: Arc<[String]>,
     pub(crate) http: Option<ureq::Agent>,
     pub(crate) kv: Arc<dyn PluginKv>,
-    pub(crate) wasi: WasiCtx,
-    pub(crate) table: ResourceTable,
-    pub(crate) stderr: MemoryOutputPipe,
+    /// Made on a guest's first WASI call: most calls make none, and a context costs a random
+    /// seed from the kernel and a few allocations.
+    wasi: Option<WasiCtx>,
+    table: ResourceTable,
+    stderr: Option<MemoryOutputPipe>,
     pub(crate) memory_cap: usize,
     /// When the call must be over: host functions that wait (HTTP) wait no longer.
     pub(crate) deadline: Instant,
@@ -54,7 +56,6 @@ impl CallState {
         memory_cap: usize,
         deadline: Instant,
     ) -> CallState {
-        let stderr = MemoryOutputPipe::new(4096);
         CallState {
             plugin,
             config,
@@ -62,9 +63,9 @@ impl CallState {
             http_hosts,
             http,
             kv,
-            wasi: WasiCtx::builder().stderr(stderr.clone()).build(),
+            wasi: None,
             table: ResourceTable::new(),
-            stderr,
+            stderr: None,
             memory_cap,
             deadline,
             memory_hit: false,
@@ -73,6 +74,14 @@ impl CallState {
             log_lines: 0,
             http_requests: 0,
         }
+    }
+
+    /// What the guest wrote to standard error, if anything: explains a trap.
+    pub(crate) fn stderr(&self) -> String {
+        self.stderr
+            .as_ref()
+            .map(|pipe| String::from_utf8_lossy(&pipe.contents()).into_owned())
+            .unwrap_or_default()
     }
 
     /// A capability used without a grant fails the call: the plugin asked for what the merchant
@@ -100,8 +109,15 @@ impl std::fmt::Debug for CallState {
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let stderr = self
+            .stderr
+            .get_or_insert_with(|| MemoryOutputPipe::new(4096))
+            .clone();
+        let wasi = self
+            .wasi
+            .get_or_insert_with(|| WasiCtx::builder().stderr(stderr).build());
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: wasi,
             table: &mut self.table,
         }
     }
