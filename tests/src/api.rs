@@ -3,9 +3,27 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
+use std::path::Path;
+
 use serde_json::Value;
 
 use crate::RunningBox;
+
+/// Starts the box for an API test, its log in `log`: more calls a second allowed than a person
+/// would make, and the log at `info`.
+pub fn start(data: &Path, log: &Path) -> RunningBox {
+    RunningBox::start_logged(
+        data,
+        &[],
+        &[
+            ("TONGKA_HTTP_REQUESTS_PER_SECOND", Path::new("2000")),
+            ("TONGKA_HTTP_REQUEST_BURST", Path::new("2000")),
+            ("TONGKA_LOG_FILTER", Path::new("info")),
+        ],
+        Some(log),
+    )
+    .unwrap()
+}
 
 /// Parses a body as JSON, naming it if it is not.
 pub fn json(body: &str) -> Value {

@@ -6,26 +6,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-
 use serde_json::Value;
-use tongka_e2e::api::{Client, problem, sign_in};
-use tongka_e2e::{RunningBox, tongka_admin_create, tongka_verify};
-
-fn start(data: &Path, log: &Path) -> RunningBox {
-    // The test makes more calls a second than a person would.
-    RunningBox::start_logged(
-        data,
-        &[],
-        &[
-            ("TONGKA_HTTP_REQUESTS_PER_SECOND", Path::new("2000")),
-            ("TONGKA_HTTP_REQUEST_BURST", Path::new("2000")),
-            ("TONGKA_LOG_FILTER", Path::new("info")),
-        ],
-        Some(log),
-    )
-    .unwrap()
-}
+use tongka_e2e::api::{Client, problem, sign_in, start};
+use tongka_e2e::{tongka_admin_create, tongka_verify};
 
 fn store(boss: &Client, code: &str) -> String {
     let body = format!(

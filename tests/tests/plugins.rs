@@ -12,8 +12,8 @@ use std::process::Command;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
-use tongka_e2e::api::{Client, problem, sign_in};
-use tongka_e2e::{RunningBox, tongka_admin_create, workspace_binary};
+use tongka_e2e::api::{Client, problem, sign_in, start};
+use tongka_e2e::{tongka_admin_create, workspace_binary};
 
 /// Builds `plugins/` for wasm32-wasip2 (a no-op when `cargo xtask test` has) and returns where
 /// the components are.
@@ -119,20 +119,6 @@ fn trial(boss: &Client, id: &str) -> (u16, Value) {
 
 fn points(trial: &Value) -> i64 {
     trial["value"][0]["EarnPoints"]["points"].as_i64().unwrap()
-}
-
-fn start(data: &Path, log: &Path) -> RunningBox {
-    RunningBox::start_logged(
-        data,
-        &[],
-        &[
-            ("TONGKA_HTTP_REQUESTS_PER_SECOND", Path::new("2000")),
-            ("TONGKA_HTTP_REQUEST_BURST", Path::new("2000")),
-            ("TONGKA_LOG_FILTER", Path::new("info")),
-        ],
-        Some(log),
-    )
-    .unwrap()
 }
 
 #[test]

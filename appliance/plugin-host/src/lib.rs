@@ -694,16 +694,8 @@ impl Host {
         plugin: &str,
         device: &UsbDevice,
     ) -> Result<Reply<bool>, CallError> {
-        self.invoke(plugin, "matches", |store, pre| {
-            let Pre::Driver(pre) = pre else {
-                return Ok(None);
-            };
-            let instance = pre.instantiate(&mut *store)?;
-            store.data_mut().instantiated = true;
-            instance
-                .tongka_plugin_driver()
-                .call_matches(store, device)
-                .map(Some)
+        self.driver_call(plugin, "matches", |store, driver| {
+            driver.call_matches(store, device)
         })
     }
 
@@ -713,16 +705,8 @@ impl Host {
         plugin: &str,
         input: &[u8],
     ) -> Result<Reply<Result<Vec<DeviceEvent>, DriverError>>, CallError> {
-        self.invoke(plugin, "decode", |store, pre| {
-            let Pre::Driver(pre) = pre else {
-                return Ok(None);
-            };
-            let instance = pre.instantiate(&mut *store)?;
-            store.data_mut().instantiated = true;
-            instance
-                .tongka_plugin_driver()
-                .call_decode(store, input)
-                .map(Some)
+        self.driver_call(plugin, "decode", |store, driver| {
+            driver.call_decode(store, input)
         })
     }
 
@@ -732,16 +716,28 @@ impl Host {
         plugin: &str,
         lines: &[String],
     ) -> Result<Reply<Result<Vec<u8>, DriverError>>, CallError> {
-        self.invoke(plugin, "encode-receipt", |store, pre| {
+        self.driver_call(plugin, "encode-receipt", |store, driver| {
+            driver.call_encode_receipt(store, lines)
+        })
+    }
+
+    /// One device-driver call in a fresh instance.
+    fn driver_call<T>(
+        &self,
+        id: &str,
+        hook: &'static str,
+        run: impl FnOnce(
+            &mut Store<CallState>,
+            &bindings::driver::exports::tongka::plugin::driver::Guest,
+        ) -> wasmtime::Result<T>,
+    ) -> Result<Reply<T>, CallError> {
+        self.invoke(id, hook, |store, pre| {
             let Pre::Driver(pre) = pre else {
                 return Ok(None);
             };
             let instance = pre.instantiate(&mut *store)?;
             store.data_mut().instantiated = true;
-            instance
-                .tongka_plugin_driver()
-                .call_encode_receipt(store, lines)
-                .map(Some)
+            run(store, instance.tongka_plugin_driver()).map(Some)
         })
     }
 
