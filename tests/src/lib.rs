@@ -101,15 +101,39 @@ impl RunningBox {
         envs: &[(&str, &Path)],
         log: Option<&Path>,
     ) -> Result<RunningBox> {
+        RunningBox::start_wrapped(&[], "127.0.0.1:0", data, args, envs, log)
+    }
+
+    /// `start_logged` listening on `listen`, run through `wrapper` (such as
+    /// `ip netns exec NAME`, which execs it, so the child is the box itself). Discovery is off
+    /// unless `envs` turn it on: tests run many boxes side by side.
+    pub fn start_wrapped(
+        wrapper: &[&str],
+        listen: &str,
+        data: &Path,
+        args: &[&str],
+        envs: &[(&str, &Path)],
+        log: Option<&Path>,
+    ) -> Result<RunningBox> {
         let stderr = match log {
             Some(path) => Stdio::from(std::fs::File::create(path)?),
             None => Stdio::null(),
         };
-        let mut child = Command::new(tongka_binary()?)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        let binary = tongka_binary()?;
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
+        let mut child = command
+            .args(["serve", "--listen", listen, "--data"])
             .arg(data)
             .args(args)
             .env_remove("TONGKA_CONFIG")
+            .env("TONGKA_DISCOVERY_ENABLED", "false")
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)

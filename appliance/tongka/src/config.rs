@@ -17,7 +17,26 @@ pub struct Config {
     pub ledger: LedgerConfig,
     pub auth: AuthConfig,
     pub plugins: PluginsConfig,
+    pub discovery: DiscoveryConfig,
     pub log: LogConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoveryConfig {
+    pub enabled: bool,
+    pub interfaces: String,
+}
+
+impl DiscoveryConfig {
+    pub fn interfaces(&self) -> Vec<String> {
+        self.interfaces
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -288,6 +307,10 @@ impl Config {
         tracing_subscriber::EnvFilter::try_new(&self.log.filter)
             .map_err(|e| error("log.filter", format!("{e}")))?;
         Ok(())
+    }
+
+    pub fn box_id_path(&self) -> PathBuf {
+        self.data_dir.join("box-id")
     }
 
     pub fn plugins_dir(&self) -> PathBuf {

@@ -50,6 +50,48 @@ pub fn run(config: Config) -> Exit {
     }
 }
 
+/// Advertises the box on the LAN if configured. Discovery is a convenience: if it cannot start
+/// (no multicast-capable interface), the box serves anyway and says so.
+async fn advertise(
+    config: &Config,
+    merchant_name: &str,
+    port: u16,
+    fingerprint: &tongka_tls::Fingerprint,
+) -> Option<tongka_discovery::Advertiser> {
+    if !config.discovery.enabled {
+        return None;
+    }
+    let box_id = match tongka_discovery::box_id(&config.box_id_path()) {
+        Ok(id) => id,
+        Err(error) => {
+            warn!(%error, "not advertised on the LAN: no box id");
+            return None;
+        }
+    };
+    let advertisement = tongka_discovery::Advertisement {
+        instance: merchant_name.to_owned(),
+        box_id,
+        port,
+        fingerprint: fingerprint.0.iter().map(|b| format!("{b:02x}")).collect(),
+    };
+    let interfaces = config.discovery.interfaces();
+    let started = tokio::task::spawn_blocking(move || {
+        tongka_discovery::Advertiser::start(&advertisement, &interfaces)
+    })
+    .await;
+    match started {
+        Ok(Ok(advertiser)) => Some(advertiser),
+        Ok(Err(error)) => {
+            warn!(%error, "not advertised on the LAN");
+            None
+        }
+        Err(error) => {
+            warn!(%error, "not advertised on the LAN");
+            None
+        }
+    }
+}
+
 /// Opens the plugin registry and loads every enabled plugin (from the compiled cache: a restart
 /// does not recompile). A plugin that no longer loads is logged and left out; the box serves.
 async fn open_plugins(
@@ -134,6 +176,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         requests_per_second: config.http.requests_per_second,
         request_burst: config.http.request_burst,
     };
+    let merchant_name = directory
+        .merchant(directory.first_merchant())?
+        .map(|merchant| merchant.name)
+        .unwrap_or_default();
     let members = tongka_domain::Members::open(std::sync::Arc::new(directory), ledger.clone())
         .await
         .context("cannot set up the ledger's assets and accounts")?;
@@ -154,6 +200,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let fingerprint = identity.fingerprint();
     println!("证书指纹 / certificate SHA-256 fingerprint: {fingerprint}");
     info!(%address, %fingerprint, self_signed = identity.self_signed, data = %config.data_dir.display(), "listening");
+
+    let advertiser = advertise(&config, &merchant_name, address.port(), &fingerprint).await;
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = move |mut stop_rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -185,6 +233,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
         () = shutdown_signal() => {
             info!("shutting down");
+            // Terminals stop finding the box before it stops answering them.
+            if let Some(advertiser) = advertiser {
+                let _ = tokio::task::spawn_blocking(move || advertiser.stop(Duration::from_secs(1))).await;
+            }
             let _ = stop_tx.send(true);
             let grace = Duration::from_millis(config.http.shutdown_grace_ms);
             let drained = tokio::time::timeout(grace, async {

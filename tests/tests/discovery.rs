@@ -1,0 +1,165 @@
+//! Stores find the box across a real network link: the box runs in one network namespace, a
+//! browser (as a POS on another machine would) in a second, joined by a veth pair. The browser
+//! finds the box with its TXT keys — API version, box id, certificate fingerprint — at its
+//! address; when the box stops, its goodbye withdraws the service at once.
+//!
+//! Needs `ip netns` (root, or a sandbox that allows namespaces); where that is refused the test
+//! says so and checks nothing else.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tongka_e2e::{RunningBox, workspace_binary};
+
+/// Two namespaces joined by a veth pair, removed on drop.
+struct Link {
+    names: [String; 2],
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let output = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("ip: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+impl Link {
+    fn new() -> Result<Link, String> {
+        let id = std::process::id() % 100_000;
+        let (a, b) = (format!("tkbox{id}"), format!("tkpos{id}"));
+        let (va, vb) = (format!("tkv{id}a"), format!("tkv{id}b"));
+        ip(&["netns", "add", &a])?;
+        let link = Link {
+            names: [a.clone(), b.clone()],
+        };
+        ip(&["netns", "add", &b])?;
+        ip(&["link", "add", &va, "type", "veth", "peer", "name", &vb])?;
+        ip(&["link", "set", &va, "netns", &a])?;
+        ip(&["link", "set", &vb, "netns", &b])?;
+        for (ns, dev, addr) in [(&a, &va, "10.77.0.1/24"), (&b, &vb, "10.77.0.2/24")] {
+            ip(&["-n", ns, "addr", "add", addr, "dev", dev])?;
+            ip(&["-n", ns, "link", "set", dev, "up", "multicast", "on"])?;
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        }
+        Ok(link)
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        for name in &self.names {
+            let _ = ip(&["netns", "del", name]);
+        }
+    }
+}
+
+/// The next line from the browser satisfying `wanted`, within `timeout`.
+fn wait_for(
+    lines: &mpsc::Receiver<String>,
+    timeout: Duration,
+    wanted: impl Fn(&str) -> bool,
+) -> Option<String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if wanted(&line) => return Some(line),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+#[test]
+fn a_pos_in_another_namespace_finds_the_box_and_sees_it_withdraw() {
+    let link = match Link::new() {
+        Ok(link) => link,
+        Err(why) => {
+            println!("skipped: network namespaces are not available here ({why})");
+            return;
+        }
+    };
+    let [box_ns, pos_ns] = link.names.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let running = RunningBox::start_wrapped(
+        &["ip", "netns", "exec", &box_ns],
+        "10.77.0.1:0",
+        &data,
+        &[],
+        &[("TONGKA_DISCOVERY_ENABLED", Path::new("true"))],
+        Some(&dir.path().join("box.log")),
+    )
+    .unwrap();
+
+    let mut browser = Command::new("ip")
+        .args(["netns", "exec", &pos_ns])
+        .arg(workspace_binary("mdns-browse").unwrap())
+        .args(["--seconds", "40"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (sender, lines) = mpsc::channel();
+    let stdout = browser.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+
+    let fingerprint: String = running
+        .fingerprint
+        .0
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let found = wait_for(&lines, Duration::from_secs(20), |line| {
+        line.starts_with("found ") && line.contains(&fingerprint)
+    });
+    let log = std::fs::read_to_string(dir.path().join("box.log")).unwrap_or_default();
+    let found = found.unwrap_or_else(|| panic!("the box was not found; its log:\n{log}"));
+    let fields: Vec<&str> = found["found ".len()..].split('\t').collect();
+    let box_id = std::fs::read_to_string(data.join("box-id")).unwrap();
+    assert_eq!(
+        fields[0], "我的商户",
+        "the instance is the merchant's name: {found}"
+    );
+    assert_eq!(fields[1], box_id.trim(), "{found}");
+    assert_eq!(fields[2], "1", "the API's major version: {found}");
+    assert_eq!(fields[3], fingerprint, "{found}");
+    assert!(
+        fields[4].split(',').any(|a| a == "10.77.0.1"),
+        "the box's address on the link: {found}"
+    );
+    assert!(
+        !fields[4].split(',').any(|a| a.starts_with("127.")),
+        "no loopback address: {found}"
+    );
+    assert_eq!(fields[5], running.address.port().to_string(), "{found}");
+
+    // Stopping the box withdraws it: the browser hears the goodbye, not a TTL running out.
+    running.terminate().unwrap();
+    let withdrawn = wait_for(&lines, Duration::from_secs(5), |line| {
+        line.starts_with("withdrawn ") && line.contains("_tongka._tcp.local.")
+    });
+    let _ = browser.kill();
+    let _ = browser.wait();
+    assert!(withdrawn.is_some(), "no goodbye within 5 s of stopping");
+}
