@@ -41,6 +41,8 @@ const TERMINALS: TableDefinition<u128, &[u8]> = TableDefinition::new("terminals"
 const TERMINAL_TOKENS: TableDefinition<&[u8], u128> = TableDefinition::new("terminal_tokens");
 /// SHA-256 of the token → the session.
 const SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sessions");
+/// SHA-256 of a pairing code → its window (store, who opened it, expiry, used).
+const PAIRINGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pairings");
 pub(crate) const MERCHANTS: TableDefinition<u128, &[u8]> = TableDefinition::new("merchants");
 const DEPARTMENTS: TableDefinition<u128, &[u8]> = TableDefinition::new("departments");
 /// `"first"` → the merchant the box was set up for: staff and stores from before merchants were
@@ -166,6 +168,14 @@ struct TerminalRecord {
     revoked_at: Option<u64>,
 }
 
+#[derive(Debug, Serialize, Deserialize)]
+struct PairingRecord {
+    store: u128,
+    opened_by: u128,
+    expires_at: u64,
+    used: bool,
+}
+
 impl TerminalRecord {
     fn to_terminal(&self, id: u128) -> Terminal {
         Terminal {
@@ -257,6 +267,7 @@ impl Directory {
             txn.open_table(AUDIT)?;
             txn.open_table(TERMINALS)?;
             txn.open_table(TERMINAL_TOKENS)?;
+            txn.open_table(PAIRINGS)?;
             crate::members::open_tables(&txn)?;
             txn.open_table(DEPARTMENTS)?;
         }
@@ -853,6 +864,109 @@ impl Directory {
         }
         txn.commit()?;
         Ok(Ok((record.to_terminal(id), token)))
+    }
+
+    /// Opens a pairing window for `store`: a code of [`crate::PAIRING_CODE_DIGITS`] digits that
+    /// one terminal may exchange for its token until `now + ttl_ms`. Same rule as minting.
+    pub fn open_pairing(
+        &self,
+        actor: &Staff,
+        store: StoreId,
+        ttl_ms: u64,
+        now: UnixMillis,
+    ) -> Result<Result<crate::Pairing, TerminalError>, DomainError> {
+        if !may_manage_terminals(actor, store) {
+            return Ok(Err(TerminalError::Forbidden));
+        }
+        if self.store(actor, store)?.is_none() {
+            return Ok(Err(TerminalError::UnknownStore));
+        }
+        let txn = self.db.begin_write()?;
+        let code = {
+            let mut table = txn.open_table(PAIRINGS)?;
+            // Windows that closed long ago are dropped as new ones open: the table stays small.
+            let stale: Vec<Vec<u8>> = table
+                .iter()?
+                .filter_map(|entry| {
+                    let (hash, bytes) = entry.ok()?;
+                    let record: PairingRecord = decode("pairing", bytes.value()).ok()?;
+                    (record.expires_at.saturating_add(86_400_000) < now.0)
+                        .then(|| hash.value().to_vec())
+                })
+                .collect();
+            for hash in stale {
+                table.remove(hash.as_slice())?;
+            }
+            let code = loop {
+                let digits = random_u128()? % 10u128.pow(crate::PAIRING_CODE_DIGITS as u32);
+                let code = format!("{digits:0width$}", width = crate::PAIRING_CODE_DIGITS);
+                if table.get(&token_hash(&code)[..])?.is_none() {
+                    break code;
+                }
+            };
+            let record = PairingRecord {
+                store: store.0,
+                opened_by: actor.id.0,
+                expires_at: now.0.saturating_add(ttl_ms),
+                used: false,
+            };
+            table.insert(&token_hash(&code)[..], encode(&record)?.as_slice())?;
+            code
+        };
+        txn.commit()?;
+        Ok(Ok(crate::Pairing {
+            code,
+            store,
+            expires_at: UnixMillis(now.0.saturating_add(ttl_ms)),
+        }))
+    }
+
+    /// Exchanges a pairing code for a terminal of its store named `name`, and its token. The
+    /// code is spent whatever happens next; an expired or spent one is refused.
+    pub fn pair(
+        &self,
+        code: &str,
+        name: &str,
+        now: UnixMillis,
+    ) -> Result<Result<(Terminal, String), crate::PairingError>, DomainError> {
+        use crate::PairingError;
+        if !valid_name(name) {
+            return Ok(Err(PairingError::Name));
+        }
+        let hash = token_hash(code.trim());
+        let txn = self.db.begin_write()?;
+        let minted = {
+            let mut pairings = txn.open_table(PAIRINGS)?;
+            let Some(bytes) = pairings.get(&hash[..])?.map(|b| b.value().to_vec()) else {
+                return Ok(Err(PairingError::Unknown));
+            };
+            let mut record: PairingRecord = decode("pairing", &bytes)?;
+            if record.used {
+                return Ok(Err(PairingError::Used));
+            }
+            if record.expires_at <= now.0 {
+                return Ok(Err(PairingError::Expired));
+            }
+            record.used = true;
+            pairings.insert(&hash[..], encode(&record)?.as_slice())?;
+            let terminal = TerminalRecord {
+                store: record.store,
+                name: name.trim().to_owned(),
+                created_at: now.0,
+                revoked_at: None,
+            };
+            let (id, token) = (
+                random_u128()?,
+                format!("{TERMINAL_TOKEN_PREFIX}{}", new_token()?),
+            );
+            txn.open_table(TERMINALS)?
+                .insert(id, encode(&terminal)?.as_slice())?;
+            txn.open_table(TERMINAL_TOKENS)?
+                .insert(&token_hash(&token)[..], id)?;
+            (terminal.to_terminal(id), token)
+        };
+        txn.commit()?;
+        Ok(Ok(minted))
     }
 
     /// The terminals of the stores `actor` may manage.

@@ -59,7 +59,9 @@ pub use members::{
 pub use merchant::{Department, DepartmentId, Merchant, MerchantError, MerchantId};
 pub use staff::{NewStaff, Role, Scope, Staff, StaffId, StoreId};
 pub use store::{Date, NewStore, Store, StoreKind};
-pub use terminal::{TERMINAL_TOKEN_PREFIX, Terminal, TerminalId};
+pub use terminal::{
+    PAIRING_CODE_DIGITS, Pairing, PairingError, TERMINAL_TOKEN_PREFIX, Terminal, TerminalId,
+};
 
 /// Milliseconds since the Unix epoch: the domain's time, given by the caller so tests control it.
 #[derive(

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod idempotency;
 pub mod json;
 pub mod members;
+pub mod pairing;
 pub mod people;
 pub mod plugins;
 pub mod problem;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub in_flight: Arc<idempotency::InFlight>,
     /// The plugin host and the registry of installed plugins.
     pub plugins: Arc<tongka_plugin_host::registry::Plugins>,
+    /// Pairing windows' length and the bound on guessing codes.
+    pub pairing: Arc<pairing::PairingGuard>,
 }
 
 impl AppState {
@@ -64,7 +67,16 @@ impl AppState {
             members: Arc::new(members),
             in_flight: idempotency::in_flight(),
             plugins,
+            pairing: Arc::new(pairing::PairingGuard::new(
+                pairing::PairingOptions::default(),
+            )),
         }
+    }
+
+    /// The same state with these pairing bounds.
+    pub fn with_pairing(mut self, options: pairing::PairingOptions) -> AppState {
+        self.pairing = Arc::new(pairing::PairingGuard::new(options));
+        self
     }
 }
 
@@ -147,6 +159,8 @@ fn api_routes_with(limits: Limits) -> OpenApiRouter<AppState> {
         .routes(routes!(terminals::create, terminals::list))
         .routes(routes!(terminals::revoke))
         .routes(routes!(terminals::current))
+        .routes(routes!(pairing::open))
+        .routes(routes!(pairing::pair))
         .routes(routes!(members::create, members::search))
         .routes(routes!(members::get, members::update))
         .routes(routes!(members::set_frozen))
@@ -872,6 +886,8 @@ mod tests {
             ("post", "/api/v1/departments"),
             ("get", "/api/v1/departments"),
             ("post", "/api/v1/custom-fields"),
+            ("post", "/api/v1/stores/{id}/pairings"),
+            ("post", "/api/v1/pairings"),
             ("post", "/api/v1/plugins"),
             ("get", "/api/v1/plugins"),
             ("get", "/api/v1/plugins/{id}"),

@@ -50,6 +50,12 @@ pub struct MintedTerminal {
     token: String,
 }
 
+impl MintedTerminal {
+    pub(crate) fn new(terminal: TerminalBody, token: String) -> MintedTerminal {
+        MintedTerminal { terminal, token }
+    }
+}
+
 fn refused(error: TerminalError) -> ApiError {
     match error {
         TerminalError::Name => ApiError::invalid_field(

@@ -18,7 +18,16 @@ pub struct Config {
     pub auth: AuthConfig,
     pub plugins: PluginsConfig,
     pub discovery: DiscoveryConfig,
+    pub pairing: PairingConfig,
     pub log: LogConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairingConfig {
+    pub code_ttl_ms: u64,
+    pub failures_max: u32,
+    pub lockout_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -276,6 +285,10 @@ impl Config {
             plugins.deadline_ms_max,
         )?;
         check_range("plugins.instances_max", plugins.instances_max, 1, 1_024)?;
+        let pairing = &self.pairing;
+        check_range("pairing.code_ttl_ms", pairing.code_ttl_ms, 1_000, 3_600_000)?;
+        check_range("pairing.failures_max", pairing.failures_max, 1, 100)?;
+        check_range("pairing.lockout_ms", pairing.lockout_ms, 1_000, 86_400_000)?;
         check_range(
             "http.request_timeout_ms",
             self.http.request_timeout_ms,
@@ -307,6 +320,14 @@ impl Config {
         tracing_subscriber::EnvFilter::try_new(&self.log.filter)
             .map_err(|e| error("log.filter", format!("{e}")))?;
         Ok(())
+    }
+
+    pub fn pairing_options(&self) -> tongka_http::pairing::PairingOptions {
+        tongka_http::pairing::PairingOptions {
+            code_ttl: std::time::Duration::from_millis(self.pairing.code_ttl_ms),
+            failures_max: self.pairing.failures_max,
+            lockout: std::time::Duration::from_millis(self.pairing.lockout_ms),
+        }
     }
 
     pub fn box_id_path(&self) -> PathBuf {

@@ -184,9 +184,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("cannot set up the ledger's assets and accounts")?;
     let plugins = open_plugins(&config).await?;
-    let app = tongka_http::router(tongka_http::AppState::new(
-        VERSION, api_limits, members, plugins,
-    ));
+    let app = tongka_http::router(
+        tongka_http::AppState::new(VERSION, api_limits, members, plugins)
+            .with_pairing(config.pairing_options()),
+    );
 
     // What people and the scripts that start the box read: where it is and how to trust it. The
     // fingerprint line comes last.
