@@ -1,7 +1,8 @@
-//! Stores find the box across a real network link: the box runs in one network namespace, a
-//! browser (as a POS on another machine would) in a second, joined by a veth pair. The browser
-//! finds the box with its TXT keys — API version, box id, certificate fingerprint — at its
-//! address; when the box stops, its goodbye withdraws the service at once.
+//! Stores find the box across a real network link: the box runs in one network namespace, two
+//! browsers (as POS terminals on another machine would) in a second, joined by a veth pair: ours
+//! (`mdns-browse`, mdns-sd) and an independent one (python-zeroconf, `tests/tools/`). Both find
+//! the box with its TXT keys — API version, box id, certificate fingerprint — at its address;
+//! when the box stops, its goodbye withdraws the service at once.
 //!
 //! Needs `ip netns` (root, or a sandbox that allows namespaces); where that is refused the test
 //! says so and checks nothing else.
@@ -67,6 +68,20 @@ impl Drop for Link {
     }
 }
 
+/// The lines a child prints, as they come.
+fn lines_of(child: &mut std::process::Child) -> mpsc::Receiver<String> {
+    let (sender, lines) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+}
+
 /// The next line from the browser satisfying `wanted`, within `timeout`.
 fn wait_for(
     lines: &mpsc::Receiver<String>,
@@ -114,15 +129,17 @@ fn a_pos_in_another_namespace_finds_the_box_and_sees_it_withdraw() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let (sender, lines) = mpsc::channel();
-    let stdout = browser.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let lines = lines_of(&mut browser);
+    let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/zeroconf_browse.py");
+    let mut independent = Command::new("ip")
+        .args(["netns", "exec", &pos_ns, "python3"])
+        .arg(tool)
+        .arg("40")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3 with zeroconf (cargo xtask test installs it)");
+    let independent_lines = lines_of(&mut independent);
 
     let fingerprint: String = running
         .fingerprint
@@ -154,12 +171,37 @@ fn a_pos_in_another_namespace_finds_the_box_and_sees_it_withdraw() {
     );
     assert_eq!(fields[5], running.address.port().to_string(), "{found}");
 
+    let seen = wait_for(&independent_lines, Duration::from_secs(20), |line| {
+        line.starts_with("found ")
+    })
+    .expect("python-zeroconf did not find the box");
+    let expected_txt = format!(
+        r#"{{"txtvers": "1", "api": "1", "id": "{}", "fp": "{fingerprint}"}}"#,
+        box_id.trim()
+    );
+    assert_eq!(
+        seen,
+        format!(
+            "found 我的商户._tongka._tcp.local. 10.77.0.1 {} {expected_txt}",
+            running.address.port()
+        )
+    );
+
     // Stopping the box withdraws it: the browser hears the goodbye, not a TTL running out.
     running.terminate().unwrap();
     let withdrawn = wait_for(&lines, Duration::from_secs(5), |line| {
         line.starts_with("withdrawn ") && line.contains("_tongka._tcp.local.")
     });
-    let _ = browser.kill();
-    let _ = browser.wait();
+    let independently = wait_for(&independent_lines, Duration::from_secs(5), |line| {
+        line == "withdrawn 我的商户._tongka._tcp.local."
+    });
+    for child in [&mut browser, &mut independent] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     assert!(withdrawn.is_some(), "no goodbye within 5 s of stopping");
+    assert!(
+        independently.is_some(),
+        "python-zeroconf saw no goodbye within 5 s"
+    );
 }

@@ -164,6 +164,30 @@ fn ensure_c_toolchain() -> Result<()> {
     Ok(())
 }
 
+/// python-zeroconf, pinned: the discovery test's independent mDNS browser.
+const ZEROCONF: &str = "zeroconf==0.154.0";
+
+fn ensure_zeroconf() -> Result<()> {
+    let present = Command::new("python3")
+        .args(["-c", "import zeroconf"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if present {
+        return Ok(());
+    }
+    run(
+        "installing python-zeroconf (the discovery test's independent browser)",
+        Command::new("python3").args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            ZEROCONF,
+        ]),
+    )
+}
+
 /// Where `cargo xtask serve` adds plain HTTP.
 const DEV_PLAIN_LISTEN: &str = "127.0.0.1:8621";
 
@@ -199,6 +223,7 @@ fn serve(root: &Path, args: Vec<OsString>) -> Result<()> {
 fn test() -> Result<()> {
     ensure_toolchain()?;
     ensure_c_toolchain()?;
+    ensure_zeroconf()?;
     run("formatting", cargo().args(["fmt", "--all", "--check"]))?;
     run(
         "clippy, warnings denied",
