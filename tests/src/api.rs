@@ -87,3 +87,40 @@ pub fn problem(status: u16, value: &Value, expected_status: u16, code: &str) {
     assert_eq!(status, expected_status, "{value}");
     assert_eq!(value["code"], code, "{value}");
 }
+
+/// Makes the first head-office admin, `boss`, in a new data folder (before the box starts).
+pub fn first_admin(data: &Path) {
+    let made = crate::tongka_admin_create(data, "boss", BOSS_PASSWORD).unwrap();
+    assert!(made.status.success(), "{made:?}");
+}
+
+/// The password [`first_admin`] gives `boss`.
+pub const BOSS_PASSWORD: &str = "a long secret";
+
+/// A direct store with `code`, opened by head office; its id.
+pub fn store(boss: &Client, code: &str) -> String {
+    let body = format!(
+        r#"{{"code":"{code}","name":"{code}店","kind":"direct","opened_on":"2024-05-01","time_zone":"Asia/Shanghai"}}"#
+    );
+    boss.ok("POST", "/api/v1/stores", Some(&body))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A cashier of `store` with this username, signed in.
+pub fn cashier<'a>(
+    running: &'a RunningBox,
+    boss: &Client,
+    username: &str,
+    store: &str,
+) -> Client<'a> {
+    boss.ok(
+        "POST",
+        "/api/v1/staff",
+        Some(&format!(
+            r#"{{"username":"{username}","display_name":"收银","role":"cashier","stores":["{store}"],"password":"till password"}}"#
+        )),
+    );
+    sign_in(running, username, "till password")
+}

@@ -7,18 +7,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::Value;
-use tongka_e2e::api::{Client, problem, sign_in, start};
+use tongka_e2e::api::{problem, sign_in, start, store};
 use tongka_e2e::{tongka_admin_create, tongka_verify};
-
-fn store(boss: &Client, code: &str) -> String {
-    let body = format!(
-        r#"{{"code":"{code}","name":"{code}店","kind":"direct","opened_on":"2024-05-01","time_zone":"Asia/Shanghai"}}"#
-    );
-    boss.ok("POST", "/api/v1/stores", Some(&body))["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
 
 #[test]
 fn members_from_the_counter_to_erasure_through_the_real_box() {

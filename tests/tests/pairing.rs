@@ -8,8 +8,8 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
-use tongka_e2e::api::{json, problem, sign_in};
-use tongka_e2e::{RunningBox, tongka_admin_create};
+use tongka_e2e::RunningBox;
+use tongka_e2e::api::{BOSS_PASSWORD, cashier, first_admin, json, problem, sign_in, store};
 
 fn pair(running: &RunningBox, code: &str, name: &str) -> (u16, Value, String) {
     let body = json!({"code": code, "name": name}).to_string();
@@ -23,12 +23,7 @@ fn pair(running: &RunningBox, code: &str, name: &str) -> (u16, Value, String) {
 fn a_pos_pairs_once_with_a_fresh_code_and_guessing_is_locked_out() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    assert!(
-        tongka_admin_create(&data, "boss", "a long secret")
-            .unwrap()
-            .status
-            .success()
-    );
+    first_admin(&data);
     let running = RunningBox::start_logged(
         &data,
         &[],
@@ -40,15 +35,8 @@ fn a_pos_pairs_once_with_a_fresh_code_and_guessing_is_locked_out() {
         Some(&dir.path().join("box.log")),
     )
     .unwrap();
-    let boss = sign_in(&running, "boss", "a long secret");
-    let store = boss.ok(
-        "POST",
-        "/api/v1/stores",
-        Some(r#"{"code":"A","name":"A店","kind":"direct","opened_on":"2024-05-01","time_zone":"Asia/Shanghai"}"#),
-    )["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let boss = sign_in(&running, "boss", BOSS_PASSWORD);
+    let store = store(&boss, "A");
     let open = || {
         let window = boss.ok("POST", &format!("/api/v1/stores/{store}/pairings"), None);
         let code = window["code"].as_str().unwrap().to_owned();
@@ -109,14 +97,7 @@ fn a_pos_pairs_once_with_a_fresh_code_and_guessing_is_locked_out() {
     problem(status, &json(&value), 401, "terminal_revoked");
 
     // Only head office and the store's managers open windows.
-    boss.ok(
-        "POST",
-        "/api/v1/staff",
-        Some(&format!(
-            r#"{{"username":"cashier-a","display_name":"收银A","role":"cashier","stores":["{store}"],"password":"till password"}}"#
-        )),
-    );
-    let till = sign_in(&running, "cashier-a", "till password");
+    let till = cashier(&running, &boss, "cashier-a", &store);
     let (status, value) = till.call("POST", &format!("/api/v1/stores/{store}/pairings"), None);
     problem(status, &value, 403, "forbidden");
 

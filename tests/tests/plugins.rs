@@ -12,8 +12,10 @@ use std::process::Command;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
-use tongka_e2e::api::{Client, problem, sign_in, start};
-use tongka_e2e::{tongka_admin_create, workspace_binary};
+use tongka_e2e::api::{
+    BOSS_PASSWORD, Client, cashier, first_admin, problem, sign_in, start, store,
+};
+use tongka_e2e::workspace_binary;
 
 /// Builds `plugins/` for wasm32-wasip2 (a no-op when `cargo xtask test` has) and returns where
 /// the components are.
@@ -128,14 +130,9 @@ fn plugins_installed_configured_tried_routed_and_kept_across_a_restart() {
     let data = dir.path().join("data");
     let scheme = built.join("example_scheme.wasm");
     let misbehave = built.join("misbehave.wasm");
-    assert!(
-        tongka_admin_create(&data, "boss", "a long secret")
-            .unwrap()
-            .status
-            .success()
-    );
+    first_admin(&data);
     let running = start(&data, &dir.path().join("box.log"));
-    let boss = sign_in(&running, "boss", "a long secret");
+    let boss = sign_in(&running, "boss", BOSS_PASSWORD);
     let example_v1 = packed(
         dir.path(),
         &scheme,
@@ -309,22 +306,8 @@ fn plugins_installed_configured_tried_routed_and_kept_across_a_restart() {
     problem(status, &value, 409, "plugin_not_serving");
 
     // Only head office manages plugins.
-    let store = boss.ok(
-        "POST",
-        "/api/v1/stores",
-        Some(r#"{"code":"A","name":"A店","kind":"direct","opened_on":"2024-05-01","time_zone":"Asia/Shanghai"}"#),
-    )["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    boss.ok(
-        "POST",
-        "/api/v1/staff",
-        Some(&format!(
-            r#"{{"username":"cashier-a","display_name":"收银A","role":"cashier","stores":["{store}"],"password":"till password"}}"#
-        )),
-    );
-    let till = sign_in(&running, "cashier-a", "till password");
+    let store = store(&boss, "A");
+    let till = cashier(&running, &boss, "cashier-a", &store);
     for (method, path, body) in [
         ("GET", "/api/v1/plugins", None),
         (
@@ -347,7 +330,7 @@ fn plugins_installed_configured_tried_routed_and_kept_across_a_restart() {
     // After a restart: everything is back, nothing recompiled.
     let log = dir.path().join("box-2.log");
     let running = start(&data, &log);
-    let boss = sign_in(&running, "boss", "a long secret");
+    let boss = sign_in(&running, "boss", BOSS_PASSWORD);
     let list = boss.ok("GET", "/api/v1/plugins", None);
     let by_id = |id: &str| {
         list.as_array()

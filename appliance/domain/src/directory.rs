@@ -841,29 +841,14 @@ impl Directory {
         if !may_manage_terminals(actor, store) {
             return Ok(Err(TerminalError::Forbidden));
         }
-        let record = TerminalRecord {
-            store: store.0,
-            name: name.trim().to_owned(),
-            created_at: now.0,
-            revoked_at: None,
-        };
-        let (id, token) = (
-            random_u128()?,
-            format!("{TERMINAL_TOKEN_PREFIX}{}", new_token()?),
-        );
         // Stores are never deleted: the check holds for the write below.
         if self.store(actor, store)?.is_none() {
             return Ok(Err(TerminalError::UnknownStore));
         }
         let txn = self.db.begin_write()?;
-        {
-            txn.open_table(TERMINALS)?
-                .insert(id, encode(&record)?.as_slice())?;
-            txn.open_table(TERMINAL_TOKENS)?
-                .insert(&token_hash(&token)[..], id)?;
-        }
+        let minted = mint_terminal(&txn, store, name, now)?;
         txn.commit()?;
-        Ok(Ok((record.to_terminal(id), token)))
+        Ok(Ok(minted))
     }
 
     /// Opens a pairing window for `store`: a code of [`crate::PAIRING_CODE_DIGITS`] digits that
@@ -949,21 +934,7 @@ impl Directory {
             }
             record.used = true;
             pairings.insert(&hash[..], encode(&record)?.as_slice())?;
-            let terminal = TerminalRecord {
-                store: record.store,
-                name: name.trim().to_owned(),
-                created_at: now.0,
-                revoked_at: None,
-            };
-            let (id, token) = (
-                random_u128()?,
-                format!("{TERMINAL_TOKEN_PREFIX}{}", new_token()?),
-            );
-            txn.open_table(TERMINALS)?
-                .insert(id, encode(&terminal)?.as_slice())?;
-            txn.open_table(TERMINAL_TOKENS)?
-                .insert(&token_hash(&token)[..], id)?;
-            (terminal.to_terminal(id), token)
+            mint_terminal(&txn, StoreId(record.store), name, now)?
         };
         txn.commit()?;
         Ok(Ok(minted))
@@ -1065,6 +1036,30 @@ impl Directory {
         })?;
         Ok(Some((id, decode("staff", bytes.value())?)))
     }
+}
+
+/// Writes a new terminal of `store` and its token (shown once; only its hash is kept) in `txn`.
+fn mint_terminal(
+    txn: &redb::WriteTransaction,
+    store: StoreId,
+    name: &str,
+    now: UnixMillis,
+) -> Result<(Terminal, String), DomainError> {
+    let record = TerminalRecord {
+        store: store.0,
+        name: name.trim().to_owned(),
+        created_at: now.0,
+        revoked_at: None,
+    };
+    let (id, token) = (
+        random_u128()?,
+        format!("{TERMINAL_TOKEN_PREFIX}{}", new_token()?),
+    );
+    txn.open_table(TERMINALS)?
+        .insert(id, encode(&record)?.as_slice())?;
+    txn.open_table(TERMINAL_TOKENS)?
+        .insert(&token_hash(&token)[..], id)?;
+    Ok((record.to_terminal(id), token))
 }
 
 /// 32 random bytes as hex: unguessable, and safe in a header or a cookie.
