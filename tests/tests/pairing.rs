@@ -19,6 +19,18 @@ fn pair(running: &RunningBox, code: &str, name: &str) -> (u16, Value, String) {
     (status, json(&text), text)
 }
 
+/// What `GET /api/v1/terminal` answers a terminal with this bearer.
+fn whoami(running: &RunningBox, bearer: &str) -> (u16, String) {
+    running
+        .request(
+            "GET",
+            "/api/v1/terminal",
+            &[("Authorization", bearer)],
+            None,
+        )
+        .unwrap()
+}
+
 #[test]
 fn a_pos_pairs_once_with_a_fresh_code_and_guessing_is_locked_out() {
     let dir = tempfile::tempdir().unwrap();
@@ -53,14 +65,7 @@ fn a_pos_pairs_once_with_a_fresh_code_and_guessing_is_locked_out() {
     let token = minted["token"].as_str().unwrap().to_owned();
     assert!(token.starts_with("tt_"), "{minted}");
     let bearer = format!("Bearer {token}");
-    let (status, terminal) = running
-        .request(
-            "GET",
-            "/api/v1/terminal",
-            &[("Authorization", &bearer)],
-            None,
-        )
-        .unwrap();
+    let (status, terminal) = whoami(&running, &bearer);
     assert_eq!(status, 200, "{terminal}");
     assert_eq!(json(&terminal)["store"], store.as_str());
     assert_eq!(json(&terminal)["name"], "收银台 1");
@@ -86,14 +91,7 @@ fn a_pos_pairs_once_with_a_fresh_code_and_guessing_is_locked_out() {
     assert_eq!(terminals.as_array().unwrap().len(), 2, "{terminals}");
     let id = minted["terminal"]["id"].as_str().unwrap();
     boss.ok("DELETE", &format!("/api/v1/terminals/{id}"), None);
-    let (status, value) = running
-        .request(
-            "GET",
-            "/api/v1/terminal",
-            &[("Authorization", &bearer)],
-            None,
-        )
-        .unwrap();
+    let (status, value) = whoami(&running, &bearer);
     problem(status, &json(&value), 401, "terminal_revoked");
 
     // Only head office and the store's managers open windows.

@@ -154,6 +154,12 @@ fn plugins_installed_configured_tried_routed_and_kept_across_a_restart() {
     let (status, value) = boss.call(
         "POST",
         "/api/v1/plugins",
+        Some(&install(&example_v1, json!([2]), json!([]))),
+    );
+    problem(status, &value, 422, "plugin_config_invalid");
+    let (status, value) = boss.call(
+        "POST",
+        "/api/v1/plugins",
         Some(&install(
             &example_v1,
             json!({"points_per_yuan": 2}),

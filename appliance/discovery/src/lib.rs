@@ -189,8 +189,9 @@ pub fn browse(
         if left.is_zero() {
             break;
         }
+        // A timeout is the deadline; a disconnect, the daemon gone: either way, done.
         let Ok(event) = events.recv_timeout(left) else {
-            continue;
+            break;
         };
         let event = match event {
             ServiceEvent::ServiceResolved(service) => {

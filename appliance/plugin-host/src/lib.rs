@@ -172,12 +172,11 @@ impl PluginKv for MemoryKv {
 /// pre-instantiated component.
 pub struct Plugin {
     pub manifest: Manifest,
-    pub granted: Vec<Capability>,
+    pub granted: Arc<[Capability]>,
     pub limits: Limits,
     config: Arc<str>,
     /// The manifest's hosts, if outbound HTTP was granted; empty otherwise.
     http_hosts: Arc<[String]>,
-    granted_shared: Arc<[Capability]>,
     pre: Pre,
 }
 
@@ -268,7 +267,10 @@ impl Hook {
 
     /// Its place in [`Hook::ALL`].
     fn index(self) -> usize {
-        self as usize
+        Hook::ALL
+            .iter()
+            .position(|hook| *hook == self)
+            .unwrap_or_default()
     }
 
     pub fn parse(name: &str) -> Option<Hook> {
@@ -420,6 +422,12 @@ impl Host {
                 plugin: id.clone(),
                 why: format!("is not JSON: {e}"),
             })?;
+        if !config_value.is_object() {
+            return Err(LoadError::Config {
+                plugin: id,
+                why: "must be a JSON object of settings".into(),
+            });
+        }
         schema::validate(&manifest.config_schema, &config_value).map_err(|why| {
             LoadError::Config {
                 plugin: id.clone(),
@@ -461,8 +469,7 @@ impl Host {
         let limits = self.limits_for(&manifest);
         let plugin = Arc::new(Plugin {
             manifest,
-            granted_shared: granted.clone().into(),
-            granted,
+            granted: granted.into(),
             limits,
             config: Arc::from(serde_json::to_string(&config_value).unwrap_or_default()),
             http_hosts,
@@ -657,7 +664,9 @@ impl Host {
         })?;
         let statements = match reply.value {
             Ok(statements) => statements,
-            Err(declined) => return Err(declined_error(plugin, "statements", declined)),
+            Err(declined) => {
+                return self.refused(Err(declined_error(plugin, "statements", declined)));
+            }
         };
         let known = |merchant: &str| {
             entries
@@ -672,14 +681,14 @@ impl Host {
                 || !entries.iter().any(|e| e.amount.asset == s.amount.asset)
         });
         if let Some(bad) = bad {
-            return Err(CallError::Malformed {
+            return self.refused(Err(CallError::Malformed {
                 plugin: plugin.to_owned(),
                 hook: "statements",
                 why: format!(
                     "statement {} → {} of {} {:?} is not between two merchants of the entries for a positive amount",
                     bad.debtor, bad.creditor, bad.amount.minor_units, bad.amount.asset
                 ),
-            });
+            }));
         }
         Ok(Reply {
             value: statements,
@@ -773,9 +782,15 @@ impl Host {
                 }),
             Err(declined) => Err(declined_error(id, hook.as_str(), declined)),
         };
+        self.refused(result)
+    }
+
+    /// Counts and logs an answer the host refused after the call ran (a declined hook, an effect
+    /// or statement it may not give); passes the result through.
+    fn refused<T>(&self, result: Result<T, CallError>) -> Result<T, CallError> {
         if let Err(error) = &result {
             self.stats.failures.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(%error, "plugin call refused");
+            tracing::warn!(%error, "plugin answer refused");
         }
         result
     }
@@ -804,9 +819,9 @@ impl Host {
         let state = CallState::new(
             Arc::from(id),
             Arc::clone(&plugin.config),
-            Arc::clone(&plugin.granted_shared),
+            Arc::clone(&plugin.granted),
             Arc::clone(&plugin.http_hosts),
-            (!plugin.http_hosts.is_empty()).then(|| self.http.clone()),
+            self.http.clone(),
             Arc::clone(&self.kv),
             usize::try_from(plugin.limits.memory_bytes).unwrap_or(usize::MAX),
             started + plugin.limits.deadline,

@@ -124,7 +124,7 @@ impl Registry {
         let installed = Installed {
             manifest: plugin.manifest.clone(),
             sha256,
-            granted: plugin.granted.clone(),
+            granted: plugin.granted.to_vec(),
             config: config.clone(),
             enabled: true,
         };

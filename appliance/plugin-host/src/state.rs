@@ -27,7 +27,7 @@ pub struct CallState {
     pub(crate) granted: Arc<[Capability]>,
     /// The hosts outbound HTTP may reach: the manifest's, if the merchant granted the capability.
     pub(crate) http_hosts: Arc<[String]>,
-    pub(crate) http: Option<ureq::Agent>,
+    pub(crate) http: ureq::Agent,
     pub(crate) kv: Arc<dyn PluginKv>,
     /// Made on a guest's first WASI call: most calls make none, and a context costs a random
     /// seed from the kernel and a few allocations.
@@ -51,7 +51,7 @@ impl CallState {
         config: Arc<str>,
         granted: Arc<[Capability]>,
         http_hosts: Arc<[String]>,
-        http: Option<ureq::Agent>,
+        http: ureq::Agent,
         kv: Arc<dyn PluginKv>,
         memory_cap: usize,
         deadline: Instant,
@@ -246,16 +246,13 @@ impl outbound_http::Host for CallState {
                 "more than {HTTP_REQUESTS_MAX} requests in one call"
             ))));
         }
-        let Some(agent) = self.http.clone() else {
-            return Ok(Err(HttpError::Failed("outbound HTTP is off".into())));
-        };
         let remaining = self.deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
             return Ok(Err(HttpError::Failed(
                 "the call's deadline has passed".into(),
             )));
         }
-        Ok(send(&agent, uri, request, remaining))
+        Ok(send(&self.http, uri, request, remaining))
     }
 }
 

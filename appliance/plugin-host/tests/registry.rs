@@ -84,7 +84,7 @@ fn installed_plugins_their_settings_routes_and_data_survive_a_restart() {
         assert_eq!(ids, ["alpha", "keeper"], "enabled plugins come back");
         assert!(loaded.iter().all(|(_, outcome)| outcome.is_ok()));
         assert_eq!(host.plugin("alpha").unwrap().manifest.version, "1.1.0");
-        assert_eq!(host.plugin("keeper").unwrap().granted, [Capability::Kv]);
+        assert_eq!(*host.plugin("keeper").unwrap().granted, [Capability::Kv]);
         assert!(host.plugin("beta").is_none());
         assert!(!registry.installed("beta").unwrap().unwrap().enabled);
         assert_eq!(

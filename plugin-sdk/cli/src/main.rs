@@ -390,10 +390,9 @@ fn test(component: &Path, fixtures: &[PathBuf], grants: &[String]) -> Result<boo
     let manifest = manifest::read(&bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
     let grants = grants
         .iter()
-        .map(|g| match g.as_str() {
-            "kv" => Ok(Capability::Kv),
-            "outbound-http" => Ok(Capability::OutboundHttp),
-            other => bail!("unknown capability `{other}`"),
+        .map(|g| {
+            Capability::parse(g)
+                .ok_or_else(|| anyhow::anyhow!("unknown capability `{g}`: kv or outbound-http"))
         })
         .collect::<Result<Vec<_>>>()?;
     let host = host()?;
