@@ -198,7 +198,11 @@ fn serve(root: &Path, args: Vec<OsString>) -> Result<()> {
         cargo().args(["build", "--package", "tongka"]),
     )?;
     let data = root.join(".tongka").join("data");
-    let binary = root.join("target").join("debug").join(exe("tongka"));
+    // Where cargo put it: CARGO_TARGET_DIR when set (CI, shared build folders), else ./target.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let binary = target.join("debug").join(exe("tongka"));
     eprintln!(
         "\n==> starting the box (data in {}; Ctrl-C stops it)",
         data.display()
