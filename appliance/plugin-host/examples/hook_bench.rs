@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tongka_plugin_host::manifest::{self, Manifest};
 use tongka_plugin_host::{
     Checkout, Date, Host, HostOptions, LineFlags, LocalTime, MemberStats, MemberSummary, MemoryKv,
-    OrderLine, StoreInfo, StoreKind, World,
+    OrderLine, StoreInfo, StoreKind, TierInfo, World,
 };
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -119,7 +119,13 @@ fn checkout() -> Checkout {
         order: "bench".into(),
         member: MemberSummary {
             id: "m".into(),
-            tier: Some("gold".into()),
+            tier: Some(TierInfo {
+                id: "gold".into(),
+                name: "金卡".into(),
+                rank: 2,
+                discount_rate_bp: 9_500,
+                points_per_yuan_bp: 15_000,
+            }),
             tags: vec!["VIP".into()],
             birthday: Some(Date {
                 year: 1990,

@@ -77,8 +77,24 @@ pub(crate) fn check(hook: Hook, effects: &[Effect]) -> Result<(), String> {
                 amount(name(effect), grant.points, Sign::Give)?;
                 text("reason", &grant.reason)?;
             }
-            (Hook::QuoteCheckout, Effect::OfferPointsOffset(points)) => {
-                amount("offer-points-offset", *points, Sign::Give)?;
+            (Hook::QuoteCheckout, Effect::OfferPointsOffset(offset)) => {
+                amount(
+                    "offer-points-offset max-points",
+                    offset.max_points,
+                    Sign::Give,
+                )?;
+                // A step of zero points or zero value means nothing and would divide by zero.
+                if offset.points_per_unit <= 0 || offset.unit_fen <= 0 {
+                    return Err(
+                        "offer-points-offset: points-per-unit and unit-fen must be positive".into(),
+                    );
+                }
+                amount(
+                    "offer-points-offset points-per-unit",
+                    offset.points_per_unit,
+                    Sign::Give,
+                )?;
+                amount("offer-points-offset unit-fen", offset.unit_fen, Sign::Give)?;
             }
             (Hook::QuoteCheckout, Effect::DiscountLine(discount)) => {
                 amount("discount-line", discount.amount_fen, Sign::Give)?;

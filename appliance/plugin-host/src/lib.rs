@@ -47,8 +47,9 @@ pub use bindings::scheme::exports::tongka::plugin::scheme::{
     Checkout, CommittedCheckout, RefundOrder, TopUpOrder,
 };
 pub use bindings::scheme::tongka::plugin::types::{
-    Asset, Date, Effect, HookError, LineDiscount, LineFlags, LocalTime, MemberStats, MemberSummary,
-    Money, OrderLine, Party, PointsGrant, Store as StoreInfo, StoreKind,
+    Asset, CouponGrant, Date, Effect, HookError, LineDiscount, LineFlags, LocalTime, MemberStats,
+    MemberSummary, Message, Money, OrderLine, Party, PointsGrant, PointsOffset, Store as StoreInfo,
+    StoreKind, Tier as TierInfo,
 };
 pub use bindings::settlement::exports::tongka::plugin::settle::{
     Entry as SettlementEntry, Statement,

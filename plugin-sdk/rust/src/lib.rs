@@ -39,18 +39,21 @@ pub use exports::tongka::plugin::scheme::{
     Checkout, CommittedCheckout, RefundOrder as Refund, TopUpOrder as TopUp,
 };
 pub use tongka::plugin::types::{
-    Asset, Date, Effect, HookError, LineDiscount, LineFlags, LocalTime, MemberSummary, Money,
-    OrderLine, Party, PointsGrant, Store,
+    Asset, CouponGrant, Date, Effect, HookError, LineDiscount, LineFlags, LocalTime, MemberSummary,
+    Message, Money, OrderLine, Party, PointsGrant, PointsOffset, Store, Tier,
 };
 pub use tongka::plugin::{config, kv, log};
 
-/// What a scheme plugin implements. Each hook defaults to "no effects".
+/// What a scheme plugin implements. Each hook defaults to "no effects", except
+/// `commit_checkout`, which by default earns what the quote promised.
 pub trait Scheme {
     fn quote_checkout(_checkout: Checkout) -> Result<Vec<Effect>, HookError> {
         Ok(Vec::new())
     }
-    fn commit_checkout(_checkout: CommittedCheckout) -> Result<Vec<Effect>, HookError> {
-        Ok(Vec::new())
+    /// By default the points and growth of the accepted quote: what the member was shown is what
+    /// they get.
+    fn commit_checkout(checkout: CommittedCheckout) -> Result<Vec<Effect>, HookError> {
+        Ok(quoted_earnings(&checkout.accepted))
     }
     fn top_up(_top_up: TopUp) -> Result<Vec<Effect>, HookError> {
         Ok(Vec::new())
@@ -100,13 +103,23 @@ macro_rules! export_scheme {
     };
 }
 
-/// The value of a line in fen (unit price × quantity in thousandths, rounded down to the fen),
-/// zero if negative or overflowing.
+/// The value of a line in fen: unit price × quantity in thousandths, rounded half up to the fen
+/// exactly as the box prices it; zero if negative or overflowing.
 pub fn line_total_fen(line: &OrderLine) -> i64 {
     line.unit_price_fen
         .checked_mul(i64::from(line.quantity_milli))
+        .and_then(|milli| milli.checked_add(500))
         .map_or(0, |milli| milli / 1000)
         .max(0)
+}
+
+/// The points and growth among `effects`: what a quote promised and a commit earns.
+pub fn quoted_earnings(effects: &[Effect]) -> Vec<Effect> {
+    effects
+        .iter()
+        .filter(|effect| matches!(effect, Effect::EarnPoints(_) | Effect::GrantGrowth(_)))
+        .cloned()
+        .collect()
 }
 
 /// The order's value in fen, without the lines carrying any of `excluded`.
@@ -150,8 +163,9 @@ pub fn info(message: &str) {
 pub mod prelude {
     pub use crate::{
         Asset, Checkout, CommittedCheckout, Date, Effect, HookError, LineDiscount, LineFlags,
-        LocalTime, MemberSummary, Money, OrderLine, Party, PointsGrant, Refund, Scheme, Store,
-        TopUp, config_integer, earn, info, line_total_fen, order_total_fen,
+        LocalTime, MemberSummary, Money, OrderLine, Party, PointsGrant, PointsOffset, Refund,
+        Scheme, Store, Tier, TopUp, config_integer, earn, info, line_total_fen, order_total_fen,
+        quoted_earnings,
     };
     pub use alloc::string::{String, ToString};
     pub use alloc::vec;

@@ -1,20 +1,40 @@
 //! Misbehaves on purpose, as its config's `mode` says, so the host's limits can be shown to hold:
 //! `loop` never returns, `memory` allocates without end, `trap` hits `unreachable`, `kv` uses a
 //! capability it was not granted, `effect` answers an effect the hook may not give, `count` shows each call starts fresh,
-//! `panic` panics, `ok` behaves.
+//! `panic` panics, `ok` behaves. `commit_mode` does the same in `commit-checkout` (whose `ok` gives
+//! nothing), so a checkout can be made to fail after its quote succeeded.
 
 use tongka_plugin_sdk::prelude::*;
 
 struct Misbehave;
 
+/// The setting `key`'s text, read without a JSON library.
+fn setting(key: &str) -> String {
+    let config = tongka_plugin_sdk::config::get();
+    let pattern = format!("\"{key}\":\"");
+    config
+        .split(pattern.as_str())
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or("ok")
+        .to_string()
+}
+
 impl Scheme for Misbehave {
     fn quote_checkout(checkout: Checkout) -> Result<Vec<Effect>, HookError> {
-        let config = tongka_plugin_sdk::config::get();
-        let mode = config
-            .split("\"mode\":\"")
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-            .unwrap_or("ok");
+        misbehave(&setting("mode"), checkout.lines.len())
+    }
+
+    fn commit_checkout(_checkout: CommittedCheckout) -> Result<Vec<Effect>, HookError> {
+        match setting("commit_mode").as_str() {
+            "ok" => Ok(Vec::new()),
+            mode => misbehave(mode, 0),
+        }
+    }
+}
+
+fn misbehave(mode: &str, lines: usize) -> Result<Vec<Effect>, HookError> {
+    {
         match mode {
             "loop" => {
                 let mut n: u64 = 0;
@@ -43,7 +63,7 @@ impl Scheme for Misbehave {
             "panic" => panic!("a plugin bug"),
             // A tier change is not something a quote may do.
             "effect" => Ok(vec![Effect::SetTier("gold".to_string())]),
-            _ => Ok(vec![earn(checkout.lines.len() as i64, "ok")]),
+            _ => Ok(vec![earn(lines as i64, "ok")]),
         }
     }
 }
