@@ -70,6 +70,14 @@ impl Client<'_> {
     }
 }
 
+/// A caller holding `token`: a paired terminal's `tt_…`, say.
+pub fn with_token<'a>(running: &'a RunningBox, token: &str) -> Client<'a> {
+    Client {
+        running,
+        bearer: format!("Bearer {token}"),
+    }
+}
+
 pub fn sign_in<'a>(running: &'a RunningBox, username: &str, password: &str) -> Client<'a> {
     let login = format!(r#"{{"username":"{username}","password":"{password}"}}"#);
     let (status, body) = running

@@ -15,6 +15,7 @@ pub use tongka_tls::Fingerprint;
 
 pub mod api;
 pub mod crash;
+pub mod plugins;
 
 /// The `tongka` binary of this build: next to the test executable's `deps/` folder. `cargo test
 /// --workspace` builds it (the `tongka` package has integration tests of its own).

@@ -7,55 +7,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
 use tongka_e2e::api::{
     BOSS_PASSWORD, Client, cashier, first_admin, problem, sign_in, start, store,
 };
-use tongka_e2e::workspace_binary;
-
-/// Builds `plugins/` for wasm32-wasip2 (a no-op when `cargo xtask test` has) and returns where
-/// the components are.
-fn components() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = root.join("target/plugins");
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--target", "wasm32-wasip2"])
-        .arg("--manifest-path")
-        .arg(root.join("plugins/Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target)
-        .status()
-        .unwrap();
-    assert!(status.success(), "building plugins/ failed");
-    target.join("wasm32-wasip2/release")
-}
-
-/// `component` packed with `manifest` by the real tool, base64 for the API.
-fn packed(dir: &Path, component: &Path, manifest: &Value) -> String {
-    let manifest_path = dir.join("manifest.json");
-    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
-    let output = dir.join("packed.wasm");
-    let _ = std::fs::remove_file(&output);
-    let packed = Command::new(workspace_binary("tongka-plugin").unwrap())
-        .arg("pack")
-        .arg(component)
-        .arg("--manifest")
-        .arg(&manifest_path)
-        .arg("-o")
-        .arg(&output)
-        .output()
-        .unwrap();
-    assert!(
-        packed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&packed.stderr)
-    );
-    base64::engine::general_purpose::STANDARD.encode(std::fs::read(&output).unwrap())
-}
+use tongka_e2e::plugins::{components, packed};
 
 /// What a newer SDK's tool would hand over: the manifest appended as the `tongka-manifest`
 /// custom section, which this box's tool (rightly) refuses to write for an API it does not serve.

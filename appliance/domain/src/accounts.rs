@@ -13,6 +13,7 @@ use tongka_ledger::{
 use crate::error::DomainError;
 use crate::member::MemberId;
 use crate::merchant::MerchantId;
+use crate::staff::StoreId;
 
 /// 人民币, in fen.
 pub const CNY: AssetId = AssetId(1);
@@ -127,12 +128,102 @@ pub fn opening_account(merchant: MerchantId, asset: AssetId) -> NewAccount {
     }
 }
 
+/// A store's side of what its till moves (owner: the store). Each is the counterpart of member
+/// balances the store created or consumed, so a store's accounts say what it took in and what it
+/// delivered — what inter-store settlement (月结算) nets. No limits: they go as far negative as
+/// the store has sold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StoreAccount {
+    /// Stored value the store sold (top-up principal): debited.
+    StoredValueSold,
+    /// Stored value the store gave on top (赠送): debited.
+    BonusGiven,
+    /// Stored value spent at the store, principal: credited.
+    StoredValueRedeemed,
+    /// Stored value spent at the store, bonus: credited.
+    BonusRedeemed,
+    /// Points the store's sales earned members: debited.
+    PointsIssued,
+    /// Points members used to pay at the store: credited.
+    PointsRedeemed,
+    /// Growth the store's sales gave: debited.
+    GrowthIssued,
+}
+
+impl StoreAccount {
+    pub const ALL: [StoreAccount; 7] = [
+        StoreAccount::StoredValueSold,
+        StoreAccount::BonusGiven,
+        StoreAccount::StoredValueRedeemed,
+        StoreAccount::BonusRedeemed,
+        StoreAccount::PointsIssued,
+        StoreAccount::PointsRedeemed,
+        StoreAccount::GrowthIssued,
+    ];
+
+    pub fn code(self) -> u16 {
+        match self {
+            StoreAccount::StoredValueSold => 201,
+            StoreAccount::BonusGiven => 202,
+            StoreAccount::StoredValueRedeemed => 203,
+            StoreAccount::BonusRedeemed => 204,
+            StoreAccount::PointsIssued => 205,
+            StoreAccount::PointsRedeemed => 206,
+            StoreAccount::GrowthIssued => 207,
+        }
+    }
+
+    pub fn asset(self) -> AssetId {
+        match self {
+            StoreAccount::StoredValueSold
+            | StoreAccount::BonusGiven
+            | StoreAccount::StoredValueRedeemed
+            | StoreAccount::BonusRedeemed => CNY,
+            StoreAccount::PointsIssued | StoreAccount::PointsRedeemed => POINTS,
+            StoreAccount::GrowthIssued => GROWTH,
+        }
+    }
+
+    pub fn id(self, store: StoreId) -> AccountId {
+        AccountId(derive(b"store-account", store.0, self.code()))
+    }
+
+    pub fn new_account(self, store: StoreId) -> NewAccount {
+        NewAccount {
+            id: self.id(store),
+            asset: self.asset(),
+            owner: store.0,
+            code: self.code(),
+            flags: AccountFlags::NONE,
+        }
+    }
+}
+
 /// What a transfer was for, as the ledger's transfer code.
 pub mod transfer_code {
     /// A balance brought in by an import.
     pub const OPENING_BALANCE: u16 = 1;
     /// A balance moved from a merged member to the one kept.
     pub const MERGE: u16 = 2;
+    /// Money paid in at a top-up (充值本金).
+    pub const TOP_UP: u16 = 10;
+    /// Stored value the merchant gave on top (赠送).
+    pub const TOP_UP_BONUS: u16 = 11;
+    /// Stored value spent at checkout, principal.
+    pub const SPEND_PRINCIPAL: u16 = 20;
+    /// Stored value spent at checkout, bonus.
+    pub const SPEND_BONUS: u16 = 21;
+    /// Points used to pay (积分抵现).
+    pub const POINTS_OFFSET: u16 = 22;
+    /// Points earned by the member.
+    pub const POINTS_EARNED: u16 = 23;
+    /// Growth earned by the member.
+    pub const GROWTH_EARNED: u16 = 24;
+    /// Points earned by the member's referrer.
+    pub const REFERRAL_POINTS: u16 = 25;
+    /// A refund moving back part of what a transfer moved; its `user_data.u128` is that
+    /// transfer's id.
+    pub const REVERSAL: u16 = 30;
 }
 
 /// A transfer id for `purpose` about `subject`, distinct per `part`.
@@ -140,7 +231,7 @@ pub fn transfer_id(purpose: &[u8], subject: u128, part: u16) -> TransferId {
     TransferId(derive(purpose, subject, part))
 }
 
-fn derive(purpose: &[u8], subject: u128, part: u16) -> u128 {
+pub(crate) fn derive(purpose: &[u8], subject: u128, part: u16) -> u128 {
     let mut hash = Sha256::new();
     hash.update(b"tongka/");
     hash.update(purpose);

@@ -269,6 +269,7 @@ impl Directory {
             txn.open_table(TERMINAL_TOKENS)?;
             txn.open_table(PAIRINGS)?;
             crate::members::open_tables(&txn)?;
+            crate::till::open_tables(&txn)?;
             txn.open_table(DEPARTMENTS)?;
         }
         let first_merchant = {
@@ -581,6 +582,19 @@ impl Directory {
         let store =
             decode::<StoreRecord>("store", bytes.value())?.to_store(id.0, self.first_merchant)?;
         Ok((store.merchant == actor.merchant).then_some(store))
+    }
+
+    /// A store of any merchant by id, whoever asks: for the till, whose terminal is already bound
+    /// to it.
+    pub fn store_record(&self, id: StoreId) -> Result<Option<Store>, DomainError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(STORES)?;
+        let Some(bytes) = table.get(id.0)? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            decode::<StoreRecord>("store", bytes.value())?.to_store(id.0, self.first_merchant)?,
+        ))
     }
 
     /// The answer kept for an idempotency `key`, with the fingerprint of the request it answered,

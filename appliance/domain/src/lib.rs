@@ -38,6 +38,7 @@ mod password;
 mod staff;
 mod store;
 mod terminal;
+mod till;
 
 pub use audit::{AuditCursor, AuditEntry, AuditLogPage};
 pub use directory::{Directory, Session, SessionOptions};
@@ -61,6 +62,13 @@ pub use staff::{NewStaff, Role, Scope, Staff, StaffId, StoreId};
 pub use store::{Date, NewStore, Store, StoreKind};
 pub use terminal::{
     PAIRING_CODE_DIGITS, Pairing, PairingError, TERMINAL_TOKEN_PREFIX, Terminal, TerminalId,
+};
+pub use till::{
+    AMOUNT_FEN_MAX, CheckoutRequest, Discount, Effect, LINES_MAX, LocalTime, MemberStats, Moved,
+    NoScheme, OffsetOffer, Order, OrderKind, Paid, Party, Payment, PricedLine, QUANTITY_MILLI_MAX,
+    Quote, RefundLine, RefundRequest, Scheme, SchemeContext, SchemeFailure, SchemeMember,
+    SpendOrder, Tender, TenderKind, Till, TillActor, TillError, TillLine, TillOptions,
+    TopUpRequest, earned_tier,
 };
 
 /// Milliseconds since the Unix epoch: the domain's time, given by the caller so tests control it.

@@ -73,7 +73,7 @@ pub const SCAN_MAX: usize = 20_000;
 
 /// What a member holds, in each asset's smallest unit: available = posted credits less posted and
 /// pending debits.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Balances {
     pub points: u128,
     pub principal_fen: u128,
@@ -424,7 +424,7 @@ impl Members {
         unique(&phones, &cards, member)
     }
 
-    fn member_record(&self, id: MemberId) -> Result<Option<Member>, DomainError> {
+    pub(crate) fn member_record(&self, id: MemberId) -> Result<Option<Member>, DomainError> {
         let txn = self.db().begin_read()?;
         let table = txn.open_table(MEMBERS)?;
         table
@@ -464,6 +464,12 @@ impl Members {
 
     /// The member a card number belongs to, with the card: what the till does on a scan.
     pub fn find_by_card(&self, actor: &Staff, number: &str) -> Outcome<(MemberView, Card)> {
+        self.find_card_of(actor.merchant, number)
+    }
+
+    /// The member a card of `merchant` belongs to, with the card: for a terminal, which acts
+    /// for its store rather than for a staff member.
+    pub fn find_card_of(&self, merchant: MerchantId, number: &str) -> Outcome<(MemberView, Card)> {
         let Ok(number) = card_number("card", number).or_else(|_| {
             crate::member::IdNumber::parse(number)
                 .map(|id| id.as_str().to_owned())
@@ -473,7 +479,7 @@ impl Members {
         };
         let txn = self.db().begin_read()?;
         let cards = txn.open_table(MEMBER_CARDS)?;
-        let Some(id) = cards.get((actor.merchant.0, number.as_str()))? else {
+        let Some(id) = cards.get((merchant.0, number.as_str()))? else {
             return Ok(Err(MemberError::UnknownCard));
         };
         let id = MemberId(id.value());
@@ -1359,6 +1365,31 @@ fn unique_in(txn: &WriteTransaction, member: &Member) -> Outcome<()> {
     let phones = txn.open_table(MEMBER_PHONES)?;
     let cards = txn.open_table(MEMBER_CARDS)?;
     unique(&phones, &cards, member)
+}
+
+impl Members {
+    /// A member as `txn` sees it.
+    pub(crate) fn member_record_in(
+        &self,
+        txn: &WriteTransaction,
+        id: MemberId,
+    ) -> Result<Option<Member>, DomainError> {
+        let table = txn.open_table(MEMBERS)?;
+        table
+            .get(id.0)?
+            .map(|bytes| decode("member", bytes.value()))
+            .transpose()
+    }
+
+    /// Writes a member changed by another part of the crate (the till's tier changes).
+    pub(crate) fn put_member_in(
+        &self,
+        txn: &WriteTransaction,
+        before: Option<&Member>,
+        after: &Member,
+    ) -> Result<(), DomainError> {
+        put_member(txn, before, after)
+    }
 }
 
 /// Writes `after` and brings every index from `before` (if any) to `after`.

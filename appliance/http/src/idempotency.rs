@@ -1,9 +1,9 @@
 //! `Idempotency-Key` on every write: a retry with the same key and the same request gets the first
 //! answer again, without running twice; the same key with another request is refused.
 //!
-//! Keys belong to the caller (the signed-in staff member, or no one), so one client's key never
-//! replays another's answer. Successful answers are kept for [`REPLY_TTL_MS`] in the directory
-//! file, so a retry after a restart of the box still replays. Refusals are not kept: they changed
+//! Keys belong to the caller (the signed-in staff member, the paired terminal, or no one), so one
+//! client's key never replays another's answer. Successful answers are kept for [`REPLY_TTL_MS`]
+//! in the directory file, so a retry after a restart of the box still replays. Refusals are not kept: they changed
 //! nothing and answer the same again. Two requests with one key at once: the second is told to
 //! wait (409) rather than run alongside.
 
@@ -77,8 +77,7 @@ pub(crate) async fn idempotent(
         );
     }
     let now = UnixMillis::now();
-    let caller = crate::auth::signed_in(request.headers(), &state.directory, now)
-        .map_or_else(|| "anonymous".to_owned(), |staff| staff.id.to_string());
+    let caller = caller(request.headers(), &state.directory, now);
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, state.limits.body_bytes_max).await else {
         return ApiError::body_too_large().into_response();
@@ -227,4 +226,22 @@ fn decode(bytes: &[u8]) -> Option<Response> {
 /// Shared by every request.
 pub(crate) fn in_flight() -> Arc<InFlight> {
     Arc::new(InFlight::default())
+}
+
+/// Whose keys these are: the signed-in staff member, the paired terminal, or no one. Two tills
+/// that happen to pick the same key never see each other's answers.
+fn caller(
+    headers: &axum::http::HeaderMap,
+    directory: &tongka_domain::Directory,
+    now: UnixMillis,
+) -> String {
+    if let Some(staff) = crate::auth::signed_in(headers, directory, now) {
+        return staff.id.to_string();
+    }
+    crate::auth::token(headers)
+        .and_then(|token| directory.authenticate_terminal(&token).ok()?.ok())
+        .map_or_else(
+            || "anonymous".to_owned(),
+            |terminal| format!("terminal:{}", terminal.id),
+        )
 }

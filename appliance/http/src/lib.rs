@@ -14,7 +14,9 @@ pub mod people;
 pub mod plugins;
 pub mod problem;
 pub mod rate;
+pub mod scheme;
 pub mod terminals;
+pub mod till;
 pub mod tls;
 
 use std::sync::Arc;
@@ -51,6 +53,8 @@ pub struct AppState {
     pub plugins: Arc<tongka_plugin_host::registry::Plugins>,
     /// Pairing windows' length and the bound on guessing codes.
     pub pairing: Arc<pairing::PairingGuard>,
+    /// Top-ups, checkouts and refunds.
+    pub till: Arc<tongka_domain::Till>,
 }
 
 impl AppState {
@@ -64,6 +68,10 @@ impl AppState {
             version,
             limits,
             directory: Arc::clone(members.directory()),
+            till: Arc::new(tongka_domain::Till::new(
+                members.clone(),
+                tongka_domain::TillOptions::default(),
+            )),
             members: Arc::new(members),
             in_flight: idempotency::in_flight(),
             plugins,
@@ -71,6 +79,12 @@ impl AppState {
                 pairing::PairingOptions::default(),
             )),
         }
+    }
+
+    /// The same state with these till settings.
+    pub fn with_till(mut self, options: tongka_domain::TillOptions) -> AppState {
+        self.till = Arc::new(tongka_domain::Till::new((*self.members).clone(), options));
+        self
     }
 
     /// The same state with these pairing bounds.
@@ -191,6 +205,11 @@ fn api_routes_with(limits: Limits) -> OpenApiRouter<AppState> {
         .routes(routes!(plugins::try_plugin))
         .routes(routes!(plugins::routes))
         .routes(routes!(plugins::set_route))
+        .routes(routes!(till::quote))
+        .routes(routes!(till::checkout))
+        .routes(routes!(till::top_up))
+        .routes(routes!(till::refund))
+        .routes(routes!(till::order))
 }
 
 /// The OpenAPI 3.1 document of the API, as `/api/v1/openapi.json` serves it.

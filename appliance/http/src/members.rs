@@ -28,7 +28,7 @@ fn member_id(text: &str) -> Result<MemberId, ApiError> {
     parse_id(text).map(MemberId).ok_or_else(unknown_member)
 }
 
-fn unknown_member() -> ApiError {
+pub(crate) fn unknown_member() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "unknown_member",
@@ -178,7 +178,7 @@ pub struct Money {
     currency: &'static str,
 }
 
-fn money(fen: u128) -> Money {
+pub(crate) fn money(fen: u128) -> Money {
     Money {
         amount: accounts::display(accounts::CNY, fen),
         currency: "CNY",

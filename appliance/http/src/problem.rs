@@ -120,6 +120,9 @@ pub struct Problem {
     pub detail: Option<Text>,
     /// The request field at fault, as a path: `phone`, `cards[0].number`.
     pub field: Option<String>,
+    /// Extension members (RFC 9457 §3.2): what the client needs to act, such as the new quote
+    /// on a stale one.
+    pub members: Vec<(&'static str, serde_json::Value)>,
 }
 
 impl ApiError {
@@ -130,7 +133,14 @@ impl ApiError {
             title,
             detail: None,
             field: None,
+            members: Vec::new(),
         }))
+    }
+
+    /// Adds an extension member to the problem body.
+    pub fn with_member(mut self, name: &'static str, value: serde_json::Value) -> ApiError {
+        self.0.members.push((name, value));
+        self
     }
 
     pub fn with_detail(mut self, detail: Text) -> ApiError {
@@ -247,6 +257,7 @@ impl ApiError {
             detail: problem.detail.as_ref().map(|d| d.get(lang)),
             code: problem.code,
             field: problem.field.as_deref(),
+            members: problem.members.iter().map(|(k, v)| (*k, v)).collect(),
         }
     }
 
@@ -300,6 +311,8 @@ struct ProblemBody<'a> {
     code: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    #[serde(flatten)]
+    members: std::collections::BTreeMap<&'static str, &'a serde_json::Value>,
 }
 
 impl IntoResponse for ApiError {

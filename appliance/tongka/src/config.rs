@@ -19,7 +19,14 @@ pub struct Config {
     pub plugins: PluginsConfig,
     pub discovery: DiscoveryConfig,
     pub pairing: PairingConfig,
+    pub till: TillConfig,
     pub log: LogConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TillConfig {
+    pub stored_value_order: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -285,6 +292,7 @@ impl Config {
             plugins.deadline_ms_max,
         )?;
         check_range("plugins.instances_max", plugins.instances_max, 1, 1_024)?;
+        self.till_options()?;
         let pairing = &self.pairing;
         check_range("pairing.code_ttl_ms", pairing.code_ttl_ms, 1_000, 3_600_000)?;
         check_range("pairing.failures_max", pairing.failures_max, 1, 100)?;
@@ -320,6 +328,22 @@ impl Config {
         tracing_subscriber::EnvFilter::try_new(&self.log.filter)
             .map_err(|e| error("log.filter", format!("{e}")))?;
         Ok(())
+    }
+
+    /// The till's settings, checked.
+    pub fn till_options(&self) -> Result<tongka_domain::TillOptions, ConfigError> {
+        let spend_order = match self.till.stored_value_order.as_str() {
+            "principal-first" => tongka_domain::SpendOrder::PrincipalFirst,
+            "bonus-first" => tongka_domain::SpendOrder::BonusFirst,
+            "proportional" => tongka_domain::SpendOrder::Proportional,
+            other => {
+                return Err(error(
+                    "till.stored_value_order",
+                    format!("`{other}` is not principal-first, bonus-first or proportional"),
+                ));
+            }
+        };
+        Ok(tongka_domain::TillOptions { spend_order })
     }
 
     pub fn pairing_options(&self) -> tongka_http::pairing::PairingOptions {

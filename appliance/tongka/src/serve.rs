@@ -186,7 +186,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let plugins = open_plugins(&config).await?;
     let app = tongka_http::router(
         tongka_http::AppState::new(VERSION, api_limits, members, plugins)
-            .with_pairing(config.pairing_options()),
+            .with_pairing(config.pairing_options())
+            .with_till(config.till_options()?),
     );
 
     // What people and the scripts that start the box read: where it is and how to trust it. The

@@ -1,0 +1,1946 @@
+//! The till (收银): top-ups, checkouts in two steps (quote, then commit) and refunds.
+//!
+//! The merchant's earning rules are not here: a [`Scheme`] (the routed loyalty-scheme plugins,
+//! in the box) proposes effects, and the till checks them against the order, prices it, and moves
+//! every balance of one operation in one ledger batch. Amounts are fen, points and growth whole
+//! units, all integers; nothing here rounds but the places that say how.
+//!
+//! Every operation is named by the POS's order id. Transfer ids derive from it, so a retry after
+//! a dropped connection names the same transfers and the ledger applies them once; the order
+//! record (written after the ledger, as members are) answers later retries outright. The same
+//! order id with another request is refused.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
+
+use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tongka_ledger::{BatchError, NewTransfer, TransferError, TransferId, TransferKind, UserData};
+
+use crate::UnixMillis;
+use crate::accounts::{self, MemberAccount, StoreAccount, batch_error, transfer_code};
+use crate::directory::{decode, encode};
+use crate::error::DomainError;
+use crate::member::{FieldError, Invalid, Member, MemberId, MemberStatus, Tier, TierId};
+use crate::members::{Balances, MERCHANT_UTC_OFFSET_MINUTES, Members};
+use crate::merchant::MerchantId;
+use crate::staff::{StaffId, StoreId};
+use crate::store::{Date, Store};
+use crate::terminal::TerminalId;
+
+/// (merchant, order id) → the order as committed.
+const ORDERS: TableDefinition<(u128, &str), &[u8]> = TableDefinition::new("orders");
+/// member → what the till has seen of them (spend, visits).
+const MEMBER_STATS: TableDefinition<u128, &[u8]> = TableDefinition::new("member_stats");
+
+pub(crate) fn open_tables(txn: &WriteTransaction) -> Result<(), DomainError> {
+    txn.open_table(ORDERS)?;
+    txn.open_table(MEMBER_STATS)?;
+    Ok(())
+}
+
+/// The most lines one order holds.
+pub const LINES_MAX: usize = 200;
+/// Order ids: 1 to 64 of `A-Z a-z 0-9 - _ .` — the POS's receipt number.
+pub const ORDER_ID_CHARS_MAX: usize = 64;
+/// No line or payment is over ¥10,000,000: a typo guard, and it keeps every product of amounts
+/// far inside `u128`.
+pub const AMOUNT_FEN_MAX: u64 = 1_000_000_000;
+/// At most 10,000 units of one line (in thousandths).
+pub const QUANTITY_MILLI_MAX: u32 = 10_000_000;
+
+/// A line of an order as the POS sends it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TillLine {
+    pub line: u32,
+    pub sku: String,
+    pub category: String,
+    /// Thousandths of a unit: 1.5 kg is 1500.
+    pub quantity_milli: u32,
+    pub unit_price_fen: u64,
+    pub promotional: bool,
+    pub no_points: bool,
+    pub no_discount: bool,
+}
+
+impl TillLine {
+    /// Quantity × unit price, rounded half up to the fen.
+    pub fn amount_fen(&self) -> u64 {
+        let exact = u128::from(self.quantity_milli) * u128::from(self.unit_price_fen);
+        u64::try_from((exact + 500) / 1000).unwrap_or(u64::MAX)
+    }
+}
+
+/// Who an effect is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Party {
+    Member,
+    Referrer,
+}
+
+/// What a scheme proposes, as the till understands it (the plugin interface's `effect`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Effect {
+    EarnPoints {
+        to: Party,
+        points: i64,
+        reason: String,
+    },
+    GrantGrowth {
+        to: Party,
+        points: i64,
+        reason: String,
+    },
+    OfferPointsOffset {
+        max_points: i64,
+        points_per_unit: i64,
+        unit_fen: i64,
+    },
+    DiscountLine {
+        line: u32,
+        amount_fen: i64,
+        reason: String,
+    },
+    DiscountOrder {
+        amount_fen: i64,
+    },
+    BonusStoredValue {
+        amount_fen: i64,
+    },
+    IssueCoupon {
+        to: Party,
+        template: String,
+    },
+    SetTier {
+        tier: String,
+    },
+    SendMessage {
+        to: Party,
+        template: String,
+        values: Vec<(String, String)>,
+    },
+}
+
+/// What the till has seen of a member.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberStats {
+    pub total_spend_fen: u64,
+    pub visits: u32,
+    pub last_visit: Option<Date>,
+}
+
+/// A member as a scheme sees them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchemeMember {
+    pub id: MemberId,
+    pub tier: Option<Tier>,
+    pub tags: Vec<String>,
+    pub birthday: Option<Date>,
+    pub joined_on: Date,
+    pub home_store: Option<StoreId>,
+    pub referrer: Option<MemberId>,
+    pub balances: Balances,
+    pub stats: MemberStats,
+}
+
+/// A moment on the store's clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LocalTime {
+    pub date: Date,
+    pub hour: u8,
+    pub minute: u8,
+    pub second: u8,
+    pub utc_offset_minutes: i16,
+}
+
+impl LocalTime {
+    /// `at` on the merchant's clock (China Standard Time).
+    pub fn at(at: UnixMillis) -> LocalTime {
+        let offset = MERCHANT_UTC_OFFSET_MINUTES;
+        let seconds = (at.0 / 1000).saturating_add_signed(i64::from(offset) * 60) % 86_400;
+        LocalTime {
+            date: Date::at(at, offset),
+            hour: u8::try_from(seconds / 3600).unwrap_or(0),
+            minute: u8::try_from(seconds / 60 % 60).unwrap_or(0),
+            second: u8::try_from(seconds % 60).unwrap_or(0),
+            utc_offset_minutes: i16::try_from(offset).unwrap_or(0),
+        }
+    }
+}
+
+/// What every scheme hook is told.
+#[derive(Clone, Debug)]
+pub struct SchemeContext<'a> {
+    pub order: &'a str,
+    pub member: SchemeMember,
+    pub store: &'a Store,
+    pub at: LocalTime,
+}
+
+/// What the member paid, as the `commit-checkout` hook is told.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Paid {
+    pub stored_value_fen: u64,
+    pub points: u64,
+    pub other_fen: u64,
+}
+
+/// A scheme hook that did not answer: which plugin, what kind of failure, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchemeFailure {
+    pub plugin: String,
+    /// `out-of-fuel`, `deadline`, `trap`, `declined`…
+    pub kind: String,
+    pub detail: String,
+}
+
+/// The merchant's earning rules: in the box, the loyalty-scheme plugins routed to each hook.
+pub trait Scheme: Send + Sync {
+    fn quote_checkout(
+        &self,
+        context: &SchemeContext<'_>,
+        lines: &[TillLine],
+    ) -> Result<Vec<Effect>, SchemeFailure>;
+    fn commit_checkout(
+        &self,
+        context: &SchemeContext<'_>,
+        lines: &[TillLine],
+        paid: Paid,
+        accepted: &[Effect],
+    ) -> Result<Vec<Effect>, SchemeFailure>;
+    fn top_up(
+        &self,
+        context: &SchemeContext<'_>,
+        paid_fen: u64,
+    ) -> Result<Vec<Effect>, SchemeFailure>;
+    fn refund(
+        &self,
+        context: &SchemeContext<'_>,
+        original: &str,
+        lines: &[TillLine],
+    ) -> Result<Vec<Effect>, SchemeFailure>;
+    /// Names the rules in force (plugins, versions, settings, routes): a quote made under other
+    /// rules is stale.
+    fn rules_version(&self) -> String;
+}
+
+/// No scheme: nothing is earned, nothing discounted; stored value still pays.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoScheme;
+
+impl Scheme for NoScheme {
+    fn quote_checkout(
+        &self,
+        _: &SchemeContext<'_>,
+        _: &[TillLine],
+    ) -> Result<Vec<Effect>, SchemeFailure> {
+        Ok(Vec::new())
+    }
+    fn commit_checkout(
+        &self,
+        _: &SchemeContext<'_>,
+        _: &[TillLine],
+        _: Paid,
+        _: &[Effect],
+    ) -> Result<Vec<Effect>, SchemeFailure> {
+        Ok(Vec::new())
+    }
+    fn top_up(&self, _: &SchemeContext<'_>, _: u64) -> Result<Vec<Effect>, SchemeFailure> {
+        Ok(Vec::new())
+    }
+    fn refund(
+        &self,
+        _: &SchemeContext<'_>,
+        _: &str,
+        _: &[TillLine],
+    ) -> Result<Vec<Effect>, SchemeFailure> {
+        Ok(Vec::new())
+    }
+    fn rules_version(&self) -> String {
+        "none".into()
+    }
+}
+
+/// Which stored value a payment spends first (储值扣款顺序).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SpendOrder {
+    /// 先扣本金: what the member paid in, then the bonus.
+    #[default]
+    PrincipalFirst,
+    /// 先扣赠送.
+    BonusFirst,
+    /// 按比例: in the proportion the member holds them, the bonus share rounded down.
+    Proportional,
+}
+
+/// The merchant's till settings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TillOptions {
+    pub spend_order: SpendOrder,
+}
+
+/// Who is at the till: the store it serves, and the terminal or staff member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TillActor {
+    pub merchant: MerchantId,
+    pub store: StoreId,
+    pub staff: Option<StaffId>,
+    pub terminal: Option<TerminalId>,
+}
+
+/// How a member paid the part not paid from stored value or points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TenderKind {
+    Cash,
+    Wechat,
+    Alipay,
+    BankCard,
+    Other,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tender {
+    pub kind: TenderKind,
+    pub amount_fen: u64,
+}
+
+/// A checkout as the POS asks for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CheckoutRequest {
+    pub order: String,
+    pub member: MemberId,
+    pub lines: Vec<TillLine>,
+}
+
+/// How the member pays a quoted order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Payment {
+    pub stored_value_fen: u64,
+    pub points: u64,
+    pub tenders: Vec<Tender>,
+}
+
+/// A line priced: its amount, the discounts on it, and what is left to pay (its share of an
+/// order discount included, so the nets add up to the order's payable exactly).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PricedLine {
+    pub line: u32,
+    pub quantity_milli: u32,
+    pub amount_fen: u64,
+    pub discount_fen: u64,
+    pub net_fen: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Discount {
+    /// The line, or none for the whole order.
+    pub line: Option<u32>,
+    pub amount_fen: u64,
+    pub reason: String,
+}
+
+/// Points the member may use on this order, already bounded by their balance and the amount due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffsetOffer {
+    pub max_points: u64,
+    pub points_per_unit: u64,
+    pub unit_fen: u64,
+    pub max_value_fen: u64,
+}
+
+/// What the member is shown before paying. Nothing is written by a quote.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Quote {
+    pub order: String,
+    pub member: MemberId,
+    pub store: StoreId,
+    pub lines: Vec<PricedLine>,
+    pub subtotal_fen: u64,
+    pub discounts: Vec<Discount>,
+    pub payable_fen: u64,
+    pub points_to_earn: u64,
+    pub growth_to_earn: u64,
+    pub offset: Option<OffsetOffer>,
+    pub balances: Balances,
+    pub effects: Vec<Effect>,
+    /// Names everything the quote depends on (order, balances, rules): the commit must bring it
+    /// back unchanged.
+    pub token: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OrderKind {
+    TopUp,
+    Checkout,
+    Refund,
+}
+
+/// What a refund has returned of a checkout so far, or what one refund returned.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Moved {
+    /// What was paid for the order (checkout), or the value refunded (refund).
+    pub net_fen: u64,
+    pub principal_fen: u64,
+    pub bonus_fen: u64,
+    pub points_offset: u64,
+    pub offset_value_fen: u64,
+    pub tenders: Vec<Tender>,
+    pub points_earned: u64,
+    pub growth_earned: u64,
+    pub referrer_points: u64,
+}
+
+/// A committed till operation: what the receipt prints, what a refund reverses.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: String,
+    pub merchant: MerchantId,
+    pub kind: OrderKind,
+    pub member: MemberId,
+    pub store: StoreId,
+    pub staff: Option<StaffId>,
+    pub terminal: Option<TerminalId>,
+    pub at: UnixMillis,
+    /// SHA-256 of the request: a retry must match it.
+    pub fingerprint: String,
+    pub till_lines: Vec<TillLine>,
+    pub lines: Vec<PricedLine>,
+    pub discounts: Vec<Discount>,
+    /// What the order moved: a checkout's payments and earnings, a top-up's (paid in as
+    /// principal, given as bonus), a refund's returns and take-backs.
+    pub moved: Moved,
+    pub referrer: Option<MemberId>,
+    /// The member's tier after the order, if it changed.
+    pub tier_change: Option<TierId>,
+    /// For a refund: the checkout it refunds.
+    pub original: Option<String>,
+    /// For a checkout: its refunds, and what they returned in all.
+    pub refunds: Vec<String>,
+    pub refunded: Moved,
+    /// Refunded quantity per line (thousandths) and refunded net per line.
+    pub refunded_lines: BTreeMap<u32, (u32, u64)>,
+    pub effects: Vec<Effect>,
+    /// The ledger transfers it made, as 32 hex digits.
+    pub transfers: Vec<String>,
+    /// The member's balances once the order was committed.
+    pub balances_after: Balances,
+}
+
+/// A line (or part of one) to refund.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct RefundLine {
+    pub line: u32,
+    pub quantity_milli: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RefundRequest {
+    pub order: String,
+    pub original: String,
+    /// Empty: everything not yet refunded.
+    pub lines: Vec<RefundLine>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TopUpRequest {
+    pub order: String,
+    pub member: MemberId,
+    pub amount_fen: u64,
+    /// How it was paid; empty means cash.
+    pub tenders: Vec<Tender>,
+}
+
+/// Why a till operation was refused. Nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum TillError {
+    #[error("{0}")]
+    Invalid(FieldError),
+    #[error("no such member")]
+    UnknownMember,
+    #[error("the member is frozen")]
+    Frozen,
+    #[error("the member was merged or erased")]
+    NotLive,
+    #[error("loyalty scheme `{}` failed ({}): {}", .0.plugin, .0.kind, .0.detail)]
+    Scheme(SchemeFailure),
+    #[error("the loyalty scheme proposed what this order cannot take: {0}")]
+    SchemeProposal(String),
+    #[error("the quote is stale: balances or rules changed since")]
+    QuoteStale(Box<Quote>),
+    #[error("the payments add up to {paid} fen; the order is {payable} fen")]
+    PaymentMismatch { payable: u64, paid: u64 },
+    #[error("points cannot pay for this order")]
+    OffsetNotOffered,
+    #[error("at most {max} points may pay for this order")]
+    OffsetOverMax { max: u64 },
+    #[error("points pay in steps of {step}")]
+    OffsetStep { step: u64 },
+    #[error("the member's stored value is {available} fen")]
+    InsufficientStoredValue { available: u128 },
+    #[error("the member has {available} points")]
+    InsufficientPoints { available: u128 },
+    #[error("this order id was used for another request")]
+    OrderIdReused,
+    #[error("no such order")]
+    UnknownOrder,
+    #[error("only a checkout can be refunded")]
+    NotRefundable,
+    #[error("line {line} has {remaining_milli} thousandths left to refund")]
+    RefundOverLine { line: u32, remaining_milli: u32 },
+    #[error("the order has no line {line}")]
+    UnknownLine { line: u32 },
+    #[error("nothing is left to refund")]
+    NothingToRefund,
+    #[error("the refund takes back {needed} points the order earned; the member has {available}")]
+    PointsAlreadySpent { needed: u64, available: u128 },
+    #[error("the scheme names tier `{0}`, which the merchant does not have")]
+    UnknownTier(String),
+}
+
+type Outcome<T> = Result<Result<T, TillError>, DomainError>;
+
+fn invalid(field: &str, why: Invalid) -> TillError {
+    TillError::Invalid(FieldError::new(field, why))
+}
+
+/// The till of one box: members' balances through the ledger, orders in the directory.
+#[derive(Debug)]
+pub struct Till {
+    members: Members,
+    options: TillOptions,
+    /// Stores whose ledger accounts are known to exist.
+    ready: Mutex<HashSet<StoreId>>,
+    /// Refunds one at a time: each computes from what earlier refunds of its order returned,
+    /// and two at once would both return the same money. Refunds are rare; checkouts and
+    /// top-ups never wait on it.
+    refunds: tokio::sync::Mutex<()>,
+}
+
+/// The hash that names an order's transfers: the same merchant and order id, the same ids.
+fn order_key(merchant: MerchantId, order: &str) -> u128 {
+    let mut bytes = Vec::with_capacity(16 + order.len());
+    bytes.extend_from_slice(&merchant.0.to_le_bytes());
+    bytes.extend_from_slice(order.as_bytes());
+    accounts::derive(b"order", u128::from_le_bytes(sha16(&bytes)), 0)
+}
+
+fn sha16(bytes: &[u8]) -> [u8; 16] {
+    let digest = Sha256::digest(bytes);
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
+}
+
+fn fingerprint<T: Serialize>(what: &T) -> Result<String, DomainError> {
+    let bytes = serde_json::to_vec(what).map_err(|e| DomainError::Corrupt(e.to_string()))?;
+    Ok(hex(&Sha256::digest(&bytes)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `total × part / whole`, rounded down; all of `total` once `part` reaches `whole`. Refunds use
+/// it cumulatively, so the last one returns exactly what is left.
+fn share(total: u64, part: u64, whole: u64) -> u64 {
+    if whole == 0 || part >= whole {
+        return total;
+    }
+    u64::try_from(u128::from(total) * u128::from(part) / u128::from(whole)).unwrap_or(total)
+}
+
+fn check_order_id(field: &str, id: &str) -> Result<(), TillError> {
+    let fits = !id.is_empty()
+        && id.chars().count() <= ORDER_ID_CHARS_MAX
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if fits {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            Invalid::TooLong {
+                max: ORDER_ID_CHARS_MAX,
+            },
+        ))
+    }
+}
+
+fn check_lines(lines: &[TillLine]) -> Result<(), TillError> {
+    if lines.is_empty() {
+        return Err(invalid("lines", Invalid::Required));
+    }
+    if lines.len() > LINES_MAX {
+        return Err(invalid("lines", Invalid::TooLong { max: LINES_MAX }));
+    }
+    let mut seen = HashSet::new();
+    for (index, line) in lines.iter().enumerate() {
+        let field = |name: &str| format!("lines[{index}].{name}");
+        if !seen.insert(line.line) {
+            return Err(invalid(&field("line"), Invalid::Duplicate));
+        }
+        for (name, text, max) in [("sku", &line.sku, 64), ("category", &line.category, 32)] {
+            if name == "sku" && text.trim().is_empty() {
+                return Err(invalid(&field(name), Invalid::Required));
+            }
+            if text.chars().count() > max {
+                return Err(invalid(&field(name), Invalid::TooLong { max }));
+            }
+            if text.chars().any(char::is_control) {
+                return Err(invalid(&field(name), Invalid::ControlCharacters));
+            }
+        }
+        if line.quantity_milli == 0 || line.quantity_milli > QUANTITY_MILLI_MAX {
+            return Err(invalid(&field("quantity"), Invalid::Number { scale: 3 }));
+        }
+        if line.unit_price_fen > AMOUNT_FEN_MAX {
+            return Err(invalid(&field("unit_price"), Invalid::Number { scale: 2 }));
+        }
+    }
+    Ok(())
+}
+
+fn check_tenders(tenders: &[Tender]) -> Result<u64, TillError> {
+    if tenders.len() > 8 {
+        return Err(invalid("tenders", Invalid::TooLong { max: 8 }));
+    }
+    let mut total = 0u64;
+    for (index, tender) in tenders.iter().enumerate() {
+        if tender.amount_fen == 0 || tender.amount_fen > AMOUNT_FEN_MAX {
+            return Err(invalid(
+                &format!("tenders[{index}].amount"),
+                Invalid::Number { scale: 2 },
+            ));
+        }
+        total += tender.amount_fen;
+    }
+    Ok(total)
+}
+
+fn positive(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+/// Points and growth an answer gives, to the member and to the referrer.
+#[derive(Clone, Copy, Debug, Default)]
+struct Earned {
+    points: u64,
+    growth: u64,
+    referrer_points: u64,
+}
+
+fn earned(effects: &[Effect]) -> Earned {
+    let mut out = Earned::default();
+    for effect in effects {
+        match effect {
+            Effect::EarnPoints { to, points, .. } => match to {
+                Party::Member => out.points = out.points.saturating_add(positive(*points)),
+                Party::Referrer => {
+                    out.referrer_points = out.referrer_points.saturating_add(positive(*points));
+                }
+            },
+            // A referrer's growth is not given: growth measures the member's own custom.
+            Effect::GrantGrowth {
+                to: Party::Member,
+                points,
+                ..
+            } => out.growth = out.growth.saturating_add(positive(*points)),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Points a refund hook takes back from the member, if it says (negative `earn-points`).
+fn taken_back(effects: &[Effect]) -> Option<(u64, u64)> {
+    let mut points = None;
+    let mut growth = None;
+    for effect in effects {
+        match effect {
+            Effect::EarnPoints {
+                to: Party::Member,
+                points: p,
+                ..
+            } => *points.get_or_insert(0u64) += p.unsigned_abs(),
+            Effect::GrantGrowth {
+                to: Party::Member,
+                points: g,
+                ..
+            } => *growth.get_or_insert(0u64) += g.unsigned_abs(),
+            _ => {}
+        }
+    }
+    (points.is_some() || growth.is_some()).then(|| (points.unwrap_or(0), growth.unwrap_or(0)))
+}
+
+fn transfer(
+    id: TransferId,
+    debit: tongka_ledger::AccountId,
+    credit: tongka_ledger::AccountId,
+    amount: u64,
+    code: u16,
+    reference: u128,
+    part: u16,
+) -> NewTransfer {
+    NewTransfer {
+        id,
+        kind: TransferKind::Posted {
+            debit,
+            credit,
+            amount: u128::from(amount),
+        },
+        code,
+        user_data: UserData {
+            u128: reference,
+            u64: 0,
+            u32: u32::from(part),
+        },
+    }
+}
+
+/// The parts of an order's transfers: each has a fixed number, so a refund names the transfer
+/// it reverses by the same part.
+mod part {
+    pub const PRINCIPAL: u16 = 1;
+    pub const BONUS: u16 = 2;
+    pub const POINTS_OFFSET: u16 = 3;
+    pub const POINTS_EARNED: u16 = 4;
+    pub const GROWTH_EARNED: u16 = 5;
+    pub const REFERRER_POINTS: u16 = 6;
+}
+
+impl Till {
+    pub fn new(members: Members, options: TillOptions) -> Till {
+        Till {
+            members,
+            options,
+            ready: Mutex::new(HashSet::new()),
+            refunds: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn members(&self) -> &Members {
+        &self.members
+    }
+
+    fn db(&self) -> &redb::Database {
+        &self.members.directory().db
+    }
+
+    /// Opens the store's ledger accounts the first time the till uses them.
+    async fn store_accounts(&self, store: StoreId) -> Result<(), DomainError> {
+        if self.ready.lock().is_ok_and(|ready| ready.contains(&store)) {
+            return Ok(());
+        }
+        let accounts = StoreAccount::ALL
+            .into_iter()
+            .map(|account| account.new_account(store))
+            .collect();
+        self.members
+            .ledger()
+            .create_accounts(accounts)
+            .await
+            .map_err(batch_error)?;
+        if let Ok(mut ready) = self.ready.lock() {
+            ready.insert(store);
+        }
+        Ok(())
+    }
+
+    /// An order of the merchant, by the POS's id.
+    pub fn order(&self, merchant: MerchantId, id: &str) -> Result<Option<Order>, DomainError> {
+        let txn = self.db().begin_read()?;
+        let table = txn.open_table(ORDERS)?;
+        table
+            .get((merchant.0, id))?
+            .map(|bytes| decode("order", bytes.value()))
+            .transpose()
+    }
+
+    pub fn stats(&self, member: MemberId) -> Result<MemberStats, DomainError> {
+        let txn = self.db().begin_read()?;
+        let table = txn.open_table(MEMBER_STATS)?;
+        Ok(table
+            .get(member.0)?
+            .map(|bytes| decode("member stats", bytes.value()))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// A member who may use the till, with the scheme's view of them.
+    fn member_for_till(
+        &self,
+        merchant: MerchantId,
+        id: MemberId,
+    ) -> Outcome<(Member, SchemeMember)> {
+        let Some(member) = self.members.member_record(id)? else {
+            return Ok(Err(TillError::UnknownMember));
+        };
+        if member.merchant != merchant {
+            return Ok(Err(TillError::UnknownMember));
+        }
+        match member.status {
+            MemberStatus::Active => {}
+            MemberStatus::Frozen => return Ok(Err(TillError::Frozen)),
+            _ => return Ok(Err(TillError::NotLive)),
+        }
+        let tier = match member.tier {
+            Some(tier) => self
+                .members
+                .tiers(merchant)?
+                .into_iter()
+                .find(|t| t.id == tier),
+            None => None,
+        };
+        let view = SchemeMember {
+            id: member.id,
+            tier,
+            tags: member.profile.tags.clone(),
+            birthday: member.profile.birthday,
+            joined_on: Date::at(member.joined_at, MERCHANT_UTC_OFFSET_MINUTES),
+            home_store: member.home_store,
+            referrer: member.referrer,
+            balances: self.members.balances(member.id)?,
+            stats: self.stats(member.id)?,
+        };
+        Ok(Ok((member, view)))
+    }
+
+    fn store(&self, actor: &TillActor) -> Result<Store, DomainError> {
+        self.members
+            .directory()
+            .store_record(actor.store)?
+            .filter(|store| store.merchant == actor.merchant)
+            .ok_or_else(|| DomainError::Corrupt(format!("till store {} is gone", actor.store)))
+    }
+
+    /// A previous answer to the same request, or a refusal if the id was used for another.
+    fn replay(
+        &self,
+        merchant: MerchantId,
+        order: &str,
+        fingerprint: &str,
+    ) -> Outcome<Option<Order>> {
+        match self.order(merchant, order)? {
+            Some(existing) if existing.fingerprint == fingerprint => Ok(Ok(Some(existing))),
+            Some(_) => Ok(Err(TillError::OrderIdReused)),
+            None => Ok(Ok(None)),
+        }
+    }
+
+    /// Prices an order and asks the scheme what it gives: what the member sees before paying.
+    pub fn quote(
+        &self,
+        actor: &TillActor,
+        scheme: &dyn Scheme,
+        request: &CheckoutRequest,
+        now: UnixMillis,
+    ) -> Outcome<Quote> {
+        if let Err(refused) =
+            check_order_id("order", &request.order).and_then(|()| check_lines(&request.lines))
+        {
+            return Ok(Err(refused));
+        }
+        let (_, member) = match self.member_for_till(actor.merchant, request.member)? {
+            Ok(found) => found,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let store = self.store(actor)?;
+        let context = SchemeContext {
+            order: &request.order,
+            member,
+            store: &store,
+            at: LocalTime::at(now),
+        };
+        let effects = match scheme.quote_checkout(&context, &request.lines) {
+            Ok(effects) => effects,
+            Err(failure) => return Ok(Err(TillError::Scheme(failure))),
+        };
+        Ok(price(
+            request,
+            actor.store,
+            context.member.balances,
+            effects,
+            &scheme.rules_version(),
+        ))
+    }
+
+    /// Commits a quoted checkout with the member's payments: stored value, points and other
+    /// tenders, the points and growth earned, the referrer's share — one ledger batch.
+    pub async fn checkout(
+        &self,
+        actor: &TillActor,
+        scheme: &dyn Scheme,
+        request: &CheckoutRequest,
+        payment: &Payment,
+        token: &str,
+        now: UnixMillis,
+    ) -> Outcome<Order> {
+        let print = fingerprint(&("checkout", actor.store, request, payment, token))?;
+        match self.replay(actor.merchant, &request.order, &print)? {
+            Ok(Some(done)) => return Ok(Ok(done)),
+            Ok(None) => {}
+            Err(refused) => return Ok(Err(refused)),
+        }
+        let tenders_fen = match check_tenders(&payment.tenders) {
+            Ok(total) => total,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        if payment.stored_value_fen > AMOUNT_FEN_MAX {
+            return Ok(Err(invalid("stored_value", Invalid::Number { scale: 2 })));
+        }
+        let quote = match self.quote(actor, scheme, request, now)? {
+            Ok(quote) => quote,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        if quote.token != token {
+            return Ok(Err(TillError::QuoteStale(Box::new(quote))));
+        }
+        let offset_value = match (payment.points, quote.offset) {
+            (0, _) => 0,
+            (_, None) => return Ok(Err(TillError::OffsetNotOffered)),
+            (points, Some(offer)) => {
+                if points > offer.max_points {
+                    return Ok(Err(TillError::OffsetOverMax {
+                        max: offer.max_points,
+                    }));
+                }
+                if points % offer.points_per_unit != 0 {
+                    return Ok(Err(TillError::OffsetStep {
+                        step: offer.points_per_unit,
+                    }));
+                }
+                points / offer.points_per_unit * offer.unit_fen
+            }
+        };
+        let paid = payment.stored_value_fen + offset_value + tenders_fen;
+        if paid != quote.payable_fen {
+            return Ok(Err(TillError::PaymentMismatch {
+                payable: quote.payable_fen,
+                paid,
+            }));
+        }
+        let balances = quote.balances;
+        let stored = u128::from(payment.stored_value_fen);
+        if stored > balances.principal_fen + balances.bonus_fen {
+            return Ok(Err(TillError::InsufficientStoredValue {
+                available: balances.principal_fen + balances.bonus_fen,
+            }));
+        }
+        let (principal, bonus) = self.split(payment.stored_value_fen, &balances);
+
+        let (member_record, member) = match self.member_for_till(actor.merchant, request.member)? {
+            Ok(found) => found,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let store = self.store(actor)?;
+        let context = SchemeContext {
+            order: &request.order,
+            member,
+            store: &store,
+            at: LocalTime::at(now),
+        };
+        let paid = Paid {
+            stored_value_fen: payment.stored_value_fen,
+            points: payment.points,
+            other_fen: tenders_fen,
+        };
+        let effects = match scheme.commit_checkout(&context, &request.lines, paid, &quote.effects) {
+            Ok(effects) => effects,
+            Err(failure) => return Ok(Err(TillError::Scheme(failure))),
+        };
+        let tier_set = match self.tier_named(actor.merchant, &effects)? {
+            Ok(tier) => tier,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let gains = earned(&effects);
+        let referrer = self.live_referrer(&member_record)?;
+
+        let key = order_key(actor.merchant, &request.order);
+        let id = |part: u16| accounts::transfer_id(b"till", key, part);
+        let m = request.member;
+        let s = actor.store;
+        let mut transfers = Vec::new();
+        let mut push = |part: u16, debit, credit, amount: u64, code: u16| {
+            if amount > 0 {
+                transfers.push(transfer(id(part), debit, credit, amount, code, key, part));
+            }
+        };
+        push(
+            part::PRINCIPAL,
+            MemberAccount::Principal.id(m),
+            StoreAccount::StoredValueRedeemed.id(s),
+            principal,
+            transfer_code::SPEND_PRINCIPAL,
+        );
+        push(
+            part::BONUS,
+            MemberAccount::Bonus.id(m),
+            StoreAccount::BonusRedeemed.id(s),
+            bonus,
+            transfer_code::SPEND_BONUS,
+        );
+        push(
+            part::POINTS_OFFSET,
+            MemberAccount::Points.id(m),
+            StoreAccount::PointsRedeemed.id(s),
+            payment.points,
+            transfer_code::POINTS_OFFSET,
+        );
+        push(
+            part::POINTS_EARNED,
+            StoreAccount::PointsIssued.id(s),
+            MemberAccount::Points.id(m),
+            gains.points,
+            transfer_code::POINTS_EARNED,
+        );
+        push(
+            part::GROWTH_EARNED,
+            StoreAccount::GrowthIssued.id(s),
+            MemberAccount::Growth.id(m),
+            gains.growth,
+            transfer_code::GROWTH_EARNED,
+        );
+        let referrer_points = match referrer {
+            Some(r) => {
+                push(
+                    part::REFERRER_POINTS,
+                    StoreAccount::PointsIssued.id(s),
+                    MemberAccount::Points.id(r),
+                    gains.referrer_points,
+                    transfer_code::REFERRAL_POINTS,
+                );
+                gains.referrer_points
+            }
+            None => 0,
+        };
+        let ids: Vec<String> = transfers
+            .iter()
+            .map(|t| format!("{:032x}", t.id.0))
+            .collect();
+        if let Err(refused) = self.apply(actor.store, m, transfers).await? {
+            return Ok(Err(refused));
+        }
+
+        let order = Order {
+            id: request.order.clone(),
+            merchant: actor.merchant,
+            kind: OrderKind::Checkout,
+            member: m,
+            store: s,
+            staff: actor.staff,
+            terminal: actor.terminal,
+            at: now,
+            fingerprint: print,
+            till_lines: request.lines.clone(),
+            lines: quote.lines.clone(),
+            discounts: quote.discounts.clone(),
+            moved: Moved {
+                net_fen: quote.payable_fen,
+                principal_fen: principal,
+                bonus_fen: bonus,
+                points_offset: payment.points,
+                offset_value_fen: offset_value,
+                tenders: merged(&payment.tenders),
+                points_earned: gains.points,
+                growth_earned: gains.growth,
+                referrer_points,
+            },
+            referrer,
+            tier_change: None,
+            original: None,
+            refunds: Vec::new(),
+            refunded: Moved::default(),
+            refunded_lines: BTreeMap::new(),
+            effects,
+            transfers: ids,
+            balances_after: Balances::default(),
+        };
+        let date = context.at.date;
+        let order = self.record(order, tier_set, 0, |stats| {
+            stats.total_spend_fen = stats.total_spend_fen.saturating_add(quote.payable_fen);
+            stats.visits = stats.visits.saturating_add(1);
+            stats.last_visit = Some(date);
+        })?;
+        Ok(Ok(order))
+    }
+
+    /// Money paid in (充值): principal for what was paid, and what the scheme's top-up offer
+    /// gives — bonus stored value, points, growth, a tier.
+    pub async fn top_up(
+        &self,
+        actor: &TillActor,
+        scheme: &dyn Scheme,
+        request: &TopUpRequest,
+        now: UnixMillis,
+    ) -> Outcome<Order> {
+        let print = fingerprint(&("top-up", actor.store, request))?;
+        match self.replay(actor.merchant, &request.order, &print)? {
+            Ok(Some(done)) => return Ok(Ok(done)),
+            Ok(None) => {}
+            Err(refused) => return Ok(Err(refused)),
+        }
+        if let Err(refused) = check_order_id("order", &request.order) {
+            return Ok(Err(refused));
+        }
+        if request.amount_fen == 0 || request.amount_fen > AMOUNT_FEN_MAX {
+            return Ok(Err(invalid("amount", Invalid::Number { scale: 2 })));
+        }
+        let tenders = if request.tenders.is_empty() {
+            vec![Tender {
+                kind: TenderKind::Cash,
+                amount_fen: request.amount_fen,
+            }]
+        } else {
+            request.tenders.clone()
+        };
+        match check_tenders(&tenders) {
+            Ok(total) if total == request.amount_fen => {}
+            Ok(total) => {
+                return Ok(Err(TillError::PaymentMismatch {
+                    payable: request.amount_fen,
+                    paid: total,
+                }));
+            }
+            Err(refused) => return Ok(Err(refused)),
+        }
+        let (member_record, member) = match self.member_for_till(actor.merchant, request.member)? {
+            Ok(found) => found,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let store = self.store(actor)?;
+        let context = SchemeContext {
+            order: &request.order,
+            member,
+            store: &store,
+            at: LocalTime::at(now),
+        };
+        let effects = match scheme.top_up(&context, request.amount_fen) {
+            Ok(effects) => effects,
+            Err(failure) => return Ok(Err(TillError::Scheme(failure))),
+        };
+        let tier_set = match self.tier_named(actor.merchant, &effects)? {
+            Ok(tier) => tier,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let gains = earned(&effects);
+        let bonus: u64 = effects
+            .iter()
+            .map(|effect| match effect {
+                Effect::BonusStoredValue { amount_fen } => positive(*amount_fen),
+                _ => 0,
+            })
+            .fold(0u64, u64::saturating_add);
+        if bonus > AMOUNT_FEN_MAX {
+            return Ok(Err(TillError::SchemeProposal(format!(
+                "a bonus of {bonus} fen"
+            ))));
+        }
+        let referrer = self.live_referrer(&member_record)?;
+        let key = order_key(actor.merchant, &request.order);
+        let id = |part: u16| accounts::transfer_id(b"till", key, part);
+        let m = request.member;
+        let s = actor.store;
+        let mut transfers = Vec::new();
+        let mut push = |part: u16, debit, credit, amount: u64, code: u16| {
+            if amount > 0 {
+                transfers.push(transfer(id(part), debit, credit, amount, code, key, part));
+            }
+        };
+        push(
+            part::PRINCIPAL,
+            StoreAccount::StoredValueSold.id(s),
+            MemberAccount::Principal.id(m),
+            request.amount_fen,
+            transfer_code::TOP_UP,
+        );
+        push(
+            part::BONUS,
+            StoreAccount::BonusGiven.id(s),
+            MemberAccount::Bonus.id(m),
+            bonus,
+            transfer_code::TOP_UP_BONUS,
+        );
+        push(
+            part::POINTS_EARNED,
+            StoreAccount::PointsIssued.id(s),
+            MemberAccount::Points.id(m),
+            gains.points,
+            transfer_code::POINTS_EARNED,
+        );
+        push(
+            part::GROWTH_EARNED,
+            StoreAccount::GrowthIssued.id(s),
+            MemberAccount::Growth.id(m),
+            gains.growth,
+            transfer_code::GROWTH_EARNED,
+        );
+        let referrer_points = match referrer {
+            Some(r) => {
+                push(
+                    part::REFERRER_POINTS,
+                    StoreAccount::PointsIssued.id(s),
+                    MemberAccount::Points.id(r),
+                    gains.referrer_points,
+                    transfer_code::REFERRAL_POINTS,
+                );
+                gains.referrer_points
+            }
+            None => 0,
+        };
+        let ids: Vec<String> = transfers
+            .iter()
+            .map(|t| format!("{:032x}", t.id.0))
+            .collect();
+        if let Err(refused) = self.apply(s, m, transfers).await? {
+            return Ok(Err(refused));
+        }
+        let order = Order {
+            id: request.order.clone(),
+            merchant: actor.merchant,
+            kind: OrderKind::TopUp,
+            member: m,
+            store: s,
+            staff: actor.staff,
+            terminal: actor.terminal,
+            at: now,
+            fingerprint: print,
+            till_lines: Vec::new(),
+            lines: Vec::new(),
+            discounts: Vec::new(),
+            moved: Moved {
+                net_fen: request.amount_fen,
+                principal_fen: request.amount_fen,
+                bonus_fen: bonus,
+                points_offset: 0,
+                offset_value_fen: 0,
+                tenders,
+                points_earned: gains.points,
+                growth_earned: gains.growth,
+                referrer_points,
+            },
+            referrer,
+            tier_change: None,
+            original: None,
+            refunds: Vec::new(),
+            refunded: Moved::default(),
+            refunded_lines: BTreeMap::new(),
+            effects,
+            transfers: ids,
+            balances_after: Balances::default(),
+        };
+        Ok(Ok(self.record(
+            order,
+            tier_set,
+            request.amount_fen,
+            |_| {},
+        )?))
+    }
+
+    /// Refunds lines of a checkout (退货), in full or in part: stored value back to the buckets
+    /// it came from, points used given back, points and growth earned taken back, the
+    /// referrer's share too. Each transfer references the one it reverses.
+    pub async fn refund(
+        &self,
+        actor: &TillActor,
+        scheme: &dyn Scheme,
+        request: &RefundRequest,
+        now: UnixMillis,
+    ) -> Outcome<Order> {
+        let _one_at_a_time = self.refunds.lock().await;
+        let print = fingerprint(&("refund", actor.store, request))?;
+        match self.replay(actor.merchant, &request.order, &print)? {
+            Ok(Some(done)) => return Ok(Ok(done)),
+            Ok(None) => {}
+            Err(refused) => return Ok(Err(refused)),
+        }
+        if let Err(refused) = check_order_id("order", &request.order)
+            .and_then(|()| check_order_id("original", &request.original))
+        {
+            return Ok(Err(refused));
+        }
+        let Some(original) = self.order(actor.merchant, &request.original)? else {
+            return Ok(Err(TillError::UnknownOrder));
+        };
+        if original.kind != OrderKind::Checkout {
+            return Ok(Err(TillError::NotRefundable));
+        }
+        // Which quantity of which line, and its net value.
+        let wanted: Vec<RefundLine> = if request.lines.is_empty() {
+            original
+                .lines
+                .iter()
+                .map(|line| RefundLine {
+                    line: line.line,
+                    quantity_milli: line.quantity_milli
+                        - original.refunded_lines.get(&line.line).map_or(0, |r| r.0),
+                })
+                .filter(|line| line.quantity_milli > 0)
+                .collect()
+        } else {
+            request.lines.clone()
+        };
+        if wanted.is_empty() {
+            return Ok(Err(TillError::NothingToRefund));
+        }
+        let mut seen = HashSet::new();
+        let mut refunded_lines = original.refunded_lines.clone();
+        let mut net = 0u64;
+        let mut priced = Vec::new();
+        let mut refund_till_lines = Vec::new();
+        for (index, want) in wanted.iter().enumerate() {
+            if !seen.insert(want.line) {
+                return Ok(Err(invalid(
+                    &format!("lines[{index}].line"),
+                    Invalid::Duplicate,
+                )));
+            }
+            let Some(line) = original.lines.iter().find(|l| l.line == want.line) else {
+                return Ok(Err(TillError::UnknownLine { line: want.line }));
+            };
+            let (done_milli, done_net) = refunded_lines.get(&want.line).copied().unwrap_or((0, 0));
+            let remaining = line.quantity_milli - done_milli;
+            if want.quantity_milli == 0 || want.quantity_milli > remaining {
+                return Ok(Err(TillError::RefundOverLine {
+                    line: want.line,
+                    remaining_milli: remaining,
+                }));
+            }
+            let cum_milli = done_milli + want.quantity_milli;
+            let cum_net = share(
+                line.net_fen,
+                u64::from(cum_milli),
+                u64::from(line.quantity_milli),
+            );
+            let line_net = cum_net - done_net;
+            refunded_lines.insert(want.line, (cum_milli, cum_net));
+            net += line_net;
+            priced.push(PricedLine {
+                line: want.line,
+                quantity_milli: want.quantity_milli,
+                amount_fen: share(
+                    line.amount_fen,
+                    u64::from(want.quantity_milli),
+                    u64::from(line.quantity_milli),
+                ),
+                discount_fen: 0,
+                net_fen: line_net,
+            });
+            if let Some(till_line) = original.till_lines.iter().find(|l| l.line == want.line) {
+                let mut till_line = till_line.clone();
+                till_line.quantity_milli = want.quantity_milli;
+                refund_till_lines.push(till_line);
+            }
+        }
+        let all_done = original.lines.iter().all(|l| {
+            refunded_lines
+                .get(&l.line)
+                .is_some_and(|r| r.0 == l.quantity_milli)
+        });
+        let paid = &original.moved;
+        let before = &original.refunded;
+        let cum_net = before.net_fen + net;
+        // Cumulative shares: this refund returns its share of the order less what earlier
+        // refunds returned; the last returns what is left, to the fen.
+        let back = |total: u64, done: u64| -> u64 {
+            let whole = if all_done {
+                total
+            } else {
+                share(total, cum_net, paid.net_fen)
+            };
+            whole.saturating_sub(done)
+        };
+        let mut principal = back(paid.principal_fen, before.principal_fen);
+        let mut bonus = back(paid.bonus_fen, before.bonus_fen);
+        let points_offset = back(paid.points_offset, before.points_offset);
+        let offset_value = back(paid.offset_value_fen, before.offset_value_fen);
+        let mut tenders: Vec<Tender> = paid
+            .tenders
+            .iter()
+            .map(|tender| {
+                let done = before
+                    .tenders
+                    .iter()
+                    .filter(|t| t.kind == tender.kind)
+                    .map(|t| t.amount_fen)
+                    .sum();
+                Tender {
+                    kind: tender.kind,
+                    amount_fen: back(tender.amount_fen, done),
+                }
+            })
+            .collect();
+        // Each share rounds down, so the parts can fall a fen or two short of the refunded
+        // value: the shortfall goes back to the first way of paying with room for it, and the
+        // refund returns exactly what the lines were worth.
+        let returned =
+            principal + bonus + offset_value + tenders.iter().map(|t| t.amount_fen).sum::<u64>();
+        let mut short = net.saturating_sub(returned);
+        let room = |total: u64, done: u64, now: u64| total.saturating_sub(done + now);
+        let top = room(paid.principal_fen, before.principal_fen, principal).min(short);
+        principal += top;
+        short -= top;
+        let top = room(paid.bonus_fen, before.bonus_fen, bonus).min(short);
+        bonus += top;
+        short -= top;
+        for (tender, paid_tender) in tenders.iter_mut().zip(&paid.tenders) {
+            let done: u64 = before
+                .tenders
+                .iter()
+                .filter(|t| t.kind == tender.kind)
+                .map(|t| t.amount_fen)
+                .sum();
+            let top = room(paid_tender.amount_fen, done, tender.amount_fen).min(short);
+            tender.amount_fen += top;
+            short -= top;
+        }
+        tenders.retain(|t| t.amount_fen > 0);
+        let mut points_taken = back(paid.points_earned, before.points_earned);
+        let mut growth_taken = back(paid.growth_earned, before.growth_earned);
+        let referrer_taken = back(paid.referrer_points, before.referrer_points);
+
+        let (_, member) = match self.member_for_till(actor.merchant, original.member)? {
+            Ok(found) => found,
+            Err(TillError::Frozen) => {
+                // A frozen member can still be refunded: the money is theirs.
+                let Some(record) = self.members.member_record(original.member)? else {
+                    return Ok(Err(TillError::UnknownMember));
+                };
+                let view = SchemeMember {
+                    id: record.id,
+                    tier: None,
+                    tags: record.profile.tags.clone(),
+                    birthday: record.profile.birthday,
+                    joined_on: Date::at(record.joined_at, MERCHANT_UTC_OFFSET_MINUTES),
+                    home_store: record.home_store,
+                    referrer: record.referrer,
+                    balances: self.members.balances(record.id)?,
+                    stats: self.stats(record.id)?,
+                };
+                (record, view)
+            }
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let store = self.store(actor)?;
+        let context = SchemeContext {
+            order: &request.order,
+            member,
+            store: &store,
+            at: LocalTime::at(now),
+        };
+        let effects = match scheme.refund(&context, &original.id, &refund_till_lines) {
+            Ok(effects) => effects,
+            Err(failure) => return Ok(Err(TillError::Scheme(failure))),
+        };
+        // The scheme may say what to take back; it cannot take back more than the order gave.
+        if let Some((points, growth)) = taken_back(&effects) {
+            points_taken = points.min(paid.points_earned - before.points_earned);
+            growth_taken = growth.min(paid.growth_earned - before.growth_earned);
+        }
+        let balances = context.member.balances;
+        let points_after_return = balances.points + u128::from(points_offset);
+        if u128::from(points_taken) > points_after_return {
+            return Ok(Err(TillError::PointsAlreadySpent {
+                needed: points_taken,
+                available: balances.points,
+            }));
+        }
+        // Growth is not money: what was already used up by a downgrade simply stays.
+        growth_taken = growth_taken.min(u64::try_from(balances.growth).unwrap_or(u64::MAX));
+        let referrer_taken = match original.referrer {
+            Some(r) => referrer_taken
+                .min(u64::try_from(self.members.balances(r)?.points).unwrap_or(u64::MAX)),
+            None => 0,
+        };
+
+        let key = order_key(actor.merchant, &request.order);
+        let original_key = order_key(actor.merchant, &original.id);
+        let reversed = |part: u16| accounts::transfer_id(b"till", original_key, part).0;
+        let m = original.member;
+        let s = original.store;
+        let mut transfers = Vec::new();
+        let mut push = |part: u16, debit, credit, amount: u64| {
+            if amount > 0 {
+                transfers.push(transfer(
+                    accounts::transfer_id(b"till", key, part),
+                    debit,
+                    credit,
+                    amount,
+                    transfer_code::REVERSAL,
+                    reversed(part),
+                    part,
+                ));
+            }
+        };
+        // What goes back to the member first, so a take-back can use points just returned.
+        push(
+            part::PRINCIPAL,
+            StoreAccount::StoredValueRedeemed.id(s),
+            MemberAccount::Principal.id(m),
+            principal,
+        );
+        push(
+            part::BONUS,
+            StoreAccount::BonusRedeemed.id(s),
+            MemberAccount::Bonus.id(m),
+            bonus,
+        );
+        push(
+            part::POINTS_OFFSET,
+            StoreAccount::PointsRedeemed.id(s),
+            MemberAccount::Points.id(m),
+            points_offset,
+        );
+        push(
+            part::POINTS_EARNED,
+            MemberAccount::Points.id(m),
+            StoreAccount::PointsIssued.id(s),
+            points_taken,
+        );
+        push(
+            part::GROWTH_EARNED,
+            MemberAccount::Growth.id(m),
+            StoreAccount::GrowthIssued.id(s),
+            growth_taken,
+        );
+        if let Some(r) = original.referrer {
+            push(
+                part::REFERRER_POINTS,
+                MemberAccount::Points.id(r),
+                StoreAccount::PointsIssued.id(s),
+                referrer_taken,
+            );
+        }
+        let ids: Vec<String> = transfers
+            .iter()
+            .map(|t| format!("{:032x}", t.id.0))
+            .collect();
+        if let Err(refused) = self.apply(s, m, transfers).await? {
+            return Ok(Err(refused));
+        }
+        let moved = Moved {
+            net_fen: net,
+            principal_fen: principal,
+            bonus_fen: bonus,
+            points_offset,
+            offset_value_fen: offset_value,
+            tenders,
+            points_earned: points_taken,
+            growth_earned: growth_taken,
+            referrer_points: referrer_taken,
+        };
+        let refund = Order {
+            id: request.order.clone(),
+            merchant: actor.merchant,
+            kind: OrderKind::Refund,
+            member: m,
+            store: actor.store,
+            staff: actor.staff,
+            terminal: actor.terminal,
+            at: now,
+            fingerprint: print,
+            till_lines: refund_till_lines,
+            lines: priced,
+            discounts: Vec::new(),
+            moved: moved.clone(),
+            referrer: original.referrer,
+            tier_change: None,
+            original: Some(original.id.clone()),
+            refunds: Vec::new(),
+            refunded: Moved::default(),
+            refunded_lines: BTreeMap::new(),
+            effects,
+            transfers: ids,
+            balances_after: self.members.balances(m)?,
+        };
+        // The refund and the original's running totals in one transaction.
+        let txn = self.db().begin_write()?;
+        {
+            let mut orders = txn.open_table(ORDERS)?;
+            let mut updated = match orders.get((actor.merchant.0, original.id.as_str()))? {
+                Some(bytes) => decode::<Order>("order", bytes.value())?,
+                None => return Err(DomainError::Corrupt("refunded order vanished".into())),
+            };
+            updated.refunds.push(refund.id.clone());
+            updated.refunded = add_moved(&updated.refunded, &moved);
+            updated.refunded_lines = refunded_lines;
+            orders.insert(
+                (actor.merchant.0, original.id.as_str()),
+                encode(&updated)?.as_slice(),
+            )?;
+            orders.insert(
+                (actor.merchant.0, refund.id.as_str()),
+                encode(&refund)?.as_slice(),
+            )?;
+            let mut stats_table = txn.open_table(MEMBER_STATS)?;
+            let mut stats: MemberStats = stats_table
+                .get(m.0)?
+                .map(|bytes| decode("member stats", bytes.value()))
+                .transpose()?
+                .unwrap_or_default();
+            stats.total_spend_fen = stats.total_spend_fen.saturating_sub(net);
+            stats_table.insert(m.0, encode(&stats)?.as_slice())?;
+        }
+        txn.commit()?;
+        Ok(Ok(refund))
+    }
+
+    /// The split of a stored-value payment between principal and bonus.
+    fn split(&self, amount: u64, balances: &Balances) -> (u64, u64) {
+        let principal = u64::try_from(balances.principal_fen).unwrap_or(u64::MAX);
+        let bonus = u64::try_from(balances.bonus_fen).unwrap_or(u64::MAX);
+        match self.options.spend_order {
+            SpendOrder::PrincipalFirst => {
+                let from_principal = amount.min(principal);
+                (from_principal, amount - from_principal)
+            }
+            SpendOrder::BonusFirst => {
+                let from_bonus = amount.min(bonus);
+                (amount - from_bonus, from_bonus)
+            }
+            SpendOrder::Proportional => {
+                let from_bonus = share(amount, bonus, principal.saturating_add(bonus)).min(bonus);
+                let from_principal = amount - from_bonus;
+                if from_principal > principal {
+                    (principal, amount - principal)
+                } else {
+                    (from_principal, from_bonus)
+                }
+            }
+        }
+    }
+
+    /// The referrer who gets a share, if they are still an active member.
+    fn live_referrer(&self, member: &Member) -> Result<Option<MemberId>, DomainError> {
+        let Some(referrer) = member.referrer else {
+            return Ok(None);
+        };
+        Ok(self
+            .members
+            .member_record(referrer)?
+            .filter(|r| r.status == MemberStatus::Active)
+            .map(|r| r.id))
+    }
+
+    /// The tier a `set-tier` effect names, checked before anything is written.
+    fn tier_named(&self, merchant: MerchantId, effects: &[Effect]) -> Outcome<Option<TierId>> {
+        let Some(name) = effects.iter().rev().find_map(|effect| match effect {
+            Effect::SetTier { tier } => Some(tier),
+            _ => None,
+        }) else {
+            return Ok(Ok(None));
+        };
+        let tiers = self.members.tiers(merchant)?;
+        Ok(tiers
+            .iter()
+            .find(|t| t.id.to_string() == *name || t.name == *name)
+            .map(|t| Some(t.id))
+            .ok_or_else(|| TillError::UnknownTier(name.clone())))
+    }
+
+    /// Puts the transfers in the ledger, translating a refusal into what the cashier is told.
+    async fn apply(
+        &self,
+        store: StoreId,
+        member: MemberId,
+        transfers: Vec<NewTransfer>,
+    ) -> Outcome<()> {
+        if transfers.is_empty() {
+            return Ok(Ok(()));
+        }
+        self.store_accounts(store).await?;
+        match self.members.ledger().create_transfers(transfers).await {
+            Ok(_) => Ok(Ok(())),
+            Err(BatchError::Rejected { errors }) => {
+                let Some((_, first)) = errors.into_iter().next() else {
+                    return Err(DomainError::Ledger("rejected without a reason".into()));
+                };
+                match first {
+                    TransferError::ExceedsCredits { account, available }
+                        if account == MemberAccount::Points.id(member) =>
+                    {
+                        Ok(Err(TillError::InsufficientPoints { available }))
+                    }
+                    TransferError::ExceedsCredits { account, .. }
+                        if account == MemberAccount::Principal.id(member)
+                            || account == MemberAccount::Bonus.id(member) =>
+                    {
+                        let balances = self.members.balances(member)?;
+                        Ok(Err(TillError::InsufficientStoredValue {
+                            available: balances.principal_fen + balances.bonus_fen,
+                        }))
+                    }
+                    TransferError::ExceedsCredits { available, .. } => {
+                        Ok(Err(TillError::InsufficientPoints { available }))
+                    }
+                    TransferError::IdReused(_) => Ok(Err(TillError::OrderIdReused)),
+                    TransferError::DebitAccountClosed(_)
+                    | TransferError::CreditAccountClosed(_) => Ok(Err(TillError::NotLive)),
+                    other => Err(DomainError::Ledger(other.to_string())),
+                }
+            }
+            Err(other) => Err(batch_error(other)),
+        }
+    }
+
+    /// Writes a committed order, the member's statistics and any tier it earned, in one
+    /// transaction. `top_up_fen` is the single top-up a tier threshold may count.
+    fn record(
+        &self,
+        mut order: Order,
+        tier_set: Option<TierId>,
+        top_up_fen: u64,
+        update_stats: impl FnOnce(&mut MemberStats),
+    ) -> Result<Order, DomainError> {
+        let balances = self.members.balances(order.member)?;
+        order.balances_after = balances;
+        let tiers = self.members.tiers(order.merchant)?;
+        let txn = self.db().begin_write()?;
+        {
+            let mut stats_table = txn.open_table(MEMBER_STATS)?;
+            let mut stats: MemberStats = stats_table
+                .get(order.member.0)?
+                .map(|bytes| decode("member stats", bytes.value()))
+                .transpose()?
+                .unwrap_or_default();
+            update_stats(&mut stats);
+            stats_table.insert(order.member.0, encode(&stats)?.as_slice())?;
+
+            if let Some(member) = self.members.member_record_in(&txn, order.member)? {
+                let earned = earned_tier(&tiers, member.tier, &balances, &stats, top_up_fen);
+                let next = match (tier_set, earned) {
+                    (Some(set), Some(up)) => Some(higher(&tiers, set, up)),
+                    (set, up) => set.or(up),
+                };
+                if let Some(next) = next.filter(|next| Some(*next) != member.tier) {
+                    let mut after = member.clone();
+                    after.tier = Some(next);
+                    self.members.put_member_in(&txn, Some(&member), &after)?;
+                    order.tier_change = Some(next);
+                }
+            }
+            txn.open_table(ORDERS)?.insert(
+                (order.merchant.0, order.id.as_str()),
+                encode(&order)?.as_slice(),
+            )?;
+        }
+        txn.commit()?;
+        Ok(order)
+    }
+}
+
+/// Tenders of one kind as one: a refund returns by kind.
+fn merged(tenders: &[Tender]) -> Vec<Tender> {
+    add_moved(
+        &Moved::default(),
+        &Moved {
+            tenders: tenders.to_vec(),
+            ..Moved::default()
+        },
+    )
+    .tenders
+}
+
+fn add_moved(a: &Moved, b: &Moved) -> Moved {
+    let mut tenders = a.tenders.clone();
+    for tender in &b.tenders {
+        match tenders.iter_mut().find(|t| t.kind == tender.kind) {
+            Some(t) => t.amount_fen += tender.amount_fen,
+            None => tenders.push(*tender),
+        }
+    }
+    Moved {
+        net_fen: a.net_fen + b.net_fen,
+        principal_fen: a.principal_fen + b.principal_fen,
+        bonus_fen: a.bonus_fen + b.bonus_fen,
+        points_offset: a.points_offset + b.points_offset,
+        offset_value_fen: a.offset_value_fen + b.offset_value_fen,
+        tenders,
+        points_earned: a.points_earned + b.points_earned,
+        growth_earned: a.growth_earned + b.growth_earned,
+        referrer_points: a.referrer_points + b.referrer_points,
+    }
+}
+
+fn higher(tiers: &[Tier], a: TierId, b: TierId) -> TierId {
+    let rank = |id: TierId| tiers.iter().find(|t| t.id == id).map_or(0, |t| t.rank);
+    if rank(b) > rank(a) { b } else { a }
+}
+
+/// The highest tier above the member's whose thresholds they meet (any one is enough): upgrades
+/// by growth, cumulative spend, a single top-up or points. Never a downgrade.
+pub fn earned_tier(
+    tiers: &[Tier],
+    current: Option<TierId>,
+    balances: &Balances,
+    stats: &MemberStats,
+    single_top_up_fen: u64,
+) -> Option<TierId> {
+    let current_rank = current.and_then(|id| tiers.iter().find(|t| t.id == id).map(|t| t.rank));
+    tiers
+        .iter()
+        .filter(|tier| current_rank.is_none_or(|rank| tier.rank > rank))
+        .filter(|tier| {
+            let t = &tier.thresholds;
+            t.growth.is_some_and(|g| balances.growth >= u128::from(g))
+                || t.total_spend_fen
+                    .is_some_and(|s| stats.total_spend_fen >= s)
+                || t.single_top_up_fen
+                    .is_some_and(|s| single_top_up_fen > 0 && single_top_up_fen >= s)
+                || t.points.is_some_and(|p| balances.points >= u128::from(p))
+        })
+        .max_by_key(|tier| tier.rank)
+        .map(|tier| tier.id)
+}
+
+/// Prices the order under the scheme's effects. Pure: the same inputs give the same quote.
+fn price(
+    request: &CheckoutRequest,
+    store: StoreId,
+    balances: Balances,
+    effects: Vec<Effect>,
+    rules: &str,
+) -> Result<Quote, TillError> {
+    let mut lines: Vec<PricedLine> = request
+        .lines
+        .iter()
+        .map(|line| {
+            let amount = line.amount_fen();
+            PricedLine {
+                line: line.line,
+                quantity_milli: line.quantity_milli,
+                amount_fen: amount,
+                discount_fen: 0,
+                net_fen: amount,
+            }
+        })
+        .collect();
+    let subtotal: u64 = lines.iter().map(|l| l.amount_fen).sum();
+    let mut discounts = Vec::new();
+    let mut order_discount = 0u64;
+    let mut offer = None;
+    for effect in &effects {
+        match effect {
+            Effect::DiscountLine {
+                line,
+                amount_fen,
+                reason,
+            } => {
+                let amount = positive(*amount_fen);
+                let Some(index) = request.lines.iter().position(|l| l.line == *line) else {
+                    return Err(TillError::SchemeProposal(format!(
+                        "a discount on line {line}, which the order does not have"
+                    )));
+                };
+                if request.lines[index].no_discount {
+                    return Err(TillError::SchemeProposal(format!(
+                        "a discount on line {line}, which takes no discount"
+                    )));
+                }
+                let priced = &mut lines[index];
+                if amount > priced.net_fen {
+                    return Err(TillError::SchemeProposal(format!(
+                        "a discount of {amount} fen on line {line}, which is {} fen",
+                        priced.net_fen
+                    )));
+                }
+                priced.discount_fen += amount;
+                priced.net_fen -= amount;
+                discounts.push(Discount {
+                    line: Some(*line),
+                    amount_fen: amount,
+                    reason: reason.clone(),
+                });
+            }
+            Effect::DiscountOrder { amount_fen } => {
+                order_discount = order_discount.saturating_add(positive(*amount_fen));
+            }
+            Effect::OfferPointsOffset {
+                max_points,
+                points_per_unit,
+                unit_fen,
+            } => {
+                if offer.is_some() {
+                    return Err(TillError::SchemeProposal(
+                        "more than one points offset".into(),
+                    ));
+                }
+                offer = Some((
+                    positive(*max_points),
+                    positive(*points_per_unit),
+                    positive(*unit_fen),
+                ));
+            }
+            _ => {}
+        }
+    }
+    // An order discount is spread over the lines that take discounts, in proportion to what is
+    // left of them (cumulative shares, so it adds up to the fen); refunds then know each line's
+    // true net.
+    if order_discount > 0 {
+        let eligible: Vec<usize> = (0..lines.len())
+            .filter(|&i| !request.lines[i].no_discount)
+            .collect();
+        let base: u64 = eligible.iter().map(|&i| lines[i].net_fen).sum();
+        if order_discount > base {
+            return Err(TillError::SchemeProposal(format!(
+                "an order discount of {order_discount} fen on {base} fen that takes discounts"
+            )));
+        }
+        let mut running = 0u64;
+        let mut given = 0u64;
+        for &i in &eligible {
+            running += lines[i].net_fen;
+            let cumulative = share(order_discount, running, base);
+            let part = cumulative - given;
+            given = cumulative;
+            lines[i].discount_fen += part;
+            lines[i].net_fen -= part;
+        }
+        discounts.push(Discount {
+            line: None,
+            amount_fen: order_discount,
+            reason: String::new(),
+        });
+    }
+    let payable: u64 = lines.iter().map(|l| l.net_fen).sum();
+    let offset = match offer {
+        Some((max_points, per_unit, unit_fen)) if per_unit > 0 && unit_fen > 0 => {
+            let held = u64::try_from(balances.points).unwrap_or(u64::MAX);
+            let units = (max_points / per_unit)
+                .min(held / per_unit)
+                .min(payable / unit_fen);
+            (units > 0).then_some(OffsetOffer {
+                max_points: units * per_unit,
+                points_per_unit: per_unit,
+                unit_fen,
+                max_value_fen: units * unit_fen,
+            })
+        }
+        _ => None,
+    };
+    let gains = earned(&effects);
+    let token = fingerprint(&(rules, store, request, &balances, &effects))
+        .map_err(|e| TillError::SchemeProposal(e.to_string()))?;
+    Ok(Quote {
+        order: request.order.clone(),
+        member: request.member,
+        store,
+        lines,
+        subtotal_fen: subtotal,
+        discounts,
+        payable_fen: payable,
+        points_to_earn: gains.points,
+        growth_to_earn: gains.growth,
+        offset,
+        balances,
+        effects,
+        token,
+    })
+}

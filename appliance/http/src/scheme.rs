@@ -1,0 +1,355 @@
+//! The till's [`Scheme`]: the loyalty-scheme plugins the merchant routed to each hook, called in
+//! their route's order, their effects put together. The domain checks and commits them; this
+//! only translates between the domain's types and the plugin interface's.
+//!
+//! Calls are synchronous and bounded by each plugin's deadline (milliseconds), so they run on
+//! the request's task.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use tongka_domain::{
+    Effect, LocalTime, Paid, Party, SchemeContext, SchemeFailure, SchemeMember, StoreKind, TillLine,
+};
+use tongka_plugin_host::registry::Plugins;
+use tongka_plugin_host::trial::error_kind;
+use tongka_plugin_host::{self as host, Answer, CallError, Hook};
+
+/// The routed plugins, as one scheme.
+#[derive(Debug)]
+pub struct RoutedScheme {
+    plugins: Arc<Plugins>,
+}
+
+impl RoutedScheme {
+    pub fn new(plugins: Arc<Plugins>) -> RoutedScheme {
+        RoutedScheme { plugins }
+    }
+
+    /// The loaded plugins routed to `hook`, in order. A routed plugin the merchant disabled
+    /// is skipped.
+    fn routed(&self, hook: Hook) -> Result<Vec<String>, SchemeFailure> {
+        let route = self
+            .plugins
+            .registry
+            .route(hook)
+            .map_err(|error| SchemeFailure {
+                plugin: String::new(),
+                kind: "registry".into(),
+                detail: error.to_string(),
+            })?;
+        Ok(route
+            .into_iter()
+            .filter(|id| self.plugins.host.plugin(id).is_some())
+            .collect())
+    }
+
+    fn each(
+        &self,
+        hook: Hook,
+        call: impl Fn(&host::Host, &str) -> Result<Answer, CallError>,
+    ) -> Result<Vec<Effect>, SchemeFailure> {
+        let mut effects = Vec::new();
+        for id in self.routed(hook)? {
+            let answer = call(&self.plugins.host, &id).map_err(|error| SchemeFailure {
+                kind: error_kind(&error).into(),
+                detail: error.to_string(),
+                plugin: id.clone(),
+            })?;
+            effects.extend(answer.effects.into_iter().map(from_plugin));
+        }
+        Ok(effects)
+    }
+}
+
+impl tongka_domain::Scheme for RoutedScheme {
+    fn quote_checkout(
+        &self,
+        context: &SchemeContext<'_>,
+        lines: &[TillLine],
+    ) -> Result<Vec<Effect>, SchemeFailure> {
+        let checkout = checkout(context, lines);
+        self.each(Hook::QuoteCheckout, |host, id| {
+            host.quote_checkout(id, &checkout)
+        })
+    }
+
+    fn commit_checkout(
+        &self,
+        context: &SchemeContext<'_>,
+        lines: &[TillLine],
+        paid: Paid,
+        accepted: &[Effect],
+    ) -> Result<Vec<Effect>, SchemeFailure> {
+        let money = |asset, units: u64| host::Money {
+            asset,
+            minor_units: i64::try_from(units).unwrap_or(i64::MAX),
+        };
+        let committed = host::CommittedCheckout {
+            checkout: checkout(context, lines),
+            paid: [
+                money(host::Asset::Cny, paid.stored_value_fen),
+                money(host::Asset::Points, paid.points),
+                money(host::Asset::Cny, paid.other_fen),
+            ]
+            .into_iter()
+            .filter(|m| m.minor_units > 0)
+            .collect(),
+            accepted: accepted.iter().map(to_plugin).collect(),
+        };
+        self.each(Hook::CommitCheckout, |host, id| {
+            host.commit_checkout(id, &committed)
+        })
+    }
+
+    fn top_up(
+        &self,
+        context: &SchemeContext<'_>,
+        paid_fen: u64,
+    ) -> Result<Vec<Effect>, SchemeFailure> {
+        let order = host::TopUpOrder {
+            order: context.order.to_owned(),
+            member: member(&context.member),
+            store: store(context),
+            at: time(context.at),
+            paid_fen: i64::try_from(paid_fen).unwrap_or(i64::MAX),
+        };
+        self.each(Hook::TopUp, |host, id| host.top_up(id, &order))
+    }
+
+    fn refund(
+        &self,
+        context: &SchemeContext<'_>,
+        original: &str,
+        lines: &[TillLine],
+    ) -> Result<Vec<Effect>, SchemeFailure> {
+        let order = host::RefundOrder {
+            order: context.order.to_owned(),
+            original_order: original.to_owned(),
+            member: member(&context.member),
+            store: store(context),
+            at: time(context.at),
+            lines: lines.iter().map(line).collect(),
+        };
+        self.each(Hook::Refund, |host, id| host.refund(id, &order))
+    }
+
+    fn rules_version(&self) -> String {
+        // Every hook's route, and each routed plugin's component and settings.
+        let mut hash = Sha256::new();
+        for hook in Hook::ALL {
+            hash.update(hook.as_str());
+            for id in self.routed(hook).unwrap_or_default() {
+                hash.update(id.as_bytes());
+                if let Ok(Some(installed)) = self.plugins.registry.installed(&id) {
+                    hash.update(installed.sha256.as_bytes());
+                    hash.update(installed.config.to_string().as_bytes());
+                }
+                hash.update([0]);
+            }
+        }
+        hash.finalize()
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+fn date(d: tongka_domain::Date) -> host::Date {
+    host::Date {
+        year: d.year,
+        month: d.month,
+        day: d.day,
+    }
+}
+
+fn time(t: LocalTime) -> host::LocalTime {
+    host::LocalTime {
+        date: date(t.date),
+        hour: t.hour,
+        minute: t.minute,
+        second: t.second,
+        utc_offset_minutes: t.utc_offset_minutes,
+    }
+}
+
+/// A decimal rate of at most 4 places as basis points (`0.95` → 9500).
+fn basis_points(rate: rust_decimal::Decimal) -> u32 {
+    (rate * rust_decimal::Decimal::from(10_000))
+        .trunc()
+        .try_into()
+        .unwrap_or(0)
+}
+
+fn saturating_i64(value: u128) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn member(m: &SchemeMember) -> host::MemberSummary {
+    host::MemberSummary {
+        id: m.id.to_string(),
+        tier: m.tier.as_ref().map(|t| host::TierInfo {
+            id: t.id.to_string(),
+            name: t.name.clone(),
+            rank: t.rank,
+            discount_rate_bp: basis_points(t.discount_rate),
+            points_per_yuan_bp: basis_points(t.points_rate),
+        }),
+        tags: m.tags.clone(),
+        birthday: m.birthday.map(date),
+        joined_on: date(m.joined_on),
+        home_store: m.home_store.map(|s| s.to_string()),
+        referrer: m.referrer.map(|r| r.to_string()),
+        points: saturating_i64(m.balances.points),
+        stored_value_fen: saturating_i64(m.balances.principal_fen + m.balances.bonus_fen),
+        stats: host::MemberStats {
+            total_spend_fen: i64::try_from(m.stats.total_spend_fen).unwrap_or(i64::MAX),
+            visits: m.stats.visits,
+            last_visit: m.stats.last_visit.map(date),
+        },
+    }
+}
+
+fn store(context: &SchemeContext<'_>) -> host::StoreInfo {
+    host::StoreInfo {
+        id: context.store.id.to_string(),
+        code: context.store.code.clone(),
+        kind: match context.store.kind {
+            StoreKind::Direct => host::StoreKind::Direct,
+            StoreKind::Franchise => host::StoreKind::Franchise,
+        },
+    }
+}
+
+fn line(l: &TillLine) -> host::OrderLine {
+    let mut flags = host::LineFlags::empty();
+    if l.promotional {
+        flags |= host::LineFlags::PROMOTIONAL;
+    }
+    if l.no_points {
+        flags |= host::LineFlags::NO_POINTS;
+    }
+    if l.no_discount {
+        flags |= host::LineFlags::NO_DISCOUNT;
+    }
+    host::OrderLine {
+        line: l.line,
+        sku: l.sku.clone(),
+        category: l.category.clone(),
+        quantity_milli: l.quantity_milli,
+        unit_price_fen: i64::try_from(l.unit_price_fen).unwrap_or(i64::MAX),
+        flags,
+    }
+}
+
+fn checkout(context: &SchemeContext<'_>, lines: &[TillLine]) -> host::Checkout {
+    host::Checkout {
+        order: context.order.to_owned(),
+        member: member(&context.member),
+        store: store(context),
+        at: time(context.at),
+        lines: lines.iter().map(line).collect(),
+    }
+}
+
+fn party(p: host::Party) -> Party {
+    match p {
+        host::Party::Member => Party::Member,
+        host::Party::Referrer => Party::Referrer,
+    }
+}
+
+fn to_party(p: Party) -> host::Party {
+    match p {
+        Party::Member => host::Party::Member,
+        Party::Referrer => host::Party::Referrer,
+    }
+}
+
+fn from_plugin(effect: host::Effect) -> Effect {
+    match effect {
+        host::Effect::EarnPoints(g) => Effect::EarnPoints {
+            to: party(g.to),
+            points: g.points,
+            reason: g.reason,
+        },
+        host::Effect::GrantGrowth(g) => Effect::GrantGrowth {
+            to: party(g.to),
+            points: g.points,
+            reason: g.reason,
+        },
+        host::Effect::OfferPointsOffset(o) => Effect::OfferPointsOffset {
+            max_points: o.max_points,
+            points_per_unit: o.points_per_unit,
+            unit_fen: o.unit_fen,
+        },
+        host::Effect::DiscountLine(d) => Effect::DiscountLine {
+            line: d.line,
+            amount_fen: d.amount_fen,
+            reason: d.reason,
+        },
+        host::Effect::DiscountOrder(fen) => Effect::DiscountOrder { amount_fen: fen },
+        host::Effect::BonusStoredValue(fen) => Effect::BonusStoredValue { amount_fen: fen },
+        host::Effect::IssueCoupon(c) => Effect::IssueCoupon {
+            to: party(c.to),
+            template: c.template,
+        },
+        host::Effect::SetTier(tier) => Effect::SetTier { tier },
+        host::Effect::SendMessage(m) => Effect::SendMessage {
+            to: party(m.to),
+            template: m.template,
+            values: m.values,
+        },
+    }
+}
+
+fn to_plugin(effect: &Effect) -> host::Effect {
+    let grant = |to: &Party, points: &i64, reason: &String| host::PointsGrant {
+        to: to_party(*to),
+        points: *points,
+        reason: reason.clone(),
+    };
+    match effect {
+        Effect::EarnPoints { to, points, reason } => {
+            host::Effect::EarnPoints(grant(to, points, reason))
+        }
+        Effect::GrantGrowth { to, points, reason } => {
+            host::Effect::GrantGrowth(grant(to, points, reason))
+        }
+        Effect::OfferPointsOffset {
+            max_points,
+            points_per_unit,
+            unit_fen,
+        } => host::Effect::OfferPointsOffset(host::PointsOffset {
+            max_points: *max_points,
+            points_per_unit: *points_per_unit,
+            unit_fen: *unit_fen,
+        }),
+        Effect::DiscountLine {
+            line,
+            amount_fen,
+            reason,
+        } => host::Effect::DiscountLine(host::LineDiscount {
+            line: *line,
+            amount_fen: *amount_fen,
+            reason: reason.clone(),
+        }),
+        Effect::DiscountOrder { amount_fen } => host::Effect::DiscountOrder(*amount_fen),
+        Effect::BonusStoredValue { amount_fen } => host::Effect::BonusStoredValue(*amount_fen),
+        Effect::IssueCoupon { to, template } => host::Effect::IssueCoupon(host::CouponGrant {
+            to: to_party(*to),
+            template: template.clone(),
+        }),
+        Effect::SetTier { tier } => host::Effect::SetTier(tier.clone()),
+        Effect::SendMessage {
+            to,
+            template,
+            values,
+        } => host::Effect::SendMessage(host::Message {
+            to: to_party(*to),
+            template: template.clone(),
+            values: values.clone(),
+        }),
+    }
+}

@@ -1,0 +1,891 @@
+//! `/api/v1/till`: top-ups, checkout quotes and commits, refunds, and the orders they leave.
+//!
+//! A paired terminal calls them with its token and acts for its store; a signed-in cashier or
+//! manager names the store, which must be in their scope. Money comes in as decimal strings
+//! (`"12.50"`), quantities too (`"1.5"`); points as whole-number strings. Every write is
+//! idempotent twice over: by the order id the POS chooses, and by `Idempotency-Key`.
+
+use axum::Json;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use tongka_domain::{
+    CheckoutRequest, Effect, MemberError, MemberId, Moved, Order, OrderKind, Payment, PricedLine,
+    Quote, RefundLine, RefundRequest, Role, Staff, StoreId, Tender, TenderKind, Terminal,
+    TillActor, TillError, TillLine, TopUpRequest, UnixMillis, accounts,
+};
+
+use crate::AppState;
+use crate::auth::{CurrentStaff, internal, parse_id, rfc3339};
+use crate::json::ApiJson;
+use crate::members::{BalancesBody, Money, field_error, money, unknown_member};
+use crate::problem::{ApiError, Text};
+use crate::scheme::RoutedScheme;
+use crate::terminals::CurrentTerminal;
+
+/// Who is at the till: a terminal (bound to its store) or a staff member.
+#[derive(Debug)]
+pub enum TillCaller {
+    Terminal(Terminal),
+    Staff(Staff),
+}
+
+impl FromRequestParts<AppState> for TillCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let terminal_token = crate::auth::token(&parts.headers)
+            .is_some_and(|t| t.starts_with(tongka_domain::TERMINAL_TOKEN_PREFIX));
+        if terminal_token {
+            let CurrentTerminal(terminal) =
+                CurrentTerminal::from_request_parts(parts, state).await?;
+            Ok(TillCaller::Terminal(terminal))
+        } else {
+            let staff = CurrentStaff::from_request_parts(parts, state).await?;
+            Ok(TillCaller::Staff(staff.staff))
+        }
+    }
+}
+
+impl TillCaller {
+    /// The till actor: a terminal's own store, or the store a staff member names (in scope,
+    /// and not a department, who only reads).
+    fn actor(&self, state: &AppState, store: Option<&str>) -> Result<TillActor, ApiError> {
+        match self {
+            TillCaller::Terminal(terminal) => Ok(TillActor {
+                merchant: state.directory.first_merchant(),
+                store: terminal.store,
+                staff: None,
+                terminal: Some(terminal.id),
+            }),
+            TillCaller::Staff(staff) => {
+                if staff.role == Role::Department {
+                    return Err(ApiError::forbidden());
+                }
+                let Some(text) = store else {
+                    return Err(ApiError::invalid_field(
+                        "store",
+                        Text::new(
+                            "员工收银须指明门店",
+                            "staff at the till must name the store",
+                        ),
+                    ));
+                };
+                let id = parse_id(text)
+                    .map(StoreId)
+                    .ok_or_else(|| ApiError::unknown_store("store"))?;
+                state
+                    .directory
+                    .store(staff, id)
+                    .map_err(|e| internal(&e))?
+                    .ok_or_else(|| ApiError::unknown_store("store"))?;
+                Ok(TillActor {
+                    merchant: staff.merchant,
+                    store: id,
+                    staff: Some(staff.id),
+                    terminal: None,
+                })
+            }
+        }
+    }
+}
+
+/// A decimal string as minor units with at most `scale` places, positive or zero.
+fn units(field: &str, text: &str, scale: u32, max: u64) -> Result<u64, ApiError> {
+    let refuse = || {
+        ApiError::invalid_field(
+            field,
+            Text::new(
+                format!("须为不小于 0 的数，最多 {scale} 位小数"),
+                format!("must be a number ≥ 0 with at most {scale} decimal places"),
+            ),
+        )
+    };
+    let value = Decimal::from_str_exact(text.trim()).map_err(|_| refuse())?;
+    if value.is_sign_negative() || value.normalize().scale() > scale {
+        return Err(refuse());
+    }
+    let scaled = value * Decimal::from(10u64.pow(scale));
+    let whole: u64 = scaled.trunc().try_into().map_err(|_| refuse())?;
+    if whole > max {
+        return Err(refuse());
+    }
+    Ok(whole)
+}
+
+fn fen(field: &str, text: &str) -> Result<u64, ApiError> {
+    units(field, text, 2, tongka_domain::AMOUNT_FEN_MAX)
+}
+
+fn points_of(n: u64) -> String {
+    n.to_string()
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LineRequest {
+    /// The line's number within the order, unique.
+    line: u32,
+    sku: String,
+    #[serde(default)]
+    category: String,
+    /// Units, at most 3 decimal places (`"1.5"` kg).
+    quantity: String,
+    /// Price of one unit in yuan, e.g. `"12.50"`.
+    unit_price: String,
+    /// On promotion already.
+    #[serde(default)]
+    promotional: bool,
+    /// Earns no points (tobacco, gift cards).
+    #[serde(default)]
+    no_points: bool,
+    /// Takes no member discount.
+    #[serde(default)]
+    no_discount: bool,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenderRequest {
+    /// `cash`, `wechat`, `alipay`, `bank-card` or `other`.
+    #[schema(value_type = String)]
+    kind: TenderKind,
+    amount: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentRequest {
+    /// Paid from stored value, in yuan.
+    #[serde(default)]
+    stored_value: Option<String>,
+    /// Points used to pay (积分抵现), a whole number within the quote's offer.
+    #[serde(default)]
+    points: Option<String>,
+    /// The rest: cash, WeChat Pay, Alipay…
+    #[serde(default)]
+    tenders: Vec<TenderRequest>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutBody {
+    /// The POS's own order id (receipt number): 1 to 64 of `A-Z a-z 0-9 - _ .`. The same id
+    /// again is the same order.
+    order: String,
+    /// The member's id, or else `card`.
+    #[serde(default)]
+    member: Option<String>,
+    /// A card number scanned at the till.
+    #[serde(default)]
+    card: Option<String>,
+    /// For staff: the store they serve at. A terminal serves its own.
+    #[serde(default)]
+    store: Option<String>,
+    lines: Vec<LineRequest>,
+    /// The quote's `quote_token` (commit only).
+    #[serde(default)]
+    quote_token: Option<String>,
+    /// How the member pays (commit only).
+    #[serde(default)]
+    payment: Option<PaymentRequest>,
+}
+
+fn tenders(list: &[TenderRequest]) -> Result<Vec<Tender>, ApiError> {
+    list.iter()
+        .enumerate()
+        .map(|(i, t)| {
+            Ok(Tender {
+                kind: t.kind,
+                amount_fen: fen(&format!("tenders[{i}].amount"), &t.amount)?,
+            })
+        })
+        .collect()
+}
+
+/// The member an order is for: by id, or by a scanned card (which must be in use).
+fn member_of(
+    state: &AppState,
+    actor: &TillActor,
+    member: Option<&str>,
+    card: Option<&str>,
+) -> Result<MemberId, ApiError> {
+    match (member, card) {
+        (Some(id), None) => parse_id(id).map(MemberId).ok_or_else(unknown_member),
+        (None, Some(number)) => {
+            let (view, card) = state
+                .members
+                .find_card_of(actor.merchant, number)
+                .map_err(|e| internal(&e))?
+                .map_err(crate::members::refused)?;
+            if card.status != tongka_domain::CardStatus::Active {
+                return Err(crate::members::refused(MemberError::CardNotActive(
+                    card.status.as_str(),
+                )));
+            }
+            Ok(view.member.id)
+        }
+        _ => Err(ApiError::invalid_field(
+            "member",
+            Text::new("须给出 member 或 card 之一", "give one of member or card"),
+        )),
+    }
+}
+
+impl CheckoutBody {
+    fn request(&self, state: &AppState, actor: &TillActor) -> Result<CheckoutRequest, ApiError> {
+        let member = member_of(state, actor, self.member.as_deref(), self.card.as_deref())?;
+        let lines = self
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                Ok(TillLine {
+                    line: l.line,
+                    sku: l.sku.clone(),
+                    category: l.category.clone(),
+                    quantity_milli: u32::try_from(units(
+                        &format!("lines[{i}].quantity"),
+                        &l.quantity,
+                        3,
+                        u64::from(tongka_domain::QUANTITY_MILLI_MAX),
+                    )?)
+                    .unwrap_or(u32::MAX),
+                    unit_price_fen: fen(&format!("lines[{i}].unit_price"), &l.unit_price)?,
+                    promotional: l.promotional,
+                    no_points: l.no_points,
+                    no_discount: l.no_discount,
+                })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        Ok(CheckoutRequest {
+            order: self.order.clone(),
+            member,
+            lines,
+        })
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PricedLineBody {
+    line: u32,
+    amount: Money,
+    discount: Money,
+    /// What is left to pay for the line, its share of any order discount taken off.
+    net: Money,
+}
+
+impl From<&PricedLine> for PricedLineBody {
+    fn from(l: &PricedLine) -> Self {
+        PricedLineBody {
+            line: l.line,
+            amount: money(u128::from(l.amount_fen)),
+            discount: money(u128::from(l.discount_fen)),
+            net: money(u128::from(l.net_fen)),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DiscountBody {
+    /// The line, or null for the whole order.
+    line: Option<u32>,
+    amount: Money,
+    reason: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OffsetBody {
+    /// The most points the member may use on this order.
+    max_points: String,
+    /// Points are used in steps of this many…
+    points_per_unit: String,
+    /// …each worth this much.
+    unit_value: Money,
+    max_value: Money,
+}
+
+/// 结算报价 / What the member is shown before paying. Nothing was written.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct QuoteBody {
+    order: String,
+    member: String,
+    store: String,
+    lines: Vec<PricedLineBody>,
+    subtotal: Money,
+    discounts: Vec<DiscountBody>,
+    payable: Money,
+    points_to_earn: String,
+    growth_to_earn: String,
+    /// Points the member may pay with, or null.
+    points_offset: Option<OffsetBody>,
+    balances: BalancesBody,
+    /// What the loyalty scheme proposed, as it said it.
+    #[schema(value_type = Vec<Object>)]
+    effects: Vec<Effect>,
+    /// Bring it back with the commit: if balances or rules changed since, the commit is refused
+    /// with the new quote.
+    quote_token: String,
+}
+
+impl From<&Quote> for QuoteBody {
+    fn from(q: &Quote) -> Self {
+        QuoteBody {
+            order: q.order.clone(),
+            member: q.member.to_string(),
+            store: q.store.to_string(),
+            lines: q.lines.iter().map(PricedLineBody::from).collect(),
+            subtotal: money(u128::from(q.subtotal_fen)),
+            discounts: q
+                .discounts
+                .iter()
+                .map(|d| DiscountBody {
+                    line: d.line,
+                    amount: money(u128::from(d.amount_fen)),
+                    reason: d.reason.clone(),
+                })
+                .collect(),
+            payable: money(u128::from(q.payable_fen)),
+            points_to_earn: points_of(q.points_to_earn),
+            growth_to_earn: points_of(q.growth_to_earn),
+            points_offset: q.offset.map(|o| OffsetBody {
+                max_points: points_of(o.max_points),
+                points_per_unit: points_of(o.points_per_unit),
+                unit_value: money(u128::from(o.unit_fen)),
+                max_value: money(u128::from(o.max_value_fen)),
+            }),
+            balances: BalancesBody::from(&q.balances),
+            effects: q.effects.clone(),
+            quote_token: q.token.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TenderBody {
+    #[schema(value_type = String)]
+    kind: TenderKind,
+    amount: Money,
+}
+
+/// What an order moved: paid (checkout), paid in (top-up) or returned (refund).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MovedBody {
+    /// The order's value: what was due, paid in, or refunded.
+    total: Money,
+    /// Stored value principal spent, paid in, or returned.
+    principal: Money,
+    /// Stored value bonus spent, given, or returned.
+    bonus: Money,
+    /// Points used to pay, or given back.
+    points_offset: String,
+    points_offset_value: Money,
+    tenders: Vec<TenderBody>,
+    /// Points the member earned, or (refund) that were taken back.
+    points: String,
+    growth: String,
+    referrer_points: String,
+}
+
+impl From<&Moved> for MovedBody {
+    fn from(m: &Moved) -> Self {
+        MovedBody {
+            total: money(u128::from(m.net_fen)),
+            principal: money(u128::from(m.principal_fen)),
+            bonus: money(u128::from(m.bonus_fen)),
+            points_offset: points_of(m.points_offset),
+            points_offset_value: money(u128::from(m.offset_value_fen)),
+            tenders: m
+                .tenders
+                .iter()
+                .map(|t| TenderBody {
+                    kind: t.kind,
+                    amount: money(u128::from(t.amount_fen)),
+                })
+                .collect(),
+            points: points_of(m.points_earned),
+            growth: points_of(m.growth_earned),
+            referrer_points: points_of(m.referrer_points),
+        }
+    }
+}
+
+/// 订单 / A committed till operation: the receipt.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OrderBody {
+    order: String,
+    /// `top-up`, `checkout` or `refund`.
+    #[schema(value_type = String)]
+    kind: OrderKind,
+    member: String,
+    store: String,
+    terminal: Option<String>,
+    staff: Option<String>,
+    at: String,
+    lines: Vec<PricedLineBody>,
+    discounts: Vec<DiscountBody>,
+    moved: MovedBody,
+    /// The tier the order moved the member to.
+    tier: Option<String>,
+    /// A refund's checkout.
+    original: Option<String>,
+    /// A checkout's refunds, and what they returned in all.
+    refunds: Vec<String>,
+    refunded: MovedBody,
+    /// Ledger transfers, for the auditor.
+    transfers: Vec<String>,
+    /// The member's balances once the order was committed.
+    balances: BalancesBody,
+}
+
+impl From<&Order> for OrderBody {
+    fn from(o: &Order) -> Self {
+        OrderBody {
+            order: o.id.clone(),
+            kind: o.kind,
+            member: o.member.to_string(),
+            store: o.store.to_string(),
+            terminal: o.terminal.map(|t| t.to_string()),
+            staff: o.staff.map(|s| s.to_string()),
+            at: rfc3339(o.at),
+            lines: o.lines.iter().map(PricedLineBody::from).collect(),
+            discounts: o
+                .discounts
+                .iter()
+                .map(|d| DiscountBody {
+                    line: d.line,
+                    amount: money(u128::from(d.amount_fen)),
+                    reason: d.reason.clone(),
+                })
+                .collect(),
+            moved: MovedBody::from(&o.moved),
+            tier: o.tier_change.map(|t| t.to_string()),
+            original: o.original.clone(),
+            refunds: o.refunds.clone(),
+            refunded: MovedBody::from(&o.refunded),
+            transfers: o.transfers.clone(),
+            balances: BalancesBody::from(&o.balances_after),
+        }
+    }
+}
+
+/// The problem for each refusal of a till operation. Nothing was written.
+fn refused(error: TillError) -> ApiError {
+    let conflict = |code, zh: &'static str, en: &'static str| {
+        ApiError::new(StatusCode::CONFLICT, code, Text::new(zh, en))
+    };
+    let unprocessable = |code, zh: &'static str, en: &'static str| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, Text::new(zh, en))
+    };
+    match error {
+        TillError::Invalid(field) => field_error(&field),
+        TillError::UnknownMember => unknown_member(),
+        TillError::Frozen => conflict("member_frozen", "会员已冻结", "The member is frozen"),
+        TillError::NotLive => conflict(
+            "member_not_live",
+            "会员已合并或已注销",
+            "The member was merged or erased",
+        ),
+        TillError::Scheme(failure) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "scheme_failed",
+            Text::new(
+                "积分规则插件出错，未做任何更改",
+                "The loyalty scheme plugin failed; nothing was changed",
+            ),
+        )
+        .with_detail(Text::new(
+            format!(
+                "插件 {}（{}）：{}",
+                failure.plugin, failure.kind, failure.detail
+            ),
+            format!(
+                "plugin {} ({}): {}",
+                failure.plugin, failure.kind, failure.detail
+            ),
+        )),
+        TillError::SchemeProposal(what) | TillError::UnknownTier(what) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "scheme_proposal_refused",
+            Text::new(
+                "积分规则插件的结果不适用于此订单，未做任何更改",
+                "The loyalty scheme proposed what this order cannot take; nothing was changed",
+            ),
+        )
+        .with_detail(Text::new(what.clone(), what)),
+        TillError::QuoteStale(_) => conflict(
+            "quote_stale",
+            "报价已过期：余额或规则已变化，请按新报价确认",
+            "The quote is stale: balances or rules changed; confirm the new quote",
+        ),
+        TillError::PaymentMismatch { payable, paid } => unprocessable(
+            "payment_mismatch",
+            "支付合计与应付金额不符",
+            "The payments do not add up to the amount due",
+        )
+        .with_detail(Text::new(
+            format!(
+                "应付 {}，支付合计 {}",
+                accounts::display(accounts::CNY, u128::from(payable)),
+                accounts::display(accounts::CNY, u128::from(paid))
+            ),
+            format!(
+                "due {}, paid {}",
+                accounts::display(accounts::CNY, u128::from(payable)),
+                accounts::display(accounts::CNY, u128::from(paid))
+            ),
+        ))
+        .with_field("payment"),
+        TillError::OffsetNotOffered => unprocessable(
+            "points_offset_refused",
+            "此订单不能用积分抵现",
+            "Points cannot pay for this order",
+        )
+        .with_field("payment.points"),
+        TillError::OffsetOverMax { max } => unprocessable(
+            "points_offset_refused",
+            "积分抵现超过上限",
+            "More points than this order may take",
+        )
+        .with_detail(Text::new(
+            format!("最多 {max} 积分"),
+            format!("at most {max} points"),
+        ))
+        .with_field("payment.points"),
+        TillError::OffsetStep { step } => unprocessable(
+            "points_offset_refused",
+            "积分须按整步使用",
+            "Points are used in whole steps",
+        )
+        .with_detail(Text::new(
+            format!("每步 {step} 积分"),
+            format!("steps of {step} points"),
+        ))
+        .with_field("payment.points"),
+        TillError::InsufficientStoredValue { available } => conflict(
+            "insufficient_stored_value",
+            "储值余额不足",
+            "Not enough stored value",
+        )
+        .with_detail(Text::new(
+            format!("可用 {}", accounts::display(accounts::CNY, available)),
+            format!("available {}", accounts::display(accounts::CNY, available)),
+        )),
+        TillError::InsufficientPoints { available } => {
+            conflict("insufficient_points", "积分不足", "Not enough points").with_detail(Text::new(
+                format!("可用 {available} 积分"),
+                format!("{available} points available"),
+            ))
+        }
+        TillError::OrderIdReused => conflict(
+            "order_id_reused",
+            "此订单号已用于另一笔交易",
+            "This order id was used for another request",
+        )
+        .with_field("order"),
+        TillError::UnknownOrder => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_order",
+            Text::new("没有这个订单", "No such order"),
+        ),
+        TillError::NotRefundable => unprocessable(
+            "not_refundable",
+            "只有消费订单可以退货",
+            "Only a checkout can be refunded",
+        )
+        .with_field("original"),
+        TillError::RefundOverLine {
+            line,
+            remaining_milli,
+        } => unprocessable(
+            "refund_over_line",
+            "退货数量超过可退数量",
+            "More than is left to refund on a line",
+        )
+        .with_detail(Text::new(
+            format!("第 {line} 行可退 {}", quantity(remaining_milli)),
+            format!("line {line} has {} left", quantity(remaining_milli)),
+        ))
+        .with_field("lines"),
+        TillError::UnknownLine { line } => unprocessable(
+            "unknown_line",
+            "原订单没有这一行",
+            "The order has no such line",
+        )
+        .with_detail(Text::new(format!("第 {line} 行"), format!("line {line}")))
+        .with_field("lines"),
+        TillError::NothingToRefund => conflict(
+            "nothing_to_refund",
+            "此订单已全部退货",
+            "Everything on this order was refunded",
+        ),
+        TillError::PointsAlreadySpent { needed, available } => conflict(
+            "points_already_spent",
+            "此单所得积分已被使用，不能退回",
+            "The points this order earned were spent; the refund cannot take them back",
+        )
+        .with_detail(Text::new(
+            format!("需扣回 {needed} 积分，会员现有 {available}"),
+            format!("{needed} points to take back; the member has {available}"),
+        )),
+    }
+}
+
+fn quantity(milli: u32) -> String {
+    Decimal::new(i64::from(milli), 3).normalize().to_string()
+}
+
+/// A refusal as its problem; a stale quote's problem carries the new quote as `quote`.
+fn refusal(error: TillError) -> Response {
+    let fresh = match &error {
+        TillError::QuoteStale(quote) => serde_json::to_value(QuoteBody::from(quote.as_ref())).ok(),
+        _ => None,
+    };
+    let problem = refused(error);
+    match fresh {
+        Some(quote) => problem.with_member("quote", quote).into_response(),
+        None => problem.into_response(),
+    }
+}
+
+fn scheme(state: &AppState) -> RoutedScheme {
+    RoutedScheme::new(std::sync::Arc::clone(&state.plugins))
+}
+
+/// 结算报价 / Prices an order for a member and shows what the loyalty scheme gives: discounts,
+/// points to earn, points the member may pay with. Nothing is written.
+#[utoipa::path(post, path = "/api/v1/till/quote", tag = "till", security(("bearer" = [])),
+    request_body = CheckoutBody,
+    responses((status = 200, body = QuoteBody),
+        (status = 404, description = "unknown_member", body = crate::problem::ProblemDoc),
+        (status = 409, description = "member_frozen, member_not_live, card_not_active", body = crate::problem::ProblemDoc),
+        (status = 422, body = crate::problem::ProblemDoc),
+        (status = 503, description = "scheme_failed, scheme_proposal_refused", body = crate::problem::ProblemDoc)))]
+pub(crate) async fn quote(
+    State(state): State<AppState>,
+    caller: TillCaller,
+    ApiJson(body): ApiJson<CheckoutBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor(&state, body.store.as_deref())?;
+    let request = body.request(&state, &actor)?;
+    let answer = state
+        .till
+        .quote(&actor, &scheme(&state), &request, UnixMillis::now())
+        .map_err(|e| internal(&e))?;
+    Ok(match answer {
+        Ok(quote) => Json(QuoteBody::from(&quote)).into_response(),
+        Err(error) => refusal(error),
+    })
+}
+
+/// 结算 / Commits a quoted order with the member's payments: stored value, points, other
+/// tenders; earns points and growth; the referrer's share — all at once or nothing. The same
+/// `order` again answers the same receipt.
+#[utoipa::path(post, path = "/api/v1/till/checkouts", tag = "till", security(("bearer" = [])),
+    request_body = CheckoutBody,
+    responses((status = 201, body = OrderBody),
+        (status = 404, description = "unknown_member", body = crate::problem::ProblemDoc),
+        (status = 409, description = "quote_stale (with `quote`), insufficient_stored_value, insufficient_points, order_id_reused, member_frozen", body = crate::problem::ProblemDoc),
+        (status = 422, description = "payment_mismatch, points_offset_refused, invalid_field", body = crate::problem::ProblemDoc),
+        (status = 503, description = "scheme_failed, scheme_proposal_refused", body = crate::problem::ProblemDoc)))]
+pub(crate) async fn checkout(
+    State(state): State<AppState>,
+    caller: TillCaller,
+    ApiJson(body): ApiJson<CheckoutBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor(&state, body.store.as_deref())?;
+    let request = body.request(&state, &actor)?;
+    let Some(token) = body.quote_token.as_deref() else {
+        return Err(ApiError::invalid_field(
+            "quote_token",
+            Text::new("须带上报价的 quote_token", "bring the quote's quote_token"),
+        ));
+    };
+    let Some(pay) = body.payment.as_ref() else {
+        return Err(ApiError::invalid_field(
+            "payment",
+            Text::new("须说明支付方式", "say how the member pays"),
+        ));
+    };
+    let payment = Payment {
+        stored_value_fen: match &pay.stored_value {
+            Some(text) => fen("payment.stored_value", text)?,
+            None => 0,
+        },
+        points: match &pay.points {
+            Some(text) => units("payment.points", text, 0, tongka_domain::AMOUNT_FEN_MAX)?,
+            None => 0,
+        },
+        tenders: tenders(&pay.tenders)?,
+    };
+    let answer = state
+        .till
+        .checkout(
+            &actor,
+            &scheme(&state),
+            &request,
+            &payment,
+            token,
+            UnixMillis::now(),
+        )
+        .await
+        .map_err(|e| internal(&e))?;
+    Ok(match answer {
+        Ok(order) => (StatusCode::CREATED, Json(OrderBody::from(&order))).into_response(),
+        Err(error) => refusal(error),
+    })
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TopUpBody {
+    order: String,
+    #[serde(default)]
+    member: Option<String>,
+    #[serde(default)]
+    card: Option<String>,
+    #[serde(default)]
+    store: Option<String>,
+    /// Paid in, in yuan: `"100.00"`.
+    amount: String,
+    /// How it was paid; cash if empty. They must add up to `amount`.
+    #[serde(default)]
+    tenders: Vec<TenderRequest>,
+}
+
+/// 充值 / Money paid into a member's stored value, with the loyalty scheme's offer (bonus
+/// stored value, points, a tier). The same `order` again answers the same receipt.
+#[utoipa::path(post, path = "/api/v1/till/top-ups", tag = "till", security(("bearer" = [])),
+    request_body = TopUpBody,
+    responses((status = 201, body = OrderBody),
+        (status = 404, description = "unknown_member", body = crate::problem::ProblemDoc),
+        (status = 409, description = "order_id_reused, member_frozen", body = crate::problem::ProblemDoc),
+        (status = 422, body = crate::problem::ProblemDoc),
+        (status = 503, description = "scheme_failed", body = crate::problem::ProblemDoc)))]
+pub(crate) async fn top_up(
+    State(state): State<AppState>,
+    caller: TillCaller,
+    ApiJson(body): ApiJson<TopUpBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor(&state, body.store.as_deref())?;
+    let member = member_of(&state, &actor, body.member.as_deref(), body.card.as_deref())?;
+    let request = TopUpRequest {
+        order: body.order.clone(),
+        member,
+        amount_fen: fen("amount", &body.amount)?,
+        tenders: tenders(&body.tenders)?,
+    };
+    let answer = state
+        .till
+        .top_up(&actor, &scheme(&state), &request, UnixMillis::now())
+        .await
+        .map_err(|e| internal(&e))?;
+    Ok(match answer {
+        Ok(order) => (StatusCode::CREATED, Json(OrderBody::from(&order))).into_response(),
+        Err(error) => refusal(error),
+    })
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundLineBody {
+    line: u32,
+    /// How much of the line comes back, in units (`"1"`, `"0.5"`).
+    quantity: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundBody {
+    /// The refund's own order id.
+    order: String,
+    /// The checkout refunded.
+    original: String,
+    #[serde(default)]
+    store: Option<String>,
+    /// Lines to refund; empty or absent: everything not yet refunded.
+    #[serde(default)]
+    lines: Vec<RefundLineBody>,
+}
+
+/// 退货 / Refunds a checkout, whole or by line: stored value back to the buckets it came
+/// from, points used given back, points earned taken back. A refund taking back points the
+/// member already spent is refused (`points_already_spent`).
+#[utoipa::path(post, path = "/api/v1/till/refunds", tag = "till", security(("bearer" = [])),
+    request_body = RefundBody,
+    responses((status = 201, body = OrderBody),
+        (status = 404, description = "unknown_order", body = crate::problem::ProblemDoc),
+        (status = 409, description = "nothing_to_refund, points_already_spent, order_id_reused", body = crate::problem::ProblemDoc),
+        (status = 422, description = "refund_over_line, unknown_line, not_refundable", body = crate::problem::ProblemDoc),
+        (status = 503, description = "scheme_failed", body = crate::problem::ProblemDoc)))]
+pub(crate) async fn refund(
+    State(state): State<AppState>,
+    caller: TillCaller,
+    ApiJson(body): ApiJson<RefundBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor(&state, body.store.as_deref())?;
+    let lines = body
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            Ok(RefundLine {
+                line: l.line,
+                quantity_milli: u32::try_from(units(
+                    &format!("lines[{i}].quantity"),
+                    &l.quantity,
+                    3,
+                    u64::from(tongka_domain::QUANTITY_MILLI_MAX),
+                )?)
+                .unwrap_or(u32::MAX),
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let request = RefundRequest {
+        order: body.order.clone(),
+        original: body.original.clone(),
+        lines,
+    };
+    let answer = state
+        .till
+        .refund(&actor, &scheme(&state), &request, UnixMillis::now())
+        .await
+        .map_err(|e| internal(&e))?;
+    Ok(match answer {
+        Ok(order) => (StatusCode::CREATED, Json(OrderBody::from(&order))).into_response(),
+        Err(error) => refusal(error),
+    })
+}
+
+/// 查订单 / A till order by the POS's id: the receipt, with what refunds returned since.
+#[utoipa::path(get, path = "/api/v1/till/orders/{order}", tag = "till", security(("bearer" = [])),
+    params(("order" = String, Path)),
+    responses((status = 200, body = OrderBody),
+        (status = 404, description = "unknown_order", body = crate::problem::ProblemDoc)))]
+pub(crate) async fn order(
+    State(state): State<AppState>,
+    caller: TillCaller,
+    Path(id): Path<String>,
+) -> Result<Json<OrderBody>, ApiError> {
+    let merchant = match &caller {
+        TillCaller::Terminal(_) => state.directory.first_merchant(),
+        TillCaller::Staff(staff) => staff.merchant,
+    };
+    let order = state
+        .till
+        .order(merchant, &id)
+        .map_err(|e| internal(&e))?
+        .ok_or_else(|| refused(TillError::UnknownOrder))?;
+    // Staff see orders of the stores they cover; a terminal those of its own store.
+    let visible = match &caller {
+        TillCaller::Terminal(terminal) => terminal.store == order.store,
+        TillCaller::Staff(staff) => staff.scope.covers(order.store),
+    };
+    if !visible {
+        return Err(refused(TillError::UnknownOrder));
+    }
+    Ok(Json(OrderBody::from(&order)))
+}
