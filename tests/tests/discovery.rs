@@ -1,8 +1,10 @@
 //! Stores find the box across a real network link: the box runs in one network namespace, two
 //! browsers (as POS terminals on another machine would) in a second, joined by a veth pair: ours
 //! (`mdns-browse`, mdns-sd) and an independent one (python-zeroconf, `tests/tools/`). Both find
-//! the box with its TXT keys — API version, box id, certificate fingerprint — at its address;
-//! when the box stops, its goodbye withdraws the service at once.
+//! the box with its TXT keys — API version, box id, certificate fingerprint — at its address.
+//! Then the reference POS, `tongka-pos`, in the POS namespace: it discovers the box, pairs with
+//! the code a manager opened (no address typed), tops up a card and checks out. When the box
+//! stops, its goodbye withdraws the service at once.
 //!
 //! Needs `ip netns` (root, or a sandbox that allows namespaces); where that is refused the test
 //! says so and checks nothing else.
@@ -15,6 +17,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use serde_json::{Value, json};
+use tongka_e2e::api::{BOSS_PASSWORD, first_admin, sign_in, store};
 use tongka_e2e::{RunningBox, workspace_binary};
 
 /// Two namespaces joined by a veth pair, removed on drop.
@@ -99,8 +103,19 @@ fn wait_for(
     }
 }
 
+/// Moves the calling thread (only it) into network namespace `name`: its sockets are then on
+/// that side of the link.
+fn enter(name: &str) {
+    let namespace = std::fs::File::open(format!("/var/run/netns/{name}")).unwrap();
+    rustix::thread::move_into_link_name_space(
+        std::os::fd::AsFd::as_fd(&namespace),
+        Some(rustix::thread::LinkNameSpaceType::Network),
+    )
+    .unwrap();
+}
+
 #[test]
-fn a_pos_in_another_namespace_finds_the_box_and_sees_it_withdraw() {
+fn a_pos_in_another_namespace_finds_the_box_pairs_sells_and_sees_it_withdraw() {
     let link = match Link::new() {
         Ok(link) => link,
         Err(why) => {
@@ -116,6 +131,7 @@ fn a_pos_in_another_namespace_finds_the_box_and_sees_it_withdraw() {
     let [box_ns, pos_ns] = link.names.clone();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    first_admin(&data);
     let running = RunningBox::start_wrapped(
         &["ip", "netns", "exec", &box_ns],
         "10.77.0.1:0",
@@ -190,6 +206,75 @@ fn a_pos_in_another_namespace_finds_the_box_and_sees_it_withdraw() {
             "found 我的商户._tongka._tcp.local. 10.77.0.1 {} {expected_txt}",
             running.address.port()
         )
+    );
+
+    // Head office, on the box's side of the link, opens a pairing window and signs a member up.
+    let code = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                enter(&box_ns);
+                let boss = sign_in(&running, "boss", BOSS_PASSWORD);
+                let shop = store(&boss, "SH-001");
+                boss.ok(
+                    "POST",
+                    "/api/v1/members",
+                    Some(
+                        &json!({"name": "李娜", "home_store": shop,
+                                 "card": {"number": "C-7001", "kind": "barcode"}})
+                        .to_string(),
+                    ),
+                );
+                boss.ok("POST", &format!("/api/v1/stores/{shop}/pairings"), None)["code"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .join()
+            .unwrap()
+    });
+    // The POS finds the box, pairs with nothing but the code, and sells.
+    let config = dir.path().join("pos.json");
+    let pos = |args: &[&str]| {
+        let output = Command::new("ip")
+            .args(["netns", "exec", &pos_ns])
+            .arg(workspace_binary("tongka-pos").unwrap())
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "tongka-pos {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let listed = pos(&["discover", "--seconds", "10"]);
+    assert!(
+        listed.contains(&running.fingerprint.to_string()) && listed.contains("10.77.0.1"),
+        "{listed}"
+    );
+    pos(&["pair", &code, "--name", "收银台 1", "--seconds", "10"]);
+    pos(&[
+        "top-up", "--card", "C-7001", "--amount", "30.00", "--order", "T-1",
+    ]);
+    let sale: Value = serde_json::from_str(&pos(&[
+        "checkout",
+        "--card",
+        "C-7001",
+        "--line",
+        "MILK:dairy:2:5.00",
+        "--stored-value",
+        "rest",
+        "--order",
+        "S-1",
+    ]))
+    .unwrap();
+    assert_eq!(sale["moved"]["principal"]["amount"], "10.00", "{sale}");
+    assert_eq!(
+        sale["balances"]["stored_value"]["principal"]["amount"], "20.00",
+        "{sale}"
     );
 
     // Stopping the box withdraws it: the browser hears the goodbye, not a TTL running out.

@@ -437,7 +437,7 @@ mod tests {
             header(header::CONTENT_LANGUAGE),
         );
         let status = response.status();
-        let bytes = to_bytes(response.into_body(), 64 * 1024).await.unwrap();
+        let bytes = to_bytes(response.into_body(), 1 << 20).await.unwrap();
         let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
         Answer {
             status,

@@ -234,9 +234,26 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TlsError> {
 /// A client configuration that trusts exactly the certificate with `fingerprint`, whatever name
 /// or address it is reached by: the pinning a POS does after discovery or pairing.
 pub fn pinned_client_config(fingerprint: Fingerprint) -> rustls::ClientConfig {
+    pinned(fingerprint, None)
+}
+
+/// [`pinned_client_config`] that also notes, in `presented`, the fingerprint of the certificate
+/// the server showed: so a client can say which certificate it refused, not only that it did.
+pub fn pinned_client_config_noting(
+    fingerprint: Fingerprint,
+    presented: Arc<std::sync::Mutex<Option<Fingerprint>>>,
+) -> rustls::ClientConfig {
+    pinned(fingerprint, Some(presented))
+}
+
+fn pinned(
+    fingerprint: Fingerprint,
+    presented: Option<Arc<std::sync::Mutex<Option<Fingerprint>>>>,
+) -> rustls::ClientConfig {
     let provider = provider();
     let verifier = PinnedCertificate {
         fingerprint,
+        presented,
         provider: Arc::clone(&provider),
     };
     // The ring provider supports the safe default versions; a failure here is a build mistake.
@@ -257,6 +274,7 @@ pub fn pinned_client_config(fingerprint: Fingerprint) -> rustls::ClientConfig {
 #[derive(Debug)]
 struct PinnedCertificate {
     fingerprint: Fingerprint,
+    presented: Option<Arc<std::sync::Mutex<Option<Fingerprint>>>>,
     provider: Arc<CryptoProvider>,
 }
 
@@ -269,7 +287,13 @@ impl ServerCertVerifier for PinnedCertificate {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if Fingerprint::of(end_entity.as_ref()) == self.fingerprint {
+        let shown = Fingerprint::of(end_entity.as_ref());
+        if let Some(presented) = &self.presented
+            && let Ok(mut slot) = presented.lock()
+        {
+            *slot = Some(shown);
+        }
+        if shown == self.fingerprint {
             Ok(ServerCertVerified::assertion())
         } else {
             Err(rustls::Error::InvalidCertificate(
