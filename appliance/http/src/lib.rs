@@ -915,6 +915,11 @@ mod tests {
             ("post", "/api/v1/plugins/{id}/trial"),
             ("get", "/api/v1/plugin-routes"),
             ("put", "/api/v1/plugin-routes/{hook}"),
+            ("post", "/api/v1/till/quote"),
+            ("post", "/api/v1/till/checkouts"),
+            ("post", "/api/v1/till/top-ups"),
+            ("post", "/api/v1/till/refunds"),
+            ("get", "/api/v1/till/orders/{order}"),
         ]
         .iter()
         .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
