@@ -3,8 +3,9 @@
 //! (`mdns-browse`, mdns-sd) and an independent one (python-zeroconf, `tests/tools/`). Both find
 //! the box with its TXT keys — API version, box id, certificate fingerprint — at its address.
 //! Then the reference POS, `tongka-pos`, in the POS namespace: it discovers the box, pairs with
-//! the code a manager opened (no address typed), tops up a card and checks out. When the box
-//! stops, its goodbye withdraws the service at once.
+//! the code a manager opened (no address typed), tops up a card and checks out. A rename of the
+//! merchant withdraws the old name and announces the new one. When the box stops, its goodbye
+//! withdraws the service at once.
 //!
 //! Needs `ip netns` (root, or a sandbox that allows namespaces); where that is refused the test
 //! says so and checks nothing else.
@@ -145,7 +146,7 @@ fn a_pos_in_another_namespace_finds_the_box_pairs_sells_and_sees_it_withdraw() {
     let mut browser = Command::new("ip")
         .args(["netns", "exec", &pos_ns])
         .arg(workspace_binary("mdns-browse").unwrap())
-        .args(["--seconds", "40"])
+        .args(["--seconds", "90"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -155,7 +156,7 @@ fn a_pos_in_another_namespace_finds_the_box_pairs_sells_and_sees_it_withdraw() {
     let mut independent = Command::new("ip")
         .args(["netns", "exec", &pos_ns, "python3"])
         .arg(tool)
-        .arg("40")
+        .arg("90")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -250,12 +251,12 @@ fn a_pos_in_another_namespace_finds_the_box_pairs_sells_and_sees_it_withdraw() {
         );
         String::from_utf8(output.stdout).unwrap()
     };
-    let listed = pos(&["discover", "--seconds", "10"]);
+    let listed = pos(&["discover", "--seconds", "5"]);
     assert!(
         listed.contains(&running.fingerprint.to_string()) && listed.contains("10.77.0.1"),
         "{listed}"
     );
-    pos(&["pair", &code, "--name", "收银台 1", "--seconds", "10"]);
+    pos(&["pair", &code, "--name", "收银台 1", "--seconds", "5"]);
     pos(&[
         "top-up", "--card", "C-7001", "--amount", "30.00", "--order", "T-1",
     ]);
@@ -277,13 +278,33 @@ fn a_pos_in_another_namespace_finds_the_box_pairs_sells_and_sees_it_withdraw() {
         "{sale}"
     );
 
+    // Head office renames the merchant: the old name is withdrawn, the new one announced.
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                enter(&box_ns);
+                let boss = sign_in(&running, "boss", BOSS_PASSWORD);
+                boss.ok("PUT", "/api/v1/merchant", Some(r#"{"name":"新名字"}"#));
+            })
+            .join()
+            .unwrap();
+    });
+    let renamed = wait_for(&lines, Duration::from_secs(10), |line| {
+        line.starts_with("found 新名字\t") && line.contains(&fingerprint)
+    });
+    assert!(renamed.is_some(), "the new name was not announced");
+    let old_gone = wait_for(&independent_lines, Duration::from_secs(10), |line| {
+        line == "withdrawn 我的商户._tongka._tcp.local."
+    });
+    assert!(old_gone.is_some(), "python-zeroconf saw the old name stay");
+
     // Stopping the box withdraws it: the browser hears the goodbye, not a TTL running out.
     running.terminate().unwrap();
     let withdrawn = wait_for(&lines, Duration::from_secs(5), |line| {
         line.starts_with("withdrawn ") && line.contains("_tongka._tcp.local.")
     });
     let independently = wait_for(&independent_lines, Duration::from_secs(5), |line| {
-        line == "withdrawn 我的商户._tongka._tcp.local."
+        line == "withdrawn 新名字._tongka._tcp.local."
     });
     for child in [&mut browser, &mut independent] {
         let _ = child.kill();

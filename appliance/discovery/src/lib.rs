@@ -71,6 +71,7 @@ pub struct Advertisement {
 pub struct Advertiser {
     daemon: ServiceDaemon,
     fullname: String,
+    advertisement: Advertisement,
 }
 
 impl std::fmt::Debug for Advertiser {
@@ -97,6 +98,35 @@ fn instance_label(name: &str) -> String {
     }
 }
 
+/// Registers the service for `advertisement`; its full name.
+fn register(
+    daemon: &ServiceDaemon,
+    advertisement: &Advertisement,
+) -> Result<String, DiscoveryError> {
+    let short_id: String = advertisement.box_id.chars().take(8).collect();
+    let host = format!("tongka-{short_id}.local.");
+    let properties = [
+        ("txtvers", TXT_VERSION),
+        ("api", API_MAJOR),
+        ("id", advertisement.box_id.as_str()),
+        ("fp", advertisement.fingerprint.as_str()),
+    ];
+    let info = ServiceInfo::new(
+        SERVICE_TYPE,
+        &instance_label(&advertisement.instance),
+        &host,
+        (),
+        advertisement.port,
+        &properties[..],
+    )?
+    // Addresses follow the interfaces': a DHCP renewal or a new cable is announced.
+    .enable_addr_auto();
+    let fullname = info.get_fullname().to_owned();
+    daemon.register(info)?;
+    tracing::info!(service = %fullname, port = advertisement.port, "advertised on the LAN (mDNS)");
+    Ok(fullname)
+}
+
 impl Advertiser {
     /// Starts answering for the box on `interfaces` (by name), or on every non-loopback interface
     /// if none are named.
@@ -116,28 +146,26 @@ impl Advertiser {
                     .collect::<Vec<_>>(),
             )?;
         }
-        let short_id: String = advertisement.box_id.chars().take(8).collect();
-        let host = format!("tongka-{short_id}.local.");
-        let properties = [
-            ("txtvers", TXT_VERSION),
-            ("api", API_MAJOR),
-            ("id", advertisement.box_id.as_str()),
-            ("fp", advertisement.fingerprint.as_str()),
-        ];
-        let info = ServiceInfo::new(
-            SERVICE_TYPE,
-            &instance_label(&advertisement.instance),
-            &host,
-            (),
-            advertisement.port,
-            &properties[..],
-        )?
-        // Addresses follow the interfaces': a DHCP renewal or a new cable is announced.
-        .enable_addr_auto();
-        let fullname = info.get_fullname().to_owned();
-        daemon.register(info)?;
-        tracing::info!(service = %fullname, port = advertisement.port, "advertised on the LAN (mDNS)");
-        Ok(Advertiser { daemon, fullname })
+        let fullname = register(&daemon, advertisement)?;
+        Ok(Advertiser {
+            daemon,
+            fullname,
+            advertisement: advertisement.clone(),
+        })
+    }
+
+    /// Advertises under a new instance name (the merchant was renamed): the old name is withdrawn
+    /// with a goodbye, the new one announced, on the same daemon and interfaces.
+    pub fn rename(&mut self, instance: &str, wait: Duration) -> Result<(), DiscoveryError> {
+        if instance_label(instance) == instance_label(&self.advertisement.instance) {
+            return Ok(());
+        }
+        if let Ok(done) = self.daemon.unregister(&self.fullname) {
+            let _ = done.recv_timeout(wait);
+        }
+        self.advertisement.instance = instance.to_owned();
+        self.fullname = register(&self.daemon, &self.advertisement)?;
+        Ok(())
     }
 
     /// Withdraws the service (goodbye packets: browsers drop it at once, not when its TTL runs

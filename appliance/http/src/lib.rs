@@ -55,6 +55,8 @@ pub struct AppState {
     pub pairing: Arc<pairing::PairingGuard>,
     /// Top-ups, checkouts and refunds.
     pub till: Arc<tongka_domain::Till>,
+    /// The merchant's name after each rename: the box re-advertises itself under it.
+    pub merchant_name: Arc<tokio::sync::watch::Sender<String>>,
 }
 
 impl AppState {
@@ -74,6 +76,7 @@ impl AppState {
             )),
             members: Arc::new(members),
             in_flight: idempotency::in_flight(),
+            merchant_name: Arc::new(tokio::sync::watch::Sender::new(String::new())),
             plugins,
             pairing: Arc::new(pairing::PairingGuard::new(
                 pairing::PairingOptions::default(),

@@ -378,6 +378,7 @@ pub(crate) async fn rename_merchant(
         .rename_merchant(&actor.staff, &request.name)
         .map_err(|error| internal(&error))?
         .map_err(merchant_refused)?;
+    state.merchant_name.send_replace(merchant.name.clone());
     Ok(Json(MerchantBody::from(&merchant)))
 }
 

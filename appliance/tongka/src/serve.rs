@@ -184,11 +184,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("cannot set up the ledger's assets and accounts")?;
     let plugins = open_plugins(&config).await?;
-    let app = tongka_http::router(
-        tongka_http::AppState::new(VERSION, api_limits, members, plugins)
-            .with_pairing(config.pairing_options())
-            .with_till(config.till_options()?),
-    );
+    let state = tongka_http::AppState::new(VERSION, api_limits, members, plugins)
+        .with_pairing(config.pairing_options())
+        .with_till(config.till_options()?);
+    let mut renamed = state.merchant_name.subscribe();
+    let app = tongka_http::router(state);
 
     // What people and the scripts that start the box read: where it is and how to trust it. The
     // fingerprint line comes last.
@@ -203,7 +203,26 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     println!("证书指纹 / certificate SHA-256 fingerprint: {fingerprint}");
     info!(%address, %fingerprint, self_signed = identity.self_signed, data = %config.data_dir.display(), "listening");
 
-    let advertiser = advertise(&config, &merchant_name, address.port(), &fingerprint).await;
+    let advertiser = std::sync::Arc::new(std::sync::Mutex::new(
+        advertise(&config, &merchant_name, address.port(), &fingerprint).await,
+    ));
+    // A renamed merchant is re-advertised under the new name: POS lists show it at once.
+    let renaming = std::sync::Arc::clone(&advertiser);
+    tokio::spawn(async move {
+        while renamed.changed().await.is_ok() {
+            let name = renamed.borrow_and_update().clone();
+            let advertiser = std::sync::Arc::clone(&renaming);
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Ok(mut guard) = advertiser.lock()
+                    && let Some(advertiser) = guard.as_mut()
+                    && let Err(error) = advertiser.rename(&name, Duration::from_secs(1))
+                {
+                    warn!(%error, "not re-advertised under the new name");
+                }
+            })
+            .await;
+        }
+    });
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = move |mut stop_rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -236,7 +255,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         () = shutdown_signal() => {
             info!("shutting down");
             // Terminals stop finding the box before it stops answering them.
-            if let Some(advertiser) = advertiser {
+            let withdrawing = advertiser.lock().ok().and_then(|mut a| a.take());
+            if let Some(advertiser) = withdrawing {
                 let _ = tokio::task::spawn_blocking(move || advertiser.stop(Duration::from_secs(1))).await;
             }
             let _ = stop_tx.send(true);
