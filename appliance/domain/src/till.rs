@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tongka_ledger::{BatchError, NewTransfer, TransferError, TransferId, TransferKind, UserData};
+use tongka_ledger::{AccountId, BatchError, NewTransfer, TransferError, TransferKind, UserData};
 
 use crate::UnixMillis;
 use crate::accounts::{self, MemberAccount, StoreAccount, batch_error, transfer_code};
@@ -679,28 +679,54 @@ fn taken_back(effects: &[Effect]) -> Option<(u64, u64)> {
     (points.is_some() || growth.is_some()).then(|| (points.unwrap_or(0), growth.unwrap_or(0)))
 }
 
-fn transfer(
-    id: TransferId,
-    debit: tongka_ledger::AccountId,
-    credit: tongka_ledger::AccountId,
-    amount: u64,
-    code: u16,
-    reference: u128,
-    part: u16,
-) -> NewTransfer {
-    NewTransfer {
-        id,
-        kind: TransferKind::Posted {
-            debit,
-            credit,
-            amount: u128::from(amount),
-        },
-        code,
-        user_data: UserData {
-            u128: reference,
-            u64: 0,
-            u32: u32::from(part),
-        },
+/// The transfers of one order, leg by leg; a leg of nothing is left out.
+struct Legs {
+    /// The order's key: transfer ids derive from it and the leg's part.
+    key: u128,
+    /// For a refund, the key of the order it reverses: each transfer then names the one it
+    /// reverses (the same part of that order) in `user_data.u128`.
+    reverses: Option<u128>,
+    transfers: Vec<NewTransfer>,
+}
+
+impl Legs {
+    fn new(key: u128, reverses: Option<u128>) -> Legs {
+        Legs {
+            key,
+            reverses,
+            transfers: Vec::new(),
+        }
+    }
+
+    fn leg(&mut self, part: u16, debit: AccountId, credit: AccountId, amount: u64, code: u16) {
+        if amount == 0 {
+            return;
+        }
+        let reference = self.reverses.map_or(self.key, |original| {
+            accounts::transfer_id(b"till", original, part).0
+        });
+        self.transfers.push(NewTransfer {
+            id: accounts::transfer_id(b"till", self.key, part),
+            kind: TransferKind::Posted {
+                debit,
+                credit,
+                amount: u128::from(amount),
+            },
+            code,
+            user_data: UserData {
+                u128: reference,
+                u64: 0,
+                u32: u32::from(part),
+            },
+        });
+    }
+
+    /// The transfer ids, as the order records them.
+    fn ids(&self) -> Vec<String> {
+        self.transfers
+            .iter()
+            .map(|t| format!("{:032x}", t.id.0))
+            .collect()
     }
 }
 
@@ -962,45 +988,38 @@ impl Till {
         let gains = earned(&effects);
         let referrer = self.live_referrer(&member_record)?;
 
-        let key = order_key(actor.merchant, &request.order);
-        let id = |part: u16| accounts::transfer_id(b"till", key, part);
         let m = request.member;
         let s = actor.store;
-        let mut transfers = Vec::new();
-        let mut push = |part: u16, debit, credit, amount: u64, code: u16| {
-            if amount > 0 {
-                transfers.push(transfer(id(part), debit, credit, amount, code, key, part));
-            }
-        };
-        push(
+        let mut legs = Legs::new(order_key(actor.merchant, &request.order), None);
+        legs.leg(
             part::PRINCIPAL,
             MemberAccount::Principal.id(m),
             StoreAccount::StoredValueRedeemed.id(s),
             principal,
             transfer_code::SPEND_PRINCIPAL,
         );
-        push(
+        legs.leg(
             part::BONUS,
             MemberAccount::Bonus.id(m),
             StoreAccount::BonusRedeemed.id(s),
             bonus,
             transfer_code::SPEND_BONUS,
         );
-        push(
+        legs.leg(
             part::POINTS_OFFSET,
             MemberAccount::Points.id(m),
             StoreAccount::PointsRedeemed.id(s),
             payment.points,
             transfer_code::POINTS_OFFSET,
         );
-        push(
+        legs.leg(
             part::POINTS_EARNED,
             StoreAccount::PointsIssued.id(s),
             MemberAccount::Points.id(m),
             gains.points,
             transfer_code::POINTS_EARNED,
         );
-        push(
+        legs.leg(
             part::GROWTH_EARNED,
             StoreAccount::GrowthIssued.id(s),
             MemberAccount::Growth.id(m),
@@ -1009,7 +1028,7 @@ impl Till {
         );
         let referrer_points = match referrer {
             Some(r) => {
-                push(
+                legs.leg(
                     part::REFERRER_POINTS,
                     StoreAccount::PointsIssued.id(s),
                     MemberAccount::Points.id(r),
@@ -1020,11 +1039,8 @@ impl Till {
             }
             None => 0,
         };
-        let ids: Vec<String> = transfers
-            .iter()
-            .map(|t| format!("{:032x}", t.id.0))
-            .collect();
-        if let Err(refused) = self.apply(actor.store, m, transfers).await? {
+        let ids = legs.ids();
+        if let Err(refused) = self.apply(actor.store, m, legs.transfers).await? {
             return Ok(Err(refused));
         }
 
@@ -1143,38 +1159,31 @@ impl Till {
             ))));
         }
         let referrer = self.live_referrer(&member_record)?;
-        let key = order_key(actor.merchant, &request.order);
-        let id = |part: u16| accounts::transfer_id(b"till", key, part);
         let m = request.member;
         let s = actor.store;
-        let mut transfers = Vec::new();
-        let mut push = |part: u16, debit, credit, amount: u64, code: u16| {
-            if amount > 0 {
-                transfers.push(transfer(id(part), debit, credit, amount, code, key, part));
-            }
-        };
-        push(
+        let mut legs = Legs::new(order_key(actor.merchant, &request.order), None);
+        legs.leg(
             part::PRINCIPAL,
             StoreAccount::StoredValueSold.id(s),
             MemberAccount::Principal.id(m),
             request.amount_fen,
             transfer_code::TOP_UP,
         );
-        push(
+        legs.leg(
             part::BONUS,
             StoreAccount::BonusGiven.id(s),
             MemberAccount::Bonus.id(m),
             bonus,
             transfer_code::TOP_UP_BONUS,
         );
-        push(
+        legs.leg(
             part::POINTS_EARNED,
             StoreAccount::PointsIssued.id(s),
             MemberAccount::Points.id(m),
             gains.points,
             transfer_code::POINTS_EARNED,
         );
-        push(
+        legs.leg(
             part::GROWTH_EARNED,
             StoreAccount::GrowthIssued.id(s),
             MemberAccount::Growth.id(m),
@@ -1183,7 +1192,7 @@ impl Till {
         );
         let referrer_points = match referrer {
             Some(r) => {
-                push(
+                legs.leg(
                     part::REFERRER_POINTS,
                     StoreAccount::PointsIssued.id(s),
                     MemberAccount::Points.id(r),
@@ -1194,11 +1203,8 @@ impl Till {
             }
             None => 0,
         };
-        let ids: Vec<String> = transfers
-            .iter()
-            .map(|t| format!("{:032x}", t.id.0))
-            .collect();
-        if let Err(refused) = self.apply(s, m, transfers).await? {
+        let ids = legs.ids();
+        if let Err(refused) = self.apply(s, m, legs.transfers).await? {
             return Ok(Err(refused));
         }
         let order = Order {
@@ -1459,69 +1465,59 @@ impl Till {
             None => 0,
         };
 
-        let key = order_key(actor.merchant, &request.order);
-        let original_key = order_key(actor.merchant, &original.id);
-        let reversed = |part: u16| accounts::transfer_id(b"till", original_key, part).0;
         let m = original.member;
         let s = original.store;
-        let mut transfers = Vec::new();
-        let mut push = |part: u16, debit, credit, amount: u64| {
-            if amount > 0 {
-                transfers.push(transfer(
-                    accounts::transfer_id(b"till", key, part),
-                    debit,
-                    credit,
-                    amount,
-                    transfer_code::REVERSAL,
-                    reversed(part),
-                    part,
-                ));
-            }
-        };
+        let mut legs = Legs::new(
+            order_key(actor.merchant, &request.order),
+            Some(order_key(actor.merchant, &original.id)),
+        );
         // What goes back to the member first, so a take-back can use points just returned.
-        push(
+        legs.leg(
             part::PRINCIPAL,
             StoreAccount::StoredValueRedeemed.id(s),
             MemberAccount::Principal.id(m),
             principal,
+            transfer_code::REVERSAL,
         );
-        push(
+        legs.leg(
             part::BONUS,
             StoreAccount::BonusRedeemed.id(s),
             MemberAccount::Bonus.id(m),
             bonus,
+            transfer_code::REVERSAL,
         );
-        push(
+        legs.leg(
             part::POINTS_OFFSET,
             StoreAccount::PointsRedeemed.id(s),
             MemberAccount::Points.id(m),
             points_offset,
+            transfer_code::REVERSAL,
         );
-        push(
+        legs.leg(
             part::POINTS_EARNED,
             MemberAccount::Points.id(m),
             StoreAccount::PointsIssued.id(s),
             points_taken,
+            transfer_code::REVERSAL,
         );
-        push(
+        legs.leg(
             part::GROWTH_EARNED,
             MemberAccount::Growth.id(m),
             StoreAccount::GrowthIssued.id(s),
             growth_taken,
+            transfer_code::REVERSAL,
         );
         if let Some(r) = original.referrer {
-            push(
+            legs.leg(
                 part::REFERRER_POINTS,
                 MemberAccount::Points.id(r),
                 StoreAccount::PointsIssued.id(s),
                 referrer_taken,
+                transfer_code::REVERSAL,
             );
         }
-        let ids: Vec<String> = transfers
-            .iter()
-            .map(|t| format!("{:032x}", t.id.0))
-            .collect();
-        if let Err(refused) = self.apply(s, m, transfers).await? {
+        let ids = legs.ids();
+        if let Err(refused) = self.apply(s, m, legs.transfers).await? {
             return Ok(Err(refused));
         }
         let moved = Moved {
