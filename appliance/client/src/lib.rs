@@ -402,10 +402,20 @@ impl Client {
         self.call(Method::GET, "/api/v1/terminal", None).await
     }
 
-    /// The member a scanned card belongs to (staff tokens; terminals name the card in each
-    /// operation instead).
-    pub async fn find_card(&self, number: &str) -> Result<Value, ClientError> {
-        self.call(Method::GET, &format!("/api/v1/cards/{number}"), None)
+    /// The member a scanned card, or a typed phone number, belongs to: name, tier, balances.
+    pub async fn find_member(&self, by: &MemberKey) -> Result<Member, ClientError> {
+        let query = match by {
+            MemberKey::Card(number) => format!("card={}", encode(number)),
+            MemberKey::Phone(phone) => format!("phone={}", encode(phone)),
+        };
+        self.typed(Method::GET, &format!("/api/v1/till/members?{query}"), None)
+            .await
+    }
+
+    /// 开卡: signs a member up at this terminal's store, with a first card if given.
+    pub async fn open_card(&self, member: &NewMember) -> Result<Member, ClientError> {
+        let body = Client::json(member)?;
+        self.typed(Method::POST, "/api/v1/till/members", Some(&body))
             .await
     }
 
@@ -449,6 +459,18 @@ impl Client {
         self.typed(Method::GET, &format!("/api/v1/till/orders/{id}"), None)
             .await
     }
+}
+
+/// Percent-encodes a query value (everything but unreserved characters).
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn problem(status: StatusCode, body: Value) -> ClientError {
@@ -631,6 +653,50 @@ pub struct Receipt {
     pub refunded: Moved,
     pub refunds: Vec<String>,
     pub original: Option<String>,
+    pub balances: Balances,
+    #[serde(flatten)]
+    pub rest: serde_json::Map<String, Value>,
+}
+
+/// How the till finds a member.
+#[derive(Clone, Debug)]
+pub enum MemberKey {
+    Card(String),
+    Phone(String),
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct NewCard {
+    pub number: String,
+    /// `barcode`, `magstripe`, `ic`, `virtual`, `id-card`.
+    pub kind: String,
+}
+
+/// A member to sign up at the till.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct NewMember {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// `YYYY-MM-DD`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub birthday: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referrer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub marketing_consent: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub card: Option<NewCard>,
+}
+
+/// A member as the till sees them.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Member {
+    pub id: String,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub tier: Option<String>,
     pub balances: Balances,
     #[serde(flatten)]
     pub rest: serde_json::Map<String, Value>,

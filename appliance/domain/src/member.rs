@@ -348,6 +348,9 @@ pub struct Member {
     pub cards: Vec<Card>,
     pub joined_at: UnixMillis,
     pub created_by: Option<StaffId>,
+    /// The paired terminal that signed them up at the till, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at_terminal: Option<crate::terminal::TerminalId>,
 }
 
 /// A member's profile as entered: every field optional, text as typed. Checked by

@@ -21,7 +21,7 @@ use crate::member::{
     ServiceRecord, Tier, TierId, card_number, short_text,
 };
 use crate::merchant::MerchantId;
-use crate::staff::{Role, Staff, StoreId};
+use crate::staff::{Role, Staff, StaffId, StoreId};
 use crate::store::Date;
 
 const MEMBERS: TableDefinition<u128, &[u8]> = TableDefinition::new("members");
@@ -282,11 +282,16 @@ impl Members {
             Ok(member) => member,
             Err(error) => return Ok(Err(error)),
         };
+        self.insert_new(member).await
+    }
+
+    /// Writes a checked new member: accounts first, then the record.
+    async fn insert_new(&self, member: Member) -> Outcome<MemberView> {
         // Cheap uniqueness check before touching the ledger; repeated inside the write.
         if let Err(error) = self.check_unique(&member)? {
             return Ok(Err(error));
         }
-        self.open_accounts(id).await?;
+        self.open_accounts(member.id).await?;
         let txn = self.db().begin_write()?;
         if let Err(error) = unique_in(&txn, &member)? {
             return Ok(Err(error));
@@ -294,6 +299,68 @@ impl Members {
         put_member(&txn, None, &member)?;
         txn.commit()?;
         Ok(Ok(self.view(member)?))
+    }
+
+    /// Signs a member up at a paired terminal of `store`: with a cashier's rights for that
+    /// store (home store the terminal's, no tier choice), the terminal recorded as who did it.
+    pub async fn create_at_till(
+        &self,
+        merchant: MerchantId,
+        store: StoreId,
+        terminal: crate::terminal::TerminalId,
+        new: &NewMember,
+        now: UnixMillis,
+    ) -> Outcome<MemberView> {
+        let cashier = Staff {
+            id: StaffId(0),
+            merchant,
+            department: None,
+            username: String::new(),
+            display_name: String::new(),
+            role: Role::Cashier,
+            scope: crate::Scope::Stores(vec![store]),
+            disabled: false,
+            created_at: now,
+        };
+        let mut new = new.clone();
+        new.home_store = Some(store);
+        let id = MemberId::from_parts(now, random_u128()?);
+        let mut member = match self.check_new(&cashier, id, &new, now, None)? {
+            Ok(member) => member,
+            Err(error) => return Ok(Err(error)),
+        };
+        // No staff member did it; the terminal did.
+        member.created_by = None;
+        member.created_at_terminal = Some(terminal);
+        for card in &mut member.cards {
+            for event in &mut card.history {
+                event.by = None;
+            }
+        }
+        self.insert_new(member).await
+    }
+
+    /// The member with this phone number (as typed), at `merchant`.
+    pub fn find_phone_of(&self, merchant: MerchantId, phone: &str) -> Outcome<MemberView> {
+        let Some(phone) = Phone::parse(phone) else {
+            return Ok(Err(FieldError::new("phone", Invalid::Phone).into()));
+        };
+        let txn = self.db().begin_read()?;
+        let phones = txn.open_table(MEMBER_PHONES)?;
+        let Some(id) = phones
+            .get((merchant.0, phone.as_str()))?
+            .map(|id| id.value())
+        else {
+            return Ok(Err(MemberError::UnknownMember));
+        };
+        drop(phones);
+        drop(txn);
+        match self.member_record(MemberId(id))? {
+            Some(member) => Ok(Ok(self.view(member)?)),
+            None => Err(DomainError::Corrupt(format!(
+                "phone points at missing member {id:032x}"
+            ))),
+        }
     }
 
     async fn open_accounts(&self, id: MemberId) -> Result<(), DomainError> {
@@ -410,6 +477,7 @@ impl Members {
                 .unwrap_or_default(),
             joined_at: now,
             created_by: Some(actor.id),
+            created_at_terminal: None,
         };
         if !may_change(actor, &member) {
             return Ok(Err(MemberError::Forbidden));

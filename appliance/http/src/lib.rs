@@ -213,6 +213,7 @@ fn api_routes_with(limits: Limits) -> OpenApiRouter<AppState> {
         .routes(routes!(till::top_up))
         .routes(routes!(till::refund))
         .routes(routes!(till::order))
+        .routes(routes!(till::open_card, till::find_member))
 }
 
 /// The OpenAPI 3.1 document of the API, as `/api/v1/openapi.json` serves it.
@@ -923,6 +924,8 @@ mod tests {
             ("post", "/api/v1/till/top-ups"),
             ("post", "/api/v1/till/refunds"),
             ("get", "/api/v1/till/orders/{order}"),
+            ("post", "/api/v1/till/members"),
+            ("get", "/api/v1/till/members"),
         ]
         .iter()
         .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))

@@ -467,16 +467,7 @@ pub(crate) async fn create(
     actor: CurrentStaff,
     ApiJson(request): ApiJson<CreateMember>,
 ) -> Result<(StatusCode, Json<MemberBody>), ApiError> {
-    let new = NewMember {
-        home_store: optional_id("home_store", request.home_store.as_deref(), StoreId)?,
-        referrer: optional_id("referrer", request.referrer.as_deref(), MemberId)?,
-        tier: optional_id("tier", request.tier.as_deref(), TierId)?,
-        channel: request.channel,
-        marketing_consent: request.marketing_consent,
-        consent_source: request.consent_source,
-        card: request.card.map(CardRequest::into_new),
-        profile: profile_entry!(request, request.anniversaries, request.tags, request.custom),
-    };
+    let new = new_member(request)?;
     let created = state
         .members
         .create(&actor.staff, &new, UnixMillis::now())
@@ -503,6 +494,20 @@ pub struct SearchParams {
     after: Option<String>,
     /// 1 to 100; 20 by default.
     limit: Option<usize>,
+}
+
+/// A member to create, as the API takes one.
+pub(crate) fn new_member(request: CreateMember) -> Result<NewMember, ApiError> {
+    Ok(NewMember {
+        home_store: optional_id("home_store", request.home_store.as_deref(), StoreId)?,
+        referrer: optional_id("referrer", request.referrer.as_deref(), MemberId)?,
+        tier: optional_id("tier", request.tier.as_deref(), TierId)?,
+        channel: request.channel,
+        marketing_consent: request.marketing_consent,
+        consent_source: request.consent_source,
+        card: request.card.map(CardRequest::into_new),
+        profile: profile_entry!(request, request.anniversaries, request.tags, request.custom),
+    })
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

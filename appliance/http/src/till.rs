@@ -6,7 +6,7 @@
 //! idempotent twice over: by the order id the POS chooses, and by `Idempotency-Key`.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -21,7 +21,9 @@ use tongka_domain::{
 use crate::AppState;
 use crate::auth::{CurrentStaff, internal, parse_id, rfc3339};
 use crate::json::ApiJson;
-use crate::members::{BalancesBody, Money, field_error, money, unknown_member};
+use crate::members::{
+    BalancesBody, CreateMember, MemberBody, Money, field_error, money, unknown_member,
+};
 use crate::problem::{ApiError, Text};
 use crate::scheme::RoutedScheme;
 use crate::terminals::CurrentTerminal;
@@ -888,4 +890,99 @@ pub(crate) async fn order(
         return Err(refused(TillError::UnknownOrder));
     }
     Ok(Json(OrderBody::from(&order)))
+}
+
+/// 开卡 / Signs a member up at the till, with a first card if given. A terminal signs up for its
+/// store (home store its own, with a cashier's rights: no tier choice); staff as on
+/// `POST /api/v1/members`, their store the home store unless the body names one.
+#[utoipa::path(post, path = "/api/v1/till/members", tag = "till", security(("bearer" = [])),
+    request_body = CreateMember,
+    responses((status = 201, body = MemberBody),
+        (status = 403, body = crate::problem::ProblemDoc),
+        (status = 409, description = "phone_taken, card_taken", body = crate::problem::ProblemDoc),
+        (status = 422, body = crate::problem::ProblemDoc)))]
+pub(crate) async fn open_card(
+    State(state): State<AppState>,
+    caller: TillCaller,
+    ApiJson(request): ApiJson<CreateMember>,
+) -> Result<(StatusCode, Json<MemberBody>), ApiError> {
+    let new = crate::members::new_member(request)?;
+    let now = UnixMillis::now();
+    let created = match &caller {
+        TillCaller::Terminal(terminal) => {
+            state
+                .members
+                .create_at_till(
+                    state.directory.first_merchant(),
+                    terminal.store,
+                    terminal.id,
+                    &new,
+                    now,
+                )
+                .await
+        }
+        TillCaller::Staff(staff) => state.members.create(staff, &new, now).await,
+    }
+    .map_err(|e| internal(&e))?
+    .map_err(crate::members::refused)?;
+    tracing::info!(member = %created.member.id, phone = ?created.member.profile.phone, "member signed up at the till");
+    Ok((StatusCode::CREATED, Json(MemberBody::from(&created))))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct FindParams {
+    /// A card number as scanned.
+    card: Option<String>,
+    /// A mobile number as typed.
+    phone: Option<String>,
+}
+
+/// 查会员 / The member a scanned card or a typed phone number belongs to: what the till shows
+/// before an order (name, tier, balances). A lost card answers 409 `card_not_active`.
+#[utoipa::path(get, path = "/api/v1/till/members", tag = "till", security(("bearer" = [])),
+    params(FindParams),
+    responses((status = 200, body = MemberBody),
+        (status = 404, description = "unknown_member, unknown_card", body = crate::problem::ProblemDoc),
+        (status = 409, description = "card_not_active, member_not_live", body = crate::problem::ProblemDoc),
+        (status = 422, body = crate::problem::ProblemDoc)))]
+pub(crate) async fn find_member(
+    State(state): State<AppState>,
+    caller: TillCaller,
+    Query(params): Query<FindParams>,
+) -> Result<Json<MemberBody>, ApiError> {
+    let merchant = match &caller {
+        TillCaller::Terminal(_) => state.directory.first_merchant(),
+        TillCaller::Staff(staff) => staff.merchant,
+    };
+    let view = match (params.card.as_deref(), params.phone.as_deref()) {
+        (Some(number), None) => {
+            let (view, card) = state
+                .members
+                .find_card_of(merchant, number)
+                .map_err(|e| internal(&e))?
+                .map_err(crate::members::refused)?;
+            if card.status != tongka_domain::CardStatus::Active {
+                return Err(crate::members::refused(MemberError::CardNotActive(
+                    card.status.as_str(),
+                )));
+            }
+            view
+        }
+        (None, Some(phone)) => state
+            .members
+            .find_phone_of(merchant, phone)
+            .map_err(|e| internal(&e))?
+            .map_err(crate::members::refused)?,
+        _ => {
+            return Err(ApiError::invalid_field(
+                "card",
+                Text::new("须给出 card 或 phone 之一", "give one of card or phone"),
+            ));
+        }
+    };
+    if !view.member.status.is_live() {
+        return Err(crate::members::refused(MemberError::NotLive));
+    }
+    Ok(Json(MemberBody::from(&view)))
 }

@@ -5,6 +5,8 @@
 //! tongka-pos discover
 //! tongka-pos pair 12345678 --name "收银台 1"            # the box found on the LAN
 //! tongka-pos pair 12345678 --box https://10.0.0.5:8620 --fingerprint AB:CD:…
+//! tongka-pos open-card --name 李娜 --phone 13800138000 --card 8800001
+//! tongka-pos member find --phone 13800138000
 //! tongka-pos top-up --card 8800001 --amount 100.00
 //! tongka-pos checkout --card 8800001 --line MILK:dairy:2:12.50 --points max --stored-value rest
 //! tongka-pos refund S-… --line 1:1
@@ -59,6 +61,25 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         seconds: u64,
     },
+    /// 查会员 / Find a member by card or phone.
+    Member {
+        #[command(subcommand)]
+        command: MemberCommand,
+    },
+    /// 开卡 / Sign a member up at this store, with a card.
+    OpenCard {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        phone: String,
+        #[arg(long)]
+        card: String,
+        #[arg(long, default_value = "barcode")]
+        kind: String,
+        /// YYYY-MM-DD.
+        #[arg(long)]
+        birthday: Option<String>,
+    },
     /// 充值 / Top up a member's stored value.
     TopUp {
         #[arg(long)]
@@ -100,6 +121,17 @@ enum Command {
     },
     /// 查订单 / Show an order's receipt.
     Order { id: String },
+}
+
+#[derive(Subcommand)]
+enum MemberCommand {
+    /// By card number or phone.
+    Find {
+        #[arg(long, conflicts_with = "phone", required_unless_present = "phone")]
+        card: Option<String>,
+        #[arg(long)]
+        phone: Option<String>,
+    },
 }
 
 /// What the POS remembers once paired.
@@ -223,6 +255,34 @@ async fn run(cli: Cli) -> Result<()> {
                 },
             )?;
             println!("已配对 / paired with {url} as {}", paired.terminal["name"]);
+        }
+        Command::Member {
+            command: MemberCommand::Find { card, phone },
+        } => {
+            let client = paired(&cli.config).await?;
+            let key = match (card, phone) {
+                (Some(card), _) => tongka_client::MemberKey::Card(card),
+                (None, Some(phone)) => tongka_client::MemberKey::Phone(phone),
+                (None, None) => bail!("--card or --phone"),
+            };
+            print(&client.find_member(&key).await?)?;
+        }
+        Command::OpenCard {
+            name,
+            phone,
+            card,
+            kind,
+            birthday,
+        } => {
+            let client = paired(&cli.config).await?;
+            let member = tongka_client::NewMember {
+                name: Some(name),
+                phone: Some(phone),
+                birthday,
+                card: Some(tongka_client::NewCard { number: card, kind }),
+                ..tongka_client::NewMember::default()
+            };
+            print(&client.open_card(&member).await?)?;
         }
         Command::TopUp {
             card,

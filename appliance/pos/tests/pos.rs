@@ -1,7 +1,7 @@
 //! `tongka-pos` against the real box over HTTPS: a box showing another certificate than the one
-//! given is refused, naming both; pairing by code saves the pairing (owner-only); then top-up,
-//! checkout paid from stored value, a refund and the receipt, each a real `tongka-pos` process;
-//! a revoked terminal is refused.
+//! given is refused, naming both; pairing by code saves the pairing (owner-only); then a member
+//! signed up at the till and found by phone and by card, top-up, checkout paid from stored value,
+//! a refund and the receipt, each a real `tongka-pos` process; a revoked terminal is refused.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -37,14 +37,6 @@ fn a_pos_pins_pairs_tops_up_checks_out_and_refunds() {
     let running = start(&data, &dir.path().join("box.log"));
     let boss = sign_in(&running, "boss", BOSS_PASSWORD);
     let shop = store(&boss, "SH-001");
-    boss.ok(
-        "POST",
-        "/api/v1/members",
-        Some(
-            &json!({"name": "李娜", "home_store": shop, "card": {"number": "C-3001", "kind": "barcode"}})
-                .to_string(),
-        ),
-    );
     let code = boss.ok("POST", &format!("/api/v1/stores/{shop}/pairings"), None)["code"]
         .as_str()
         .unwrap()
@@ -91,6 +83,49 @@ fn a_pos_pins_pairs_tops_up_checks_out_and_refunds() {
         let mode = std::fs::metadata(&config).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "the pairing holds a token: owner only");
     }
+
+    // 开卡 at the till: her home store is the terminal's. A phone already taken is refused.
+    let opened = receipt(&pos(
+        &config,
+        &[
+            "open-card",
+            "--name",
+            "李娜",
+            "--phone",
+            "138 0013 8000",
+            "--card",
+            "C-3001",
+        ],
+    ));
+    assert_eq!(opened["home_store"], shop.as_str());
+    assert_eq!(opened["phone"], "13800138000");
+    let again = pos(
+        &config,
+        &[
+            "open-card",
+            "--name",
+            "李娜",
+            "--phone",
+            "13800138000",
+            "--card",
+            "C-3002",
+        ],
+    );
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("phone_taken"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let by_phone = receipt(&pos(
+        &config,
+        &["member", "find", "--phone", "+86 138-0013-8000"],
+    ));
+    let by_card = receipt(&pos(&config, &["member", "find", "--card", "c-3001"]));
+    assert_eq!(by_phone["id"], opened["id"]);
+    assert_eq!(by_card["id"], opened["id"]);
+    let missing = pos(&config, &["member", "find", "--card", "C-9999"]);
+    assert!(!missing.status.success());
 
     let top_up = receipt(&pos(
         &config,
