@@ -140,9 +140,10 @@ fn checkouts_are_priced_by_the_merchants_rules() {
         &boss,
         &json!({"name": "金卡会员", "home_store": shop, "tier": gold}),
     );
+    // 1992 was a leap year: a 29 February run still has a birthday to match.
     let birthday = member(
         &boss,
-        &json!({"name": "寿星", "home_store": shop, "birthday": format!("1990-{month:02}-{day:02}")}),
+        &json!({"name": "寿星", "home_store": shop, "birthday": format!("1992-{month:02}-{day:02}")}),
     );
     install_standard(&boss, dir.path(), &json!({}));
 
