@@ -60,7 +60,13 @@ fn install_standard(boss: &Client, dir: &std::path::Path, config: &Value) {
     let body = json!({"component": component, "config": config, "grant": []}).to_string();
     let (status, value) = boss.call("POST", "/api/v1/plugins", Some(&body));
     assert_eq!(status, 201, "{value}");
-    for hook in ["quote-checkout", "commit-checkout", "top-up", "refund"] {
+    for hook in [
+        "quote-checkout",
+        "commit-checkout",
+        "top-up",
+        "refund",
+        "member-joined",
+    ] {
         boss.ok(
             "PUT",
             &format!("/api/v1/plugin-routes/{hook}"),
@@ -414,7 +420,8 @@ fn a_member_tops_up_pays_with_points_and_stored_value_and_is_refunded() {
             "offset": {"points_per_unit": 100, "unit_fen": 100, "cap_percent": 50},
             "top_up_offers": [{"min_fen": 10000, "bonus_fen": 2000, "bonus_points": 500}],
             "growth_per_yuan": 1,
-            "referral": {"share_percent": 10}
+            "referral": {"share_percent": 10, "join_points": 50},
+            "welcome_points": 100
         }),
     );
     let till = terminal(&running, &boss, &shop, "收银台 1");
@@ -554,6 +561,29 @@ fn a_member_tops_up_pays_with_points_and_stored_value_and_is_refunded() {
     let original = boss.ok("GET", "/api/v1/till/orders/S-1", None);
     assert_eq!(original["refunds"], json!(["R-1", "R-2"]));
     assert_eq!(amount(&original["refunded"]["total"]), "40.00");
+
+    // 开卡 at the till with a referrer: 100 welcome points, and 50 to the one who brought her.
+    let (status, zhang) = till.call(
+        "POST",
+        "/api/v1/till/members",
+        Some(
+            &json!({"name": "张", "phone": "13900139000", "referrer": referrer,
+                    "card": {"number": "C-2002", "kind": "barcode"}})
+            .to_string(),
+        ),
+    );
+    assert_eq!(status, 201, "{zhang}");
+    assert_eq!(zhang["balances"]["points"], "100", "{zhang}");
+    assert_eq!(zhang["home_store"], shop.as_str());
+    assert_eq!(balances(&boss, &referrer).2, "54");
+    let zhang_id = zhang["id"].as_str().unwrap();
+    let welcome = boss.ok(
+        "GET",
+        &format!("/api/v1/till/orders/joined-{zhang_id}"),
+        None,
+    );
+    assert_eq!(welcome["kind"], "joined");
+    assert_eq!(welcome["moved"]["referrer_points"], "50");
 
     two_terminals_cannot_spend_one_balance_twice(&running, &boss, &shop);
     a_failing_scheme_writes_nothing(&running, &boss, &shop, dir.path(), &li);

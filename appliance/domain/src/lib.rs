@@ -66,7 +66,7 @@ pub use terminal::{
 pub use till::{
     AMOUNT_FEN_MAX, CheckoutRequest, Discount, Effect, LINES_MAX, LocalTime, MemberStats, Moved,
     NoScheme, OffsetOffer, Order, OrderKind, Paid, Party, Payment, PricedLine, QUANTITY_MILLI_MAX,
-    Quote, RefundLine, RefundRequest, Scheme, SchemeContext, SchemeFailure, SchemeMember,
+    Quote, RefundLine, RefundRequest, Scheme, SchemeContext, SchemeFailure, SchemeMember, Signer,
     SpendOrder, Tender, TenderKind, Till, TillActor, TillError, TillLine, TillOptions,
     TopUpRequest, earned_tier,
 };

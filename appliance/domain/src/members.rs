@@ -277,16 +277,14 @@ impl Members {
         new: &NewMember,
         now: UnixMillis,
     ) -> Outcome<MemberView> {
-        let id = MemberId::from_parts(now, random_u128()?);
-        let member = match self.check_new(actor, id, new, now, None)? {
-            Ok(member) => member,
-            Err(error) => return Ok(Err(error)),
-        };
-        self.insert_new(member).await
+        match self.prepare(actor, new, now)? {
+            Ok(member) => self.insert_new(member).await,
+            Err(error) => Ok(Err(error)),
+        }
     }
 
     /// Writes a checked new member: accounts first, then the record.
-    async fn insert_new(&self, member: Member) -> Outcome<MemberView> {
+    pub(crate) async fn insert_new(&self, member: Member) -> Outcome<MemberView> {
         // Cheap uniqueness check before touching the ledger; repeated inside the write.
         if let Err(error) = self.check_unique(&member)? {
             return Ok(Err(error));
@@ -301,16 +299,17 @@ impl Members {
         Ok(Ok(self.view(member)?))
     }
 
-    /// Signs a member up at a paired terminal of `store`: with a cashier's rights for that
-    /// store (home store the terminal's, no tier choice), the terminal recorded as who did it.
-    pub async fn create_at_till(
+    /// A member a paired terminal of `store` would sign up, checked but not written: with a
+    /// cashier's rights for that store (home store the terminal's, no tier choice), the terminal
+    /// recorded as who did it. [`Members::insert_new`] writes it.
+    pub(crate) fn prepare_at_till(
         &self,
         merchant: MerchantId,
         store: StoreId,
         terminal: crate::terminal::TerminalId,
         new: &NewMember,
         now: UnixMillis,
-    ) -> Outcome<MemberView> {
+    ) -> Outcome<Member> {
         let cashier = Staff {
             id: StaffId(0),
             merchant,
@@ -324,8 +323,7 @@ impl Members {
         };
         let mut new = new.clone();
         new.home_store = Some(store);
-        let id = MemberId::from_parts(now, random_u128()?);
-        let mut member = match self.check_new(&cashier, id, &new, now, None)? {
+        let mut member = match self.prepare(&cashier, &new, now)? {
             Ok(member) => member,
             Err(error) => return Ok(Err(error)),
         };
@@ -337,7 +335,25 @@ impl Members {
                 event.by = None;
             }
         }
-        self.insert_new(member).await
+        Ok(Ok(member))
+    }
+
+    /// A member `actor` would create, checked (profile, scope, uniqueness) but not written.
+    pub(crate) fn prepare(
+        &self,
+        actor: &Staff,
+        new: &NewMember,
+        now: UnixMillis,
+    ) -> Outcome<Member> {
+        let id = MemberId::from_parts(now, random_u128()?);
+        let member = match self.check_new(actor, id, new, now, None)? {
+            Ok(member) => member,
+            Err(error) => return Ok(Err(error)),
+        };
+        if let Err(error) = self.check_unique(&member)? {
+            return Ok(Err(error));
+        }
+        Ok(Ok(member))
     }
 
     /// The member with this phone number (as typed), at `merchant`.

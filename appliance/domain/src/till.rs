@@ -225,6 +225,10 @@ pub trait Scheme: Send + Sync {
     /// Names the rules in force (plugins, versions, settings, routes): a quote made under other
     /// rules is stale.
     fn rules_version(&self) -> String;
+    /// The welcome when a member opens a card: points, growth, the referrer's reward, a tier.
+    fn member_joined(&self, _context: &SchemeContext<'_>) -> Result<Vec<Effect>, SchemeFailure> {
+        Ok(Vec::new())
+    }
 }
 
 /// No scheme: nothing is earned, nothing discounted; stored value still pays.
@@ -378,6 +382,8 @@ pub enum OrderKind {
     TopUp,
     Checkout,
     Refund,
+    /// The welcome gifts of a member who opened a card at the till.
+    Joined,
 }
 
 /// What a refund has returned of a checkout so far, or what one refund returned.
@@ -500,6 +506,15 @@ pub enum TillError {
     PointsAlreadySpent { needed: u64, available: u128 },
     #[error("the scheme names tier `{0}`, which the merchant does not have")]
     UnknownTier(String),
+    #[error("{0}")]
+    Member(crate::error::MemberError),
+}
+
+/// Who signs a member up at the till.
+#[derive(Clone, Copy, Debug)]
+pub enum Signer<'a> {
+    Terminal(TerminalId),
+    Staff(&'a crate::staff::Staff),
 }
 
 type Outcome<T> = Result<Result<T, TillError>, DomainError>;
@@ -1585,6 +1600,143 @@ impl Till {
         }
         txn.commit()?;
         Ok(Ok(refund))
+    }
+
+    /// 开卡: signs a member up at the till, with the scheme's welcome (`member-joined`: points
+    /// and growth, the referrer's reward, a tier). The scheme is asked before anything is
+    /// written: a failing scheme leaves no member behind. The gifts are one batch named by the
+    /// member (`joined-…`), recorded as an order of kind `joined`.
+    pub async fn open_card(
+        &self,
+        actor: &TillActor,
+        signer: Signer<'_>,
+        scheme: &dyn Scheme,
+        new: &crate::member::NewMember,
+        now: UnixMillis,
+    ) -> Outcome<(crate::members::MemberView, Option<Order>)> {
+        let prepared = match signer {
+            Signer::Terminal(terminal) => {
+                self.members
+                    .prepare_at_till(actor.merchant, actor.store, terminal, new, now)?
+            }
+            Signer::Staff(staff) => self.members.prepare(staff, new, now)?,
+        };
+        let member = match prepared {
+            Ok(member) => member,
+            Err(error) => return Ok(Err(TillError::Member(error))),
+        };
+        let tier = match member.tier {
+            Some(tier) => self
+                .members
+                .tiers(actor.merchant)?
+                .into_iter()
+                .find(|t| t.id == tier),
+            None => None,
+        };
+        let order_id = format!("joined-{}", member.id);
+        let store = self.store(actor)?;
+        let context = SchemeContext {
+            order: &order_id,
+            member: SchemeMember {
+                id: member.id,
+                tier,
+                tags: member.profile.tags.clone(),
+                birthday: member.profile.birthday,
+                joined_on: Date::at(member.joined_at, MERCHANT_UTC_OFFSET_MINUTES),
+                home_store: member.home_store,
+                referrer: member.referrer,
+                balances: Balances::default(),
+                stats: MemberStats::default(),
+            },
+            store: &store,
+            at: LocalTime::at(now),
+        };
+        let effects = match scheme.member_joined(&context) {
+            Ok(effects) => effects,
+            Err(failure) => return Ok(Err(TillError::Scheme(failure))),
+        };
+        let tier_set = match self.tier_named(actor.merchant, &effects)? {
+            Ok(tier) => tier,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let referrer = self.live_referrer(&member)?;
+        let view = match self.members.insert_new(member).await? {
+            Ok(view) => view,
+            Err(error) => return Ok(Err(TillError::Member(error))),
+        };
+        let gains = earned(&effects);
+        let referrer_points = if referrer.is_some() {
+            gains.referrer_points
+        } else {
+            0
+        };
+        if gains.points == 0 && gains.growth == 0 && referrer_points == 0 && tier_set.is_none() {
+            return Ok(Ok((view, None)));
+        }
+        let (m, s) = (view.member.id, actor.store);
+        let mut legs = Legs::new(order_key(actor.merchant, &order_id), None);
+        legs.leg(
+            part::POINTS_EARNED,
+            StoreAccount::PointsIssued.id(s),
+            MemberAccount::Points.id(m),
+            gains.points,
+            transfer_code::POINTS_EARNED,
+        );
+        legs.leg(
+            part::GROWTH_EARNED,
+            StoreAccount::GrowthIssued.id(s),
+            MemberAccount::Growth.id(m),
+            gains.growth,
+            transfer_code::GROWTH_EARNED,
+        );
+        if let Some(r) = referrer {
+            legs.leg(
+                part::REFERRER_POINTS,
+                StoreAccount::PointsIssued.id(s),
+                MemberAccount::Points.id(r),
+                referrer_points,
+                transfer_code::REFERRAL_POINTS,
+            );
+        }
+        let ids = legs.ids();
+        if let Err(refused) = self.apply(s, m, legs.transfers).await? {
+            return Ok(Err(refused));
+        }
+        let order = Order {
+            id: order_id,
+            merchant: actor.merchant,
+            kind: OrderKind::Joined,
+            member: m,
+            store: s,
+            staff: actor.staff,
+            terminal: actor.terminal,
+            at: now,
+            fingerprint: fingerprint(&("joined", m))?,
+            till_lines: Vec::new(),
+            lines: Vec::new(),
+            discounts: Vec::new(),
+            moved: Moved {
+                points_earned: gains.points,
+                growth_earned: gains.growth,
+                referrer_points,
+                ..Moved::default()
+            },
+            referrer,
+            tier_change: None,
+            original: None,
+            refunds: Vec::new(),
+            refunded: Moved::default(),
+            refunded_lines: BTreeMap::new(),
+            effects,
+            transfers: ids,
+            balances_after: Balances::default(),
+        };
+        let order = self.record(order, tier_set, 0, |_| {})?;
+        let view = crate::members::MemberView {
+            balances: order.balances_after,
+            member: self.members.member_record(m)?.unwrap_or(view.member),
+        };
+        Ok(Ok((view, Some(order))))
     }
 
     /// The split of a stored-value payment between principal and bonus.

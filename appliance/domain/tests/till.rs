@@ -173,7 +173,8 @@ fn apply(expected: &mut [Expected], members: &[tongka_domain::MemberId], order: 
         i128::from(m.points_earned),
     );
     match order.kind {
-        tongka_domain::OrderKind::TopUp => {
+        // Welcome gifts credit like a top-up's points (the sequences here open no cards).
+        tongka_domain::OrderKind::TopUp | tongka_domain::OrderKind::Joined => {
             e.principal += principal;
             e.bonus += bonus;
             e.points += points;

@@ -416,7 +416,7 @@ pub struct CreateMember {
     #[serde(default)]
     custom: BTreeMap<String, String>,
     /// A store id; a cashier's own store if they have one.
-    home_store: Option<String>,
+    pub(crate) home_store: Option<String>,
     /// The referring member's id.
     referrer: Option<String>,
     /// `store` (default), `online`, `referral`, `import`.

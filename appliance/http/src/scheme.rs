@@ -134,6 +134,14 @@ impl tongka_domain::Scheme for RoutedScheme {
         self.each(Hook::Refund, |host, id| host.refund(id, &order))
     }
 
+    fn member_joined(&self, context: &SchemeContext<'_>) -> Result<Vec<Effect>, SchemeFailure> {
+        let summary = member(&context.member);
+        let at = time(context.at);
+        self.each(Hook::MemberJoined, |host, id| {
+            host.member_joined(id, &summary, at)
+        })
+    }
+
     fn rules_version(&self) -> String {
         // Every hook's route, and each routed plugin's component and settings.
         let mut hash = Sha256::new();

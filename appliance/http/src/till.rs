@@ -483,6 +483,7 @@ fn refused(error: TillError) -> ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, Text::new(zh, en))
     };
     match error {
+        TillError::Member(error) => crate::members::refused(error),
         TillError::Invalid(field) => field_error(&field),
         TillError::UnknownMember => unknown_member(),
         TillError::Frozen => conflict("member_frozen", "会员已冻结", "The member is frozen"),
@@ -892,41 +893,41 @@ pub(crate) async fn order(
     Ok(Json(OrderBody::from(&order)))
 }
 
-/// 开卡 / Signs a member up at the till, with a first card if given. A terminal signs up for its
-/// store (home store its own, with a cashier's rights: no tier choice); staff as on
-/// `POST /api/v1/members`, their store the home store unless the body names one.
+/// 开卡 / Signs a member up at the till, with a first card if given, and gives the loyalty
+/// scheme's welcome (`member-joined`: points, growth, the referrer's reward, a tier). The scheme is
+/// asked first: if it fails, no member is made (503 `scheme_failed`). A terminal signs up for its
+/// store (home store its own, with a cashier's rights: no tier choice); staff name their store as
+/// `home_store`.
 #[utoipa::path(post, path = "/api/v1/till/members", tag = "till", security(("bearer" = [])),
     request_body = CreateMember,
     responses((status = 201, body = MemberBody),
         (status = 403, body = crate::problem::ProblemDoc),
         (status = 409, description = "phone_taken, card_taken", body = crate::problem::ProblemDoc),
-        (status = 422, body = crate::problem::ProblemDoc)))]
+        (status = 422, body = crate::problem::ProblemDoc),
+        (status = 503, description = "scheme_failed", body = crate::problem::ProblemDoc)))]
 pub(crate) async fn open_card(
     State(state): State<AppState>,
     caller: TillCaller,
     ApiJson(request): ApiJson<CreateMember>,
-) -> Result<(StatusCode, Json<MemberBody>), ApiError> {
+) -> Result<Response, ApiError> {
+    let actor = caller.actor(&state, request.home_store.as_deref())?;
     let new = crate::members::new_member(request)?;
-    let now = UnixMillis::now();
-    let created = match &caller {
-        TillCaller::Terminal(terminal) => {
-            state
-                .members
-                .create_at_till(
-                    state.directory.first_merchant(),
-                    terminal.store,
-                    terminal.id,
-                    &new,
-                    now,
-                )
-                .await
+    let signer = match &caller {
+        TillCaller::Terminal(terminal) => tongka_domain::Signer::Terminal(terminal.id),
+        TillCaller::Staff(staff) => tongka_domain::Signer::Staff(staff),
+    };
+    let answer = state
+        .till
+        .open_card(&actor, signer, &scheme(&state), &new, UnixMillis::now())
+        .await
+        .map_err(|e| internal(&e))?;
+    Ok(match answer {
+        Ok((view, _)) => {
+            tracing::info!(member = %view.member.id, phone = ?view.member.profile.phone, "member signed up at the till");
+            (StatusCode::CREATED, Json(MemberBody::from(&view))).into_response()
         }
-        TillCaller::Staff(staff) => state.members.create(staff, &new, now).await,
-    }
-    .map_err(|e| internal(&e))?
-    .map_err(crate::members::refused)?;
-    tracing::info!(member = %created.member.id, phone = ?created.member.profile.phone, "member signed up at the till");
-    Ok((StatusCode::CREATED, Json(MemberBody::from(&created))))
+        Err(error) => refusal(error),
+    })
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
