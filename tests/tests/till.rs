@@ -442,6 +442,14 @@ fn a_member_tops_up_pays_with_points_and_stored_value_and_is_refunded() {
     assert_eq!(amount(&receipt["moved"]["bonus"]), "20.00");
     assert_eq!(receipt["moved"]["points"], "500");
     assert_eq!(balances(&boss, &li), owned(["100.00", "20.00", "500", "0"]));
+    // An order id the POS mangled is refused, naming the field; nothing is paid in.
+    let (status, value) = till.call(
+        "POST",
+        "/api/v1/till/top-ups",
+        Some(r#"{"order":"T 1!","card":"C-2001","amount":"100.00"}"#),
+    );
+    problem(status, &value, 422, "invalid_field");
+    assert_eq!(value["field"], "order");
     // The same top-up again is the same top-up.
     let (status, again) = till.call("POST", "/api/v1/till/top-ups", Some(&top_up));
     assert_eq!((status, &again), (201, &receipt));

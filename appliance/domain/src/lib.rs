@@ -65,10 +65,10 @@ pub use terminal::{
 };
 pub use till::{
     AMOUNT_FEN_MAX, CheckoutRequest, Discount, Effect, LINES_MAX, LocalTime, MemberStats, Moved,
-    NoScheme, OffsetOffer, Order, OrderKind, Paid, Party, Payment, PricedLine, QUANTITY_MILLI_MAX,
-    Quote, RefundLine, RefundRequest, Scheme, SchemeContext, SchemeFailure, SchemeMember, Signer,
+    OffsetOffer, Order, OrderKind, Paid, Party, Payment, PricedLine, QUANTITY_MILLI_MAX, Quote,
+    RefundLine, RefundRequest, Scheme, SchemeContext, SchemeFailure, SchemeMember, Signer,
     SpendOrder, Tender, TenderKind, Till, TillActor, TillError, TillLine, TillOptions,
-    TopUpRequest, earned_tier,
+    TopUpRequest,
 };
 
 /// Milliseconds since the Unix epoch: the domain's time, given by the caller so tests control it.

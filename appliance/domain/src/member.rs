@@ -60,6 +60,8 @@ pub enum Invalid {
     UnknownField,
     /// Listed twice.
     Duplicate,
+    /// Not an order id: 1 to 64 of `A-Z a-z 0-9 - _ .`.
+    OrderId,
 }
 
 /// A refused field: which one, and why. `field` is a JSON-style path (`custom.shoe_size`).

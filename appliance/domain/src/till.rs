@@ -231,43 +231,6 @@ pub trait Scheme: Send + Sync {
     }
 }
 
-/// No scheme: nothing is earned, nothing discounted; stored value still pays.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NoScheme;
-
-impl Scheme for NoScheme {
-    fn quote_checkout(
-        &self,
-        _: &SchemeContext<'_>,
-        _: &[TillLine],
-    ) -> Result<Vec<Effect>, SchemeFailure> {
-        Ok(Vec::new())
-    }
-    fn commit_checkout(
-        &self,
-        _: &SchemeContext<'_>,
-        _: &[TillLine],
-        _: Paid,
-        _: &[Effect],
-    ) -> Result<Vec<Effect>, SchemeFailure> {
-        Ok(Vec::new())
-    }
-    fn top_up(&self, _: &SchemeContext<'_>, _: u64) -> Result<Vec<Effect>, SchemeFailure> {
-        Ok(Vec::new())
-    }
-    fn refund(
-        &self,
-        _: &SchemeContext<'_>,
-        _: &str,
-        _: &[TillLine],
-    ) -> Result<Vec<Effect>, SchemeFailure> {
-        Ok(Vec::new())
-    }
-    fn rules_version(&self) -> String {
-        "none".into()
-    }
-}
-
 /// Which stored value a payment spends first (储值扣款顺序).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SpendOrder {
@@ -736,6 +699,42 @@ impl Legs {
         });
     }
 
+    /// What the order earns: the member's points and growth, and the referrer's points if they
+    /// are still a member. The referrer's points given, which are none without a referrer.
+    fn earnings(
+        &mut self,
+        store: StoreId,
+        member: MemberId,
+        referrer: Option<MemberId>,
+        gains: Earned,
+    ) -> u64 {
+        self.leg(
+            part::POINTS_EARNED,
+            StoreAccount::PointsIssued.id(store),
+            MemberAccount::Points.id(member),
+            gains.points,
+            transfer_code::POINTS_EARNED,
+        );
+        self.leg(
+            part::GROWTH_EARNED,
+            StoreAccount::GrowthIssued.id(store),
+            MemberAccount::Growth.id(member),
+            gains.growth,
+            transfer_code::GROWTH_EARNED,
+        );
+        let Some(referrer) = referrer else {
+            return 0;
+        };
+        self.leg(
+            part::REFERRER_POINTS,
+            StoreAccount::PointsIssued.id(store),
+            MemberAccount::Points.id(referrer),
+            gains.referrer_points,
+            transfer_code::REFERRAL_POINTS,
+        );
+        gains.referrer_points
+    }
+
     /// The transfer ids, as the order records them.
     fn ids(&self) -> Vec<String> {
         self.transfers
@@ -831,15 +830,30 @@ impl Till {
             MemberStatus::Frozen => return Ok(Err(TillError::Frozen)),
             _ => return Ok(Err(TillError::NotLive)),
         }
+        let view = self.scheme_member(
+            &member,
+            self.members.balances(member.id)?,
+            self.stats(member.id)?,
+        )?;
+        Ok(Ok((member, view)))
+    }
+
+    /// `member` as a scheme sees them, with their tier's definition.
+    fn scheme_member(
+        &self,
+        member: &Member,
+        balances: Balances,
+        stats: MemberStats,
+    ) -> Result<SchemeMember, DomainError> {
         let tier = match member.tier {
             Some(tier) => self
                 .members
-                .tiers(merchant)?
+                .tiers(member.merchant)?
                 .into_iter()
                 .find(|t| t.id == tier),
             None => None,
         };
-        let view = SchemeMember {
+        Ok(SchemeMember {
             id: member.id,
             tier,
             tags: member.profile.tags.clone(),
@@ -847,10 +861,9 @@ impl Till {
             joined_on: Date::at(member.joined_at, MERCHANT_UTC_OFFSET_MINUTES),
             home_store: member.home_store,
             referrer: member.referrer,
-            balances: self.members.balances(member.id)?,
-            stats: self.stats(member.id)?,
-        };
-        Ok(Ok((member, view)))
+            balances,
+            stats,
+        })
     }
 
     fn store(&self, actor: &TillActor) -> Result<Store, DomainError> {
@@ -903,13 +916,19 @@ impl Till {
             Ok(effects) => effects,
             Err(failure) => return Ok(Err(TillError::Scheme(failure))),
         };
-        Ok(price(
-            request,
+        let mut quote = match price(request, actor.store, context.member.balances, effects) {
+            Ok(quote) => quote,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        // Everything the quote depends on: the order, the balances, the proposal, the rules.
+        quote.token = fingerprint(&(
+            scheme.rules_version(),
             actor.store,
-            context.member.balances,
-            effects,
-            &scheme.rules_version(),
-        ))
+            request,
+            &quote.balances,
+            &quote.effects,
+        ))?;
+        Ok(Ok(quote))
     }
 
     /// Commits a quoted checkout with the member's payments: stored value, points and other
@@ -1027,33 +1046,7 @@ impl Till {
             payment.points,
             transfer_code::POINTS_OFFSET,
         );
-        legs.leg(
-            part::POINTS_EARNED,
-            StoreAccount::PointsIssued.id(s),
-            MemberAccount::Points.id(m),
-            gains.points,
-            transfer_code::POINTS_EARNED,
-        );
-        legs.leg(
-            part::GROWTH_EARNED,
-            StoreAccount::GrowthIssued.id(s),
-            MemberAccount::Growth.id(m),
-            gains.growth,
-            transfer_code::GROWTH_EARNED,
-        );
-        let referrer_points = match referrer {
-            Some(r) => {
-                legs.leg(
-                    part::REFERRER_POINTS,
-                    StoreAccount::PointsIssued.id(s),
-                    MemberAccount::Points.id(r),
-                    gains.referrer_points,
-                    transfer_code::REFERRAL_POINTS,
-                );
-                gains.referrer_points
-            }
-            None => 0,
-        };
+        let referrer_points = legs.earnings(s, m, referrer, gains);
         let ids = legs.ids();
         if let Err(refused) = self.apply(actor.store, m, legs.transfers).await? {
             return Ok(Err(refused));
@@ -1061,13 +1054,9 @@ impl Till {
 
         let order = Order {
             id: request.order.clone(),
-            merchant: actor.merchant,
             kind: OrderKind::Checkout,
             member: m,
             store: s,
-            staff: actor.staff,
-            terminal: actor.terminal,
-            at: now,
             fingerprint: print,
             till_lines: request.lines.clone(),
             lines: quote.lines.clone(),
@@ -1084,14 +1073,9 @@ impl Till {
                 referrer_points,
             },
             referrer,
-            tier_change: None,
-            original: None,
-            refunds: Vec::new(),
-            refunded: Moved::default(),
-            refunded_lines: BTreeMap::new(),
             effects,
             transfers: ids,
-            balances_after: Balances::default(),
+            ..Order::blank(actor, now)
         };
         let date = context.at.date;
         let order = self.record(order, tier_set, 0, |stats| {
@@ -1191,50 +1175,17 @@ impl Till {
             bonus,
             transfer_code::TOP_UP_BONUS,
         );
-        legs.leg(
-            part::POINTS_EARNED,
-            StoreAccount::PointsIssued.id(s),
-            MemberAccount::Points.id(m),
-            gains.points,
-            transfer_code::POINTS_EARNED,
-        );
-        legs.leg(
-            part::GROWTH_EARNED,
-            StoreAccount::GrowthIssued.id(s),
-            MemberAccount::Growth.id(m),
-            gains.growth,
-            transfer_code::GROWTH_EARNED,
-        );
-        let referrer_points = match referrer {
-            Some(r) => {
-                legs.leg(
-                    part::REFERRER_POINTS,
-                    StoreAccount::PointsIssued.id(s),
-                    MemberAccount::Points.id(r),
-                    gains.referrer_points,
-                    transfer_code::REFERRAL_POINTS,
-                );
-                gains.referrer_points
-            }
-            None => 0,
-        };
+        let referrer_points = legs.earnings(s, m, referrer, gains);
         let ids = legs.ids();
         if let Err(refused) = self.apply(s, m, legs.transfers).await? {
             return Ok(Err(refused));
         }
         let order = Order {
             id: request.order.clone(),
-            merchant: actor.merchant,
             kind: OrderKind::TopUp,
             member: m,
             store: s,
-            staff: actor.staff,
-            terminal: actor.terminal,
-            at: now,
             fingerprint: print,
-            till_lines: Vec::new(),
-            lines: Vec::new(),
-            discounts: Vec::new(),
             moved: Moved {
                 net_fen: request.amount_fen,
                 principal_fen: request.amount_fen,
@@ -1247,14 +1198,9 @@ impl Till {
                 referrer_points,
             },
             referrer,
-            tier_change: None,
-            original: None,
-            refunds: Vec::new(),
-            refunded: Moved::default(),
-            refunded_lines: BTreeMap::new(),
             effects,
             transfers: ids,
-            balances_after: Balances::default(),
+            ..Order::blank(actor, now)
         };
         Ok(Ok(self.record(
             order,
@@ -1433,17 +1379,11 @@ impl Till {
                 let Some(record) = self.members.member_record(original.member)? else {
                     return Ok(Err(TillError::UnknownMember));
                 };
-                let view = SchemeMember {
-                    id: record.id,
-                    tier: None,
-                    tags: record.profile.tags.clone(),
-                    birthday: record.profile.birthday,
-                    joined_on: Date::at(record.joined_at, MERCHANT_UTC_OFFSET_MINUTES),
-                    home_store: record.home_store,
-                    referrer: record.referrer,
-                    balances: self.members.balances(record.id)?,
-                    stats: self.stats(record.id)?,
-                };
+                let view = self.scheme_member(
+                    &record,
+                    self.members.balances(record.id)?,
+                    self.stats(record.id)?,
+                )?;
                 (record, view)
             }
             Err(refused) => return Ok(Err(refused)),
@@ -1548,27 +1488,19 @@ impl Till {
         };
         let refund = Order {
             id: request.order.clone(),
-            merchant: actor.merchant,
             kind: OrderKind::Refund,
             member: m,
             store: actor.store,
-            staff: actor.staff,
-            terminal: actor.terminal,
-            at: now,
             fingerprint: print,
             till_lines: refund_till_lines,
             lines: priced,
-            discounts: Vec::new(),
             moved: moved.clone(),
             referrer: original.referrer,
-            tier_change: None,
             original: Some(original.id.clone()),
-            refunds: Vec::new(),
-            refunded: Moved::default(),
-            refunded_lines: BTreeMap::new(),
             effects,
             transfers: ids,
             balances_after: self.members.balances(m)?,
+            ..Order::blank(actor, now)
         };
         // The refund and the original's running totals in one transaction.
         let txn = self.db().begin_write()?;
@@ -1625,29 +1557,11 @@ impl Till {
             Ok(member) => member,
             Err(error) => return Ok(Err(TillError::Member(error))),
         };
-        let tier = match member.tier {
-            Some(tier) => self
-                .members
-                .tiers(actor.merchant)?
-                .into_iter()
-                .find(|t| t.id == tier),
-            None => None,
-        };
         let order_id = format!("joined-{}", member.id);
         let store = self.store(actor)?;
         let context = SchemeContext {
             order: &order_id,
-            member: SchemeMember {
-                id: member.id,
-                tier,
-                tags: member.profile.tags.clone(),
-                birthday: member.profile.birthday,
-                joined_on: Date::at(member.joined_at, MERCHANT_UTC_OFFSET_MINUTES),
-                home_store: member.home_store,
-                referrer: member.referrer,
-                balances: Balances::default(),
-                stats: MemberStats::default(),
-            },
+            member: self.scheme_member(&member, Balances::default(), MemberStats::default())?,
             store: &store,
             at: LocalTime::at(now),
         };
@@ -1665,38 +1579,11 @@ impl Till {
             Err(error) => return Ok(Err(TillError::Member(error))),
         };
         let gains = earned(&effects);
-        let referrer_points = if referrer.is_some() {
-            gains.referrer_points
-        } else {
-            0
-        };
-        if gains.points == 0 && gains.growth == 0 && referrer_points == 0 && tier_set.is_none() {
-            return Ok(Ok((view, None)));
-        }
         let (m, s) = (view.member.id, actor.store);
         let mut legs = Legs::new(order_key(actor.merchant, &order_id), None);
-        legs.leg(
-            part::POINTS_EARNED,
-            StoreAccount::PointsIssued.id(s),
-            MemberAccount::Points.id(m),
-            gains.points,
-            transfer_code::POINTS_EARNED,
-        );
-        legs.leg(
-            part::GROWTH_EARNED,
-            StoreAccount::GrowthIssued.id(s),
-            MemberAccount::Growth.id(m),
-            gains.growth,
-            transfer_code::GROWTH_EARNED,
-        );
-        if let Some(r) = referrer {
-            legs.leg(
-                part::REFERRER_POINTS,
-                StoreAccount::PointsIssued.id(s),
-                MemberAccount::Points.id(r),
-                referrer_points,
-                transfer_code::REFERRAL_POINTS,
-            );
+        let referrer_points = legs.earnings(s, m, referrer, gains);
+        if legs.transfers.is_empty() && tier_set.is_none() {
+            return Ok(Ok((view, None)));
         }
         let ids = legs.ids();
         if let Err(refused) = self.apply(s, m, legs.transfers).await? {
@@ -1704,17 +1591,10 @@ impl Till {
         }
         let order = Order {
             id: order_id,
-            merchant: actor.merchant,
             kind: OrderKind::Joined,
             member: m,
             store: s,
-            staff: actor.staff,
-            terminal: actor.terminal,
-            at: now,
             fingerprint: fingerprint(&("joined", m))?,
-            till_lines: Vec::new(),
-            lines: Vec::new(),
-            discounts: Vec::new(),
             moved: Moved {
                 points_earned: gains.points,
                 growth_earned: gains.growth,
@@ -1722,14 +1602,9 @@ impl Till {
                 ..Moved::default()
             },
             referrer,
-            tier_change: None,
-            original: None,
-            refunds: Vec::new(),
-            refunded: Moved::default(),
-            refunded_lines: BTreeMap::new(),
             effects,
             transfers: ids,
-            balances_after: Balances::default(),
+            ..Order::blank(actor, now)
         };
         let order = self.record(order, tier_set, 0, |_| {})?;
         let view = crate::members::MemberView {
@@ -1883,6 +1758,37 @@ impl Till {
     }
 }
 
+impl Order {
+    /// An order of `actor` at `now` with nothing in it yet: the fields each operation sets are
+    /// given, the rest start empty.
+    fn blank(actor: &TillActor, now: UnixMillis) -> Order {
+        Order {
+            id: String::new(),
+            merchant: actor.merchant,
+            kind: OrderKind::Checkout,
+            member: MemberId(0),
+            store: actor.store,
+            staff: actor.staff,
+            terminal: actor.terminal,
+            at: now,
+            fingerprint: String::new(),
+            till_lines: Vec::new(),
+            lines: Vec::new(),
+            discounts: Vec::new(),
+            moved: Moved::default(),
+            referrer: None,
+            tier_change: None,
+            original: None,
+            refunds: Vec::new(),
+            refunded: Moved::default(),
+            refunded_lines: BTreeMap::new(),
+            effects: Vec::new(),
+            transfers: Vec::new(),
+            balances_after: Balances::default(),
+        }
+    }
+}
+
 /// Tenders of one kind as one: a refund returns by kind.
 fn merged(tenders: &[Tender]) -> Vec<Tender> {
     add_moved(
@@ -1923,7 +1829,7 @@ fn higher(tiers: &[Tier], a: TierId, b: TierId) -> TierId {
 
 /// The highest tier above the member's whose thresholds they meet (any one is enough): upgrades
 /// by growth, cumulative spend, a single top-up or points. Never a downgrade.
-pub fn earned_tier(
+fn earned_tier(
     tiers: &[Tier],
     current: Option<TierId>,
     balances: &Balances,
@@ -1947,13 +1853,13 @@ pub fn earned_tier(
         .map(|tier| tier.id)
 }
 
-/// Prices the order under the scheme's effects. Pure: the same inputs give the same quote.
+/// Prices the order under the scheme's effects. Pure: the same inputs give the same quote; the
+/// caller adds its token.
 fn price(
     request: &CheckoutRequest,
     store: StoreId,
     balances: Balances,
     effects: Vec<Effect>,
-    rules: &str,
 ) -> Result<Quote, TillError> {
     let mut lines: Vec<PricedLine> = request
         .lines
@@ -2074,8 +1980,6 @@ fn price(
         _ => None,
     };
     let gains = earned(&effects);
-    let token = fingerprint(&(rules, store, request, &balances, &effects))
-        .map_err(|e| TillError::SchemeProposal(e.to_string()))?;
     Ok(Quote {
         order: request.order.clone(),
         member: request.member,
@@ -2089,6 +1993,6 @@ fn price(
         offset,
         balances,
         effects,
-        token,
+        token: String::new(),
     })
 }

@@ -91,6 +91,10 @@ pub(crate) fn field_error(error: &FieldError) -> ApiError {
             "the merchant has not defined this custom field",
         ),
         Invalid::Duplicate => Text::new("重复", "is listed twice"),
+        Invalid::OrderId => Text::new(
+            "订单号须为 1 至 64 位字母、数字或 - _ .",
+            "an order id is 1 to 64 of A-Z a-z 0-9 - _ .",
+        ),
     };
     ApiError::invalid_field(&error.field, text)
 }

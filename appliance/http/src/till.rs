@@ -13,9 +13,9 @@ use axum::response::{IntoResponse, Response};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tongka_domain::{
-    CheckoutRequest, Effect, MemberError, MemberId, Moved, Order, OrderKind, Payment, PricedLine,
-    Quote, RefundLine, RefundRequest, Role, Staff, StoreId, Tender, TenderKind, Terminal,
-    TillActor, TillError, TillLine, TopUpRequest, UnixMillis, accounts,
+    CheckoutRequest, MemberError, MemberId, Moved, Order, OrderKind, Payment, PricedLine, Quote,
+    RefundLine, RefundRequest, Role, Staff, StoreId, Tender, TenderKind, Terminal, TillActor,
+    TillError, TillLine, TopUpRequest, UnixMillis, accounts,
 };
 
 use crate::AppState;
@@ -325,9 +325,6 @@ pub struct QuoteBody {
     /// Points the member may pay with, or null.
     points_offset: Option<OffsetBody>,
     balances: BalancesBody,
-    /// What the loyalty scheme proposed, as it said it.
-    #[schema(value_type = Vec<Object>)]
-    effects: Vec<Effect>,
     /// Bring it back with the commit: if balances or rules changed since, the commit is refused
     /// with the new quote.
     quote_token: String,
@@ -360,7 +357,6 @@ impl From<&Quote> for QuoteBody {
                 max_value: money(u128::from(o.max_value_fen)),
             }),
             balances: BalancesBody::from(&q.balances),
-            effects: q.effects.clone(),
             quote_token: q.token.clone(),
         }
     }
