@@ -246,13 +246,18 @@ impl outbound_http::Host for CallState {
                 "more than {HTTP_REQUESTS_MAX} requests in one call"
             ))));
         }
+        // A request that meets the call's deadline ends the call as the epoch would: with
+        // `Deadline`, not with an answer the plugin could no longer act on in time. (The request's
+        // own timeout and the epoch tick race; whichever comes first, the caller sees the same.)
         let remaining = self.deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
-            return Ok(Err(HttpError::Failed(
-                "the call's deadline has passed".into(),
-            )));
+            return Err(wasmtime::Trap::Interrupt.into());
         }
-        Ok(send(&self.http, uri, request, remaining))
+        let sent = send(&self.http, uri, request, remaining);
+        if sent.is_err() && Instant::now() >= self.deadline {
+            return Err(wasmtime::Trap::Interrupt.into());
+        }
+        Ok(sent)
     }
 }
 
