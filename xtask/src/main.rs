@@ -3,6 +3,7 @@
 //! `cargo xtask serve` — install what is missing, build, and start the box on a local data folder.
 //! `cargo xtask test`  — everything CI checks: formatting, clippy with warnings denied, all tests.
 //! `cargo xtask bench` — the ledger's throughput figures for docs/PERFORMANCE.md.
+//! `cargo xtask codegen` — docs/openapi.json and the client generated from it, rewritten.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,8 @@ commands:
                   HTTPS on 0.0.0.0:8620 and plain HTTP on 127.0.0.1:8621 for this machine
                   (ARGS go to `tongka serve`, e.g. --listen 127.0.0.1:9000)
   test            formatting, clippy with warnings denied, and every test: what CI runs
+  codegen         rewrite docs/openapi.json from the API's code, then tongka-client's typed
+                  calls from it (appliance/client/src/api.rs); `test` fails while either is stale
   bench [ARGS…]   measure the ledger (fsync rate, single commits, group commit) in release
                   mode on this disk (ARGS go to the ledger bench, e.g. --dir /mnt/ssd
                   --seconds 5), then the cost of a plugin hook call
@@ -41,6 +44,7 @@ fn main() -> Result<()> {
         Some("serve") => serve(&root, rest),
         Some("test") => test(),
         Some("bench") => bench(&root, rest),
+        Some("codegen") => codegen(),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
             Ok(())
@@ -250,6 +254,33 @@ fn test() -> Result<()> {
         bail!("{failed} tests failed");
     }
     eprintln!("all checks passed");
+    Ok(())
+}
+
+/// The generated files are written by the tests that check them, told to by `TONGKA_CODEGEN`:
+/// first the document from the API's code, then the client from the document.
+fn codegen() -> Result<()> {
+    ensure_toolchain()?;
+    run(
+        "docs/openapi.json",
+        cargo()
+            .args([
+                "test",
+                "--package",
+                "tongka-http",
+                "--lib",
+                "--",
+                "the_published_document_is_current",
+            ])
+            .env("TONGKA_CODEGEN", "1"),
+    )?;
+    run(
+        "appliance/client/src/api.rs",
+        cargo()
+            .args(["test", "--package", "tongka-client", "--test", "codegen"])
+            .env("TONGKA_CODEGEN", "1"),
+    )?;
+    eprintln!("generated files are current; review and commit them");
     Ok(())
 }
 

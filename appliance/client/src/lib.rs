@@ -3,13 +3,16 @@
 //! ```no_run
 //! # async fn till() -> Result<(), tongka_client::ClientError> {
 //! use std::time::Duration;
+//! use tongka_client::types::{PairRequest, TopUpRequest};
 //! // Find the box on the LAN, pin its certificate, pair with the code the manager reads out.
 //! let found = tongka_client::discover(Duration::from_secs(3)).await?;
 //! let box_ = found.first().expect("a box on the LAN");
 //! let client = tongka_client::Client::connect(&box_.url(), &box_.fingerprint).await?;
-//! let paired = client.pair("12345678", "收银台 1").await?;
+//! let paired = client
+//!     .pair(&PairRequest { code: "12345678".into(), name: "收银台 1".into() })
+//!     .await?;
 //! let till = client.with_token(&paired.token);
-//! let receipt = till.top_up(&tongka_client::TopUp::by_card("T-1", "8800001", "100.00")).await?;
+//! let receipt = till.top_up(&TopUpRequest::by_card("T-1", "8800001", "100.00")).await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -19,8 +22,9 @@
 //! drops, so a retry never charges twice. A refusal is [`ClientError::Problem`], with the API's
 //! stable `code` and the field at fault.
 //!
-//! Typed calls cover what a till does (pairing, card lookup, top-up, quote, checkout, refund,
-//! orders); [`Client::call`] reaches every other operation of the OpenAPI document.
+//! Every operation of the API is a method on [`Client`] named by its `operationId`, and every
+//! schema a type in [`types`]: both generated ([`api`]) from `docs/openapi.json`, the document
+//! the box serves, so the client cannot drift from the box.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -34,11 +38,15 @@ use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 pub use tongka_tls::Fingerprint;
+
+pub mod api;
+pub use api::types;
 
 /// How long a connection attempt or one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -287,35 +295,23 @@ impl Client {
         Ok(guard)
     }
 
-    /// Any operation of the API: JSON in, JSON out; a refusal as [`ClientError::Problem`]. A
-    /// write is sent with an `Idempotency-Key` and retried with it if the connection fails
-    /// before the answer.
+    /// Any request by path: JSON in, JSON out (`Null` for an empty answer). The typed methods
+    /// of [`api`] are usually what you want.
     pub async fn call(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, ClientError> {
-        let write = !matches!(method, Method::GET | Method::HEAD);
-        let key = write.then(random_key);
         let payload = match body {
-            Some(body) => Bytes::from(
-                serde_json::to_vec(body).map_err(|e| ClientError::Protocol(e.to_string()))?,
-            ),
-            None => Bytes::new(),
+            Some(body) => Payload::json(body)?,
+            None => Payload::None,
         };
-        let mut last = None;
-        for _ in 0..ATTEMPTS {
-            match self.once(&method, path, &payload, key.as_deref()).await {
-                Ok(answer) => return answer,
-                // The connection failed before an answer: make a new one and send again.
-                Err(error) => {
-                    *self.inner.connection.lock().await = None;
-                    last = Some(error);
-                }
-            }
+        let answer = self.send(method, path, None, payload).await?;
+        if answer.is_empty() {
+            return Ok(Value::Null);
         }
-        Err(last.unwrap_or_else(|| ClientError::Protocol("no attempt made".into())))
+        parse(&answer)
     }
 
     /// One attempt: `Err` when the connection failed (worth retrying), `Ok(answer)` otherwise.
@@ -323,16 +319,16 @@ impl Client {
         &self,
         method: &Method,
         path: &str,
-        payload: &Bytes,
+        payload: &Payload,
         key: Option<&str>,
-    ) -> Result<Result<Value, ClientError>, ClientError> {
+    ) -> Result<Result<Bytes, ClientError>, ClientError> {
         let mut request = Request::builder()
             .method(method.clone())
             .uri(path)
             .header(hyper::header::HOST, &self.inner.host)
             .header(hyper::header::ACCEPT, "application/json");
-        if !payload.is_empty() {
-            request = request.header(hyper::header::CONTENT_TYPE, "application/json");
+        if let Some(content_type) = payload.content_type() {
+            request = request.header(hyper::header::CONTENT_TYPE, content_type);
         }
         if let Some(token) = &self.token {
             request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
@@ -341,7 +337,7 @@ impl Client {
             request = request.header("Idempotency-Key", key);
         }
         let request = request
-            .body(Full::new(payload.clone()))
+            .body(Full::new(payload.bytes()))
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
         let mut guard = self.connection().await?;
         let Some(sender) = guard.as_mut() else {
@@ -362,106 +358,111 @@ impl Client {
             .map_err(|e| unreachable(e.to_string()))?
             .to_bytes();
         drop(guard);
-        let value: Value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            match serde_json::from_slice(&bytes) {
-                Ok(value) => value,
-                Err(e) => return Ok(Err(ClientError::Protocol(e.to_string()))),
-            }
-        };
         if status.is_success() {
-            return Ok(Ok(value));
+            return Ok(Ok(bytes));
         }
-        Ok(Err(problem(status, value)))
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok(Err(problem(status, body)))
     }
 
-    async fn typed<T: for<'de> Deserialize<'de>>(
+    /// Sends one request and returns the answer's body; a refusal is [`ClientError::Problem`]. A
+    /// write carries an `Idempotency-Key` and is sent again with it if the connection fails
+    /// before the answer.
+    pub(crate) async fn send(
         &self,
         method: Method,
         path: &str,
-        body: Option<&Value>,
-    ) -> Result<T, ClientError> {
-        let value = self.call(method, path, body).await?;
-        serde_json::from_value(value).map_err(|e| ClientError::Protocol(e.to_string()))
-    }
-
-    fn json<T: Serialize>(body: &T) -> Result<Value, ClientError> {
-        serde_json::to_value(body).map_err(|e| ClientError::Protocol(e.to_string()))
-    }
-
-    /// Exchanges the code a manager read out for this terminal's token (no sign-in needed).
-    pub async fn pair(&self, code: &str, name: &str) -> Result<Paired, ClientError> {
-        let body = serde_json::json!({"code": code, "name": name});
-        self.typed(Method::POST, "/api/v1/pairings", Some(&body))
-            .await
-    }
-
-    /// The terminal this client's token belongs to.
-    pub async fn terminal(&self) -> Result<Value, ClientError> {
-        self.call(Method::GET, "/api/v1/terminal", None).await
-    }
-
-    /// The member a scanned card, or a typed phone number, belongs to: name, tier, balances.
-    pub async fn find_member(&self, by: &MemberKey) -> Result<Member, ClientError> {
-        let query = match by {
-            MemberKey::Card(number) => format!("card={}", encode(number)),
-            MemberKey::Phone(phone) => format!("phone={}", encode(phone)),
+        query: Option<String>,
+        payload: Payload,
+    ) -> Result<Bytes, ClientError> {
+        let write = !matches!(method, Method::GET | Method::HEAD);
+        let key = write.then(random_key);
+        let target = match query {
+            Some(query) if !query.is_empty() => format!("{path}?{query}"),
+            _ => path.to_owned(),
         };
-        self.typed(Method::GET, &format!("/api/v1/till/members?{query}"), None)
-            .await
-    }
-
-    /// 开卡: signs a member up at this terminal's store, with a first card if given.
-    pub async fn open_card(&self, member: &NewMember) -> Result<Member, ClientError> {
-        let body = Client::json(member)?;
-        self.typed(Method::POST, "/api/v1/till/members", Some(&body))
-            .await
-    }
-
-    pub async fn top_up(&self, top_up: &TopUp) -> Result<Receipt, ClientError> {
-        let body = Client::json(top_up)?;
-        self.typed(Method::POST, "/api/v1/till/top-ups", Some(&body))
-            .await
-    }
-
-    /// What the member gets and may pay with; nothing is written.
-    pub async fn quote(&self, order: &Order) -> Result<Quote, ClientError> {
-        let body = Client::json(order)?;
-        self.typed(Method::POST, "/api/v1/till/quote", Some(&body))
-            .await
-    }
-
-    /// Commits `order` as quoted, paid as `payment`. A stale quote is refused with code
-    /// `quote_stale`; the problem's body holds the new quote (`body["quote"]`).
-    pub async fn checkout(
-        &self,
-        order: &Order,
-        quote_token: &str,
-        payment: &Payment,
-    ) -> Result<Receipt, ClientError> {
-        let mut body = Client::json(order)?;
-        if let Some(object) = body.as_object_mut() {
-            object.insert("quote_token".into(), quote_token.into());
-            object.insert("payment".into(), Client::json(payment)?);
+        let mut last = None;
+        for _ in 0..ATTEMPTS {
+            match self.once(&method, &target, &payload, key.as_deref()).await {
+                Ok(answer) => return answer,
+                // The connection failed before an answer: make a new one and send again.
+                Err(error) => {
+                    *self.inner.connection.lock().await = None;
+                    last = Some(error);
+                }
+            }
         }
-        self.typed(Method::POST, "/api/v1/till/checkouts", Some(&body))
-            .await
-    }
-
-    pub async fn refund(&self, refund: &Refund) -> Result<Receipt, ClientError> {
-        let body = Client::json(refund)?;
-        self.typed(Method::POST, "/api/v1/till/refunds", Some(&body))
-            .await
-    }
-
-    pub async fn order(&self, id: &str) -> Result<Receipt, ClientError> {
-        self.typed(Method::GET, &format!("/api/v1/till/orders/{id}"), None)
-            .await
+        Err(last.unwrap_or_else(|| ClientError::Protocol("no attempt made".into())))
     }
 }
 
-/// Percent-encodes a query value (everything but unreserved characters).
+/// A request's body.
+pub(crate) enum Payload {
+    None,
+    Json(Bytes),
+    Csv(Bytes),
+}
+
+impl Payload {
+    pub(crate) fn json<T: Serialize>(body: &T) -> Result<Payload, ClientError> {
+        serde_json::to_vec(body)
+            .map(|bytes| Payload::Json(Bytes::from(bytes)))
+            .map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    pub(crate) fn csv(text: &str) -> Payload {
+        Payload::Csv(Bytes::copy_from_slice(text.as_bytes()))
+    }
+
+    fn content_type(&self) -> Option<&'static str> {
+        match self {
+            Payload::None => None,
+            Payload::Json(_) => Some("application/json"),
+            Payload::Csv(_) => Some("text/csv; charset=utf-8"),
+        }
+    }
+
+    fn bytes(&self) -> Bytes {
+        match self {
+            Payload::None => Bytes::new(),
+            Payload::Json(bytes) | Payload::Csv(bytes) => bytes.clone(),
+        }
+    }
+}
+
+/// A path segment, percent-encoded: a card number with `/` stays one segment.
+pub(crate) fn segment(text: &str) -> String {
+    encode(text)
+}
+
+/// A query struct as `key=value&…`, leaving out what is not set.
+pub(crate) fn query<T: Serialize>(query: &T) -> Result<String, ClientError> {
+    let value = serde_json::to_value(query).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    let mut pairs = Vec::new();
+    for (key, value) in value.as_object().into_iter().flatten() {
+        let text = match value {
+            Value::Null => continue,
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        pairs.push(format!("{}={}", encode(key), encode(&text)));
+    }
+    Ok(pairs.join("&"))
+}
+
+pub(crate) fn parse<T: DeserializeOwned>(answer: &Bytes) -> Result<T, ClientError> {
+    serde_json::from_slice(answer).map_err(|e| ClientError::Protocol(e.to_string()))
+}
+
+pub(crate) fn nothing(_answer: Bytes) -> Result<(), ClientError> {
+    Ok(())
+}
+
+pub(crate) fn text(answer: Bytes) -> Result<String, ClientError> {
+    String::from_utf8(answer.to_vec()).map_err(|e| ClientError::Protocol(e.to_string()))
+}
+
+/// Percent-encodes everything but unreserved characters.
 fn encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
@@ -485,219 +486,60 @@ fn problem(status: StatusCode, body: Value) -> ClientError {
     }))
 }
 
-/// What pairing gives a terminal.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-pub struct Paired {
-    /// `tt_…`: keep it; it is shown once.
-    pub token: String,
-    pub terminal: Value,
-}
-
-/// Money and quantities are decimal strings, as the API takes them.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-pub struct Line {
-    pub line: u32,
-    pub sku: String,
-    #[serde(default)]
-    pub category: String,
-    pub quantity: String,
-    pub unit_price: String,
-    #[serde(default)]
-    pub promotional: bool,
-    #[serde(default)]
-    pub no_points: bool,
-    #[serde(default)]
-    pub no_discount: bool,
-}
-
-/// An order at the till: for a member by id or by card.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-pub struct Order {
-    pub order: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub member: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub card: Option<String>,
-    /// Staff only: the store they serve at.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub store: Option<String>,
-    pub lines: Vec<Line>,
-}
-
-#[derive(Clone, Debug, Deserialize, Serialize)]
-pub struct Tender {
-    /// `cash`, `wechat`, `alipay`, `bank-card`, `other`.
-    pub kind: String,
-    pub amount: String,
-}
-
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-pub struct Payment {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stored_value: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub points: Option<String>,
-    #[serde(default)]
-    pub tenders: Vec<Tender>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-pub struct TopUp {
-    pub order: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub member: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub card: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub store: Option<String>,
-    pub amount: String,
-    #[serde(default)]
-    pub tenders: Vec<Tender>,
-}
-
-impl TopUp {
-    pub fn by_card(order: &str, card: &str, amount: &str) -> TopUp {
-        TopUp {
-            order: order.into(),
-            card: Some(card.into()),
-            amount: amount.into(),
-            ..TopUp::default()
+/// Shorthands for the requests a till makes most; every field stays public.
+impl types::LineRequest {
+    /// A line of `quantity` × `unit_price` (decimal strings), earning and discounted as usual.
+    pub fn new(line: i32, sku: &str, category: &str, quantity: &str, unit_price: &str) -> Self {
+        types::LineRequest {
+            line,
+            sku: sku.into(),
+            category: (!category.is_empty()).then(|| category.into()),
+            quantity: quantity.into(),
+            unit_price: unit_price.into(),
+            no_discount: None,
+            no_points: None,
+            promotional: None,
         }
     }
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
-pub struct RefundLine {
-    pub line: u32,
-    pub quantity: String,
+impl types::CheckoutRequest {
+    /// An order for the member whose card was scanned; for [`Client::quote`], then with
+    /// `quote_token` and `payment` set for [`Client::checkout`].
+    pub fn by_card(order: &str, card: &str, lines: Vec<types::LineRequest>) -> Self {
+        types::CheckoutRequest {
+            order: order.into(),
+            card: Some(card.into()),
+            member: None,
+            store: None,
+            lines,
+            payment: None,
+            quote_token: None,
+        }
+    }
 }
 
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-pub struct Refund {
-    pub order: String,
-    pub original: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub store: Option<String>,
-    /// Empty: everything not yet refunded.
-    #[serde(default)]
-    pub lines: Vec<RefundLine>,
+impl types::TopUpRequest {
+    pub fn by_card(order: &str, card: &str, amount: &str) -> Self {
+        types::TopUpRequest {
+            order: order.into(),
+            card: Some(card.into()),
+            member: None,
+            store: None,
+            amount: amount.into(),
+            tenders: Vec::new(),
+        }
+    }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-pub struct Money {
-    pub amount: String,
-    pub currency: String,
-}
-
-#[derive(Clone, Debug, Deserialize, Serialize)]
-pub struct Offset {
-    pub max_points: String,
-    pub points_per_unit: String,
-    pub unit_value: Money,
-    pub max_value: Money,
-}
-
-#[derive(Clone, Debug, Deserialize, Serialize)]
-pub struct StoredValue {
-    pub principal: Money,
-    pub bonus: Money,
-    pub total: Money,
-}
-
-#[derive(Clone, Debug, Deserialize, Serialize)]
-pub struct Balances {
-    pub stored_value: StoredValue,
-    pub points: String,
-    pub growth: String,
-}
-
-#[derive(Clone, Debug, Deserialize, Serialize)]
-pub struct Quote {
-    pub order: String,
-    pub member: String,
-    pub store: String,
-    pub subtotal: Money,
-    pub payable: Money,
-    pub points_to_earn: String,
-    pub growth_to_earn: String,
-    pub points_offset: Option<Offset>,
-    pub balances: Balances,
-    pub quote_token: String,
-    /// Lines, discounts and the scheme's effects, as the API gives them.
-    #[serde(flatten)]
-    pub rest: serde_json::Map<String, Value>,
-}
-
-#[derive(Clone, Debug, Deserialize, Serialize)]
-pub struct Moved {
-    pub total: Money,
-    pub principal: Money,
-    pub bonus: Money,
-    pub points_offset: String,
-    pub points_offset_value: Money,
-    pub points: String,
-    pub growth: String,
-    pub referrer_points: String,
-    #[serde(flatten)]
-    pub rest: serde_json::Map<String, Value>,
-}
-
-/// A committed operation: the receipt.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-pub struct Receipt {
-    pub order: String,
-    pub kind: String,
-    pub member: String,
-    pub store: String,
-    pub moved: Moved,
-    pub refunded: Moved,
-    pub refunds: Vec<String>,
-    pub original: Option<String>,
-    pub balances: Balances,
-    #[serde(flatten)]
-    pub rest: serde_json::Map<String, Value>,
-}
-
-/// How the till finds a member.
-#[derive(Clone, Debug)]
-pub enum MemberKey {
-    Card(String),
-    Phone(String),
-}
-
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-pub struct NewCard {
-    pub number: String,
-    /// `barcode`, `magstripe`, `ic`, `virtual`, `id-card`.
-    pub kind: String,
-}
-
-/// A member to sign up at the till.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-pub struct NewMember {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub phone: Option<String>,
-    /// `YYYY-MM-DD`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub birthday: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub referrer: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub marketing_consent: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub card: Option<NewCard>,
-}
-
-/// A member as the till sees them.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-pub struct Member {
-    pub id: String,
-    pub name: Option<String>,
-    pub phone: Option<String>,
-    pub tier: Option<String>,
-    pub balances: Balances,
-    #[serde(flatten)]
-    pub rest: serde_json::Map<String, Value>,
+impl types::RefundRequest {
+    /// Refunds `lines` of `original` (empty: everything not yet refunded) as order `order`.
+    pub fn of(order: &str, original: &str, lines: Vec<types::RefundLineRequest>) -> Self {
+        types::RefundRequest {
+            order: order.into(),
+            original: original.into(),
+            store: None,
+            lines,
+        }
+    }
 }

@@ -57,6 +57,7 @@ pub(crate) async fn record(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// The previous page's `next`.
@@ -86,7 +87,7 @@ pub struct AuditPage {
 const PAGE_MAX: usize = 200;
 
 /// 操作日志 / The audit log, newest first (head office only).
-#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/audit", operation_id = "read_audit", tag = "audit", security(("bearer" = [])),
     params(AuditQuery),
     responses(
         (status = 200, body = AuditPage),

@@ -92,7 +92,7 @@ pub(crate) fn internal(error: &impl std::fmt::Display) -> ApiError {
 }
 
 /// 登录 / Sign in: a bearer token, also set as a session cookie.
-#[utoipa::path(post, path = "/api/v1/sessions", tag = "auth", request_body = LoginRequest,
+#[utoipa::path(post, path = "/api/v1/sessions", operation_id = "sign_in", tag = "auth", request_body = LoginRequest,
     responses(
         (status = 201, body = SessionBody),
         (status = 401, description = "login_failed", body = crate::problem::ProblemDoc),
@@ -155,14 +155,14 @@ pub(crate) async fn login(
 }
 
 /// 当前用户 / Who is signed in.
-#[utoipa::path(get, path = "/api/v1/session", tag = "auth", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/session", operation_id = "current_session", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = StaffBody), (status = 401, body = crate::problem::ProblemDoc)))]
 pub(crate) async fn current(staff: CurrentStaff) -> Json<StaffBody> {
     Json(StaffBody::from(&staff.staff))
 }
 
 /// 退出登录 / Sign out: the token stops working.
-#[utoipa::path(delete, path = "/api/v1/session", tag = "auth", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/session", operation_id = "sign_out", tag = "auth", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = crate::problem::ProblemDoc)))]
 pub(crate) async fn logout(
     State(state): State<AppState>,

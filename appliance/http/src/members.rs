@@ -457,7 +457,7 @@ macro_rules! profile_entry {
 }
 
 /// 新建会员 / Create a member, with ledger accounts and optionally a first card.
-#[utoipa::path(post, path = "/api/v1/members", tag = "members", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/members", operation_id = "create_member", tag = "members", security(("bearer" = [])),
     request_body = CreateMember,
     params(("Idempotency-Key" = Option<String>, Header, description = "retry safely")),
     responses(
@@ -483,6 +483,7 @@ pub(crate) async fn create(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
     /// Exact, normalised: `138 0013 8000` finds `13800138000`.
@@ -522,7 +523,7 @@ pub struct MemberPageBody {
 }
 
 /// 查找会员 / Find members by phone, card, name fragment, tag or store; paged.
-#[utoipa::path(get, path = "/api/v1/members", tag = "members", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/members", operation_id = "search_members", tag = "members", security(("bearer" = [])),
     params(SearchParams),
     responses(
         (status = 200, body = MemberPageBody),
@@ -576,7 +577,7 @@ pub(crate) async fn search(
 }
 
 /// 会员详情 / A member with balances and cards.
-#[utoipa::path(get, path = "/api/v1/members/{id}", tag = "members", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/members/{id}", operation_id = "get_member", tag = "members", security(("bearer" = [])),
     params(("id" = String, Path, description = "32 hex digits")),
     responses((status = 200, body = MemberBody), (status = 404, body = crate::problem::ProblemDoc)))]
 pub(crate) async fn get(
@@ -614,7 +615,7 @@ pub struct UpdateMember {
 }
 
 /// 修改会员资料 / Change a member's profile, home store or marketing consent.
-#[utoipa::path(patch, path = "/api/v1/members/{id}", tag = "members", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/api/v1/members/{id}", operation_id = "update_member", tag = "members", security(("bearer" = [])),
     params(("id" = String, Path, description = "32 hex digits"),
         ("Idempotency-Key" = Option<String>, Header, description = "retry safely")),
     request_body = UpdateMember,
@@ -682,7 +683,7 @@ pub struct FreezeRequest {
 }
 
 /// 冻结 / 解冻 / Freeze or unfreeze a member (head office or a store manager).
-#[utoipa::path(put, path = "/api/v1/members/{id}/frozen", tag = "members", security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/v1/members/{id}/frozen", operation_id = "set_member_frozen", tag = "members", security(("bearer" = [])),
     params(("id" = String, Path, description = "32 hex digits"),
         ("Idempotency-Key" = Option<String>, Header, description = "retry safely")),
     request_body = FreezeRequest,
@@ -709,7 +710,7 @@ pub struct TierRequest {
 }
 
 /// 调整等级 / Put a member on a tier by hand (head office).
-#[utoipa::path(put, path = "/api/v1/members/{id}/tier", tag = "members", security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/v1/members/{id}/tier", operation_id = "set_member_tier", tag = "members", security(("bearer" = [])),
     params(("id" = String, Path, description = "32 hex digits"),
         ("Idempotency-Key" = Option<String>, Header, description = "retry safely")),
     request_body = TierRequest,
@@ -732,7 +733,7 @@ pub(crate) async fn set_tier(
 }
 
 /// 发卡 / Issue another card to a member.
-#[utoipa::path(post, path = "/api/v1/members/{id}/cards", tag = "cards", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/members/{id}/cards", operation_id = "add_card", tag = "cards", security(("bearer" = [])),
     params(("id" = String, Path, description = "32 hex digits"),
         ("Idempotency-Key" = Option<String>, Header, description = "retry safely")),
     request_body = CardRequest,
@@ -758,7 +759,7 @@ pub(crate) async fn add_card(
 }
 
 /// 挂失 / Report a card lost: it stops finding the member.
-#[utoipa::path(post, path = "/api/v1/members/{id}/cards/{number}/lost", tag = "cards", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/members/{id}/cards/{number}/lost", operation_id = "report_card_lost", tag = "cards", security(("bearer" = [])),
     params(("id" = String, Path, description = "32 hex digits"), ("number" = String, Path),
         ("Idempotency-Key" = Option<String>, Header, description = "retry safely")),
     responses((status = 200, body = MemberBody), (status = 404, body = crate::problem::ProblemDoc),
@@ -777,7 +778,7 @@ pub(crate) async fn report_lost(
 }
 
 /// 补卡 / Replace a lost (or worn) card with a new one.
-#[utoipa::path(post, path = "/api/v1/members/{id}/cards/{number}/reissue", tag = "cards", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/members/{id}/cards/{number}/reissue", operation_id = "reissue_card", tag = "cards", security(("bearer" = [])),
     params(("id" = String, Path, description = "32 hex digits"), ("number" = String, Path, description = "the card replaced"),
         ("Idempotency-Key" = Option<String>, Header, description = "retry safely")),
     request_body = CardRequest,
@@ -811,7 +812,7 @@ pub struct CardLookupBody {
 
 /// 刷卡查会员 / The member a card belongs to: what the till does on a scan. A lost or replaced
 /// card answers 409 `card_not_active`.
-#[utoipa::path(get, path = "/api/v1/cards/{number}", tag = "cards", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/cards/{number}", operation_id = "find_card", tag = "cards", security(("bearer" = [])),
     params(("number" = String, Path)),
     responses((status = 200, body = CardLookupBody), (status = 404, description = "unknown_card", body = crate::problem::ProblemDoc),
         (status = 409, description = "card_not_active, member_not_live", body = crate::problem::ProblemDoc)))]
@@ -846,7 +847,7 @@ pub struct MergeRequest {
 
 /// 合并会员 / Merge another member into this one (head office). Balances move through the
 /// ledger; nothing is lost.
-#[utoipa::path(post, path = "/api/v1/members/{id}/merge", tag = "members", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/members/{id}/merge", operation_id = "merge_members", tag = "members", security(("bearer" = [])),
     params(("id" = String, Path, description = "the member kept"),
         ("Idempotency-Key" = Option<String>, Header, description = "retry safely")),
     request_body = MergeRequest,
@@ -876,7 +877,7 @@ pub(crate) async fn merge(
 
 /// 注销个人信息 / Erase a member's personal data on their request (PIPL, head office). The money
 /// history stays, anonymous.
-#[utoipa::path(delete, path = "/api/v1/members/{id}/personal-data", tag = "members", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/members/{id}/personal-data", operation_id = "erase_member", tag = "members", security(("bearer" = [])),
     params(("id" = String, Path, description = "32 hex digits"),
         ("Idempotency-Key" = Option<String>, Header, description = "retry safely")),
     responses((status = 200, body = MemberBody), (status = 403, body = crate::problem::ProblemDoc),
@@ -921,7 +922,7 @@ pub struct MemberExportBody {
 
 /// 导出会员数据 / Everything the box holds about a member, for their access request (PIPL, head
 /// office).
-#[utoipa::path(get, path = "/api/v1/members/{id}/export", tag = "members", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/members/{id}/export", operation_id = "export_member", tag = "members", security(("bearer" = [])),
     params(("id" = String, Path, description = "32 hex digits")),
     responses((status = 200, body = MemberExportBody), (status = 403, body = crate::problem::ProblemDoc),
         (status = 404, body = crate::problem::ProblemDoc)))]
@@ -1014,7 +1015,7 @@ pub struct CreateServiceRecord {
 }
 
 /// 新建服务记录 / Record a service, with an optional follow-up day (回访).
-#[utoipa::path(post, path = "/api/v1/members/{id}/service-records", tag = "service", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/members/{id}/service-records", operation_id = "add_service_record", tag = "service", security(("bearer" = [])),
     params(("id" = String, Path, description = "32 hex digits"),
         ("Idempotency-Key" = Option<String>, Header, description = "retry safely")),
     request_body = CreateServiceRecord,
@@ -1041,7 +1042,7 @@ pub(crate) async fn add_service_record(
 }
 
 /// 服务记录 / A member's service records, oldest first.
-#[utoipa::path(get, path = "/api/v1/members/{id}/service-records", tag = "service", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/members/{id}/service-records", operation_id = "list_service_records", tag = "service", security(("bearer" = [])),
     params(("id" = String, Path, description = "32 hex digits")),
     responses((status = 200, body = Vec<ServiceRecordBody>), (status = 404, body = crate::problem::ProblemDoc)))]
 pub(crate) async fn service_records(
@@ -1058,7 +1059,7 @@ pub(crate) async fn service_records(
 }
 
 /// 完成回访 / Mark a follow-up done.
-#[utoipa::path(post, path = "/api/v1/members/{id}/service-records/{number}/done", tag = "service", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/members/{id}/service-records/{number}/done", operation_id = "complete_follow_up", tag = "service", security(("bearer" = [])),
     params(("id" = String, Path, description = "32 hex digits"), ("number" = u64, Path),
         ("Idempotency-Key" = Option<String>, Header, description = "retry safely")),
     responses((status = 200, body = ServiceRecordBody), (status = 404, body = crate::problem::ProblemDoc)))]
@@ -1079,6 +1080,7 @@ pub(crate) async fn complete_follow_up(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FollowUpParams {
     /// Due on or before this day, `YYYY-MM-DD`; today (China time) by default.
@@ -1094,7 +1096,7 @@ pub struct FollowUpBody {
 }
 
 /// 待回访 / Follow-ups due, oldest first, for the stores in the caller's scope.
-#[utoipa::path(get, path = "/api/v1/follow-ups", tag = "service", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/follow-ups", operation_id = "list_follow_ups", tag = "service", security(("bearer" = [])),
     params(FollowUpParams),
     responses((status = 200, body = Vec<FollowUpBody>), (status = 422, body = crate::problem::ProblemDoc)))]
 pub(crate) async fn follow_ups(
@@ -1222,7 +1224,7 @@ fn tier_entry(request: TierRequestBody) -> Result<NewTier, ApiError> {
 }
 
 /// 会员等级 / The merchant's tiers, lowest first.
-#[utoipa::path(get, path = "/api/v1/tiers", tag = "tiers", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/tiers", operation_id = "list_tiers", tag = "tiers", security(("bearer" = [])),
     responses((status = 200, body = Vec<TierBody>)))]
 pub(crate) async fn list_tiers(
     State(state): State<AppState>,
@@ -1236,7 +1238,7 @@ pub(crate) async fn list_tiers(
 }
 
 /// 新建等级 / Create a tier (head office).
-#[utoipa::path(post, path = "/api/v1/tiers", tag = "tiers", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/tiers", operation_id = "create_tier", tag = "tiers", security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "retry safely")),
     request_body = TierRequestBody,
     responses((status = 201, body = TierBody), (status = 403, body = crate::problem::ProblemDoc),
@@ -1256,7 +1258,7 @@ pub(crate) async fn create_tier(
 }
 
 /// 修改等级 / Replace a tier's settings (head office).
-#[utoipa::path(put, path = "/api/v1/tiers/{id}", tag = "tiers", security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/v1/tiers/{id}", operation_id = "put_tier", tag = "tiers", security(("bearer" = [])),
     params(("id" = String, Path, description = "32 hex digits"),
         ("Idempotency-Key" = Option<String>, Header, description = "retry safely")),
     request_body = TierRequestBody,
@@ -1308,7 +1310,7 @@ impl From<&CustomField> for CustomFieldBody {
 }
 
 /// 自定义字段 / The member fields the merchant defined.
-#[utoipa::path(get, path = "/api/v1/custom-fields", tag = "members", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/custom-fields", operation_id = "list_custom_fields", tag = "members", security(("bearer" = [])),
     responses((status = 200, body = Vec<CustomFieldBody>)))]
 pub(crate) async fn list_custom_fields(
     State(state): State<AppState>,
@@ -1322,7 +1324,7 @@ pub(crate) async fn list_custom_fields(
 }
 
 /// 定义自定义字段 / Define or redefine a member field (head office).
-#[utoipa::path(post, path = "/api/v1/custom-fields", tag = "members", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/custom-fields", operation_id = "define_custom_field", tag = "members", security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "retry safely")),
     request_body = CustomFieldBody,
     responses((status = 200, body = CustomFieldBody), (status = 403, body = crate::problem::ProblemDoc),
@@ -1350,10 +1352,12 @@ pub(crate) async fn define_custom_field(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ImportParams {
     /// `true`: check and report, write nothing.
     #[serde(default)]
+    #[param(required = false)]
     dry_run: bool,
 }
 
@@ -1439,7 +1443,7 @@ fn report_body(report: &ImportReport, lang: crate::Lang) -> ImportReportBody {
 /// `stored_value`, `bonus`, `growth` — or their Chinese headers (姓名, 手机, …). With
 /// `dry_run=true` nothing is written; otherwise a file with any bad row is refused whole (422,
 /// the report in the body) and a good one is imported. The same file twice adds nothing twice.
-#[utoipa::path(post, path = "/api/v1/members/import", tag = "members", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/members/import", operation_id = "import_members", tag = "members", security(("bearer" = [])),
     params(ImportParams, ("Idempotency-Key" = Option<String>, Header, description = "retry safely")),
     request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = ImportReportBody),
@@ -1521,7 +1525,7 @@ pub(crate) async fn import(
 }
 
 /// 导出会员 / Every member the caller may browse, as CSV in the import's columns.
-#[utoipa::path(get, path = "/api/v1/members/export.csv", tag = "members", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/members/export.csv", operation_id = "export_members_csv", tag = "members", security(("bearer" = [])),
     responses((status = 200, content_type = "text/csv", body = String),
         (status = 403, body = crate::problem::ProblemDoc)))]
 pub(crate) async fn export_csv(

@@ -133,7 +133,7 @@ pub struct PairingBody {
 
 /// 开启配对 / Open a pairing window for a store: a code one POS may exchange for its terminal
 /// token before it expires (head office, or the store's manager).
-#[utoipa::path(post, path = "/api/v1/stores/{id}/pairings", tag = "terminals", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/stores/{id}/pairings", operation_id = "open_pairing", tag = "terminals", security(("bearer" = [])),
     params(("id" = String, Path, description = "the store: 32 hex digits")),
     responses(
         (status = 201, body = PairingBody),
@@ -198,7 +198,7 @@ fn locked_out(wait: Duration) -> Response {
 
 /// 终端配对 / A POS presents a pairing code and gets its terminal token, bound to the code's store.
 /// No sign-in: the code is the credential.
-#[utoipa::path(post, path = "/api/v1/pairings", tag = "terminals",
+#[utoipa::path(post, path = "/api/v1/pairings", operation_id = "pair", tag = "terminals",
     request_body = PairRequest,
     responses(
         (status = 201, body = MintedTerminal),

@@ -68,7 +68,7 @@ impl From<&Store> for StoreBody {
 }
 
 /// 新建门店 / Create a store (head office only).
-#[utoipa::path(post, path = "/api/v1/stores", tag = "stores", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/stores", operation_id = "create_store", tag = "stores", security(("bearer" = [])),
     request_body = CreateStore,
     params(("Idempotency-Key" = Option<String>, Header, description = "retry safely")),
     responses(
@@ -136,7 +136,7 @@ pub(crate) async fn create_store(
 }
 
 /// 门店列表 / The stores in the caller's scope.
-#[utoipa::path(get, path = "/api/v1/stores", tag = "stores", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/stores", operation_id = "list_stores", tag = "stores", security(("bearer" = [])),
     responses((status = 200, body = Vec<StoreBody>)))]
 pub(crate) async fn list_stores(
     State(state): State<AppState>,
@@ -150,7 +150,7 @@ pub(crate) async fn list_stores(
 }
 
 /// 门店 / One store; 404 outside the caller's scope.
-#[utoipa::path(get, path = "/api/v1/stores/{id}", tag = "stores", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/stores/{id}", operation_id = "get_store", tag = "stores", security(("bearer" = [])),
     params(("id" = String, Path, description = "32 hex digits")),
     responses((status = 200, body = StoreBody), (status = 404, body = crate::problem::ProblemDoc)))]
 pub(crate) async fn get_store(
@@ -192,7 +192,7 @@ enum StoresRequest {
 }
 
 /// 新建员工 / Create a staff member, as the caller's role allows.
-#[utoipa::path(post, path = "/api/v1/staff", tag = "staff", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/staff", operation_id = "create_staff", tag = "staff", security(("bearer" = [])),
     request_body = CreateStaff,
     params(("Idempotency-Key" = Option<String>, Header, description = "retry safely")),
     responses(
@@ -281,7 +281,7 @@ pub(crate) async fn create_staff(
 }
 
 /// 员工列表 / The staff the caller may see.
-#[utoipa::path(get, path = "/api/v1/staff", tag = "staff", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/staff", operation_id = "list_staff", tag = "staff", security(("bearer" = [])),
     responses((status = 200, body = Vec<crate::auth::StaffBody>)))]
 pub(crate) async fn list_staff(
     State(state): State<AppState>,
@@ -345,7 +345,7 @@ pub struct NameRequest {
 }
 
 /// 商户 / The caller's merchant.
-#[utoipa::path(get, path = "/api/v1/merchant", tag = "stores", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/merchant", operation_id = "get_merchant", tag = "stores", security(("bearer" = [])),
     responses((status = 200, body = MerchantBody)))]
 pub(crate) async fn get_merchant(
     State(state): State<AppState>,
@@ -362,7 +362,7 @@ pub(crate) async fn get_merchant(
 }
 
 /// 修改商户名称 / Rename the merchant (head office).
-#[utoipa::path(put, path = "/api/v1/merchant", tag = "stores", security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/v1/merchant", operation_id = "rename_merchant", tag = "stores", security(("bearer" = [])),
     request_body = NameRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "retry safely")),
     responses((status = 200, body = MerchantBody),
@@ -400,7 +400,7 @@ impl From<&Department> for DepartmentBody {
 }
 
 /// 新建部门 / Create a head-office department (head office).
-#[utoipa::path(post, path = "/api/v1/departments", tag = "staff", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/departments", operation_id = "create_department", tag = "staff", security(("bearer" = [])),
     request_body = NameRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "retry safely")),
     responses((status = 201, body = DepartmentBody),
@@ -421,7 +421,7 @@ pub(crate) async fn create_department(
 }
 
 /// 部门列表 / The merchant's departments.
-#[utoipa::path(get, path = "/api/v1/departments", tag = "staff", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/departments", operation_id = "list_departments", tag = "staff", security(("bearer" = [])),
     responses((status = 200, body = Vec<DepartmentBody>)))]
 pub(crate) async fn list_departments(
     State(state): State<AppState>,

@@ -211,7 +211,7 @@ async fn blocking<T: Send + 'static>(
 
 /// 安装或升级插件 / Install a plugin, or upgrade the one with its id (head office only). The old
 /// version serves until the new one is compiled and checked; a refused upgrade leaves it serving.
-#[utoipa::path(post, path = "/api/v1/plugins", tag = "plugins", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/plugins", operation_id = "install_plugin", tag = "plugins", security(("bearer" = [])),
     request_body = InstallPlugin,
     params(("Idempotency-Key" = Option<String>, Header, description = "retry safely")),
     responses(
@@ -252,7 +252,7 @@ pub(crate) async fn install(
 }
 
 /// 插件列表 / The installed plugins (head office only).
-#[utoipa::path(get, path = "/api/v1/plugins", tag = "plugins", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/plugins", operation_id = "list_plugins", tag = "plugins", security(("bearer" = [])),
     responses((status = 200, body = Vec<PluginBody>), (status = 403, body = crate::problem::ProblemDoc)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
@@ -268,7 +268,7 @@ pub(crate) async fn list(
 }
 
 /// 查看插件 / One installed plugin (head office only).
-#[utoipa::path(get, path = "/api/v1/plugins/{id}", tag = "plugins", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/plugins/{id}", operation_id = "get_plugin", tag = "plugins", security(("bearer" = [])),
     params(("id" = String, Path)),
     responses((status = 200, body = PluginBody), (status = 404, body = crate::problem::ProblemDoc)))]
 pub(crate) async fn get(
@@ -291,7 +291,7 @@ pub(crate) async fn get(
 
 /// 修改插件 / Enable or disable a plugin, or change its grants or configuration (head office
 /// only). Checked before anything changes.
-#[utoipa::path(patch, path = "/api/v1/plugins/{id}", tag = "plugins", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/api/v1/plugins/{id}", operation_id = "change_plugin", tag = "plugins", security(("bearer" = [])),
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "retry safely")),
     request_body = ChangePlugin,
     responses((status = 200, body = PluginBody), (status = 404, body = crate::problem::ProblemDoc),
@@ -327,7 +327,7 @@ pub(crate) async fn change(
 
 /// 卸载插件 / Remove a plugin: it stops serving, and its data and routes are gone (head office
 /// only).
-#[utoipa::path(delete, path = "/api/v1/plugins/{id}", tag = "plugins", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/plugins/{id}", operation_id = "remove_plugin", tag = "plugins", security(("bearer" = [])),
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "retry safely")),
     responses((status = 204), (status = 404, body = crate::problem::ProblemDoc)))]
 pub(crate) async fn remove(
@@ -370,7 +370,7 @@ pub struct TrialBody {
 
 /// 试运行插件 / Try a plugin on a sample request: what it would answer, and what the call cost.
 /// Nothing is written (head office only).
-#[utoipa::path(post, path = "/api/v1/plugins/{id}/trial", tag = "plugins", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/plugins/{id}/trial", operation_id = "try_plugin", tag = "plugins", security(("bearer" = [])),
     params(("id" = String, Path)),
     request_body = TrialRequest,
     responses((status = 200, body = TrialBody), (status = 404, body = crate::problem::ProblemDoc),
@@ -437,7 +437,7 @@ pub struct RouteRequest {
 }
 
 /// 插件分工 / Which schemes serve each hook, in order (head office only).
-#[utoipa::path(get, path = "/api/v1/plugin-routes", tag = "plugins", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/plugin-routes", operation_id = "list_plugin_routes", tag = "plugins", security(("bearer" = [])),
     responses((status = 200, body = BTreeMap<String, Vec<String>>)))]
 pub(crate) async fn routes(
     State(state): State<AppState>,
@@ -459,7 +459,7 @@ pub(crate) async fn routes(
 }
 
 /// 设置插件分工 / Set which schemes serve a hook, in the order they run (head office only).
-#[utoipa::path(put, path = "/api/v1/plugin-routes/{hook}", tag = "plugins", security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/v1/plugin-routes/{hook}", operation_id = "set_plugin_route", tag = "plugins", security(("bearer" = [])),
     params(("hook" = String, Path, description = "quote-checkout, commit-checkout, top-up, member-joined, refund, daily-tick"),
         ("Idempotency-Key" = Option<String>, Header, description = "retry safely")),
     request_body = RouteRequest,

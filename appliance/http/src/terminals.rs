@@ -73,7 +73,7 @@ fn refused(error: TerminalError) -> ApiError {
 }
 
 /// 新建终端 / Mint a terminal for a store (head office, or the store's manager).
-#[utoipa::path(post, path = "/api/v1/terminals", tag = "terminals", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/terminals", operation_id = "create_terminal", tag = "terminals", security(("bearer" = [])),
     request_body = CreateTerminal,
     params(("Idempotency-Key" = Option<String>, Header, description = "retry safely")),
     responses(
@@ -105,7 +105,7 @@ pub(crate) async fn create(
 }
 
 /// 终端列表 / The terminals of the stores the caller manages.
-#[utoipa::path(get, path = "/api/v1/terminals", tag = "terminals", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/terminals", operation_id = "list_terminals", tag = "terminals", security(("bearer" = [])),
     responses((status = 200, body = Vec<TerminalBody>)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
@@ -119,7 +119,7 @@ pub(crate) async fn list(
 }
 
 /// 吊销终端 / Revoke a terminal: its token is refused from now on.
-#[utoipa::path(delete, path = "/api/v1/terminals/{id}", tag = "terminals", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/terminals/{id}", operation_id = "revoke_terminal", tag = "terminals", security(("bearer" = [])),
     params(("id" = String, Path, description = "32 hex digits")),
     responses((status = 200, body = TerminalBody), (status = 404, body = crate::problem::ProblemDoc)))]
 pub(crate) async fn revoke(
@@ -171,7 +171,7 @@ impl FromRequestParts<AppState> for CurrentTerminal {
 }
 
 /// 本终端 / The terminal itself: which store it serves.
-#[utoipa::path(get, path = "/api/v1/terminal", tag = "terminals", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/terminal", operation_id = "current_terminal", tag = "terminals", security(("bearer" = [])),
     responses((status = 200, body = TerminalBody), (status = 401, body = crate::problem::ProblemDoc)))]
 pub(crate) async fn current(CurrentTerminal(terminal): CurrentTerminal) -> Json<TerminalBody> {
     Json(TerminalBody::from(&terminal))

@@ -173,6 +173,7 @@ pub struct PaymentRequest {
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = CheckoutRequest)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutBody {
     /// The POS's own order id (receipt number): 1 to 64 of `A-Z a-z 0-9 - _ .`. The same id
@@ -656,7 +657,7 @@ fn scheme(state: &AppState) -> RoutedScheme {
 
 /// 结算报价 / Prices an order for a member and shows what the loyalty scheme gives: discounts,
 /// points to earn, points the member may pay with. Nothing is written.
-#[utoipa::path(post, path = "/api/v1/till/quote", tag = "till", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/till/quote", operation_id = "quote", tag = "till", security(("bearer" = [])),
     request_body = CheckoutBody,
     responses((status = 200, body = QuoteBody),
         (status = 404, description = "unknown_member", body = crate::problem::ProblemDoc),
@@ -683,7 +684,7 @@ pub(crate) async fn quote(
 /// 结算 / Commits a quoted order with the member's payments: stored value, points, other
 /// tenders; earns points and growth; the referrer's share — all at once or nothing. The same
 /// `order` again answers the same receipt.
-#[utoipa::path(post, path = "/api/v1/till/checkouts", tag = "till", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/till/checkouts", operation_id = "checkout", tag = "till", security(("bearer" = [])),
     request_body = CheckoutBody,
     responses((status = 201, body = OrderBody),
         (status = 404, description = "unknown_member", body = crate::problem::ProblemDoc),
@@ -739,6 +740,7 @@ pub(crate) async fn checkout(
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = TopUpRequest)]
 #[serde(deny_unknown_fields)]
 pub struct TopUpBody {
     order: String,
@@ -757,7 +759,7 @@ pub struct TopUpBody {
 
 /// 充值 / Money paid into a member's stored value, with the loyalty scheme's offer (bonus
 /// stored value, points, a tier). The same `order` again answers the same receipt.
-#[utoipa::path(post, path = "/api/v1/till/top-ups", tag = "till", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/till/top-ups", operation_id = "top_up", tag = "till", security(("bearer" = [])),
     request_body = TopUpBody,
     responses((status = 201, body = OrderBody),
         (status = 404, description = "unknown_member", body = crate::problem::ProblemDoc),
@@ -789,6 +791,7 @@ pub(crate) async fn top_up(
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = RefundLineRequest)]
 #[serde(deny_unknown_fields)]
 pub struct RefundLineBody {
     line: u32,
@@ -797,6 +800,7 @@ pub struct RefundLineBody {
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = RefundRequest)]
 #[serde(deny_unknown_fields)]
 pub struct RefundBody {
     /// The refund's own order id.
@@ -813,7 +817,7 @@ pub struct RefundBody {
 /// 退货 / Refunds a checkout, whole or by line: stored value back to the buckets it came
 /// from, points used given back, points earned taken back. A refund taking back points the
 /// member already spent is refused (`points_already_spent`).
-#[utoipa::path(post, path = "/api/v1/till/refunds", tag = "till", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/till/refunds", operation_id = "refund", tag = "till", security(("bearer" = [])),
     request_body = RefundBody,
     responses((status = 201, body = OrderBody),
         (status = 404, description = "unknown_order", body = crate::problem::ProblemDoc),
@@ -860,7 +864,7 @@ pub(crate) async fn refund(
 }
 
 /// 查订单 / A till order by the POS's id: the receipt, with what refunds returned since.
-#[utoipa::path(get, path = "/api/v1/till/orders/{order}", tag = "till", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/till/orders/{order}", operation_id = "order", tag = "till", security(("bearer" = [])),
     params(("order" = String, Path)),
     responses((status = 200, body = OrderBody),
         (status = 404, description = "unknown_order", body = crate::problem::ProblemDoc)))]
@@ -894,7 +898,7 @@ pub(crate) async fn order(
 /// asked first: if it fails, no member is made (503 `scheme_failed`). A terminal signs up for its
 /// store (home store its own, with a cashier's rights: no tier choice); staff name their store as
 /// `home_store`.
-#[utoipa::path(post, path = "/api/v1/till/members", tag = "till", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/till/members", operation_id = "open_card", tag = "till", security(("bearer" = [])),
     request_body = CreateMember,
     responses((status = 201, body = MemberBody),
         (status = 403, body = crate::problem::ProblemDoc),
@@ -927,6 +931,7 @@ pub(crate) async fn open_card(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FindParams {
     /// A card number as scanned.
@@ -937,7 +942,7 @@ pub struct FindParams {
 
 /// 查会员 / The member a scanned card or a typed phone number belongs to: what the till shows
 /// before an order (name, tier, balances). A lost card answers 409 `card_not_active`.
-#[utoipa::path(get, path = "/api/v1/till/members", tag = "till", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/till/members", operation_id = "find_member", tag = "till", security(("bearer" = [])),
     params(FindParams),
     responses((status = 200, body = MemberBody),
         (status = 404, description = "unknown_member, unknown_card", body = crate::problem::ProblemDoc),

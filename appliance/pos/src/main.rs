@@ -22,7 +22,11 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use serde::{Deserialize, Serialize};
-use tongka_client::{Client, Fingerprint, Line, Order, Payment, Refund, RefundLine};
+use tongka_client::types::{
+    CardRequest, CheckoutRequest, CreateMember, FindMemberQuery, LineRequest, OffsetBody,
+    PaymentRequest, RefundLineRequest, RefundRequest, TenderRequest, TopUpRequest,
+};
+use tongka_client::{Client, Fingerprint};
 
 #[derive(Parser)]
 #[command(
@@ -140,7 +144,7 @@ struct Pairing {
     box_url: String,
     fingerprint: String,
     token: String,
-    terminal: serde_json::Value,
+    terminal: tongka_client::types::TerminalBody,
 }
 
 fn save(path: &Path, pairing: &Pairing) -> Result<()> {
@@ -244,7 +248,9 @@ async fn run(cli: Cli) -> Result<()> {
                 _ => bail!("--box and --fingerprint go together"),
             };
             let client = Client::connect(&url, &fingerprint).await?;
-            let paired = client.pair(&code, &name).await?;
+            let paired = client
+                .pair(&tongka_client::types::PairRequest { code, name })
+                .await?;
             save(
                 &cli.config,
                 &Pairing {
@@ -254,18 +260,24 @@ async fn run(cli: Cli) -> Result<()> {
                     terminal: paired.terminal.clone(),
                 },
             )?;
-            println!("已配对 / paired with {url} as {}", paired.terminal["name"]);
+            println!("已配对 / paired with {url} as {}", paired.terminal.name);
         }
         Command::Member {
             command: MemberCommand::Find { card, phone },
         } => {
             let client = paired(&cli.config).await?;
-            let key = match (card, phone) {
-                (Some(card), _) => tongka_client::MemberKey::Card(card),
-                (None, Some(phone)) => tongka_client::MemberKey::Phone(phone),
+            let query = match (card, phone) {
+                (Some(card), _) => FindMemberQuery {
+                    card: Some(card),
+                    phone: None,
+                },
+                (None, Some(phone)) => FindMemberQuery {
+                    card: None,
+                    phone: Some(phone),
+                },
                 (None, None) => bail!("--card or --phone"),
             };
-            print(&client.find_member(&key).await?)?;
+            print(&client.find_member(&query).await?)?;
         }
         Command::OpenCard {
             name,
@@ -275,12 +287,12 @@ async fn run(cli: Cli) -> Result<()> {
             birthday,
         } => {
             let client = paired(&cli.config).await?;
-            let member = tongka_client::NewMember {
+            let member = CreateMember {
                 name: Some(name),
                 phone: Some(phone),
                 birthday,
-                card: Some(tongka_client::NewCard { number: card, kind }),
-                ..tongka_client::NewMember::default()
+                card: Some(CardRequest { number: card, kind }),
+                ..CreateMember::default()
             };
             print(&client.open_card(&member).await?)?;
         }
@@ -291,8 +303,8 @@ async fn run(cli: Cli) -> Result<()> {
             order,
         } => {
             let client = paired(&cli.config).await?;
-            let mut top_up = tongka_client::TopUp::by_card(&order_id("T", order), &card, &amount);
-            top_up.tenders = vec![tongka_client::Tender {
+            let mut top_up = TopUpRequest::by_card(&order_id("T", order), &card, &amount);
+            top_up.tenders = vec![TenderRequest {
                 kind: tender,
                 amount,
             }];
@@ -310,14 +322,9 @@ async fn run(cli: Cli) -> Result<()> {
             let lines = lines
                 .iter()
                 .enumerate()
-                .map(|(i, text)| parse_line(u32::try_from(i + 1).unwrap_or(u32::MAX), text))
+                .map(|(i, text)| parse_line(i32::try_from(i + 1).unwrap_or(i32::MAX), text))
                 .collect::<Result<Vec<_>>>()?;
-            let order = Order {
-                order: order_id("S", order),
-                card: Some(card),
-                lines,
-                ..Order::default()
-            };
+            let mut order = CheckoutRequest::by_card(&order_id("S", order), &card, lines);
             let quote = client.quote(&order).await?;
             if quote_only {
                 return print(&quote);
@@ -345,19 +352,20 @@ async fn run(cli: Cli) -> Result<()> {
                 None => 0,
             };
             let cash = rest.saturating_sub(stored);
-            let payment = Payment {
+            order.quote_token = Some(quote.quote_token.clone());
+            order.payment = Some(PaymentRequest {
                 stored_value: Some(yuan(stored)),
                 points: Some(points),
                 tenders: if cash > 0 {
-                    vec![tongka_client::Tender {
+                    vec![TenderRequest {
                         kind: "cash".into(),
                         amount: yuan(cash),
                     }]
                 } else {
                     Vec::new()
                 },
-            };
-            match client.checkout(&order, &quote.quote_token, &payment).await {
+            });
+            match client.checkout(&order).await {
                 Ok(receipt) => print(&receipt)?,
                 Err(error) if error.code() == Some("quote_stale") => {
                     bail!("{error}: the balance or the rules changed; run the checkout again")
@@ -377,18 +385,13 @@ async fn run(cli: Cli) -> Result<()> {
                     let (line, quantity) = text
                         .split_once(':')
                         .context("a refund line is LINE:QUANTITY")?;
-                    Ok(RefundLine {
+                    Ok(RefundLineRequest {
                         line: line.parse().context("a line number")?,
                         quantity: quantity.to_owned(),
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let refund = Refund {
-                order: order_id("R", order),
-                original,
-                lines,
-                ..Refund::default()
-            };
+            let refund = RefundRequest::of(&order_id("R", order), &original, lines);
             print(&client.refund(&refund).await?)?;
         }
         Command::Order { id } => {
@@ -399,19 +402,12 @@ async fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-fn parse_line(number: u32, text: &str) -> Result<Line> {
+fn parse_line(number: i32, text: &str) -> Result<LineRequest> {
     let parts: Vec<&str> = text.split(':').collect();
     let [sku, category, quantity, price] = parts.as_slice() else {
         bail!("`{text}`: a line is SKU:CATEGORY:QUANTITY:UNIT_PRICE");
     };
-    Ok(Line {
-        line: number,
-        sku: (*sku).into(),
-        category: (*category).into(),
-        quantity: (*quantity).into(),
-        unit_price: (*price).into(),
-        ..Line::default()
-    })
+    Ok(LineRequest::new(number, sku, category, quantity, price))
 }
 
 /// `12.30` → 1230. The box checks amounts again; this only does the till's arithmetic.
@@ -429,7 +425,7 @@ fn yuan(fen: u64) -> String {
 }
 
 /// What `points` are worth under the offer.
-fn value_of(points: &str, offer: &tongka_client::Offset) -> Result<u64> {
+fn value_of(points: &str, offer: &OffsetBody) -> Result<u64> {
     let points: u64 = points.parse().context("points: a whole number")?;
     let step: u64 = offer.points_per_unit.parse()?;
     Ok(points.checked_div(step).unwrap_or(0) * fen(&offer.unit_value.amount)?)
