@@ -5,6 +5,7 @@
 //! file does not let anyone sign in.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,7 @@ use crate::audit::{AuditCursor, AuditEntry, AuditLogPage};
 use crate::error::{
     AuditError, AuthError, DomainError, LoginError, StaffError, StoreError, TerminalError,
 };
+use crate::group::GroupWriter;
 use crate::merchant::{
     Department, DepartmentId, FIRST_MERCHANT_NAME, Merchant, MerchantError, MerchantId,
 };
@@ -233,7 +235,9 @@ struct MerchantRecord {
 
 #[derive(Debug)]
 pub struct Directory {
-    pub(crate) db: redb::Database,
+    pub(crate) db: Arc<redb::Database>,
+    /// Group commit for the writes made on every request: see `group.rs`.
+    writer: GroupWriter,
     options: SessionOptions,
     first_merchant: MerchantId,
 }
@@ -291,7 +295,9 @@ impl Directory {
             }
         };
         txn.commit()?;
+        let db = Arc::new(db);
         Ok(Directory {
+            writer: GroupWriter::start(Arc::clone(&db))?,
             db,
             options,
             first_merchant,
@@ -639,7 +645,7 @@ impl Directory {
     }
 
     /// Keeps the answer to a keyed request until `expires_at`; drops expired ones on the way.
-    pub fn keep_reply(
+    pub async fn keep_reply(
         &self,
         key: &[u8; 32],
         fingerprint: &[u8; 32],
@@ -647,8 +653,8 @@ impl Directory {
         now: UnixMillis,
         expires_at: UnixMillis,
     ) -> Result<(), DomainError> {
-        let txn = self.db.begin_write()?;
-        {
+        let (key, fingerprint, answer) = (*key, *fingerprint, answer.to_vec());
+        self.write_grouped(move |txn| {
             let mut table = txn.open_table(REPLIES)?;
             let mut expiry = txn.open_table(REPLY_EXPIRY)?;
             let mut expired: Vec<(u64, Vec<u8>)> = Vec::new();
@@ -661,38 +667,48 @@ impl Directory {
                 expiry.remove((at, old.as_slice()))?;
                 table.remove(old.as_slice())?;
             }
-            if let Some(previous) =
-                table.insert(&key[..], (expires_at.0, &fingerprint[..], answer))?
-            {
+            if let Some(previous) = table.insert(
+                &key[..],
+                (expires_at.0, &fingerprint[..], answer.as_slice()),
+            )? {
                 let (previous_expiry, _, _) = previous.value();
                 expiry.remove((previous_expiry, &key[..]))?;
             }
             expiry.insert((expires_at.0, &key[..]), ())?;
-        }
-        txn.commit()?;
-        Ok(())
+            Ok(())
+        })
+        .await
     }
 
     /// Appends an entry to the audit log.
-    pub fn audit(&self, entry: &AuditEntry) -> Result<(), DomainError> {
-        let record = AuditRecord {
+    pub async fn audit(&self, entry: &AuditEntry) -> Result<(), DomainError> {
+        let record = encode(&AuditRecord {
             at: entry.at.0,
             actor: entry.actor.map(|a| a.0),
             session: entry.session.clone(),
             action: entry.action.clone(),
             status: entry.status,
             remote: entry.remote.clone(),
-        };
-        let txn = self.db.begin_write()?;
-        {
+        })?;
+        let at = entry.at.0;
+        self.write_grouped(move |txn| {
             let mut table = txn.open_table(AUDIT)?;
             let last = table.last()?.map_or(0, |(key, _)| key.value());
             // Unique and increasing even when two writes share a microsecond or the clock steps back.
-            let sequence = entry.at.0.saturating_mul(1_000).max(last.saturating_add(1));
-            table.insert(sequence, encode(&record)?.as_slice())?;
-        }
-        txn.commit()?;
-        Ok(())
+            let sequence = at.saturating_mul(1_000).max(last.saturating_add(1));
+            table.insert(sequence, record.as_slice())?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Runs `write` with the other writes waiting, in one durable commit (`group.rs`).
+    pub(crate) async fn write_grouped<T, F>(&self, write: F) -> Result<T, DomainError>
+    where
+        T: Send + 'static,
+        F: FnMut(&redb::WriteTransaction) -> Result<T, DomainError> + Send + 'static,
+    {
+        self.writer.write(write).await
     }
 
     /// A page of the audit log, newest first, before `cursor`; with where the next page starts.
@@ -1347,14 +1363,15 @@ mod tests {
         assert_eq!(names(&cashier_a), ["cashier.a"]);
     }
 
-    #[test]
-    fn kept_replies_come_back_until_they_expire() {
+    #[tokio::test]
+    async fn kept_replies_come_back_until_they_expire() {
         let dir = tempfile::tempdir().unwrap();
         let directory = directory(&dir);
         let (key, other) = ([1u8; 32], [2u8; 32]);
         assert_eq!(directory.reply(&key, T0).unwrap(), None);
         directory
             .keep_reply(&key, &[9; 32], b"answer", T0, T0.plus_ms(1_000))
+            .await
             .unwrap();
         assert_eq!(
             directory.reply(&key, T0).unwrap(),
@@ -1370,6 +1387,7 @@ mod tests {
                 T0.plus_ms(2_000),
                 T0.plus_ms(9_000),
             )
+            .await
             .unwrap();
         assert_eq!(directory.reply(&key, T0).unwrap(), None);
         assert!(
@@ -1380,8 +1398,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_audit_log_pages_newest_first_for_head_office_only() {
+    #[tokio::test]
+    async fn the_audit_log_pages_newest_first_for_head_office_only() {
         let dir = tempfile::tempdir().unwrap();
         let directory = directory(&dir);
         let boss = directory
@@ -1399,6 +1417,7 @@ mod tests {
                     status: 201,
                     remote: None,
                 })
+                .await
                 .unwrap();
         }
         let page = directory.audit_log(&boss, None, 3).unwrap().unwrap();

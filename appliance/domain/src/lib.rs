@@ -30,6 +30,7 @@ pub mod accounts;
 mod audit;
 mod directory;
 mod error;
+mod group;
 mod import;
 mod member;
 mod members;

@@ -1078,11 +1078,14 @@ impl Till {
             ..Order::blank(actor, now)
         };
         let date = context.at.date;
-        let order = self.record(order, tier_set, 0, |stats| {
-            stats.total_spend_fen = stats.total_spend_fen.saturating_add(quote.payable_fen);
-            stats.visits = stats.visits.saturating_add(1);
-            stats.last_visit = Some(date);
-        })?;
+        let spent = quote.payable_fen;
+        let order = self
+            .record(order, tier_set, 0, move |stats| {
+                stats.total_spend_fen = stats.total_spend_fen.saturating_add(spent);
+                stats.visits = stats.visits.saturating_add(1);
+                stats.last_visit = Some(date);
+            })
+            .await?;
         Ok(Ok(order))
     }
 
@@ -1202,12 +1205,9 @@ impl Till {
             transfers: ids,
             ..Order::blank(actor, now)
         };
-        Ok(Ok(self.record(
-            order,
-            tier_set,
-            request.amount_fen,
-            |_| {},
-        )?))
+        Ok(Ok(self
+            .record(order, tier_set, request.amount_fen, |_| {})
+            .await?))
     }
 
     /// Refunds lines of a checkout (退货), in full or in part: stored value back to the buckets
@@ -1606,7 +1606,7 @@ impl Till {
             transfers: ids,
             ..Order::blank(actor, now)
         };
-        let order = self.record(order, tier_set, 0, |_| {})?;
+        let order = self.record(order, tier_set, 0, |_| {}).await?;
         let view = crate::members::MemberView {
             balances: order.balances_after,
             member: self.members.member_record(m)?.unwrap_or(view.member),
@@ -1713,48 +1713,53 @@ impl Till {
     }
 
     /// Writes a committed order, the member's statistics and any tier it earned, in one
-    /// transaction. `top_up_fen` is the single top-up a tier threshold may count.
-    fn record(
+    /// transaction, group-committed with the other tills' (`group.rs`). `top_up_fen` is the
+    /// single top-up a tier threshold may count.
+    async fn record(
         &self,
-        mut order: Order,
+        order: Order,
         tier_set: Option<TierId>,
         top_up_fen: u64,
-        update_stats: impl FnOnce(&mut MemberStats),
+        update_stats: impl Fn(&mut MemberStats) + Send + 'static,
     ) -> Result<Order, DomainError> {
         let balances = self.members.balances(order.member)?;
-        order.balances_after = balances;
         let tiers = self.members.tiers(order.merchant)?;
-        let txn = self.db().begin_write()?;
-        {
-            let mut stats_table = txn.open_table(MEMBER_STATS)?;
-            let mut stats: MemberStats = stats_table
-                .get(order.member.0)?
-                .map(|bytes| decode("member stats", bytes.value()))
-                .transpose()?
-                .unwrap_or_default();
-            update_stats(&mut stats);
-            stats_table.insert(order.member.0, encode(&stats)?.as_slice())?;
+        let members = self.members.clone();
+        let mut order = order;
+        order.balances_after = balances;
+        self.members
+            .directory()
+            .write_grouped(move |txn| {
+                let mut order = order.clone();
+                let mut stats_table = txn.open_table(MEMBER_STATS)?;
+                let mut stats: MemberStats = stats_table
+                    .get(order.member.0)?
+                    .map(|bytes| decode("member stats", bytes.value()))
+                    .transpose()?
+                    .unwrap_or_default();
+                update_stats(&mut stats);
+                stats_table.insert(order.member.0, encode(&stats)?.as_slice())?;
 
-            if let Some(member) = self.members.member_record_in(&txn, order.member)? {
-                let earned = earned_tier(&tiers, member.tier, &balances, &stats, top_up_fen);
-                let next = match (tier_set, earned) {
-                    (Some(set), Some(up)) => Some(higher(&tiers, set, up)),
-                    (set, up) => set.or(up),
-                };
-                if let Some(next) = next.filter(|next| Some(*next) != member.tier) {
-                    let mut after = member.clone();
-                    after.tier = Some(next);
-                    self.members.put_member_in(&txn, Some(&member), &after)?;
-                    order.tier_change = Some(next);
+                if let Some(member) = members.member_record_in(txn, order.member)? {
+                    let earned = earned_tier(&tiers, member.tier, &balances, &stats, top_up_fen);
+                    let next = match (tier_set, earned) {
+                        (Some(set), Some(up)) => Some(higher(&tiers, set, up)),
+                        (set, up) => set.or(up),
+                    };
+                    if let Some(next) = next.filter(|next| Some(*next) != member.tier) {
+                        let mut after = member.clone();
+                        after.tier = Some(next);
+                        members.put_member_in(txn, Some(&member), &after)?;
+                        order.tier_change = Some(next);
+                    }
                 }
-            }
-            txn.open_table(ORDERS)?.insert(
-                (order.merchant.0, order.id.as_str()),
-                encode(&order)?.as_slice(),
-            )?;
-        }
-        txn.commit()?;
-        Ok(order)
+                txn.open_table(ORDERS)?.insert(
+                    (order.merchant.0, order.id.as_str()),
+                    encode(&order)?.as_slice(),
+                )?;
+                Ok(order)
+            })
+            .await
     }
 }
 

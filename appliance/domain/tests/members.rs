@@ -281,6 +281,7 @@ async fn merge_moves_balances_through_the_ledger_and_erasure_keeps_them() {
             NOW,
             NOW.plus_ms(86_400_000),
         )
+        .await
         .unwrap();
     directory
         .keep_reply(
@@ -290,6 +291,7 @@ async fn merge_moves_balances_through_the_ledger_and_erasure_keeps_them() {
             NOW,
             NOW.plus_ms(86_400_000),
         )
+        .await
         .unwrap();
     let erased = book.members.erase(boss, a.member.id, NOW).unwrap().unwrap();
     assert_eq!(directory.reply(&[7; 32], NOW).unwrap(), None);

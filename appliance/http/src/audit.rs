@@ -50,7 +50,7 @@ pub(crate) async fn record(
         status: response.status().as_u16(),
         remote,
     };
-    if let Err(error) = state.directory.audit(&entry) {
+    if let Err(error) = state.directory.audit(&entry).await {
         tracing::error!(%error, action = %entry.action, "cannot write the audit log");
     }
     response

@@ -159,13 +159,17 @@ pub(crate) async fn idempotent(
         return Response::from_parts(parts, Body::from(body));
     }
     let answer = encode(parts.status, &parts.headers, &body);
-    if let Err(error) = state.directory.keep_reply(
-        &scoped_key,
-        &fingerprint,
-        &answer,
-        now,
-        now.plus_ms(REPLY_TTL_MS),
-    ) {
+    if let Err(error) = state
+        .directory
+        .keep_reply(
+            &scoped_key,
+            &fingerprint,
+            &answer,
+            now,
+            now.plus_ms(REPLY_TTL_MS),
+        )
+        .await
+    {
         // The write itself succeeded: answer it; only a retry would run it again.
         tracing::error!(%error, "cannot keep the answer for an idempotency key");
     }
