@@ -26,10 +26,14 @@ pub fn tongka_binary() -> Result<PathBuf> {
 /// A binary of this build's workspace, such as `tongka-plugin`, beside `tongka`.
 pub fn workspace_binary(name: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("test executable is not in target/<profile>/deps")?;
+    let mut profile_dir = exe.parent().context("an executable has a folder")?;
+    // A test runs from target/<profile>/deps, a binary such as `tongka-load` from the profile's
+    // folder itself.
+    if profile_dir.ends_with("deps") {
+        profile_dir = profile_dir
+            .parent()
+            .context("test executable is not in target/<profile>/deps")?;
+    }
     let binary = profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     if !binary.exists() {
         bail!(

@@ -3,6 +3,8 @@
 //! `cargo xtask serve` — install what is missing, build, and start the box on a local data folder.
 //! `cargo xtask test`  — everything CI checks: formatting, clippy with warnings denied, all tests.
 //! `cargo xtask bench` — the ledger's throughput figures for docs/PERFORMANCE.md.
+//! `cargo xtask load` — checkouts/s and latency of the real box under POS load, for
+//! docs/PERFORMANCE.md.
 //! `cargo xtask codegen` — docs/openapi.json and the client generated from it, rewritten.
 
 use std::ffi::OsString;
@@ -19,6 +21,9 @@ commands:
                   HTTPS on 0.0.0.0:8620 and plain HTTP on 127.0.0.1:8621 for this machine
                   (ARGS go to `tongka serve`, e.g. --listen 127.0.0.1:9000)
   test            formatting, clippy with warnings denied, and every test: what CI runs
+  load [ARGS…]    the till under load: the box and `tongka-load` built in release mode, N
+                  terminals checking out against 100,000 members over HTTPS (ARGS go to
+                  tongka-load, e.g. --terminals 32 --seconds 60 --members 20000)
   codegen         rewrite docs/openapi.json from the API's code, then tongka-client's typed
                   calls from it (appliance/client/src/api.rs); `test` fails while either is stale
   bench [ARGS…]   measure the ledger (fsync rate, single commits, group commit) in release
@@ -45,6 +50,7 @@ fn main() -> Result<()> {
         Some("test") => test(),
         Some("bench") => bench(&root, rest),
         Some("codegen") => codegen(),
+        Some("load") => load(rest),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
             Ok(())
@@ -255,6 +261,48 @@ fn test() -> Result<()> {
     }
     eprintln!("all checks passed");
     Ok(())
+}
+
+/// The till under load: everything in release mode, the box started by `tongka-load` itself.
+fn load(args: Vec<OsString>) -> Result<()> {
+    ensure_toolchain()?;
+    ensure_c_toolchain()?;
+    run(
+        "building tongka, tongka-plugin and tongka-load (release)",
+        cargo().args([
+            "build",
+            "--release",
+            "--locked",
+            "--package",
+            "tongka",
+            "--package",
+            "tongka-plugin",
+            "--package",
+            "tongka-e2e",
+            "--bin",
+            "tongka",
+            "--bin",
+            "tongka-plugin",
+            "--bin",
+            "tongka-load",
+        ]),
+    )?;
+    run(
+        "checkouts under load",
+        cargo()
+            .args([
+                "run",
+                "--release",
+                "--locked",
+                "--quiet",
+                "--package",
+                "tongka-e2e",
+                "--bin",
+                "tongka-load",
+                "--",
+            ])
+            .args(args),
+    )
 }
 
 /// The generated files are written by the tests that check them, told to by `TONGKA_CODEGEN`:

@@ -1,0 +1,398 @@
+//! `tongka-load`: checkouts at the till, as a chain's POS terminals would send them, against the
+//! real box over pinned HTTPS, through `tongka-client`. Prints throughput and latency for
+//! docs/PERFORMANCE.md; `cargo xtask load` builds everything in release mode and runs it.
+//!
+//! The box is started on a fresh data folder beside this binary's build (`target/bench-load`),
+//! with `standard-points` installed and routed as a merchant would (base rate, a category
+//! multiplier, a points offset), one store, MEMBERS members imported with ¥1,000 stored value
+//! each, and TERMINALS terminals paired to the store. Each terminal is its own connection and
+//! loops: a random member's card, five random lines, a quote, then the commit — from stored
+//! value for 30% of checkouts, in cash for the rest. Only committed checkouts are counted, and
+//! only after the warm-up. At the end the box is stopped and `tongka ledger verify` must be clean.
+//!
+//! `tongka-load [--members N] [--terminals N] [--seconds N] [--warmup N]`
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+use tongka_client::types::{
+    CheckoutRequest, CreateStore, ImportMembersQuery, InstallPlugin, LineRequest, LoginRequest,
+    PairRequest, PaymentRequest, RouteRequest, TenderRequest,
+};
+use tongka_client::{Client, ClientError};
+use tongka_e2e::plugins::{components, packed};
+use tongka_e2e::{RunningBox, tongka_admin_create, tongka_verify, workspace_binary};
+
+struct Options {
+    members: u32,
+    terminals: u32,
+    seconds: u64,
+    warmup: u64,
+}
+
+fn options() -> Result<Options> {
+    let mut options = Options {
+        members: 100_000,
+        terminals: 16,
+        seconds: 30,
+        warmup: 5,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--members" => options.members = value.parse()?,
+            "--terminals" => options.terminals = value.parse()?,
+            "--seconds" => options.seconds = value.parse()?,
+            "--warmup" => options.warmup = value.parse()?,
+            other => bail!("unknown flag {other}"),
+        }
+    }
+    if options.members == 0 || options.terminals == 0 || options.seconds == 0 {
+        bail!("--members, --terminals and --seconds must be at least 1");
+    }
+    Ok(options)
+}
+
+const PASSWORD: &str = "load test password";
+/// What the catalogue sells: (category, whether it earns points).
+const CATEGORIES: [&str; 8] = [
+    "dairy",
+    "bakery",
+    "drinks",
+    "snacks",
+    "produce",
+    "frozen",
+    "household",
+    "tobacco",
+];
+
+/// A small, seedable generator: every terminal draws its own sequence.
+struct Dice(u64);
+
+impl Dice {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn card(member: u64) -> String {
+    format!("LD{member:07}")
+}
+
+fn card_lines(dice: &mut Dice) -> Vec<LineRequest> {
+    (1..=5)
+        .map(|line| {
+            let sku = dice.below(500);
+            let category = CATEGORIES[usize::try_from(sku % 8).unwrap_or(0)];
+            let price = 100 + sku * 37 % 2_900;
+            let quantity = 1 + dice.below(3);
+            LineRequest::new(
+                line,
+                &format!("SKU-{sku:04}"),
+                category,
+                &quantity.to_string(),
+                &format!("{}.{:02}", price / 100, price % 100),
+            )
+        })
+        .collect()
+}
+
+/// What one terminal saw: latencies in microseconds of committed checkouts after the warm-up.
+#[derive(Default)]
+struct Seen {
+    checkout_us: Vec<u32>,
+    quote_us: Vec<u32>,
+    commit_us: Vec<u32>,
+    stored_value: u64,
+    refused: std::collections::BTreeMap<String, u64>,
+}
+
+async fn terminal(
+    till: Client,
+    number: u32,
+    members: u32,
+    counting: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+) -> Seen {
+    let mut dice = Dice(0x9E37_79B9_7F4A_7C15 ^ ((u64::from(number) + 1) * 0x1000_0001));
+    let mut seen = Seen::default();
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let member = dice.below(u64::from(members));
+        let from_stored_value = dice.below(10) < 3;
+        let mut order = CheckoutRequest::by_card(
+            &format!("L{number}-{n}"),
+            &card(member),
+            card_lines(&mut dice),
+        );
+        let started = Instant::now();
+        let quote = match till.quote(&order).await {
+            Ok(quote) => quote,
+            Err(error) => {
+                note(&mut seen, &error);
+                continue;
+            }
+        };
+        let quoted = Instant::now();
+        order.quote_token = Some(quote.quote_token);
+        let amount = quote.payable.amount;
+        order.payment = Some(if from_stored_value {
+            PaymentRequest {
+                stored_value: Some(amount),
+                ..PaymentRequest::default()
+            }
+        } else {
+            PaymentRequest {
+                tenders: vec![TenderRequest {
+                    kind: "cash".into(),
+                    amount,
+                }],
+                ..PaymentRequest::default()
+            }
+        });
+        match till.checkout(&order).await {
+            Ok(_) if counting.load(Ordering::Relaxed) => {
+                let done = Instant::now();
+                let micros = |d: Duration| u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
+                seen.checkout_us.push(micros(done - started));
+                seen.quote_us.push(micros(quoted - started));
+                seen.commit_us.push(micros(done - quoted));
+                seen.stored_value += u64::from(from_stored_value);
+            }
+            Ok(_) => {}
+            Err(error) => note(&mut seen, &error),
+        }
+    }
+    seen
+}
+
+fn note(seen: &mut Seen, error: &ClientError) {
+    let code = error
+        .code()
+        .map_or_else(|| error.to_string(), str::to_owned);
+    *seen.refused.entry(code).or_default() += 1;
+}
+
+fn percentile(sorted: &[u32], p: f64) -> String {
+    if sorted.is_empty() {
+        return "-".into();
+    }
+    // Nearest rank; the figures are printed, not computed on: a float index is fine here.
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    let micros = sorted[rank.clamp(1, sorted.len()) - 1];
+    format!("{}.{:02} ms", micros / 1000, micros % 1000 / 10)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let options = options()?;
+    let dir = workspace_binary("tongka")?
+        .parent()
+        .context("no build folder")?
+        .join("bench-load");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let data = dir.join("data");
+    let made = tongka_admin_create(&data, "boss", PASSWORD)?;
+    if !made.status.success() {
+        bail!("tongka admin create: {made:?}");
+    }
+    let envs: [(&str, &std::path::Path); 3] = [
+        ("TONGKA_HTTP_REQUESTS_PER_SECOND", "10000".as_ref()),
+        ("TONGKA_HTTP_REQUEST_BURST", "10000".as_ref()),
+        ("TONGKA_LOG_FILTER", "warn".as_ref()),
+    ];
+    let log = dir.join("box.log");
+    let running = RunningBox::start_logged(&data, &[], &envs, Some(&log))?;
+    let url = format!("https://{}", running.address);
+    let client = Client::connect(&url, &running.fingerprint).await?;
+    let session = client
+        .sign_in(&LoginRequest {
+            username: "boss".into(),
+            password: PASSWORD.into(),
+        })
+        .await?;
+    let boss = client.with_token(&session.token);
+    let store = boss
+        .create_store(&CreateStore {
+            code: "LOAD-1".into(),
+            name: "压测店".into(),
+            kind: "direct".into(),
+            opened_on: "2024-05-01".into(),
+            time_zone: "Asia/Shanghai".into(),
+        })
+        .await?;
+
+    eprintln!("installing standard-points");
+    let manifest_path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/standard-points/manifest.json");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(manifest_path)?)?;
+    let component = packed(&dir, &components().join("standard_points.wasm"), &manifest);
+    let config = json!({
+        "base_points_per_yuan_bp": 10000,
+        "category_multipliers": [{"key": "dairy", "percent": 150}],
+        "excluded_categories": ["tobacco"],
+        "offset": {"points_per_unit": 100, "unit_fen": 100, "cap_percent": 50},
+        "growth_per_yuan": 1,
+    });
+    boss.install_plugin(&InstallPlugin {
+        component,
+        config: config.as_object().cloned().unwrap_or_default(),
+        grant: Vec::new(),
+    })
+    .await?;
+    for hook in [
+        "quote-checkout",
+        "commit-checkout",
+        "top-up",
+        "refund",
+        "member-joined",
+    ] {
+        boss.set_plugin_route(
+            hook,
+            &RouteRequest {
+                plugins: vec!["standard-points".into()],
+            },
+        )
+        .await?;
+    }
+
+    let started = Instant::now();
+    let chunk = 10_000;
+    let mut first = 0;
+    while first < options.members {
+        let last = (first + chunk).min(options.members);
+        let mut csv = String::from("name,phone,card_number,card_kind,home_store,stored_value\n");
+        for member in first..last {
+            csv.push_str(&format!(
+                "会员{member},139{member:08},{},barcode,LOAD-1,1000.00\n",
+                card(u64::from(member))
+            ));
+        }
+        let report = boss
+            .import_members(&ImportMembersQuery { dry_run: None }, &csv)
+            .await?;
+        if !report.applied {
+            bail!("import refused: {:?}", report.errors.first());
+        }
+        first = last;
+        eprintln!("members: {first}/{}", options.members);
+    }
+    eprintln!("imported in {:.1} s", started.elapsed().as_secs_f64());
+
+    let mut tills = Vec::new();
+    for number in 0..options.terminals {
+        let pairing = boss.open_pairing(&store.id).await?;
+        let paired = client
+            .pair(&PairRequest {
+                code: pairing.code,
+                name: format!("收银台 {}", number + 1),
+            })
+            .await?;
+        // Each terminal its own connection, as separate machines would have.
+        let own = Client::connect(&url, &running.fingerprint).await?;
+        tills.push(own.with_token(&paired.token));
+    }
+
+    eprintln!(
+        "{} terminals, {} s warm-up, {} s counted",
+        options.terminals, options.warmup, options.seconds
+    );
+    let counting = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let tasks: Vec<_> = tills
+        .into_iter()
+        .zip(0..)
+        .map(|(till, number)| {
+            tokio::spawn(terminal(
+                till,
+                number,
+                options.members,
+                Arc::clone(&counting),
+                Arc::clone(&stop),
+            ))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(options.warmup)).await;
+    counting.store(true, Ordering::Relaxed);
+    let counted = Instant::now();
+    tokio::time::sleep(Duration::from_secs(options.seconds)).await;
+    counting.store(false, Ordering::Relaxed);
+    let elapsed = counted.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Seen::default();
+    for task in tasks {
+        let seen = task.await?;
+        all.checkout_us.extend(seen.checkout_us);
+        all.quote_us.extend(seen.quote_us);
+        all.commit_us.extend(seen.commit_us);
+        all.stored_value += seen.stored_value;
+        for (code, count) in seen.refused {
+            *all.refused.entry(code).or_default() += count;
+        }
+    }
+    all.checkout_us.sort_unstable();
+    all.quote_us.sort_unstable();
+    all.commit_us.sort_unstable();
+    let committed = all.checkout_us.len();
+    #[allow(clippy::cast_precision_loss)]
+    let rate = committed as f64 / elapsed.as_secs_f64();
+    println!(
+        "\n{committed} checkouts committed in {:.1} s: {rate:.0}/s ({} from stored value); {} terminals, {} members",
+        elapsed.as_secs_f64(),
+        all.stored_value,
+        options.terminals,
+        options.members
+    );
+    println!("| | p50 | p99 | p99.9 |\n| --- | ---: | ---: | ---: |");
+    for (what, sorted) in [
+        ("checkout (quote + commit)", &all.checkout_us),
+        ("quote", &all.quote_us),
+        ("commit", &all.commit_us),
+    ] {
+        println!(
+            "| {what} | {} | {} | {} |",
+            percentile(sorted, 50.0),
+            percentile(sorted, 99.0),
+            percentile(sorted, 99.9)
+        );
+    }
+    if !all.refused.is_empty() {
+        println!("refused: {:?}", all.refused);
+    }
+
+    running.terminate()?;
+    let verified = tongka_verify(&data)?;
+    if !verified.status.success() {
+        bail!(
+            "tongka ledger verify failed after the run: {}",
+            String::from_utf8_lossy(&verified.stdout)
+        );
+    }
+    println!("tongka ledger verify: clean");
+    Ok(())
+}
