@@ -22,7 +22,7 @@ pub(crate) async fn record(
     request: Request,
     next: Next,
 ) -> Response {
-    if !is_write(request.method()) {
+    if !is_write(request.method()) || crate::till::writes_nothing(request.uri().path()) {
         return next.run(request).await;
     }
     let now = UnixMillis::now();

@@ -61,7 +61,11 @@ pub(crate) async fn idempotent(
     request: Request,
     next: Next,
 ) -> Response {
-    if !crate::auth::is_write(request.method()) {
+    let path = request.uri().path();
+    if !crate::auth::is_write(request.method())
+        || crate::till::writes_nothing(path)
+        || crate::till::idempotent_by_order(path)
+    {
         return next.run(request).await;
     }
     let Some(key) = request.headers().get(HEADER).cloned() else {

@@ -29,6 +29,22 @@ use crate::scheme::RoutedScheme;
 use crate::terminals::CurrentTerminal;
 
 /// Who is at the till: a terminal (bound to its store) or a staff member.
+/// A quote is sent as a POST (it carries an order) but writes nothing: neither the audit log
+/// nor an idempotency key has anything to keep for it.
+pub(crate) fn writes_nothing(path: &str) -> bool {
+    path == "/api/v1/till/quote"
+}
+
+/// Checkouts, top-ups and refunds are idempotent by the POS's own order id: a retry is answered
+/// from the order record, so an `Idempotency-Key` answer need not be kept beside it (one durable
+/// write fewer per sale).
+pub(crate) fn idempotent_by_order(path: &str) -> bool {
+    matches!(
+        path,
+        "/api/v1/till/checkouts" | "/api/v1/till/top-ups" | "/api/v1/till/refunds"
+    )
+}
+
 #[derive(Debug)]
 pub enum TillCaller {
     Terminal(Terminal),
