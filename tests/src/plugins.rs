@@ -11,6 +11,15 @@ use serde_json::Value;
 
 use crate::workspace_binary;
 
+/// The hooks a loyalty scheme serves at the till, as a merchant routes them all to one scheme.
+pub const TILL_HOOKS: [&str; 5] = [
+    "quote-checkout",
+    "commit-checkout",
+    "top-up",
+    "refund",
+    "member-joined",
+];
+
 /// Builds `plugins/` for wasm32-wasip2 (a no-op when `cargo xtask test` has) and returns where
 /// the components are.
 pub fn components() -> PathBuf {

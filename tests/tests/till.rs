@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use tongka_e2e::api::{
     BOSS_PASSWORD, Client, first_admin, json as parse, problem, sign_in, start, store, with_token,
 };
-use tongka_e2e::plugins::{components, packed};
+use tongka_e2e::plugins::{TILL_HOOKS, components, packed};
 use tongka_e2e::{RunningBox, tongka_verify};
 
 /// Today and the hour on the merchant's clock (China Standard Time).
@@ -60,13 +60,7 @@ fn install_standard(boss: &Client, dir: &std::path::Path, config: &Value) {
     let body = json!({"component": component, "config": config, "grant": []}).to_string();
     let (status, value) = boss.call("POST", "/api/v1/plugins", Some(&body));
     assert_eq!(status, 201, "{value}");
-    for hook in [
-        "quote-checkout",
-        "commit-checkout",
-        "top-up",
-        "refund",
-        "member-joined",
-    ] {
+    for hook in TILL_HOOKS {
         boss.ok(
             "PUT",
             &format!("/api/v1/plugin-routes/{hook}"),

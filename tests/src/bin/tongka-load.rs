@@ -26,7 +26,7 @@ use tongka_client::types::{
     PairRequest, PaymentRequest, RouteRequest, TenderRequest,
 };
 use tongka_client::{Client, ClientError};
-use tongka_e2e::plugins::{components, packed};
+use tongka_e2e::plugins::{TILL_HOOKS, components, packed};
 use tongka_e2e::{RunningBox, tongka_admin_create, tongka_verify, workspace_binary};
 
 struct Options {
@@ -265,13 +265,7 @@ async fn main() -> Result<()> {
         grant: Vec::new(),
     })
     .await?;
-    for hook in [
-        "quote-checkout",
-        "commit-checkout",
-        "top-up",
-        "refund",
-        "member-joined",
-    ] {
+    for hook in TILL_HOOKS {
         boss.set_plugin_route(
             hook,
             &RouteRequest {
