@@ -506,6 +506,27 @@ pub mod types {
         ///The order's value: what was due, paid in, or refunded.
         pub total: Money,
     }
+    /**What a store (or the whole chain) moved over the period. Money is signed: refunds can exceed
+    sales within a period.*/
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct MovementsBody {
+        ///赠送储值: bonus given with those top-ups.
+        pub bonus_given: Money,
+        ///Bonus spent at this store.
+        pub bonus_redeemed: Money,
+        pub growth_issued: ::std::string::String,
+        /**应收(+)/应付(−): principal redeemed minus principal sold. Positive: head office pays the
+        store; negative: the store pays head office.*/
+        pub net: Money,
+        ///Points this store's sales earned members.
+        pub points_issued: ::std::string::String,
+        ///Points members paid with at this store.
+        pub points_redeemed: ::std::string::String,
+        ///核销储值: principal spent at this store.
+        pub stored_value_redeemed: Money,
+        ///售出储值: principal members paid in at this store.
+        pub stored_value_sold: Money,
+    }
     ///`NameBody`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct NameBody {
@@ -761,6 +782,27 @@ pub mod types {
         pub staff: StaffBody,
         pub token: ::std::string::String,
     }
+    ///`SettlementBody`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct SettlementBody {
+        pub from: ::std::string::String,
+        ///Every store, by code.
+        pub stores: ::std::vec::Vec<StoreSettlementBody>,
+        pub to: ::std::string::String,
+        ///The chain: `net` is how much the stored value members hold shrank (+) or grew (−).
+        pub total: MovementsBody,
+        ///Days run midnight to midnight China Standard Time (UTC+8).
+        pub zone: ::std::string::String,
+    }
+    ///The query of `settlement_report`.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
+    pub struct SettlementReportQuery {
+        ///The first day, `YYYY-MM-DD` (China time).
+        pub from: ::std::string::String,
+        ///The last day, included; at most 366 days after `from`.
+        pub to: ::std::string::String,
+    }
     ///`StaffBody`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct StaffBody {
@@ -786,6 +828,29 @@ pub mod types {
         pub name: ::std::string::String,
         pub opened_on: ::std::string::String,
         pub time_zone: ::std::string::String,
+    }
+    ///`StoreSettlementBody`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct StoreSettlementBody {
+        ///赠送储值: bonus given with those top-ups.
+        pub bonus_given: Money,
+        ///Bonus spent at this store.
+        pub bonus_redeemed: Money,
+        pub code: ::std::string::String,
+        pub growth_issued: ::std::string::String,
+        pub name: ::std::string::String,
+        /**应收(+)/应付(−): principal redeemed minus principal sold. Positive: head office pays the
+        store; negative: the store pays head office.*/
+        pub net: Money,
+        ///Points this store's sales earned members.
+        pub points_issued: ::std::string::String,
+        ///Points members paid with at this store.
+        pub points_redeemed: ::std::string::String,
+        pub store: ::std::string::String,
+        ///核销储值: principal spent at this store.
+        pub stored_value_redeemed: Money,
+        ///售出储值: principal members paid in at this store.
+        pub stored_value_sold: Money,
     }
     ///`StoredValueBody`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
@@ -1868,6 +1933,26 @@ impl Client {
                 &format!("/api/v1/plugin-routes/{}", crate::segment(hook)),
                 None,
                 crate::Payload::json(body)?,
+            )
+            .await?;
+        crate::parse(&answer)
+    }
+
+    /// 月结算 / What each store sold and redeemed of members' stored value over a period, and what
+    /// head office owes it or it owes head office (the clearing house between stores); bonus, points
+    /// and growth per store for sharing their cost. Head office only.
+    ///
+    /// `GET /api/v1/reports/settlement`
+    pub async fn settlement_report(
+        &self,
+        query: &types::SettlementReportQuery,
+    ) -> Result<SettlementBody, ClientError> {
+        let answer = self
+            .send(
+                Method::GET,
+                &"/api/v1/reports/settlement",
+                Some(crate::query(query)?),
+                crate::Payload::None,
             )
             .await?;
         crate::parse(&answer)

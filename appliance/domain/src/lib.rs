@@ -36,6 +36,7 @@ mod member;
 mod members;
 mod merchant;
 mod password;
+mod settlement;
 mod staff;
 mod store;
 mod terminal;
@@ -59,6 +60,7 @@ pub use members::{
     MemberView, Members, PAGE_LIMIT_MAX,
 };
 pub use merchant::{Department, DepartmentId, Merchant, MerchantError, MerchantId};
+pub use settlement::{Movements, SETTLEMENT_DAYS_MAX, Settlement, SettlementError};
 pub use staff::{NewStaff, Role, Scope, Staff, StaffId, StoreId};
 pub use store::{Date, NewStore, Store, StoreKind};
 pub use terminal::{

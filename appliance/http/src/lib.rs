@@ -14,6 +14,7 @@ pub mod people;
 pub mod plugins;
 pub mod problem;
 pub mod rate;
+pub mod reports;
 pub mod scheme;
 pub mod terminals;
 pub mod till;
@@ -214,6 +215,7 @@ fn api_routes_with(limits: Limits) -> OpenApiRouter<AppState> {
         .routes(routes!(till::refund))
         .routes(routes!(till::order))
         .routes(routes!(till::open_card, till::find_member))
+        .routes(routes!(reports::settlement))
 }
 
 /// The OpenAPI 3.1 document of the API, as `/api/v1/openapi.json` serves it.
@@ -241,6 +243,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         (name = "tiers", description = "会员等级 / Tiers"),
         (name = "service", description = "服务记录与回访 / Service records and follow-ups"),
         (name = "plugins", description = "插件 / Plugins"),
+        (name = "reports", description = "报表 / Reports"),
     )
 )]
 struct ApiDoc;
@@ -926,6 +929,7 @@ mod tests {
             ("get", "/api/v1/till/orders/{order}"),
             ("post", "/api/v1/till/members"),
             ("get", "/api/v1/till/members"),
+            ("get", "/api/v1/reports/settlement"),
         ]
         .iter()
         .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))

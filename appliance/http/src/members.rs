@@ -182,6 +182,16 @@ pub struct Money {
     currency: &'static str,
 }
 
+impl Money {
+    /// The same amount, owed the other way: `-12.30`.
+    pub(crate) fn negated(self) -> Money {
+        Money {
+            amount: format!("-{}", self.amount),
+            currency: self.currency,
+        }
+    }
+}
+
 pub(crate) fn money(fen: u128) -> Money {
     Money {
         amount: accounts::display(accounts::CNY, fen),

@@ -1,0 +1,208 @@
+//! 月结算 through the real box: a member tops up ¥100 at one store and spends ¥30 of it at
+//! another, which then refunds ¥10. The report says the first store sold ¥100 and owes head
+//! office ¥100, the second redeemed ¥20 and is owed ¥20; a period before any of it shows nothing;
+//! bad days, a backwards period and a cashier are refused.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tongka_client::Client;
+use tongka_client::types::{
+    CardRequest, CheckoutRequest, CreateMember, CreateStore, LineRequest, LoginRequest,
+    PairRequest, PaymentRequest, RefundLineRequest, RefundRequest, SettlementReportQuery,
+    TenderRequest, TopUpRequest,
+};
+use tongka_e2e::api::{BOSS_PASSWORD, first_admin, start};
+
+/// `YYYY-MM-DD` of the day `offset` days from today, China time.
+fn china_day(offset: i64) -> String {
+    let secs = i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
+        + 8 * 3600;
+    let z = secs.div_euclid(86_400) + offset + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+async fn store(boss: &Client, code: &str) -> String {
+    boss.create_store(&CreateStore {
+        code: code.into(),
+        name: format!("{code}店"),
+        kind: "direct".into(),
+        opened_on: "2024-05-01".into(),
+        time_zone: "Asia/Shanghai".into(),
+    })
+    .await
+    .unwrap()
+    .id
+}
+
+async fn terminal(client: &Client, boss: &Client, store: &str) -> Client {
+    let pairing = boss.open_pairing(store).await.unwrap();
+    let paired = client
+        .pair(&PairRequest {
+            code: pairing.code,
+            name: "收银台 1".into(),
+        })
+        .await
+        .unwrap();
+    client.with_token(&paired.token)
+}
+
+fn period(from: &str, to: &str) -> SettlementReportQuery {
+    SettlementReportQuery {
+        from: from.into(),
+        to: to.into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_store_sold_and_redeemed_and_what_it_is_owed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    first_admin(&data);
+    let running = start(&data, &dir.path().join("box.log"));
+    let client = Client::connect(
+        &format!("https://{}", running.address),
+        &running.fingerprint,
+    )
+    .await
+    .unwrap();
+    let session = client
+        .sign_in(&LoginRequest {
+            username: "boss".into(),
+            password: BOSS_PASSWORD.into(),
+        })
+        .await
+        .unwrap();
+    let boss = client.with_token(&session.token);
+    let (east, west) = (store(&boss, "SH-1").await, store(&boss, "SH-2").await);
+    boss.create_member(&CreateMember {
+        name: Some("王芳".into()),
+        home_store: Some(east.clone()),
+        card: Some(CardRequest {
+            kind: "barcode".into(),
+            number: "8800-0001".into(),
+        }),
+        ..CreateMember::default()
+    })
+    .await
+    .unwrap();
+    let at_east = terminal(&client, &boss, &east).await;
+    let at_west = terminal(&client, &boss, &west).await;
+
+    let mut top_up = TopUpRequest::by_card("T-1", "8800-0001", "100.00");
+    top_up.tenders = vec![TenderRequest {
+        kind: "cash".into(),
+        amount: "100.00".into(),
+    }];
+    at_east.top_up(&top_up).await.unwrap();
+    let mut sale = CheckoutRequest::by_card(
+        "S-1",
+        "8800-0001",
+        vec![LineRequest::new(1, "TEA", "drinks", "3", "10.00")],
+    );
+    let quote = at_west.quote(&sale).await.unwrap();
+    sale.quote_token = Some(quote.quote_token);
+    sale.payment = Some(PaymentRequest {
+        stored_value: Some("30.00".into()),
+        ..PaymentRequest::default()
+    });
+    at_west.checkout(&sale).await.unwrap();
+    at_west
+        .refund(&RefundRequest::of(
+            "R-1",
+            "S-1",
+            vec![RefundLineRequest {
+                line: 1,
+                quantity: "1".into(),
+            }],
+        ))
+        .await
+        .unwrap();
+
+    // Yesterday to tomorrow: today is in it whatever the hour.
+    let report = boss
+        .settlement_report(&period(&china_day(-1), &china_day(1)))
+        .await
+        .unwrap();
+    assert_eq!(report.zone, "UTC+8");
+    let codes: Vec<&str> = report.stores.iter().map(|s| s.code.as_str()).collect();
+    assert_eq!(codes, ["SH-1", "SH-2"]);
+    let (e, w) = (&report.stores[0], &report.stores[1]);
+    assert_eq!(e.store, east);
+    assert_eq!(
+        (
+            e.stored_value_sold.amount.as_str(),
+            e.stored_value_redeemed.amount.as_str(),
+            e.net.amount.as_str()
+        ),
+        ("100.00", "0.00", "-100.00")
+    );
+    assert_eq!(
+        (
+            w.stored_value_sold.amount.as_str(),
+            w.stored_value_redeemed.amount.as_str(),
+            w.net.amount.as_str()
+        ),
+        ("0.00", "20.00", "20.00")
+    );
+    assert_eq!(report.total.stored_value_sold.amount, "100.00");
+    assert_eq!(report.total.stored_value_redeemed.amount, "20.00");
+    // What members still hold grew by ¥80.
+    assert_eq!(report.total.net.amount, "-80.00");
+
+    let before = boss
+        .settlement_report(&period("2020-01-01", "2020-01-31"))
+        .await
+        .unwrap();
+    assert_eq!(before.stores.len(), 2);
+    assert!(
+        before
+            .stores
+            .iter()
+            .all(|s| s.net.amount == "0.00" && s.stored_value_sold.amount == "0.00"),
+        "{before:?}"
+    );
+
+    for (query, code, field) in [
+        (period("2026-13-01", "2026-12-31"), "invalid_field", "from"),
+        (period("2026-11-30", "2026-11-01"), "invalid_period", "to"),
+        (period("2025-01-01", "2026-01-02"), "invalid_period", "to"),
+    ] {
+        let refused = boss.settlement_report(&query).await.unwrap_err();
+        let tongka_client::ClientError::Problem(problem) = &refused else {
+            panic!("{refused}");
+        };
+        assert_eq!(
+            (
+                problem.status,
+                problem.code.as_str(),
+                problem.field.as_deref()
+            ),
+            (422, code, Some(field)),
+            "{query:?}"
+        );
+    }
+    let refused = at_east
+        .settlement_report(&period("2026-11-01", "2026-11-30"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, tongka_client::ClientError::Problem(p) if p.status == 401 || p.status == 403),
+        "{refused}"
+    );
+}
