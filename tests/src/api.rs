@@ -132,3 +132,21 @@ pub fn cashier<'a>(
     );
     sign_in(running, username, "till password")
 }
+
+/// A `tongka-client` connection to `running` (pinned to its certificate), and the same
+/// connection signed in as [`first_admin`]'s `boss`.
+pub async fn boss_client(running: &RunningBox) -> (tongka_client::Client, tongka_client::Client) {
+    let url = format!("https://{}", running.address);
+    let client = tongka_client::Client::connect(&url, &running.fingerprint)
+        .await
+        .unwrap();
+    let session = client
+        .sign_in(&tongka_client::types::LoginRequest {
+            username: "boss".into(),
+            password: BOSS_PASSWORD.into(),
+        })
+        .await
+        .unwrap();
+    let boss = client.with_token(&session.token);
+    (client, boss)
+}

@@ -4,12 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use tongka_client::ClientError;
 use tongka_client::types::{
     CardRequest, CreateMember, CreateStore, ImportMembersQuery, LoginRequest, PairRequest,
     ReadAuditQuery, SearchMembersQuery, UpdateMember,
 };
-use tongka_client::{Client, ClientError};
-use tongka_e2e::api::{BOSS_PASSWORD, first_admin, start};
+use tongka_e2e::api::{boss_client, first_admin, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kind_of_operation_through_the_generated_client() {
@@ -17,8 +17,7 @@ async fn every_kind_of_operation_through_the_generated_client() {
     let data = dir.path().join("data");
     first_admin(&data);
     let running = start(&data, &dir.path().join("box.log"));
-    let url = format!("https://{}", running.address);
-    let client = Client::connect(&url, &running.fingerprint).await.unwrap();
+    let (client, boss) = boss_client(&running).await;
 
     assert_eq!(client.health().await.unwrap().status, "ok");
     let wrong = client
@@ -29,14 +28,6 @@ async fn every_kind_of_operation_through_the_generated_client() {
         .await
         .unwrap_err();
     assert_eq!(wrong.code(), Some("login_failed"), "{wrong}");
-    let session = client
-        .sign_in(&LoginRequest {
-            username: "boss".into(),
-            password: BOSS_PASSWORD.into(),
-        })
-        .await
-        .unwrap();
-    let boss = client.with_token(&session.token);
     assert_eq!(boss.current_session().await.unwrap().username, "boss");
 
     let store = boss

@@ -5,35 +5,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use tongka_client::Client;
 use tongka_client::types::{
-    CardRequest, CheckoutRequest, CreateMember, CreateStore, LineRequest, LoginRequest,
-    PairRequest, PaymentRequest, RefundLineRequest, RefundRequest, SettlementReportQuery,
-    TenderRequest, TopUpRequest,
+    CardRequest, CheckoutRequest, CreateMember, CreateStore, LineRequest, PairRequest,
+    PaymentRequest, RefundLineRequest, RefundRequest, SettlementReportQuery, TenderRequest,
+    TopUpRequest,
 };
-use tongka_e2e::api::{BOSS_PASSWORD, first_admin, start};
+use tongka_e2e::api::{boss_client, first_admin, start};
 
 /// `YYYY-MM-DD` of the day `offset` days from today, China time.
 fn china_day(offset: i64) -> String {
-    let secs = i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap()
-        + 8 * 3600;
-    let z = secs.div_euclid(86_400) + offset + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day, _) = tongka_e2e::china_clock(offset);
     format!("{year:04}-{month:02}-{day:02}")
 }
 
@@ -75,20 +57,7 @@ async fn each_store_sold_and_redeemed_and_what_it_is_owed() {
     let data = dir.path().join("data");
     first_admin(&data);
     let running = start(&data, &dir.path().join("box.log"));
-    let client = Client::connect(
-        &format!("https://{}", running.address),
-        &running.fingerprint,
-    )
-    .await
-    .unwrap();
-    let session = client
-        .sign_in(&LoginRequest {
-            username: "boss".into(),
-            password: BOSS_PASSWORD.into(),
-        })
-        .await
-        .unwrap();
-    let boss = client.with_token(&session.token);
+    let (client, boss) = boss_client(&running).await;
     let (east, west) = (store(&boss, "SH-1").await, store(&boss, "SH-2").await);
     boss.create_member(&CreateMember {
         name: Some("王芳".into()),

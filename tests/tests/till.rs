@@ -12,8 +12,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde_json::{Value, json};
 use tongka_e2e::api::{
     BOSS_PASSWORD, Client, first_admin, json as parse, problem, sign_in, start, store, with_token,
@@ -23,29 +21,9 @@ use tongka_e2e::{RunningBox, tongka_verify};
 
 /// Today and the hour on the merchant's clock (China Standard Time).
 fn china_now() -> (u32, u32, u32, u32) {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 8 * 3600;
-    let days = i64::try_from(secs / 86_400).unwrap();
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let hour = secs / 3600 % 24;
-    (
-        u32::try_from(year).unwrap(),
-        u32::try_from(month).unwrap(),
-        u32::try_from(day).unwrap(),
-        u32::try_from(hour).unwrap(),
-    )
+    let (year, month, day, hour) = tongka_e2e::china_clock(0);
+    let narrow = |n: i64| u32::try_from(n).unwrap();
+    (narrow(year), narrow(month), narrow(day), narrow(hour))
 }
 
 fn manifest() -> Value {
