@@ -58,7 +58,7 @@ where
             (_, Some(Err(error))) => Err(error),
             (Ok(()), Some(Ok(value))) => Ok(value),
             (Err(why), _) => Err(DomainError::Storage(why)),
-            (Ok(()), None) => Err(DomainError::Storage("the write never ran".into())),
+            (Ok(()), None) => Err(DomainError::Storage("the write failed unexpectedly".into())),
         };
         // The caller may have gone (its request dropped): the write stands regardless.
         let _ = reply.send(answer);
@@ -146,7 +146,12 @@ fn commit_group(db: &redb::Database, mut group: Vec<Box<dyn Job>>) {
                 return;
             }
         };
-        let failed = group.iter_mut().position(|job| !job.run(&txn));
+        // A write that panics (a bug, not bad input) fails alone, like one that errs: the
+        // writer thread must outlive it, or every later write of the box would fail.
+        let failed = group.iter_mut().position(|job| {
+            !std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&txn)))
+                .unwrap_or(false)
+        });
         match failed {
             Some(index) => {
                 // Dropped, not committed: the others run again without the failed write.
@@ -203,8 +208,29 @@ mod tests {
                 Err(other) => panic!("{n}: {other}"),
             }
         }
+        // A write that panics fails alone; the writer carries on.
+        let panicked = writer
+            .write(|txn| -> Result<(), DomainError> {
+                txn.open_table(TABLE)?.insert(1_000, 1)?;
+                panic!("a bug in a write");
+            })
+            .await;
+        assert!(
+            matches!(panicked, Err(DomainError::Storage(_))),
+            "{panicked:?}"
+        );
+        let after = writer
+            .write(|txn| {
+                txn.open_table(TABLE)?.insert(1_001, 7)?;
+                Ok(())
+            })
+            .await;
+        assert!(after.is_ok(), "{after:?}");
+
         let txn = db.begin_read().unwrap();
         let table = txn.open_table(TABLE).unwrap();
+        assert_eq!(table.get(1_000).unwrap().map(|v| v.value()), None);
+        assert_eq!(table.get(1_001).unwrap().map(|v| v.value()), Some(7));
         for n in 0..200u64 {
             let kept = table.get(n).unwrap().map(|v| v.value());
             assert_eq!(kept, (n != 77).then_some(n * 10), "key {n}");
