@@ -8,15 +8,14 @@
 use tongka_client::Client;
 use tongka_client::types::{
     CardRequest, CheckoutRequest, CreateMember, CreateStore, LineRequest, PairRequest,
-    PaymentRequest, RefundLineRequest, RefundRequest, SettlementReportQuery, TenderRequest,
-    TopUpRequest,
+    PaymentRequest, ReadAuditQuery, RefundLineRequest, RefundRequest, SettlementReportQuery,
+    TenderRequest, TopUpRequest,
 };
 use tongka_e2e::api::{boss_client, first_admin, start};
 
 /// `YYYY-MM-DD` of the day `offset` days from today, China time.
 fn china_day(offset: i64) -> String {
-    let (year, month, day, _) = tongka_e2e::china_clock(offset);
-    format!("{year:04}-{month:02}-{day:02}")
+    tongka_e2e::china_clock(offset).0.to_string()
 }
 
 async fn store(boss: &Client, code: &str) -> String {
@@ -102,6 +101,25 @@ async fn each_store_sold_and_redeemed_and_what_it_is_owed() {
         ))
         .await
         .unwrap();
+
+    // A quote writes nothing and leaves no audit entry; the sale and the refund do.
+    let audit = boss
+        .read_audit(&ReadAuditQuery {
+            limit: Some(50),
+            before: None,
+        })
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit.entries.iter().map(|e| e.action.as_str()).collect();
+    assert!(
+        actions.contains(&"POST /api/v1/till/checkouts"),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&"POST /api/v1/till/refunds"),
+        "{actions:?}"
+    );
+    assert!(!actions.contains(&"POST /api/v1/till/quote"), "{actions:?}");
 
     // Yesterday to tomorrow: today is in it whatever the hour.
     let report = boss

@@ -14,6 +14,7 @@ use tongka_domain::{AuditCursor, AuditEntry, AuditError, UnixMillis};
 
 use crate::AppState;
 use crate::auth::{CurrentStaff, internal, is_write, rfc3339, signed_in, token};
+use crate::idempotency::Keeping;
 use crate::problem::{ApiError, Text};
 use crate::tls::Remote;
 
@@ -22,7 +23,7 @@ pub(crate) async fn record(
     request: Request,
     next: Next,
 ) -> Response {
-    if !is_write(request.method()) || crate::till::writes_nothing(request.uri().path()) {
+    if !is_write(request.method()) {
         return next.run(request).await;
     }
     let now = UnixMillis::now();
@@ -42,6 +43,9 @@ pub(crate) async fn record(
         .map(|info| info.0.0.ip().to_string());
     let action = format!("{} {}", request.method(), request.uri().path());
     let response = next.run(request).await;
+    if response.extensions().get::<Keeping>() == Some(&Keeping::Nothing) {
+        return response;
+    }
     let entry = AuditEntry {
         at: now,
         actor,

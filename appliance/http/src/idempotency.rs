@@ -56,16 +56,23 @@ fn problem(status: StatusCode, code: &'static str, zh: &'static str, en: &'stati
         .into_response()
 }
 
+/// What a route asks the edge layers to keep of its requests, beyond the default (an audit
+/// entry, and the answer for its `Idempotency-Key`). The route's own layer sets it on the
+/// response, so the decision sits with the operation that knows, not with a list of paths here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Keeping {
+    /// It wrote nothing (a quote): no audit entry, no kept answer.
+    Nothing,
+    /// It is idempotent by a key of its own (the till's order id): audited, no kept answer.
+    OwnKey,
+}
+
 pub(crate) async fn idempotent(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
-    let path = request.uri().path();
-    if !crate::auth::is_write(request.method())
-        || crate::till::writes_nothing(path)
-        || crate::till::idempotent_by_order(path)
-    {
+    if !crate::auth::is_write(request.method()) {
         return next.run(request).await;
     }
     let Some(key) = request.headers().get(HEADER).cloned() else {
@@ -142,7 +149,7 @@ pub(crate) async fn idempotent(
     }
 
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
-    if !response.status().is_success() {
+    if !response.status().is_success() || response.extensions().get::<Keeping>().is_some() {
         return response;
     }
     let (parts, body) = response.into_parts();

@@ -164,6 +164,14 @@ fn api_routes_with(limits: Limits) -> OpenApiRouter<AppState> {
     let plugin_upload = OpenApiRouter::new()
         .routes(routes!(plugins::install, plugins::list))
         .layer(DefaultBodyLimit::max(limits.plugin_bytes_max));
+    let quote = OpenApiRouter::new()
+        .routes(routes!(till::quote))
+        .layer(middleware::map_response(till::writes_nothing));
+    let sales = OpenApiRouter::new()
+        .routes(routes!(till::checkout))
+        .routes(routes!(till::top_up))
+        .routes(routes!(till::refund))
+        .layer(middleware::map_response(till::keyed_by_order));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(auth::login))
@@ -209,10 +217,8 @@ fn api_routes_with(limits: Limits) -> OpenApiRouter<AppState> {
         .routes(routes!(plugins::try_plugin))
         .routes(routes!(plugins::routes))
         .routes(routes!(plugins::set_route))
-        .routes(routes!(till::quote))
-        .routes(routes!(till::checkout))
-        .routes(routes!(till::top_up))
-        .routes(routes!(till::refund))
+        .merge(quote)
+        .merge(sales)
         .routes(routes!(till::order))
         .routes(routes!(till::open_card, till::find_member))
         .routes(routes!(reports::settlement))

@@ -20,6 +20,7 @@ use tongka_domain::{
 
 use crate::AppState;
 use crate::auth::{CurrentStaff, internal, parse_id, rfc3339};
+use crate::idempotency::Keeping;
 use crate::json::ApiJson;
 use crate::members::{
     BalancesBody, CreateMember, MemberBody, Money, field_error, money, unknown_member,
@@ -29,22 +30,6 @@ use crate::scheme::RoutedScheme;
 use crate::terminals::CurrentTerminal;
 
 /// Who is at the till: a terminal (bound to its store) or a staff member.
-/// A quote is sent as a POST (it carries an order) but writes nothing: neither the audit log
-/// nor an idempotency key has anything to keep for it.
-pub(crate) fn writes_nothing(path: &str) -> bool {
-    path == "/api/v1/till/quote"
-}
-
-/// Checkouts, top-ups and refunds are idempotent by the POS's own order id: a retry is answered
-/// from the order record, so an `Idempotency-Key` answer need not be kept beside it (one durable
-/// write fewer per sale).
-pub(crate) fn idempotent_by_order(path: &str) -> bool {
-    matches!(
-        path,
-        "/api/v1/till/checkouts" | "/api/v1/till/top-ups" | "/api/v1/till/refunds"
-    )
-}
-
 #[derive(Debug)]
 pub enum TillCaller {
     Terminal(Terminal),
@@ -1003,4 +988,19 @@ pub(crate) async fn find_member(
         return Err(crate::members::refused(MemberError::NotLive));
     }
     Ok(Json(MemberBody::from(&view)))
+}
+
+/// Layer for the quote: sent as a POST (it carries an order) but writes nothing, so neither the
+/// audit log nor an idempotency key has anything to keep for it.
+pub(crate) async fn writes_nothing(mut response: Response) -> Response {
+    response.extensions_mut().insert(Keeping::Nothing);
+    response
+}
+
+/// Layer for checkouts, top-ups and refunds: idempotent by the POS's own order id, whose record
+/// answers a retry with the same receipt, so no second copy of the answer is kept for an
+/// `Idempotency-Key` (one durable write fewer per sale).
+pub(crate) async fn keyed_by_order(mut response: Response) -> Response {
+    response.extensions_mut().insert(Keeping::OwnKey);
+    response
 }
