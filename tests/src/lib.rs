@@ -17,27 +17,19 @@ pub mod api;
 pub mod crash;
 pub mod plugins;
 
-/// The merchant's clock (China Standard Time, UTC+8) `offset_days` from now: the year, month,
-/// day and hour.
-#[allow(clippy::missing_panics_doc)]
-pub fn china_clock(offset_days: i64) -> (i64, i64, i64, i64) {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
-        })
-        + 8 * 3600;
-    // Howard Hinnant's civil-from-days.
-    let z = secs.div_euclid(86_400) + offset_days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day, secs.rem_euclid(86_400) / 3600)
+/// The merchant's calendar day `offset_days` from today, and the hour now, on its clock (China
+/// Standard Time): the box's own `Date::at`.
+pub fn china_clock(offset_days: i64) -> (tongka_domain::Date, u64) {
+    use tongka_domain::{Date, MERCHANT_UTC_OFFSET_MINUTES, UnixMillis};
+    let now = UnixMillis::now();
+    let shifted = now
+        .0
+        .saturating_add_signed(offset_days.saturating_mul(86_400_000));
+    let hour = (now.0 / 3_600_000 + 8) % 24;
+    (
+        Date::at(UnixMillis(shifted), MERCHANT_UTC_OFFSET_MINUTES),
+        hour,
+    )
 }
 
 /// The `tongka` binary of this build: next to the test executable's `deps/` folder. `cargo test

@@ -21,9 +21,13 @@ use tongka_e2e::{RunningBox, tongka_verify};
 
 /// Today and the hour on the merchant's clock (China Standard Time).
 fn china_now() -> (u32, u32, u32, u32) {
-    let (year, month, day, hour) = tongka_e2e::china_clock(0);
-    let narrow = |n: i64| u32::try_from(n).unwrap();
-    (narrow(year), narrow(month), narrow(day), narrow(hour))
+    let (today, hour) = tongka_e2e::china_clock(0);
+    (
+        u32::from(today.year),
+        u32::from(today.month),
+        u32::from(today.day),
+        u32::try_from(hour).unwrap(),
+    )
 }
 
 fn manifest() -> Value {

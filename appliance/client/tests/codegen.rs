@@ -208,14 +208,14 @@ fn method(out: &mut String, operation: &Operation) {
     }
     match &operation.body {
         Body::Json(ty) => {
-            let _ = write!(arguments, ", body: &{}", qualified(ty));
+            let _ = write!(arguments, ", body: &{}", type_name(ty));
         }
         Body::Csv => arguments.push_str(", csv: &str"),
         Body::None => {}
     }
     let answer = match &operation.answer {
         Answer::Nothing => "()".to_owned(),
-        Answer::Json(ty) => qualified(ty),
+        Answer::Json(ty) => type_name(ty),
         Answer::Csv => "String".to_owned(),
     };
     let _ = writeln!(
@@ -255,8 +255,9 @@ fn method(out: &mut String, operation: &Operation) {
     );
 }
 
-/// A type as typify names it; the schema types are in scope through `use types::*`.
-fn qualified(ty: &str) -> String {
+/// A type as typify names it, without the token spacing; the schema types are in scope
+/// through `use types::*`.
+fn type_name(ty: &str) -> String {
     ty.replace(' ', "")
 }
 

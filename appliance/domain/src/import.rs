@@ -291,7 +291,7 @@ impl Members {
         let joined_at = match cell("joined_on") {
             None => UnixMillis(0),
             Some(day) => match Date::parse(day) {
-                Some(day) => day_start(day),
+                Some(day) => day.start(MERCHANT_UTC_OFFSET_MINUTES),
                 None => return Ok(Err(field("joined_on", Invalid::Date))),
             },
         };
@@ -423,45 +423,5 @@ impl Members {
         writer
             .into_inner()
             .map_err(|e| DomainError::Storage(format!("csv: {e}")))
-    }
-}
-
-/// Midnight of `day` in the merchant's zone.
-fn day_start(day: Date) -> UnixMillis {
-    // Days from the civil date (Howard Hinnant's days-from-civil).
-    let (y, m, d) = (
-        i64::from(day.year) - i64::from(day.month <= 2),
-        i64::from(day.month),
-        i64::from(day.day),
-    );
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let ms = (days * 86_400 - i64::from(MERCHANT_UTC_OFFSET_MINUTES) * 60) * 1000;
-    UnixMillis(u64::try_from(ms).unwrap_or(0))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn day_start_and_date_at_agree() {
-        for text in ["1970-01-02", "2000-02-29", "2026-11-23", "2099-12-31"] {
-            let day = Date::parse(text).unwrap();
-            let start = day_start(day);
-            assert_eq!(Date::at(start, MERCHANT_UTC_OFFSET_MINUTES), day, "{text}");
-            assert_eq!(
-                Date::at(start.plus_ms(86_399_999), MERCHANT_UTC_OFFSET_MINUTES),
-                day
-            );
-            assert_ne!(
-                Date::at(start.plus_ms(86_400_000), MERCHANT_UTC_OFFSET_MINUTES),
-                day
-            );
-        }
     }
 }

@@ -15,14 +15,13 @@ use std::collections::BTreeMap;
 use tongka_ledger::{AccountId, Timestamp};
 
 use crate::accounts::StoreAccount;
+use crate::members::MERCHANT_UTC_OFFSET_MINUTES;
 use crate::staff::{Role, Staff};
 use crate::store::{Date, Store};
-use crate::{DomainError, Members};
+use crate::{DomainError, Members, UnixMillis};
 
 /// The longest period one report may cover.
-pub const SETTLEMENT_DAYS_MAX: i64 = 366;
-/// The chain's day starts at midnight China Standard Time (UTC+8), whatever the server's zone.
-const ZONE_OFFSET_SECONDS: i64 = 8 * 3600;
+pub const SETTLEMENT_DAYS_MAX: u64 = 366;
 /// How many transfers are read at a time while walking an account back through the period.
 const PAGE: usize = 1_000;
 
@@ -73,22 +72,12 @@ pub enum SettlementError {
     BadPeriod,
 }
 
-/// Days since 1970-01-01 (Howard Hinnant's days-from-civil).
-fn days(date: Date) -> i64 {
-    let (month, day) = (i64::from(date.month), i64::from(date.day));
-    let year = i64::from(date.year) - i64::from(month <= 2);
-    let era = year.div_euclid(400);
-    let yoe = year - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+/// A day in ms.
+const DAY_MS: u64 = 86_400_000;
 
-/// The ledger timestamp (ns since the epoch) of midnight, China time, starting `date`.
-fn midnight_ns(date: Date) -> u64 {
-    let seconds = days(date) * 86_400 - ZONE_OFFSET_SECONDS;
-    u64::try_from(seconds).map_or(0, |s| s.saturating_mul(1_000_000_000))
+/// The ledger's timestamp (ns since the epoch) of a wall-clock time.
+fn ledger_ns(at: UnixMillis) -> u64 {
+    at.0.saturating_mul(1_000_000)
 }
 
 impl Members {
@@ -102,12 +91,16 @@ impl Members {
         if actor.role != Role::HqAdmin {
             return Ok(Err(SettlementError::Forbidden));
         }
-        let span = days(to) - days(from) + 1;
-        if !(1..=SETTLEMENT_DAYS_MAX).contains(&span) {
+        // Days run midnight to midnight on the merchant's calendar (China time).
+        let (first, last) = (
+            from.start(MERCHANT_UTC_OFFSET_MINUTES),
+            to.start(MERCHANT_UTC_OFFSET_MINUTES),
+        );
+        if last < first || (last.0 - first.0) / DAY_MS >= SETTLEMENT_DAYS_MAX {
             return Ok(Err(SettlementError::BadPeriod));
         }
-        let start = midnight_ns(from);
-        let end = midnight_ns(to).saturating_add(86_400 * 1_000_000_000);
+        let start = ledger_ns(first);
+        let end = ledger_ns(last.plus_ms(DAY_MS));
         let mut stores = Vec::new();
         let mut total = Movements::default();
         for store in self.directory().stores(actor)? {
@@ -179,26 +172,4 @@ impl Members {
 
 fn signed(amount: u128) -> i128 {
     i128::try_from(amount).unwrap_or(i128::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_day_starts_at_midnight_in_china() {
-        let date = |text| Date::parse(text).unwrap();
-        assert_eq!(days(date("1970-01-01")), 0);
-        assert_eq!(days(date("2000-03-01")), 11_017);
-        // 2026-11-23 00:00 +08:00 is 2026-11-22 16:00 UTC.
-        assert_eq!(
-            midnight_ns(date("2026-11-23")),
-            1_795_363_200 * 1_000_000_000
-        );
-        // Round trip with the till's own day-of: the last nanosecond before midnight is the
-        // day before.
-        let ms = midnight_ns(date("2024-02-29")) / 1_000_000;
-        assert_eq!(Date::at(crate::UnixMillis(ms), 480), date("2024-02-29"));
-        assert_eq!(Date::at(crate::UnixMillis(ms - 1), 480), date("2024-02-28"));
-    }
 }

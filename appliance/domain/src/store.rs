@@ -69,6 +69,24 @@ impl Date {
 }
 
 impl Date {
+    /// Midnight starting this day in a zone `offset_minutes` east of UTC.
+    pub fn start(self, offset_minutes: i32) -> UnixMillis {
+        // Howard Hinnant's days-from-civil.
+        let (y, m, d) = (
+            i64::from(self.year) - i64::from(self.month <= 2),
+            i64::from(self.month),
+            i64::from(self.day),
+        );
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = (m + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        let ms = (days * 86_400 - i64::from(offset_minutes) * 60) * 1000;
+        UnixMillis(u64::try_from(ms).unwrap_or(0))
+    }
+
     /// The calendar day at `at` in a zone `offset_minutes` east of UTC.
     pub fn at(at: crate::UnixMillis, offset_minutes: i32) -> Date {
         let seconds =
@@ -183,6 +201,21 @@ fn valid_time_zone(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn start_and_at_agree() {
+        const CHINA: i32 = 8 * 60;
+        for text in ["1970-01-02", "2000-02-29", "2026-11-23", "2099-12-31"] {
+            let day = super::Date::parse(text).unwrap();
+            let start = day.start(CHINA);
+            assert_eq!(super::Date::at(start, CHINA), day, "{text}");
+            assert_eq!(super::Date::at(start.plus_ms(86_399_999), CHINA), day);
+            assert_ne!(super::Date::at(start.plus_ms(86_400_000), CHINA), day);
+        }
+        // 2026-11-23 00:00 +08:00 is 2026-11-22 16:00 UTC.
+        let day = super::Date::parse("2026-11-23").unwrap();
+        assert_eq!(day.start(CHINA).0, 1_795_363_200_000);
+    }
+
     use super::*;
 
     #[test]

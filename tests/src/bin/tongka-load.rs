@@ -191,17 +191,12 @@ fn note(seen: &mut Seen, error: &ClientError) {
     *seen.refused.entry(code).or_default() += 1;
 }
 
-fn percentile(sorted: &[u32], p: f64) -> String {
+/// The nearest-rank percentile, `per_mille` thousandths (990 is p99), as milliseconds.
+fn percentile(sorted: &[u32], per_mille: usize) -> String {
     if sorted.is_empty() {
         return "-".into();
     }
-    // Nearest rank; the figures are printed, not computed on: a float index is fine here.
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss
-    )]
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    let rank = (per_mille * sorted.len()).div_ceil(1000);
     let micros = sorted[rank.clamp(1, sorted.len()) - 1];
     format!("{}.{:02} ms", micros / 1000, micros % 1000 / 10)
 }
@@ -296,7 +291,7 @@ async fn main() -> Result<()> {
         first = last;
         eprintln!("members: {first}/{}", options.members);
     }
-    eprintln!("imported in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!("imported in {} ms", started.elapsed().as_millis());
 
     let mut tills = Vec::new();
     for number in 0..options.terminals {
@@ -353,11 +348,12 @@ async fn main() -> Result<()> {
     all.quote_us.sort_unstable();
     all.commit_us.sort_unstable();
     let committed = all.checkout_us.len();
-    #[allow(clippy::cast_precision_loss)]
-    let rate = committed as f64 / elapsed.as_secs_f64();
+    let elapsed_ms = elapsed.as_millis().max(1);
+    let rate = u128::try_from(committed).unwrap_or(u128::MAX) * 1000 / elapsed_ms;
     println!(
-        "\n{committed} checkouts committed in {:.1} s: {rate:.0}/s ({} from stored value); {} terminals, {} members",
-        elapsed.as_secs_f64(),
+        "\n{committed} checkouts committed in {}.{} s: {rate}/s ({} from stored value); {} terminals, {} members",
+        elapsed_ms / 1000,
+        elapsed_ms % 1000 / 100,
         all.stored_value,
         options.terminals,
         options.members
@@ -370,9 +366,9 @@ async fn main() -> Result<()> {
     ] {
         println!(
             "| {what} | {} | {} | {} |",
-            percentile(sorted, 50.0),
-            percentile(sorted, 99.0),
-            percentile(sorted, 99.9)
+            percentile(sorted, 500),
+            percentile(sorted, 990),
+            percentile(sorted, 999)
         );
     }
     if !all.refused.is_empty() {
