@@ -183,10 +183,14 @@ pub struct Plugin {
 
 /// A pre-instantiated component, typed by its world: exports found and type-checked once.
 enum Pre {
-    /// With each hook's export, by `Hook::ALL` order: a call type-checks only the function it
-    /// calls (checking all six per call, as the generated `instantiate` does, was a fifth of a
-    /// call's cost).
-    Scheme(LoyaltySchemePre<CallState>, [ComponentExportIndex; 6]),
+    /// With each hook's export, by `Hook::ALL` order, and whether a call has type-checked it
+    /// yet: type-checking on every call (as the generated `instantiate` does, for all six) was a
+    /// fifth of a call's cost, so only a plugin's first call of each hook checks.
+    Scheme(
+        LoyaltySchemePre<CallState>,
+        [ComponentExportIndex; 6],
+        [AtomicBool; 6],
+    ),
     Notifier(NotifierPre<CallState>),
     Settlement(SettlementPre<CallState>),
     Driver(DeviceDriverPre<CallState>),
@@ -455,7 +459,7 @@ impl Host {
                         let scheme = LoyaltySchemePre::new(pre)?;
                         let exports = scheme_exports(&component)
                             .ok_or_else(|| wasmtime::format_err!("scheme hooks not exported"))?;
-                        Pre::Scheme(scheme, exports)
+                        Pre::Scheme(scheme, exports, Default::default())
                     }
                     World::Notifier => Pre::Notifier(NotifierPre::new(pre)?),
                     World::Settlement => Pre::Settlement(SettlementPre::new(pre)?),
@@ -757,15 +761,28 @@ impl Host {
         P: wasmtime::component::ComponentNamedList + wasmtime::component::Lower,
     {
         let reply = self.invoke(id, hook.as_str(), |store, pre| {
-            let Pre::Scheme(pre, exports) = pre else {
+            let Pre::Scheme(pre, exports, checked) = pre else {
                 return Ok(None);
             };
             let instance = pre.instance_pre().instantiate(&mut *store)?;
             store.data_mut().instantiated = true;
-            let func = instance.get_typed_func::<P, (Result<Vec<Effect>, HookError>,)>(
-                &mut *store,
-                &exports[hook.index()],
-            )?;
+            let export = &exports[hook.index()];
+            let checked = &checked[hook.index()];
+            type Answered = (Result<Vec<Effect>, HookError>,);
+            #[allow(unsafe_code)]
+            let func = if checked.load(Ordering::Acquire) {
+                let func = instance
+                    .get_func(&mut *store, export)
+                    .ok_or_else(|| wasmtime::format_err!("`{}` not exported", hook.as_str()))?;
+                // SAFETY: this plugin's export for `hook` was type-checked against `P` and
+                // `Answered` by an earlier call (below) of this same component; each hook is
+                // called from one public method, so `P` for a hook is always the same type.
+                unsafe { wasmtime::component::TypedFunc::<P, Answered>::new_unchecked(func) }
+            } else {
+                let func = instance.get_typed_func::<P, Answered>(&mut *store, export)?;
+                checked.store(true, Ordering::Release);
+                func
+            };
             let (answer,) = func.call(&mut *store, params)?;
             Ok(Some(answer))
         })?;
@@ -904,11 +921,9 @@ impl Host {
                 deadline_ms: u64::try_from(plugin.limits.deadline.as_millis()).unwrap_or(u64::MAX),
             },
             _ => {
-                let stderr = state.stderr();
-                let message = if stderr.trim().is_empty() {
-                    format!("{error:#}")
-                } else {
-                    format!("{error:#}; stderr: {}", stderr.trim())
+                let message = match state.last_words() {
+                    Some(words) => format!("{error:#}; the plugin said: {words}"),
+                    None => format!("{error:#}"),
                 };
                 let message: String = message.chars().take(2_000).collect();
                 if !state.instantiated {

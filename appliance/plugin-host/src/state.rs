@@ -41,6 +41,9 @@ pub struct CallState {
     pub(crate) denied: Option<&'static str>,
     pub(crate) instantiated: bool,
     log_lines: u32,
+    /// The last line logged at error level: what a `no_std` plugin's panic says, where a plugin
+    /// with `std` writes to stderr.
+    last_error: Option<String>,
     http_requests: u32,
 }
 
@@ -72,16 +75,20 @@ impl CallState {
             denied: None,
             instantiated: false,
             log_lines: 0,
+            last_error: None,
             http_requests: 0,
         }
     }
 
-    /// What the guest wrote to standard error, if anything: explains a trap.
-    pub(crate) fn stderr(&self) -> String {
-        self.stderr
+    /// What the guest wrote to standard error, or else the last error it logged: explains a
+    /// trap (a panic says why in one or the other).
+    pub(crate) fn last_words(&self) -> Option<String> {
+        let stderr = self
+            .stderr
             .as_ref()
-            .map(|pipe| String::from_utf8_lossy(&pipe.contents()).into_owned())
-            .unwrap_or_default()
+            .map(|pipe| String::from_utf8_lossy(&pipe.contents()).trim().to_owned())
+            .filter(|stderr| !stderr.is_empty());
+        stderr.or_else(|| self.last_error.clone())
     }
 
     /// A capability used without a grant fails the call: the plugin asked for what the merchant
@@ -151,11 +158,14 @@ impl types::Host for CallState {}
 
 impl log::Host for CallState {
     fn write(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        let message: String = message.chars().take(LOG_CHARS_MAX).collect();
+        if level == log::Level::Error {
+            self.last_error = Some(message.clone());
+        }
         self.log_lines += 1;
         if self.log_lines > LOG_LINES_MAX {
             return Ok(());
         }
-        let message: String = message.chars().take(LOG_CHARS_MAX).collect();
         let plugin = &*self.plugin;
         match level {
             log::Level::Trace => tracing::trace!(plugin, "{message}"),

@@ -24,6 +24,10 @@
 
 extern crate alloc;
 
+#[cfg(target_arch = "wasm32")]
+#[allow(unsafe_code)]
+pub mod runtime;
+
 use alloc::string::String;
 use alloc::vec::Vec;
 

@@ -1,6 +1,8 @@
 //! The example scheme: `points_per_yuan` points for each whole yuan spent on lines that earn
 //! points, doubled on the member's birthday. Configured with `{"points_per_yuan": N}`.
 
+#![no_std]
+
 use tongka_plugin_sdk::prelude::*;
 
 struct Example;
@@ -33,3 +35,5 @@ impl Scheme for Example {
 }
 
 tongka_plugin_sdk::export_scheme!(Example);
+// No `std`: the plugin imports nothing from WASI, the fastest call (docs/plugins.md).
+tongka_plugin_sdk::no_std_runtime!();

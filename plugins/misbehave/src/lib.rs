@@ -3,6 +3,13 @@
 //! capability it was not granted, `effect` answers an effect the hook may not give, `count` shows each call starts fresh,
 //! `panic` panics, `ok` behaves. `commit_mode` does the same in `commit-checkout` (whose `ok` gives
 //! nothing), so a checkout can be made to fail after its quote succeeded.
+//!
+//! Without `std`, as `tongka-plugin new` makes plugins: the limits must hold for the SDK's
+//! runtime (its call arena meets the memory cap; a panic reaches the host as a logged error).
+
+#![no_std]
+
+extern crate alloc;
 
 use tongka_plugin_sdk::prelude::*;
 
@@ -11,7 +18,7 @@ struct Misbehave;
 /// The setting `key`'s text, read without a JSON library.
 fn setting(key: &str) -> String {
     let config = tongka_plugin_sdk::config::get();
-    let pattern = format!("\"{key}\":\"");
+    let pattern = alloc::format!("\"{key}\":\"");
     config
         .split(pattern.as_str())
         .nth(1)
@@ -69,3 +76,4 @@ fn misbehave(mode: &str, lines: usize) -> Result<Vec<Effect>, HookError> {
 }
 
 tongka_plugin_sdk::export_scheme!(Misbehave);
+tongka_plugin_sdk::no_std_runtime!();
