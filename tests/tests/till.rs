@@ -569,6 +569,8 @@ fn a_member_tops_up_pays_with_points_and_stored_value_and_is_refunded() {
     assert_eq!(welcome["kind"], "joined");
     assert_eq!(welcome["moved"]["referrer_points"], "50");
 
+    a_card_opens_with_a_fee_and_a_first_top_up(&till, &boss);
+
     two_terminals_cannot_spend_one_balance_twice(&running, &boss, &shop);
     a_failing_scheme_writes_nothing(&running, &boss, &shop, dir.path(), &li);
 
@@ -576,6 +578,78 @@ fn a_member_tops_up_pays_with_points_and_stored_value_and_is_refunded() {
     drop(running);
     let verified = tongka_verify(&data).unwrap();
     assert!(verified.status.success(), "{verified:?}\n{log}");
+}
+
+/// 开卡 with a ¥10 card fee and a first ¥100 top-up, paid ¥110 by WeChat: the welcome and the
+/// top-up offer (充100送20, 500 points) in one batch, the fee on the receipt; a retry answers the
+/// same member; money without an order id, or at the head office, is refused.
+fn a_card_opens_with_a_fee_and_a_first_top_up(till: &Client, boss: &Client) {
+    let opening = json!({"name": "王", "phone": "13700137000", "order": "OPEN-1",
+                         "card": {"number": "C-2003", "kind": "barcode"},
+                         "card_fee": "10.00", "top_up": "100.00",
+                         "tenders": [{"kind": "wechat", "amount": "110.00"}]});
+    let (status, wang) = till.call("POST", "/api/v1/till/members", Some(&opening.to_string()));
+    assert_eq!(status, 201, "{wang}");
+    let wang_id = wang["id"].as_str().unwrap().to_owned();
+    // 100 welcome points and 500 for the top-up.
+    assert_eq!(balances(boss, &wang_id), owned(["100.00", "20.00", "600", "0"]));
+    let receipt = boss.ok("GET", "/api/v1/till/orders/OPEN-1", None);
+    assert_eq!(receipt["kind"], "joined");
+    assert_eq!(receipt["member"], wang_id.as_str());
+    assert_eq!(amount(&receipt["moved"]["card_fee"]), "10.00");
+    assert_eq!(amount(&receipt["moved"]["total"]), "110.00");
+    assert_eq!(amount(&receipt["moved"]["principal"]), "100.00");
+    assert_eq!(amount(&receipt["moved"]["bonus"]), "20.00");
+    assert_eq!(receipt["moved"]["points"], "600");
+    assert_eq!(receipt["moved"]["tenders"][0]["kind"], "wechat");
+
+    // The POS lost the answer and sends it again: the same member, nothing paid in twice.
+    let (status, again) = till.call("POST", "/api/v1/till/members", Some(&opening.to_string()));
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(again["id"], wang_id.as_str());
+    assert_eq!(balances(boss, &wang_id), owned(["100.00", "20.00", "600", "0"]));
+    // The same id for another opening is refused.
+    let mut other = opening.clone();
+    other["top_up"] = json!("200.00");
+    other["tenders"] = json!([]);
+    let (status, value) = till.call("POST", "/api/v1/till/members", Some(&other.to_string()));
+    problem(status, &value, 409, "order_id_reused");
+
+    // Money without an order id, payments that do not add up, and the head office's sign-up
+    // are refused, naming the field; no member is made.
+    let refused = [
+        (
+            till,
+            "/api/v1/till/members",
+            json!({"name": "赵", "phone": "13600136000", "top_up": "50.00"}),
+            "invalid_field",
+            Some("order"),
+        ),
+        (
+            till,
+            "/api/v1/till/members",
+            json!({"name": "赵", "phone": "13600136000", "order": "OPEN-2", "card_fee": "10.00",
+                   "tenders": [{"kind": "cash", "amount": "5.00"}]}),
+            "payment_mismatch",
+            None,
+        ),
+        (
+            boss,
+            "/api/v1/members",
+            json!({"name": "赵", "phone": "13600136000", "top_up": "50.00"}),
+            "invalid_field",
+            Some("top_up"),
+        ),
+    ];
+    for (client, path, body, code, field) in refused {
+        let (status, value) = client.call("POST", path, Some(&body.to_string()));
+        problem(status, &value, 422, code);
+        if let Some(field) = field {
+            assert_eq!(value["field"], field, "{value}");
+        }
+    }
+    let (status, value) = till.call("GET", "/api/v1/till/members?phone=13600136000", None);
+    problem(status, &value, 404, "unknown_member");
 }
 
 /// Two tills charge one member's whole balance at the same moment: one is paid, the other is

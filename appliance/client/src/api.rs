@@ -140,6 +140,9 @@ pub mod types {
         pub birthday: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub card: ::std::option::Option<CardRequest>,
+        ///At the till only: the card fee (工本费) in yuan, `"10.00"`.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub card_fee: ::std::option::Option<::std::string::String>,
         ///`store` (default), `online`, `referral`, `import`.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub channel: ::std::option::Option<::std::string::String>,
@@ -169,6 +172,10 @@ pub mod types {
         pub notes: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub occupation: ::std::option::Option<::std::string::String>,
+        /**At the till only (`POST /api/v1/till/members`): the POS's id for the opening. With money
+        taken it is required, and a retry with it answers the member the first request made.*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub order: ::std::option::Option<::std::string::String>,
         ///A mobile number; `+86`, spaces and dashes are fine. Unique among the merchant's members.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub phone: ::std::option::Option<::std::string::String>,
@@ -177,9 +184,15 @@ pub mod types {
         pub referrer: ::std::option::Option<::std::string::String>,
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub tags: ::std::vec::Vec<::std::string::String>,
+        ///At the till only: how the fee and the top-up were paid; cash if empty. They must add up.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub tenders: ::std::vec::Vec<TenderRequest>,
         ///A tier id (head office); the lowest tier otherwise.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub tier: ::std::option::Option<::std::string::String>,
+        ///At the till only: a first top-up in yuan, `"100.00"`, with the scheme's offer.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub top_up: ::std::option::Option<::std::string::String>,
     }
     ///`CreateServiceRecord`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
@@ -493,6 +506,8 @@ pub mod types {
     pub struct MovedBody {
         ///Stored value bonus spent, given, or returned.
         pub bonus: Money,
+        ///The card fee (工本费) taken when the card was opened.
+        pub card_fee: Money,
         pub growth: ::std::string::String,
         ///Points the member earned, or (refund) that were taken back.
         pub points: ::std::string::String,
@@ -557,7 +572,7 @@ pub mod types {
         ///The member's balances once the order was committed.
         pub balances: BalancesBody,
         pub discounts: ::std::vec::Vec<DiscountBody>,
-        ///`top-up`, `checkout` or `refund`.
+        ///`top-up`, `checkout`, `refund`, or `joined` (a card opened at the till).
         pub kind: ::std::string::String,
         pub lines: ::std::vec::Vec<PricedLineBody>,
         pub member: ::std::string::String,
@@ -1635,8 +1650,11 @@ impl Client {
     }
 
     /// 开卡 / Signs a member up at the till, with a first card if given, and gives the loyalty
-    /// scheme's welcome (`member-joined`: points, growth, the referrer's reward, a tier). The scheme is
-    /// asked first: if it fails, no member is made (503 `scheme_failed`). A terminal signs up for its
+    /// scheme's welcome (`member-joined`: points, growth, the referrer's reward, a tier). With
+    /// `order`, a card fee (`card_fee`, 工本费) and a first top-up (`top_up`, with the scheme's
+    /// `top-up` offer) are taken in the same ledger batch; the receipt is
+    /// `GET /api/v1/till/orders/{order}`, and a retry with the same `order` answers the same member.
+    /// The scheme is asked first: if it fails, no member is made (503 `scheme_failed`). A terminal signs up for its
     /// store (home store its own, with a cashier's rights: no tier choice); staff name their store as
     /// `home_store`.
     ///

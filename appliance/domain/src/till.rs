@@ -362,6 +362,9 @@ pub struct Moved {
     pub points_earned: u64,
     pub growth_earned: u64,
     pub referrer_points: u64,
+    /// The card fee (工本费) taken when a card was opened.
+    #[serde(default)]
+    pub card_fee_fen: u64,
 }
 
 /// A committed till operation: what the receipt prints, what a refund reverses.
@@ -421,6 +424,18 @@ pub struct TopUpRequest {
     pub member: MemberId,
     pub amount_fen: u64,
     /// How it was paid; empty means cash.
+    pub tenders: Vec<Tender>,
+}
+
+/// Money taken when a card is opened at the till: a card fee, a first top-up, or both.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Opening {
+    /// The POS's id for the opening: the receipt's, and what makes a retry answer the member
+    /// made the first time instead of a second one.
+    pub order: String,
+    pub card_fee_fen: u64,
+    pub top_up_fen: u64,
+    /// How the fee and the top-up were paid together; empty means cash.
     pub tenders: Vec<Tender>,
 }
 
@@ -599,6 +614,40 @@ fn check_tenders(tenders: &[Tender]) -> Result<u64, TillError> {
         total += tender.amount_fen;
     }
     Ok(total)
+}
+
+/// The tenders of a payment of `amount`: cash if none are given; they must add up to it.
+fn paid_by(tenders: &[Tender], amount: u64) -> Result<Vec<Tender>, TillError> {
+    let tenders = if tenders.is_empty() {
+        vec![Tender {
+            kind: TenderKind::Cash,
+            amount_fen: amount,
+        }]
+    } else {
+        tenders.to_vec()
+    };
+    match check_tenders(&tenders)? {
+        total if total == amount => Ok(tenders),
+        total => Err(TillError::PaymentMismatch {
+            payable: amount,
+            paid: total,
+        }),
+    }
+}
+
+/// The stored value a top-up answer gives on top (赠送).
+fn bonus_of(effects: &[Effect]) -> Result<u64, TillError> {
+    let bonus = effects
+        .iter()
+        .map(|effect| match effect {
+            Effect::BonusStoredValue { amount_fen } => positive(*amount_fen),
+            _ => 0,
+        })
+        .fold(0u64, u64::saturating_add);
+    if bonus > AMOUNT_FEN_MAX {
+        return Err(TillError::SchemeProposal(format!("a bonus of {bonus} fen")));
+    }
+    Ok(bonus)
 }
 
 fn positive(value: i64) -> u64 {
@@ -1071,6 +1120,7 @@ impl Till {
                 points_earned: gains.points,
                 growth_earned: gains.growth,
                 referrer_points,
+                card_fee_fen: 0,
             },
             referrer,
             effects,
@@ -1110,24 +1160,10 @@ impl Till {
         if request.amount_fen == 0 || request.amount_fen > AMOUNT_FEN_MAX {
             return Ok(Err(invalid("amount", Invalid::Number { scale: 2 })));
         }
-        let tenders = if request.tenders.is_empty() {
-            vec![Tender {
-                kind: TenderKind::Cash,
-                amount_fen: request.amount_fen,
-            }]
-        } else {
-            request.tenders.clone()
-        };
-        match check_tenders(&tenders) {
-            Ok(total) if total == request.amount_fen => {}
-            Ok(total) => {
-                return Ok(Err(TillError::PaymentMismatch {
-                    payable: request.amount_fen,
-                    paid: total,
-                }));
-            }
+        let tenders = match paid_by(&request.tenders, request.amount_fen) {
+            Ok(tenders) => tenders,
             Err(refused) => return Ok(Err(refused)),
-        }
+        };
         let (member_record, member) = match self.member_for_till(actor.merchant, request.member)? {
             Ok(found) => found,
             Err(refused) => return Ok(Err(refused)),
@@ -1148,18 +1184,10 @@ impl Till {
             Err(refused) => return Ok(Err(refused)),
         };
         let gains = earned(&effects);
-        let bonus: u64 = effects
-            .iter()
-            .map(|effect| match effect {
-                Effect::BonusStoredValue { amount_fen } => positive(*amount_fen),
-                _ => 0,
-            })
-            .fold(0u64, u64::saturating_add);
-        if bonus > AMOUNT_FEN_MAX {
-            return Ok(Err(TillError::SchemeProposal(format!(
-                "a bonus of {bonus} fen"
-            ))));
-        }
+        let bonus = match bonus_of(&effects) {
+            Ok(bonus) => bonus,
+            Err(refused) => return Ok(Err(refused)),
+        };
         let referrer = self.live_referrer(&member_record)?;
         let m = request.member;
         let s = actor.store;
@@ -1199,6 +1227,7 @@ impl Till {
                 points_earned: gains.points,
                 growth_earned: gains.growth,
                 referrer_points,
+                card_fee_fen: 0,
             },
             referrer,
             effects,
@@ -1485,6 +1514,7 @@ impl Till {
             points_earned: points_taken,
             growth_earned: growth_taken,
             referrer_points: referrer_taken,
+            card_fee_fen: 0,
         };
         let refund = Order {
             id: request.order.clone(),
@@ -1535,17 +1565,61 @@ impl Till {
     }
 
     /// 开卡: signs a member up at the till, with the scheme's welcome (`member-joined`: points
-    /// and growth, the referrer's reward, a tier). The scheme is asked before anything is
-    /// written: a failing scheme leaves no member behind. The gifts are one batch named by the
-    /// member (`joined-…`), recorded as an order of kind `joined`.
+    /// and growth, the referrer's reward, a tier) and, with an `opening`, a card fee (工本费)
+    /// and a first top-up with the scheme's offer (`top-up`: bonus, points, a tier). The scheme
+    /// is asked before anything is written: a failing scheme leaves no member behind. Money,
+    /// gifts and offer are one ledger batch, recorded as an order of kind `joined` named by the
+    /// opening's id (else `joined-{member}`); a retry of an opening answers the first one's
+    /// member.
     pub async fn open_card(
         &self,
         actor: &TillActor,
         signer: Signer<'_>,
         scheme: &dyn Scheme,
         new: &crate::member::NewMember,
+        opening: Option<&Opening>,
         now: UnixMillis,
     ) -> Outcome<(crate::members::MemberView, Option<Order>)> {
+        let mut print = None;
+        let mut tenders = Vec::new();
+        if let Some(opening) = opening {
+            if let Err(refused) = check_order_id("order", &opening.order) {
+                return Ok(Err(refused));
+            }
+            let card = new.card.as_ref().map(|card| card.number.as_str());
+            let this = fingerprint(&("open-card", actor.store, opening, &new.profile.phone, card))?;
+            // A retry (the same id, the same request) answers the member the first one made.
+            match self.replay(actor.merchant, &opening.order, &this)? {
+                Ok(Some(done)) => {
+                    let Some(member) = self.members.member_record(done.member)? else {
+                        return Ok(Err(TillError::UnknownMember));
+                    };
+                    let balances = self.members.balances(done.member)?;
+                    let view = crate::members::MemberView { member, balances };
+                    return Ok(Ok((view, Some(done))));
+                }
+                Ok(None) => {}
+                Err(refused) => return Ok(Err(refused)),
+            }
+            for (field, amount) in [
+                ("card_fee", opening.card_fee_fen),
+                ("top_up", opening.top_up_fen),
+            ] {
+                if amount > AMOUNT_FEN_MAX {
+                    return Ok(Err(invalid(field, Invalid::Number { scale: 2 })));
+                }
+            }
+            let paid = opening.card_fee_fen + opening.top_up_fen;
+            if paid > 0 || !opening.tenders.is_empty() {
+                tenders = match paid_by(&opening.tenders, paid) {
+                    Ok(tenders) => tenders,
+                    Err(refused) => return Ok(Err(refused)),
+                };
+            }
+            print = Some(this);
+        }
+        let top_up_fen = opening.map_or(0, |opening| opening.top_up_fen);
+        let card_fee_fen = opening.map_or(0, |opening| opening.card_fee_fen);
         let prepared = match signer {
             Signer::Terminal(terminal) => {
                 self.members
@@ -1557,7 +1631,10 @@ impl Till {
             Ok(member) => member,
             Err(error) => return Ok(Err(TillError::Member(error))),
         };
-        let order_id = format!("joined-{}", member.id);
+        let order_id = opening.map_or_else(
+            || format!("joined-{}", member.id),
+            |opening| opening.order.clone(),
+        );
         let store = self.store(actor)?;
         let context = SchemeContext {
             order: &order_id,
@@ -1565,10 +1642,23 @@ impl Till {
             store: &store,
             at: LocalTime::at(now),
         };
-        let effects = match scheme.member_joined(&context) {
+        // The welcome, then the first top-up's offer (充值送): asked before anything is written.
+        let mut effects = match scheme.member_joined(&context) {
             Ok(effects) => effects,
             Err(failure) => return Ok(Err(TillError::Scheme(failure))),
         };
+        let mut bonus = 0;
+        if top_up_fen > 0 {
+            let offer = match scheme.top_up(&context, top_up_fen) {
+                Ok(offer) => offer,
+                Err(failure) => return Ok(Err(TillError::Scheme(failure))),
+            };
+            bonus = match bonus_of(&offer) {
+                Ok(bonus) => bonus,
+                Err(refused) => return Ok(Err(refused)),
+            };
+            effects.extend(offer);
+        }
         let tier_set = match self.tier_named(actor.merchant, &effects)? {
             Ok(tier) => tier,
             Err(refused) => return Ok(Err(refused)),
@@ -1581,8 +1671,23 @@ impl Till {
         let gains = earned(&effects);
         let (m, s) = (view.member.id, actor.store);
         let mut legs = Legs::new(order_key(actor.merchant, &order_id), None);
+        legs.leg(
+            part::PRINCIPAL,
+            StoreAccount::StoredValueSold.id(s),
+            MemberAccount::Principal.id(m),
+            top_up_fen,
+            transfer_code::TOP_UP,
+        );
+        legs.leg(
+            part::BONUS,
+            StoreAccount::BonusGiven.id(s),
+            MemberAccount::Bonus.id(m),
+            bonus,
+            transfer_code::TOP_UP_BONUS,
+        );
         let referrer_points = legs.earnings(s, m, referrer, gains);
-        if legs.transfers.is_empty() && tier_set.is_none() {
+        // Without money or an order id, a welcome that gives nothing leaves no order.
+        if opening.is_none() && legs.transfers.is_empty() && tier_set.is_none() {
             return Ok(Ok((view, None)));
         }
         let ids = legs.ids();
@@ -1594,11 +1699,19 @@ impl Till {
             kind: OrderKind::Joined,
             member: m,
             store: s,
-            fingerprint: fingerprint(&("joined", m))?,
+            fingerprint: match print {
+                Some(print) => print,
+                None => fingerprint(&("joined", m))?,
+            },
             moved: Moved {
+                net_fen: card_fee_fen + top_up_fen,
+                principal_fen: top_up_fen,
+                bonus_fen: bonus,
+                tenders,
                 points_earned: gains.points,
                 growth_earned: gains.growth,
                 referrer_points,
+                card_fee_fen,
                 ..Moved::default()
             },
             referrer,
@@ -1606,7 +1719,7 @@ impl Till {
             transfers: ids,
             ..Order::blank(actor, now)
         };
-        let order = self.record(order, tier_set, 0, |_| {}).await?;
+        let order = self.record(order, tier_set, top_up_fen, |_| {}).await?;
         let view = crate::members::MemberView {
             balances: order.balances_after,
             member: self.members.member_record(m)?.unwrap_or(view.member),
@@ -1824,6 +1937,7 @@ fn add_moved(a: &Moved, b: &Moved) -> Moved {
         points_earned: a.points_earned + b.points_earned,
         growth_earned: a.growth_earned + b.growth_earned,
         referrer_points: a.referrer_points + b.referrer_points,
+        card_fee_fen: a.card_fee_fen + b.card_fee_fen,
     }
 }
 

@@ -443,6 +443,30 @@ pub struct CreateMember {
     tier: Option<String>,
     /// A first card.
     card: Option<CardRequest>,
+    /// At the till only (`POST /api/v1/till/members`): the POS's id for the opening. With money
+    /// taken it is required, and a retry with it answers the member the first request made.
+    pub(crate) order: Option<String>,
+    /// At the till only: the card fee (工本费) in yuan, `"10.00"`.
+    pub(crate) card_fee: Option<String>,
+    /// At the till only: a first top-up in yuan, `"100.00"`, with the scheme's offer.
+    pub(crate) top_up: Option<String>,
+    /// At the till only: how the fee and the top-up were paid; cash if empty. They must add up.
+    #[serde(default)]
+    pub(crate) tenders: Vec<crate::till::TenderRequest>,
+}
+
+impl CreateMember {
+    /// The first till-only field given, if any: the head office's `POST /members` takes none.
+    fn till_field(&self) -> Option<&'static str> {
+        [
+            ("order", self.order.is_some()),
+            ("card_fee", self.card_fee.is_some()),
+            ("top_up", self.top_up.is_some()),
+            ("tenders", !self.tenders.is_empty()),
+        ]
+        .into_iter()
+        .find_map(|(field, given)| given.then_some(field))
+    }
 }
 
 /// The profile fields of a create or update request, as the domain's entry.
@@ -481,6 +505,15 @@ pub(crate) async fn create(
     actor: CurrentStaff,
     ApiJson(request): ApiJson<CreateMember>,
 ) -> Result<(StatusCode, Json<MemberBody>), ApiError> {
+    if let Some(field) = request.till_field() {
+        return Err(ApiError::invalid_field(
+            field,
+            Text::new(
+                "只在收银台开卡时使用（POST /api/v1/till/members）",
+                "only when a card is opened at the till (POST /api/v1/till/members)",
+            ),
+        ));
+    }
     let new = new_member(request)?;
     let created = state
         .members

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tongka_domain::{
-    CheckoutRequest, MemberError, MemberId, Moved, Order, OrderKind, Payment, PricedLine, Quote,
+    CheckoutRequest, MemberError, MemberId, Moved, Opening, Order, OrderKind, Payment, PricedLine, Quote,
     RefundLine, RefundRequest, Role, Staff, StoreId, Tender, TenderKind, Terminal, TillActor,
     TillError, TillLine, TopUpRequest, UnixMillis, accounts,
 };
@@ -388,6 +388,8 @@ pub struct MovedBody {
     points: String,
     growth: String,
     referrer_points: String,
+    /// The card fee (工本费) taken when the card was opened.
+    card_fee: Money,
 }
 
 impl From<&Moved> for MovedBody {
@@ -409,6 +411,7 @@ impl From<&Moved> for MovedBody {
             points: points_of(m.points_earned),
             growth: points_of(m.growth_earned),
             referrer_points: points_of(m.referrer_points),
+            card_fee: money(u128::from(m.card_fee_fen)),
         }
     }
 }
@@ -417,7 +420,7 @@ impl From<&Moved> for MovedBody {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrderBody {
     order: String,
-    /// `top-up`, `checkout` or `refund`.
+    /// `top-up`, `checkout`, `refund`, or `joined` (a card opened at the till).
     #[schema(value_type = String)]
     kind: OrderKind,
     member: String,
@@ -895,8 +898,11 @@ pub(crate) async fn order(
 }
 
 /// 开卡 / Signs a member up at the till, with a first card if given, and gives the loyalty
-/// scheme's welcome (`member-joined`: points, growth, the referrer's reward, a tier). The scheme is
-/// asked first: if it fails, no member is made (503 `scheme_failed`). A terminal signs up for its
+/// scheme's welcome (`member-joined`: points, growth, the referrer's reward, a tier). With
+/// `order`, a card fee (`card_fee`, 工本费) and a first top-up (`top_up`, with the scheme's
+/// `top-up` offer) are taken in the same ledger batch; the receipt is
+/// `GET /api/v1/till/orders/{order}`, and a retry with the same `order` answers the same member.
+/// The scheme is asked first: if it fails, no member is made (503 `scheme_failed`). A terminal signs up for its
 /// store (home store its own, with a cashier's rights: no tier choice); staff name their store as
 /// `home_store`.
 #[utoipa::path(post, path = "/api/v1/till/members", operation_id = "open_card", tag = "till", security(("bearer" = [])),
@@ -912,6 +918,7 @@ pub(crate) async fn open_card(
     ApiJson(request): ApiJson<CreateMember>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor(&state, request.home_store.as_deref())?;
+    let opening = opening(&request)?;
     let new = crate::members::new_member(request)?;
     let signer = match &caller {
         TillCaller::Terminal(terminal) => tongka_domain::Signer::Terminal(terminal.id),
@@ -919,7 +926,14 @@ pub(crate) async fn open_card(
     };
     let answer = state
         .till
-        .open_card(&actor, signer, &scheme(&state), &new, UnixMillis::now())
+        .open_card(
+            &actor,
+            signer,
+            &scheme(&state),
+            &new,
+            opening.as_ref(),
+            UnixMillis::now(),
+        )
         .await
         .map_err(|e| internal(&e))?;
     Ok(match answer {
@@ -929,6 +943,41 @@ pub(crate) async fn open_card(
         }
         Err(error) => refusal(error),
     })
+}
+
+/// The money of an opening, if the request takes any or names the opening.
+fn opening(request: &crate::members::CreateMember) -> Result<Option<Opening>, ApiError> {
+    let card_fee_fen = request
+        .card_fee
+        .as_deref()
+        .map(|text| fen("card_fee", text))
+        .transpose()?
+        .unwrap_or(0);
+    let top_up_fen = request
+        .top_up
+        .as_deref()
+        .map(|text| fen("top_up", text))
+        .transpose()?
+        .unwrap_or(0);
+    let tenders = tenders(&request.tenders)?;
+    let Some(order) = request.order.clone() else {
+        if card_fee_fen > 0 || top_up_fen > 0 || !tenders.is_empty() {
+            return Err(ApiError::invalid_field(
+                "order",
+                Text::new(
+                    "收取工本费或首充时须给出订单号，重试才不会重复开卡",
+                    "required when a card fee or a first top-up is taken, so a retry does not open a second card",
+                ),
+            ));
+        }
+        return Ok(None);
+    };
+    Ok(Some(Opening {
+        order,
+        card_fee_fen,
+        top_up_fen,
+        tenders,
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
