@@ -650,6 +650,37 @@ fn a_card_opens_with_a_fee_and_a_first_top_up(till: &Client, boss: &Client) {
     }
     let (status, value) = till.call("GET", "/api/v1/till/members?phone=13600136000", None);
     problem(status, &value, 404, "unknown_member");
+
+    // 充5000升金卡: a top-up large enough moves her up, and her tier history says why.
+    let gold = boss.ok(
+        "POST",
+        "/api/v1/tiers",
+        Some(r#"{"name":"金卡","rank":2,"discount_rate":"0.95","points_rate":"1","thresholds":{"single_top_up":"5000.00"}}"#),
+    );
+    let big = json!({"order": "T-GOLD", "member": wang_id, "amount": "5000.00"}).to_string();
+    let (status, receipt) = till.call("POST", "/api/v1/till/top-ups", Some(&big));
+    assert_eq!(status, 201, "{receipt}");
+    assert_eq!(receipt["tier"], gold["id"]);
+    let history = boss.ok("GET", &format!("/api/v1/members/{wang_id}/tier-history"), None);
+    let history = history.as_array().unwrap();
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!(history[0]["reason"], "joined");
+    assert_eq!(history[0]["from"], Value::Null);
+    assert_eq!(history[1]["reason"], "single-top-up");
+    assert_eq!(history[1]["from"], history[0]["to"]);
+    assert_eq!(history[1]["to"], gold["id"]);
+    assert_eq!(history[1]["order"], "T-GOLD");
+    // Head office puts her back by hand: the third entry names who.
+    let regular = history[0]["to"].as_str().unwrap();
+    boss.ok(
+        "PUT",
+        &format!("/api/v1/members/{wang_id}/tier"),
+        Some(&json!({"tier": regular}).to_string()),
+    );
+    let history = boss.ok("GET", &format!("/api/v1/members/{wang_id}/tier-history"), None);
+    assert_eq!(history[2]["reason"], "manual", "{history}");
+    assert_eq!(history[2]["to"], regular);
+    assert!(history[2]["staff"].is_string(), "{history}");
 }
 
 /// Two tills charge one member's whole balance at the same moment: one is paid, the other is

@@ -951,6 +951,24 @@ pub mod types {
         pub rank: i32,
         pub thresholds: ThresholdsBody,
     }
+    ///A move between tiers.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct TierChangeBody {
+        pub at: ::std::string::String,
+        ///The tier before; absent for the tier a member signed up with.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub from: ::std::option::Option<::std::string::String>,
+        ///The till order that caused it.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub order: ::std::option::Option<::std::string::String>,
+        /**`joined`, `imported`, `manual`, `scheme` (the loyalty scheme's `set-tier`), or the
+        threshold reached: `growth`, `total-spend`, `single-top-up`, `points`.*/
+        pub reason: ::std::string::String,
+        ///Who set it by hand.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub staff: ::std::option::Option<::std::string::String>,
+        pub to: ::std::string::String,
+    }
     ///`TierRequest`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(deny_unknown_fields)]
@@ -2004,6 +2022,26 @@ impl Client {
             )
             .await?;
         crate::nothing(answer)
+    }
+
+    /// 等级变动记录 / A member's moves between tiers, oldest first, each with its reason: the tier
+    /// they signed up with, a threshold reached (and the order that reached it), the loyalty
+    /// scheme's word, or head office's hand.
+    ///
+    /// `GET /api/v1/members/{id}/tier-history`
+    pub async fn tier_history(
+        &self,
+        id: &str,
+    ) -> Result<::std::vec::Vec<TierChangeBody>, ClientError> {
+        let answer = self
+            .send(
+                Method::GET,
+                &format!("/api/v1/members/{}/tier-history", crate::segment(id)),
+                None,
+                crate::Payload::None,
+            )
+            .await?;
+        crate::parse(&answer)
     }
 
     /// 充值 / Money paid into a member's stored value, with the loyalty scheme's offer (bonus

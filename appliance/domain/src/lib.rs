@@ -57,7 +57,7 @@ pub use member::{
 };
 pub use members::{
     Balances, MERCHANT_UTC_OFFSET_MINUTES, MemberExport, MemberPage, MemberPatch, MemberQuery,
-    MemberView, Members, PAGE_LIMIT_MAX,
+    MemberView, Members, PAGE_LIMIT_MAX, TierChange, TierReason,
 };
 pub use merchant::{Department, DepartmentId, Merchant, MerchantError, MerchantId};
 pub use settlement::{Movements, SETTLEMENT_DAYS_MAX, Settlement, SettlementError};

@@ -42,6 +42,8 @@ const TIERS: TableDefinition<u128, &[u8]> = TableDefinition::new("tiers");
 /// (merchant, key) → definition.
 const CUSTOM_FIELDS: TableDefinition<(u128, &str), &[u8]> = TableDefinition::new("custom_fields");
 /// (member, number) → record.
+/// (member, sequence) → `TierChange`: every move between tiers, with why.
+const TIER_HISTORY: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("tier_history");
 const SERVICE_RECORDS: TableDefinition<(u128, u64), &[u8]> =
     TableDefinition::new("service_records");
 /// (merchant, follow-up date, member, number): open follow-ups by day.
@@ -57,6 +59,7 @@ pub(crate) fn open_tables(txn: &WriteTransaction) -> Result<(), DomainError> {
     txn.open_table(TIERS)?;
     txn.open_table(CUSTOM_FIELDS)?;
     txn.open_table(SERVICE_RECORDS)?;
+    txn.open_table(TIER_HISTORY)?;
     txn.open_table(FOLLOW_UPS)?;
     txn.open_table(MERCHANTS)?;
     Ok(())
@@ -295,6 +298,7 @@ impl Members {
             return Ok(Err(error));
         }
         put_member(&txn, None, &member)?;
+        note_tier_in(&txn, None, &member, TierReason::Joined, (None, None), member.joined_at)?;
         txn.commit()?;
         Ok(Ok(self.view(member)?))
     }
@@ -776,17 +780,52 @@ impl Members {
     }
 
     /// Moves a member to a tier by hand (head office).
-    pub fn set_tier(&self, actor: &Staff, id: MemberId, tier: TierId) -> Outcome<MemberView> {
+    pub fn set_tier(
+        &self,
+        actor: &Staff,
+        id: MemberId,
+        tier: TierId,
+        now: UnixMillis,
+    ) -> Outcome<MemberView> {
         if actor.role != Role::HqAdmin {
             return Ok(Err(MemberError::Forbidden));
         }
         if !self.tiers(actor.merchant)?.iter().any(|t| t.id == tier) {
             return Ok(Err(MemberError::UnknownTier));
         }
-        self.change(actor, id, |member| {
-            member.tier = Some(tier);
-            Ok(())
-        })
+        let txn = self.db().begin_write()?;
+        let before = match member_in(&txn, actor, id)? {
+            Ok(member) => member,
+            Err(error) => return Ok(Err(error)),
+        };
+        if !before.status.is_live() {
+            return Ok(Err(MemberError::NotLive));
+        }
+        let mut after = before.clone();
+        after.tier = Some(tier);
+        put_member(&txn, Some(&before), &after)?;
+        let by = Some(actor.id);
+        note_tier_in(&txn, before.tier, &after, TierReason::Manual, (None, by), now)?;
+        txn.commit()?;
+        Ok(Ok(self.view(after)?))
+    }
+
+    /// A member's moves between tiers, oldest first, with why each happened.
+    pub fn tier_history(&self, actor: &Staff, id: MemberId) -> Outcome<Vec<TierChange>> {
+        match self.member_record(id)? {
+            Some(member) if member.merchant == actor.merchant => {}
+            _ => return Ok(Err(MemberError::UnknownMember)),
+        }
+        let txn = self.db().begin_read()?;
+        let table = txn.open_table(TIER_HISTORY)?;
+        let changes = table
+            .range((id.0, 0)..=(id.0, u64::MAX))?
+            .map(|entry| {
+                let (_, value) = entry?;
+                decode("tier change", value.value())
+            })
+            .collect::<Result<Vec<TierChange>, DomainError>>()?;
+        Ok(Ok(changes))
     }
 
     /// Issues another card to a member.
@@ -1312,6 +1351,7 @@ impl Members {
                     return Ok(Err(error));
                 }
                 put_member(&txn, None, member)?;
+                note_tier_in(&txn, None, member, TierReason::Imported, (None, None), member.joined_at)?;
                 created += 1;
             }
             txn.commit()?;
@@ -1466,6 +1506,18 @@ impl Members {
     }
 
     /// Writes a member changed by another part of the crate (the till's tier changes).
+    pub(crate) fn note_tier_in(
+        &self,
+        txn: &WriteTransaction,
+        from: Option<TierId>,
+        after: &Member,
+        reason: TierReason,
+        order: Option<&str>,
+        at: UnixMillis,
+    ) -> Result<(), DomainError> {
+        note_tier_in(txn, from, after, reason, (order, None), at)
+    }
+
     pub(crate) fn put_member_in(
         &self,
         txn: &WriteTransaction,
@@ -1477,6 +1529,73 @@ impl Members {
 }
 
 /// Writes `after` and brings every index from `before` (if any) to `after`.
+/// A move between tiers, in the member's tier history (等级变动记录).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TierChange {
+    pub at: UnixMillis,
+    /// None: the member had no tier (a sign-up).
+    pub from: Option<TierId>,
+    pub to: TierId,
+    pub reason: TierReason,
+    /// The till order that caused it, if one did.
+    pub order: Option<String>,
+    /// Who set it by hand.
+    pub staff: Option<StaffId>,
+}
+
+/// Why a member's tier changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TierReason {
+    /// The tier the member signed up with.
+    Joined,
+    /// Brought in by an import.
+    Imported,
+    /// Head office set it (`staff` says who).
+    Manual,
+    /// The loyalty scheme said so (`set-tier`, e.g. 充1000升金卡).
+    Scheme,
+    /// A threshold of the new tier was reached: growth (成长值).
+    Growth,
+    /// Cumulative spend (累计消费).
+    TotalSpend,
+    /// One top-up large enough (单次充值).
+    SingleTopUp,
+    /// Points held.
+    Points,
+}
+
+/// Appends to the member's tier history if `after`'s tier differs from `from`; `by` is the till
+/// order or the staff member that caused it.
+fn note_tier_in(
+    txn: &WriteTransaction,
+    from: Option<TierId>,
+    after: &Member,
+    reason: TierReason,
+    by: (Option<&str>, Option<StaffId>),
+    at: UnixMillis,
+) -> Result<(), DomainError> {
+    let Some(to) = after.tier.filter(|to| Some(*to) != from) else {
+        return Ok(());
+    };
+    let mut table = txn.open_table(TIER_HISTORY)?;
+    let next = table
+        .range((after.id.0, 0)..=(after.id.0, u64::MAX))?
+        .next_back()
+        .transpose()?
+        .map_or(0, |(key, _)| key.value().1 + 1);
+    let change = TierChange {
+        at,
+        from,
+        to,
+        reason,
+        order: by.0.map(str::to_owned),
+        staff: by.1,
+    };
+    table.insert((after.id.0, next), encode(&change)?.as_slice())?;
+    Ok(())
+}
+
 fn put_member(
     txn: &WriteTransaction,
     before: Option<&Member>,

@@ -23,7 +23,7 @@ use crate::accounts::{self, MemberAccount, StoreAccount, batch_error, transfer_c
 use crate::directory::{decode, encode};
 use crate::error::DomainError;
 use crate::member::{FieldError, Invalid, Member, MemberId, MemberStatus, Tier, TierId};
-use crate::members::{Balances, MERCHANT_UTC_OFFSET_MINUTES, Members};
+use crate::members::{Balances, MERCHANT_UTC_OFFSET_MINUTES, Members, TierReason};
 use crate::merchant::MerchantId;
 use crate::staff::{StaffId, StoreId};
 use crate::store::{Date, Store};
@@ -1855,14 +1855,23 @@ impl Till {
 
                 if let Some(member) = members.member_record_in(txn, order.member)? {
                     let earned = earned_tier(&tiers, member.tier, &balances, &stats, top_up_fen);
-                    let next = match (tier_set, earned) {
-                        (Some(set), Some(up)) => Some(higher(&tiers, set, up)),
+                    let set = tier_set.map(|set| (set, TierReason::Scheme));
+                    let next = match (set, earned) {
+                        (Some(set), Some(up)) if higher(&tiers, set.0, up.0) == up.0 => Some(up),
                         (set, up) => set.or(up),
                     };
-                    if let Some(next) = next.filter(|next| Some(*next) != member.tier) {
+                    if let Some((next, reason)) = next.filter(|next| Some(next.0) != member.tier) {
                         let mut after = member.clone();
                         after.tier = Some(next);
                         members.put_member_in(txn, Some(&member), &after)?;
+                        members.note_tier_in(
+                            txn,
+                            member.tier,
+                            &after,
+                            reason,
+                            Some(&order.id),
+                            order.at,
+                        )?;
                         order.tier_change = Some(next);
                     }
                 }
@@ -1954,22 +1963,31 @@ fn earned_tier(
     balances: &Balances,
     stats: &MemberStats,
     single_top_up_fen: u64,
-) -> Option<TierId> {
+) -> Option<(TierId, TierReason)> {
     let current_rank = current.and_then(|id| tiers.iter().find(|t| t.id == id).map(|t| t.rank));
     tiers
         .iter()
         .filter(|tier| current_rank.is_none_or(|rank| tier.rank > rank))
-        .filter(|tier| {
+        .filter_map(|tier| {
             let t = &tier.thresholds;
-            t.growth.is_some_and(|g| balances.growth >= u128::from(g))
-                || t.total_spend_fen
-                    .is_some_and(|s| stats.total_spend_fen >= s)
-                || t.single_top_up_fen
-                    .is_some_and(|s| single_top_up_fen > 0 && single_top_up_fen >= s)
-                || t.points.is_some_and(|p| balances.points >= u128::from(p))
+            let reason = if t.growth.is_some_and(|g| balances.growth >= u128::from(g)) {
+                TierReason::Growth
+            } else if t.total_spend_fen.is_some_and(|s| stats.total_spend_fen >= s) {
+                TierReason::TotalSpend
+            } else if t
+                .single_top_up_fen
+                .is_some_and(|s| single_top_up_fen > 0 && single_top_up_fen >= s)
+            {
+                TierReason::SingleTopUp
+            } else if t.points.is_some_and(|p| balances.points >= u128::from(p)) {
+                TierReason::Points
+            } else {
+                return None;
+            };
+            Some((tier, reason))
         })
-        .max_by_key(|tier| tier.rank)
-        .map(|tier| tier.id)
+        .max_by_key(|(tier, _)| tier.rank)
+        .map(|(tier, reason)| (tier.id, reason))
 }
 
 /// Prices the order under the scheme's effects. Pure: the same inputs give the same quote; the

@@ -191,6 +191,7 @@ fn api_routes_with(limits: Limits) -> OpenApiRouter<AppState> {
         .routes(routes!(members::get, members::update))
         .routes(routes!(members::set_frozen))
         .routes(routes!(members::set_tier))
+        .routes(routes!(members::tier_history))
         .routes(routes!(members::add_card))
         .routes(routes!(members::report_lost))
         .routes(routes!(members::reissue))
@@ -896,6 +897,7 @@ mod tests {
             ("patch", "/api/v1/members/{id}"),
             ("put", "/api/v1/members/{id}/frozen"),
             ("put", "/api/v1/members/{id}/tier"),
+            ("get", "/api/v1/members/{id}/tier-history"),
             ("post", "/api/v1/members/{id}/cards"),
             ("post", "/api/v1/members/{id}/cards/{number}/lost"),
             ("post", "/api/v1/members/{id}/cards/{number}/reissue"),

@@ -16,7 +16,7 @@ use tongka_domain::{
     Balances, Card, CustomField, CustomFieldKind, Date, FieldError, ImportError, ImportReport,
     Invalid, Member, MemberError, MemberId, MemberPatch, MemberQuery, MemberStatus, MemberView,
     NewCard, NewMember, NewTier, ProfileEntry, RowProblem, ServiceRecord, StoreId, Thresholds,
-    Tier, TierId, UnixMillis,
+    Tier, TierChange, TierId, TierReason, UnixMillis,
 };
 
 use crate::AppState;
@@ -769,10 +769,69 @@ pub(crate) async fn set_tier(
         .ok_or_else(|| refused(MemberError::UnknownTier))?;
     let view = state
         .members
-        .set_tier(&actor.staff, member_id(&id)?, tier)
+        .set_tier(&actor.staff, member_id(&id)?, tier, UnixMillis::now())
         .map_err(|e| internal(&e))?
         .map_err(refused)?;
     Ok(Json(MemberBody::from(&view)))
+}
+
+/// A move between tiers.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TierChangeBody {
+    at: String,
+    /// The tier before; absent for the tier a member signed up with.
+    from: Option<String>,
+    to: String,
+    /// `joined`, `imported`, `manual`, `scheme` (the loyalty scheme's `set-tier`), or the
+    /// threshold reached: `growth`, `total-spend`, `single-top-up`, `points`.
+    reason: String,
+    /// Who set it by hand.
+    staff: Option<String>,
+    /// The till order that caused it.
+    order: Option<String>,
+}
+
+impl From<&TierChange> for TierChangeBody {
+    fn from(change: &TierChange) -> Self {
+        let reason = match change.reason {
+            TierReason::Joined => "joined",
+            TierReason::Imported => "imported",
+            TierReason::Manual => "manual",
+            TierReason::Scheme => "scheme",
+            TierReason::Growth => "growth",
+            TierReason::TotalSpend => "total-spend",
+            TierReason::SingleTopUp => "single-top-up",
+            TierReason::Points => "points",
+        };
+        TierChangeBody {
+            at: crate::auth::rfc3339(change.at),
+            from: change.from.map(|tier| tier.to_string()),
+            to: change.to.to_string(),
+            reason: reason.to_owned(),
+            staff: change.staff.map(|staff| staff.to_string()),
+            order: change.order.clone(),
+        }
+    }
+}
+
+/// 等级变动记录 / A member's moves between tiers, oldest first, each with its reason: the tier
+/// they signed up with, a threshold reached (and the order that reached it), the loyalty
+/// scheme's word, or head office's hand.
+#[utoipa::path(get, path = "/api/v1/members/{id}/tier-history", operation_id = "tier_history", tag = "members", security(("bearer" = [])),
+    params(("id" = String, Path, description = "32 hex digits")),
+    responses((status = 200, body = Vec<TierChangeBody>),
+        (status = 404, description = "unknown_member", body = crate::problem::ProblemDoc)))]
+pub(crate) async fn tier_history(
+    State(state): State<AppState>,
+    actor: CurrentStaff,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<TierChangeBody>>, ApiError> {
+    let changes = state
+        .members
+        .tier_history(&actor.staff, member_id(&id)?)
+        .map_err(|e| internal(&e))?
+        .map_err(refused)?;
+    Ok(Json(changes.iter().map(TierChangeBody::from).collect()))
 }
 
 /// 发卡 / Issue another card to a member.
