@@ -592,7 +592,10 @@ fn a_card_opens_with_a_fee_and_a_first_top_up(till: &Client, boss: &Client) {
     assert_eq!(status, 201, "{wang}");
     let wang_id = wang["id"].as_str().unwrap().to_owned();
     // 100 welcome points and 500 for the top-up.
-    assert_eq!(balances(boss, &wang_id), owned(["100.00", "20.00", "600", "0"]));
+    assert_eq!(
+        balances(boss, &wang_id),
+        owned(["100.00", "20.00", "600", "0"])
+    );
     let receipt = boss.ok("GET", "/api/v1/till/orders/OPEN-1", None);
     assert_eq!(receipt["kind"], "joined");
     assert_eq!(receipt["member"], wang_id.as_str());
@@ -607,7 +610,10 @@ fn a_card_opens_with_a_fee_and_a_first_top_up(till: &Client, boss: &Client) {
     let (status, again) = till.call("POST", "/api/v1/till/members", Some(&opening.to_string()));
     assert_eq!(status, 201, "{again}");
     assert_eq!(again["id"], wang_id.as_str());
-    assert_eq!(balances(boss, &wang_id), owned(["100.00", "20.00", "600", "0"]));
+    assert_eq!(
+        balances(boss, &wang_id),
+        owned(["100.00", "20.00", "600", "0"])
+    );
     // The same id for another opening is refused.
     let mut other = opening.clone();
     other["top_up"] = json!("200.00");
@@ -661,7 +667,11 @@ fn a_card_opens_with_a_fee_and_a_first_top_up(till: &Client, boss: &Client) {
     let (status, receipt) = till.call("POST", "/api/v1/till/top-ups", Some(&big));
     assert_eq!(status, 201, "{receipt}");
     assert_eq!(receipt["tier"], gold["id"]);
-    let history = boss.ok("GET", &format!("/api/v1/members/{wang_id}/tier-history"), None);
+    let history = boss.ok(
+        "GET",
+        &format!("/api/v1/members/{wang_id}/tier-history"),
+        None,
+    );
     let history = history.as_array().unwrap();
     assert_eq!(history.len(), 2, "{history:?}");
     assert_eq!(history[0]["reason"], "joined");
@@ -677,7 +687,11 @@ fn a_card_opens_with_a_fee_and_a_first_top_up(till: &Client, boss: &Client) {
         &format!("/api/v1/members/{wang_id}/tier"),
         Some(&json!({"tier": regular}).to_string()),
     );
-    let history = boss.ok("GET", &format!("/api/v1/members/{wang_id}/tier-history"), None);
+    let history = boss.ok(
+        "GET",
+        &format!("/api/v1/members/{wang_id}/tier-history"),
+        None,
+    );
     assert_eq!(history[2]["reason"], "manual", "{history}");
     assert_eq!(history[2]["to"], regular);
     assert!(history[2]["staff"].is_string(), "{history}");

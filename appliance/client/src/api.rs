@@ -508,6 +508,11 @@ pub mod types {
         pub bonus: Money,
         ///The card fee (工本费) taken when the card was opened.
         pub card_fee: Money,
+        /**…and what was kept of the money going back for them (`till.spent_points_on_refund =
+        "deduct"`); `principal`, `bonus` and `tenders` are what was actually returned.*/
+        pub clawback: Money,
+        ///A refund: points to take back that the member had already spent…
+        pub clawback_points: ::std::string::String,
         pub growth: ::std::string::String,
         ///Points the member earned, or (refund) that were taken back.
         pub points: ::std::string::String,

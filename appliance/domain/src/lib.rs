@@ -68,9 +68,9 @@ pub use terminal::{
 };
 pub use till::{
     AMOUNT_FEN_MAX, CheckoutRequest, Discount, Effect, LINES_MAX, LocalTime, MemberStats, Moved,
-    OffsetOffer, Opening, Order, OrderKind, Paid, Party, Payment, PricedLine, QUANTITY_MILLI_MAX, Quote,
-    RefundLine, RefundRequest, Scheme, SchemeContext, SchemeFailure, SchemeMember, Signer,
-    SpendOrder, Tender, TenderKind, Till, TillActor, TillError, TillLine, TillOptions,
+    OffsetOffer, Opening, Order, OrderKind, Paid, Party, Payment, PricedLine, QUANTITY_MILLI_MAX,
+    Quote, RefundLine, RefundRequest, Scheme, SchemeContext, SchemeFailure, SchemeMember, Signer,
+    SpendOrder, SpentPoints, Tender, TenderKind, Till, TillActor, TillError, TillLine, TillOptions,
     TopUpRequest,
 };
 

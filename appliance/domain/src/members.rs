@@ -298,7 +298,14 @@ impl Members {
             return Ok(Err(error));
         }
         put_member(&txn, None, &member)?;
-        note_tier_in(&txn, None, &member, TierReason::Joined, (None, None), member.joined_at)?;
+        note_tier_in(
+            &txn,
+            None,
+            &member,
+            TierReason::Joined,
+            (None, None),
+            member.joined_at,
+        )?;
         txn.commit()?;
         Ok(Ok(self.view(member)?))
     }
@@ -805,7 +812,14 @@ impl Members {
         after.tier = Some(tier);
         put_member(&txn, Some(&before), &after)?;
         let by = Some(actor.id);
-        note_tier_in(&txn, before.tier, &after, TierReason::Manual, (None, by), now)?;
+        note_tier_in(
+            &txn,
+            before.tier,
+            &after,
+            TierReason::Manual,
+            (None, by),
+            now,
+        )?;
         txn.commit()?;
         Ok(Ok(self.view(after)?))
     }
@@ -1351,7 +1365,14 @@ impl Members {
                     return Ok(Err(error));
                 }
                 put_member(&txn, None, member)?;
-                note_tier_in(&txn, None, member, TierReason::Imported, (None, None), member.joined_at)?;
+                note_tier_in(
+                    &txn,
+                    None,
+                    member,
+                    TierReason::Imported,
+                    (None, None),
+                    member.joined_at,
+                )?;
                 created += 1;
             }
             txn.commit()?;

@@ -247,6 +247,18 @@ pub enum SpendOrder {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TillOptions {
     pub spend_order: SpendOrder,
+    pub spent_points: SpentPoints,
+}
+
+/// What a refund does when the points it must take back were already spent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SpentPoints {
+    /// The refund is refused (`points_already_spent`); the merchant settles it by hand.
+    #[default]
+    Refuse,
+    /// The points' value is kept from the money going back (stored value first, then the
+    /// tenders), at `fen_per_100_points` rounded up to the fen.
+    Deduct { fen_per_100_points: u64 },
 }
 
 /// Who is at the till: the store it serves, and the terminal or staff member.
@@ -365,6 +377,12 @@ pub struct Moved {
     /// The card fee (工本费) taken when a card was opened.
     #[serde(default)]
     pub card_fee_fen: u64,
+    /// A refund: points it had to take back that the member had already spent, settled by
+    /// keeping `clawback_fen` of the money going back (policy `deduct`).
+    #[serde(default)]
+    pub clawback_points: u64,
+    #[serde(default)]
+    pub clawback_fen: u64,
 }
 
 /// A committed till operation: what the receipt prints, what a refund reverses.
@@ -1121,6 +1139,8 @@ impl Till {
                 growth_earned: gains.growth,
                 referrer_points,
                 card_fee_fen: 0,
+                clawback_points: 0,
+                clawback_fen: 0,
             },
             referrer,
             effects,
@@ -1228,6 +1248,8 @@ impl Till {
                 growth_earned: gains.growth,
                 referrer_points,
                 card_fee_fen: 0,
+                clawback_points: 0,
+                clawback_fen: 0,
             },
             referrer,
             effects,
@@ -1435,11 +1457,38 @@ impl Till {
         }
         let balances = context.member.balances;
         let points_after_return = balances.points + u128::from(points_offset);
-        if u128::from(points_taken) > points_after_return {
-            return Ok(Err(TillError::PointsAlreadySpent {
+        // What this refund settles of the order, before any points already spent are paid
+        // for: what later refunds of the same order count as done.
+        let settled = (principal, bonus, tenders.clone(), points_taken);
+        let spent = u64::try_from(u128::from(points_taken).saturating_sub(points_after_return))
+            .unwrap_or(points_taken);
+        let mut clawback_fen = 0;
+        if spent > 0 {
+            let refused = TillError::PointsAlreadySpent {
                 needed: points_taken,
                 available: balances.points,
-            }));
+            };
+            let SpentPoints::Deduct { fen_per_100_points } = self.options.spent_points else {
+                return Ok(Err(refused));
+            };
+            let value = (u128::from(spent) * u128::from(fen_per_100_points)).div_ceil(100);
+            let going_back = principal + bonus + tenders.iter().map(|t| t.amount_fen).sum::<u64>();
+            let Some(value) = u64::try_from(value).ok().filter(|v| *v <= going_back) else {
+                return Ok(Err(refused));
+            };
+            // Kept from stored value first (it stays with the store), then from the tenders.
+            let mut left = value;
+            let parts = [&mut principal, &mut bonus]
+                .into_iter()
+                .chain(tenders.iter_mut().map(|t| &mut t.amount_fen));
+            for part in parts {
+                let kept = (*part).min(left);
+                *part -= kept;
+                left -= kept;
+            }
+            tenders.retain(|t| t.amount_fen > 0);
+            points_taken -= spent;
+            clawback_fen = value;
         }
         // Growth is not money: what was already used up by a downgrade simply stays.
         growth_taken = growth_taken.min(u64::try_from(balances.growth).unwrap_or(u64::MAX));
@@ -1515,6 +1564,15 @@ impl Till {
             growth_earned: growth_taken,
             referrer_points: referrer_taken,
             card_fee_fen: 0,
+            clawback_points: spent,
+            clawback_fen,
+        };
+        let settled = Moved {
+            principal_fen: settled.0,
+            bonus_fen: settled.1,
+            tenders: settled.2,
+            points_earned: settled.3,
+            ..moved.clone()
         };
         let refund = Order {
             id: request.order.clone(),
@@ -1541,7 +1599,7 @@ impl Till {
                 None => return Err(DomainError::Corrupt("refunded order vanished".into())),
             };
             updated.refunds.push(refund.id.clone());
-            updated.refunded = add_moved(&updated.refunded, &moved);
+            updated.refunded = add_moved(&updated.refunded, &settled);
             updated.refunded_lines = refunded_lines;
             orders.insert(
                 (actor.merchant.0, original.id.as_str()),
@@ -1947,6 +2005,8 @@ fn add_moved(a: &Moved, b: &Moved) -> Moved {
         growth_earned: a.growth_earned + b.growth_earned,
         referrer_points: a.referrer_points + b.referrer_points,
         card_fee_fen: a.card_fee_fen + b.card_fee_fen,
+        clawback_points: a.clawback_points + b.clawback_points,
+        clawback_fen: a.clawback_fen + b.clawback_fen,
     }
 }
 
@@ -1972,7 +2032,10 @@ fn earned_tier(
             let t = &tier.thresholds;
             let reason = if t.growth.is_some_and(|g| balances.growth >= u128::from(g)) {
                 TierReason::Growth
-            } else if t.total_spend_fen.is_some_and(|s| stats.total_spend_fen >= s) {
+            } else if t
+                .total_spend_fen
+                .is_some_and(|s| stats.total_spend_fen >= s)
+            {
                 TierReason::TotalSpend
             } else if t
                 .single_top_up_fen

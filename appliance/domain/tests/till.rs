@@ -14,8 +14,8 @@ use tongka_domain::accounts::MemberAccount;
 use tongka_domain::{
     CheckoutRequest, Directory, Effect, Members, NewMember, NewStaff, NewStore, Order, Paid, Party,
     Payment, RefundLine, RefundRequest, Role, Scheme, SchemeContext, SchemeFailure, Scope,
-    SessionOptions, StoreKind, Tender, TenderKind, Till, TillActor, TillError, TillLine,
-    TillOptions, TopUpRequest, UnixMillis,
+    SessionOptions, SpentPoints, StoreKind, Tender, TenderKind, Till, TillActor, TillError,
+    TillLine, TillOptions, TopUpRequest, UnixMillis,
 };
 
 const NOW: UnixMillis = UnixMillis(1_795_000_000_000);
@@ -192,7 +192,11 @@ fn apply(expected: &mut [Expected], members: &[tongka_domain::MemberId], order: 
     }
 }
 
-async fn scenario(steps: Vec<Step>) -> Result<(), TestCaseError> {
+/// Runs `steps` under `options`; answers the refunds' outcomes, in order.
+async fn scenario(
+    steps: Vec<Step>,
+    options: TillOptions,
+) -> Result<Vec<Result<Order, String>>, TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
     let directory = Arc::new(
         Directory::open(
@@ -242,7 +246,8 @@ async fn scenario(steps: Vec<Step>) -> Result<(), TestCaseError> {
             .unwrap();
         members.push(member.member.id);
     }
-    let till = Till::new(book.clone(), TillOptions::default());
+    let till = Till::new(book.clone(), options);
+    let mut refunds = Vec::new();
     let actor = TillActor {
         merchant: boss.merchant,
         store: store.id,
@@ -343,6 +348,9 @@ async fn scenario(steps: Vec<Step>) -> Result<(), TestCaseError> {
             }
         };
         let answer = run(&till, &actor, &request).await;
+        if matches!(request, Request::Refund(_)) {
+            refunds.push(answer.as_ref().map(Order::clone).map_err(|e| e.to_string()));
+        }
         match &answer {
             Ok(order) => {
                 apply(&mut expected, &members, order);
@@ -372,7 +380,17 @@ async fn scenario(steps: Vec<Step>) -> Result<(), TestCaseError> {
                             .iter()
                             .map(|t| t.amount_fen)
                             .sum::<u64>();
-                    prop_assert_eq!(returned, order.moved.net_fen, "a refund returns its value");
+                    // Less what was kept for points already spent (policy `deduct`).
+                    prop_assert_eq!(
+                        returned + order.moved.clawback_fen,
+                        order.moved.net_fen,
+                        "a refund returns its value"
+                    );
+                    prop_assert_eq!(
+                        order.moved.clawback_fen,
+                        (order.moved.clawback_points * POINTS_FEN_PER_100).div_ceil(100),
+                        "spent points are paid at the configured value, rounded up"
+                    );
                 }
             }
             // Refusals the sequence can run into; each must have changed nothing.
@@ -392,7 +410,83 @@ async fn scenario(steps: Vec<Step>) -> Result<(), TestCaseError> {
     drop(book);
     let report = tongka_ledger::verify(&ledger_path).unwrap();
     prop_assert!(report.violations.is_empty(), "{:?}", report.violations);
-    Ok(())
+    Ok(refunds)
+}
+
+/// What a spent point is worth when a refund deducts it: ¥1 per 100 points, as `Rules` offers.
+const POINTS_FEN_PER_100: u64 = 100;
+
+fn options(deduct: bool) -> TillOptions {
+    TillOptions {
+        spent_points: if deduct {
+            SpentPoints::Deduct {
+                fen_per_100_points: POINTS_FEN_PER_100,
+            }
+        } else {
+            SpentPoints::Refuse
+        },
+        ..TillOptions::default()
+    }
+}
+
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+/// She earns 90 points on a ¥100 order, spends them on the next, then returns the first: the
+/// 90 points cannot all be taken back (she holds the 18 the second order earned).
+fn earn_spend_return() -> Vec<Step> {
+    vec![
+        Step::TopUp {
+            member: 0,
+            fen: 20_000,
+        },
+        Step::Checkout {
+            member: 0,
+            lines: vec![(1_000, 10_000)],
+            stored_percent: 100,
+            points: false,
+        },
+        Step::Checkout {
+            member: 0,
+            lines: vec![(1_000, 2_000)],
+            stored_percent: 100,
+            points: true,
+        },
+        Step::Refund {
+            sale: 0,
+            line: None,
+        },
+    ]
+}
+
+#[test]
+fn a_refund_of_spent_points_is_refused_by_default() {
+    let refunds = block_on(scenario(earn_spend_return(), options(false))).unwrap();
+    assert_eq!(refunds.len(), 1);
+    let refused = refunds[0].as_ref().unwrap_err();
+    assert!(
+        refused.contains("takes back 90 points") && refused.contains("has 18"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn a_refund_of_spent_points_keeps_their_value_under_deduct() {
+    let refunds = block_on(scenario(earn_spend_return(), options(true))).unwrap();
+    let refund = refunds[0].as_ref().unwrap();
+    let moved = &refund.moved;
+    // 90 to take back, 18 held: 72 paid for at ¥1 a hundred, kept from the stored value.
+    assert_eq!((moved.points_earned, moved.clawback_points), (18, 72));
+    assert_eq!(moved.clawback_fen, 72);
+    assert_eq!(moved.net_fen, 9_000);
+    assert_eq!(moved.principal_fen + moved.bonus_fen, 9_000 - 72);
+    assert_eq!(refund.balances_after.points, 0);
 }
 
 /// Balances as the receipts say, and no member account past its limit.
@@ -423,13 +517,9 @@ proptest! {
 
     #[test]
     fn any_sequence_keeps_balances_true_and_the_ledger_clean(
-        steps in prop::collection::vec(step(), 1..40)
+        steps in prop::collection::vec(step(), 1..40),
+        deduct in any::<bool>(),
     ) {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(scenario(steps))?;
+        block_on(scenario(steps, options(deduct)))?;
     }
 }

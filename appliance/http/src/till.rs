@@ -13,9 +13,9 @@ use axum::response::{IntoResponse, Response};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tongka_domain::{
-    CheckoutRequest, MemberError, MemberId, Moved, Opening, Order, OrderKind, Payment, PricedLine, Quote,
-    RefundLine, RefundRequest, Role, Staff, StoreId, Tender, TenderKind, Terminal, TillActor,
-    TillError, TillLine, TopUpRequest, UnixMillis, accounts,
+    CheckoutRequest, MemberError, MemberId, Moved, Opening, Order, OrderKind, Payment, PricedLine,
+    Quote, RefundLine, RefundRequest, Role, Staff, StoreId, Tender, TenderKind, Terminal,
+    TillActor, TillError, TillLine, TopUpRequest, UnixMillis, accounts,
 };
 
 use crate::AppState;
@@ -390,6 +390,11 @@ pub struct MovedBody {
     referrer_points: String,
     /// The card fee (工本费) taken when the card was opened.
     card_fee: Money,
+    /// A refund: points to take back that the member had already spent…
+    clawback_points: String,
+    /// …and what was kept of the money going back for them (`till.spent_points_on_refund =
+    /// "deduct"`); `principal`, `bonus` and `tenders` are what was actually returned.
+    clawback: Money,
 }
 
 impl From<&Moved> for MovedBody {
@@ -412,6 +417,8 @@ impl From<&Moved> for MovedBody {
             growth: points_of(m.growth_earned),
             referrer_points: points_of(m.referrer_points),
             card_fee: money(u128::from(m.card_fee_fen)),
+            clawback_points: points_of(m.clawback_points),
+            clawback: money(u128::from(m.clawback_fen)),
         }
     }
 }

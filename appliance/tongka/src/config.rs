@@ -27,6 +27,8 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct TillConfig {
     pub stored_value_order: String,
+    pub spent_points_on_refund: String,
+    pub spent_points_fen_per_100: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -343,7 +345,30 @@ impl Config {
                 ));
             }
         };
-        Ok(tongka_domain::TillOptions { spend_order })
+        let spent_points = match self.till.spent_points_on_refund.as_str() {
+            "refuse" => tongka_domain::SpentPoints::Refuse,
+            "deduct" => {
+                check_range(
+                    "till.spent_points_fen_per_100",
+                    self.till.spent_points_fen_per_100,
+                    1,
+                    100_000,
+                )?;
+                tongka_domain::SpentPoints::Deduct {
+                    fen_per_100_points: self.till.spent_points_fen_per_100,
+                }
+            }
+            other => {
+                return Err(error(
+                    "till.spent_points_on_refund",
+                    format!("`{other}` is not refuse or deduct"),
+                ));
+            }
+        };
+        Ok(tongka_domain::TillOptions {
+            spend_order,
+            spent_points,
+        })
     }
 
     pub fn pairing_options(&self) -> tongka_http::pairing::PairingOptions {
@@ -572,6 +597,19 @@ mod tests {
                 Some("[ledger]\ngroup_item_max = 1\n"),
                 vec![],
                 "ledger.group_item_max",
+            ),
+            (
+                None,
+                vec![("TONGKA_TILL_SPENT_POINTS_ON_REFUND", "negative")],
+                "till.spent_points_on_refund",
+            ),
+            (
+                None,
+                vec![
+                    ("TONGKA_TILL_SPENT_POINTS_ON_REFUND", "deduct"),
+                    ("TONGKA_TILL_SPENT_POINTS_FEN_PER_100", "0"),
+                ],
+                "till.spent_points_fen_per_100",
             ),
             (
                 Some("[ledger]\ngroup_items_max = 0\n"),
