@@ -19,6 +19,11 @@ pub fn start(data: &Path, log: &Path) -> RunningBox {
             ("TONGKA_HTTP_REQUESTS_PER_SECOND", Path::new("2000")),
             ("TONGKA_HTTP_REQUEST_BURST", Path::new("2000")),
             ("TONGKA_LOG_FILTER", Path::new("info")),
+            // 积分兑换储值 at ¥1 per 100 points (off by default).
+            (
+                "TONGKA_TILL_POINTS_TO_STORED_VALUE_FEN_PER_100",
+                Path::new("100"),
+            ),
         ],
         Some(log),
     )

@@ -695,6 +695,50 @@ fn a_card_opens_with_a_fee_and_a_first_top_up(till: &Client, boss: &Client) {
     assert_eq!(history[2]["reason"], "manual", "{history}");
     assert_eq!(history[2]["to"], regular);
     assert!(history[2]["staff"].is_string(), "{history}");
+
+    // 积分兑换储值: 450 points become ¥4.50 of bonus; again is the same receipt.
+    let (_, bonus_before, points_before, _) = balances(boss, &wang_id);
+    let convert = json!({"order": "C-1", "member": wang_id, "points": "450"}).to_string();
+    let (status, receipt) = till.call("POST", "/api/v1/till/points-conversions", Some(&convert));
+    assert_eq!(status, 201, "{receipt}");
+    assert_eq!(receipt["kind"], "points-conversion");
+    assert_eq!(amount(&receipt["moved"]["bonus"]), "4.50");
+    assert_eq!(receipt["moved"]["points_offset"], "450");
+    let (status, again) = till.call("POST", "/api/v1/till/points-conversions", Some(&convert));
+    assert_eq!((status, &again), (201, &receipt));
+    let (_, bonus_after, points_after, _) = balances(boss, &wang_id);
+    // Amounts come with two decimals: "24.50" is 2450 fen.
+    let fen = |yuan: &str| yuan.replace('.', "").parse::<i64>().unwrap();
+    assert_eq!(fen(&bonus_after) - fen(&bonus_before), 450);
+    let points = |p: &str| p.parse::<i64>().unwrap();
+    assert_eq!(points(&points_before) - points(&points_after), 450);
+    // More points than she has, none at all, or a part of a point: refused, nothing moves.
+    let refused = [
+        (
+            json!({"order": "C-2", "member": wang_id, "points": "100000000"}),
+            409,
+            "insufficient_points",
+        ),
+        (
+            json!({"order": "C-3", "member": wang_id, "points": "0"}),
+            422,
+            "invalid_field",
+        ),
+        (
+            json!({"order": "C-4", "member": wang_id, "points": "1.5"}),
+            422,
+            "invalid_field",
+        ),
+    ];
+    for (body, status_wanted, code) in refused {
+        let (status, value) = till.call(
+            "POST",
+            "/api/v1/till/points-conversions",
+            Some(&body.to_string()),
+        );
+        problem(status, &value, status_wanted, code);
+    }
+    assert_eq!(balances(boss, &wang_id).2, points_after);
 }
 
 /// Two tills charge one member's whole balance at the same moment: one is paid, the other is

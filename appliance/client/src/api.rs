@@ -129,6 +129,20 @@ pub mod types {
         pub marketing: bool,
         pub source: ::std::string::String,
     }
+    ///`ConversionBody`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
+    pub struct ConversionBody {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub card: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub member: ::std::option::Option<::std::string::String>,
+        pub order: ::std::string::String,
+        ///Whole points, `"500"`.
+        pub points: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub store: ::std::option::Option<::std::string::String>,
+    }
     ///`CreateMember`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[serde(deny_unknown_fields)]
@@ -577,7 +591,8 @@ pub mod types {
         ///The member's balances once the order was committed.
         pub balances: BalancesBody,
         pub discounts: ::std::vec::Vec<DiscountBody>,
-        ///`top-up`, `checkout`, `refund`, or `joined` (a card opened at the till).
+        /**`top-up`, `checkout`, `refund`, `joined` (a card opened at the till) or
+        `points-conversion`.*/
         pub kind: ::std::string::String,
         pub lines: ::std::vec::Vec<PricedLineBody>,
         pub member: ::std::string::String,
@@ -1183,6 +1198,23 @@ impl Client {
                 ),
                 None,
                 crate::Payload::None,
+            )
+            .await?;
+        crate::parse(&answer)
+    }
+
+    /// 积分兑换储值 / Turns a member's points into stored value at the merchant's rate
+    /// (`till.points_to_stored_value_fen_per_100`), rounded down to the fen and credited as bonus
+    /// (赠送). The same `order` again answers the same receipt.
+    ///
+    /// `POST /api/v1/till/points-conversions`
+    pub async fn convert_points(&self, body: &ConversionBody) -> Result<OrderBody, ClientError> {
+        let answer = self
+            .send(
+                Method::POST,
+                &"/api/v1/till/points-conversions",
+                None,
+                crate::Payload::json(body)?,
             )
             .await?;
         crate::parse(&answer)

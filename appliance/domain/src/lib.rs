@@ -67,11 +67,11 @@ pub use terminal::{
     PAIRING_CODE_DIGITS, Pairing, PairingError, TERMINAL_TOKEN_PREFIX, Terminal, TerminalId,
 };
 pub use till::{
-    AMOUNT_FEN_MAX, CheckoutRequest, Discount, Effect, LINES_MAX, LocalTime, MemberStats, Moved,
-    OffsetOffer, Opening, Order, OrderKind, Paid, Party, Payment, PricedLine, QUANTITY_MILLI_MAX,
-    Quote, RefundLine, RefundRequest, Scheme, SchemeContext, SchemeFailure, SchemeMember, Signer,
-    SpendOrder, SpentPoints, Tender, TenderKind, Till, TillActor, TillError, TillLine, TillOptions,
-    TopUpRequest,
+    AMOUNT_FEN_MAX, CheckoutRequest, ConversionRequest, Discount, Effect, LINES_MAX, LocalTime,
+    MemberStats, Moved, OffsetOffer, Opening, Order, OrderKind, Paid, Party, Payment, PricedLine,
+    QUANTITY_MILLI_MAX, Quote, RefundLine, RefundRequest, Scheme, SchemeContext, SchemeFailure,
+    SchemeMember, Signer, SpendOrder, SpentPoints, Tender, TenderKind, Till, TillActor, TillError,
+    TillLine, TillOptions, TopUpRequest,
 };
 
 /// Milliseconds since the Unix epoch: the domain's time, given by the caller so tests control it.

@@ -248,6 +248,8 @@ pub enum SpendOrder {
 pub struct TillOptions {
     pub spend_order: SpendOrder,
     pub spent_points: SpentPoints,
+    /// What 100 points are worth in fen when turned into stored value; 0: not offered.
+    pub points_to_stored_value_fen_per_100: u64,
 }
 
 /// What a refund does when the points it must take back were already spent.
@@ -359,6 +361,8 @@ pub enum OrderKind {
     Refund,
     /// The welcome gifts of a member who opened a card at the till.
     Joined,
+    /// Points turned into stored value (积分兑换储值).
+    PointsConversion,
 }
 
 /// What a refund has returned of a checkout so far, or what one refund returned.
@@ -445,6 +449,14 @@ pub struct TopUpRequest {
     pub tenders: Vec<Tender>,
 }
 
+/// Points a member turns into stored value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ConversionRequest {
+    pub order: String,
+    pub member: MemberId,
+    pub points: u64,
+}
+
 /// Money taken when a card is opened at the till: a card fee, a first top-up, or both.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Opening {
@@ -500,6 +512,10 @@ pub enum TillError {
     NothingToRefund,
     #[error("the refund takes back {needed} points the order earned; the member has {available}")]
     PointsAlreadySpent { needed: u64, available: u128 },
+    #[error("the merchant does not turn points into stored value")]
+    ConversionOff,
+    #[error("{points} points are worth less than a fen")]
+    ConversionTooSmall { points: u64 },
     #[error("the scheme names tier `{0}`, which the merchant does not have")]
     UnknownTier(String),
     #[error("{0}")]
@@ -1620,6 +1636,81 @@ impl Till {
         }
         txn.commit()?;
         Ok(Ok(refund))
+    }
+
+    /// 积分兑换储值: turns points into stored value at the merchant's rate (rounded down to the
+    /// fen), credited as bonus (赠送: it was never paid in). One batch; the same `order` again
+    /// answers the same receipt.
+    pub async fn convert_points(
+        &self,
+        actor: &TillActor,
+        request: &ConversionRequest,
+        now: UnixMillis,
+    ) -> Outcome<Order> {
+        let print = fingerprint(&("points-conversion", actor.store, request))?;
+        match self.replay(actor.merchant, &request.order, &print)? {
+            Ok(Some(done)) => return Ok(Ok(done)),
+            Ok(None) => {}
+            Err(refused) => return Ok(Err(refused)),
+        }
+        if let Err(refused) = check_order_id("order", &request.order) {
+            return Ok(Err(refused));
+        }
+        let rate = self.options.points_to_stored_value_fen_per_100;
+        if rate == 0 {
+            return Ok(Err(TillError::ConversionOff));
+        }
+        if request.points == 0 || request.points > AMOUNT_FEN_MAX {
+            return Ok(Err(invalid("points", Invalid::Number { scale: 0 })));
+        }
+        let value = u128::from(request.points) * u128::from(rate) / 100;
+        let Some(value) = u64::try_from(value)
+            .ok()
+            .filter(|v| (1..=AMOUNT_FEN_MAX).contains(v))
+        else {
+            return Ok(Err(TillError::ConversionTooSmall {
+                points: request.points,
+            }));
+        };
+        if let Err(refused) = self.member_for_till(actor.merchant, request.member)? {
+            return Ok(Err(refused));
+        }
+        let (m, s) = (request.member, actor.store);
+        let mut legs = Legs::new(order_key(actor.merchant, &request.order), None);
+        legs.leg(
+            part::POINTS_OFFSET,
+            MemberAccount::Points.id(m),
+            StoreAccount::PointsRedeemed.id(s),
+            request.points,
+            transfer_code::POINTS_CONVERTED,
+        );
+        legs.leg(
+            part::BONUS,
+            StoreAccount::BonusGiven.id(s),
+            MemberAccount::Bonus.id(m),
+            value,
+            transfer_code::POINTS_CONVERTED,
+        );
+        let ids = legs.ids();
+        if let Err(refused) = self.apply(s, m, legs.transfers).await? {
+            return Ok(Err(refused));
+        }
+        let order = Order {
+            id: request.order.clone(),
+            kind: OrderKind::PointsConversion,
+            member: m,
+            store: s,
+            fingerprint: print,
+            moved: Moved {
+                bonus_fen: value,
+                points_offset: request.points,
+                offset_value_fen: value,
+                ..Moved::default()
+            },
+            transfers: ids,
+            ..Order::blank(actor, now)
+        };
+        Ok(Ok(self.record(order, None, 0, |_| {}).await?))
     }
 
     /// 开卡: signs a member up at the till, with the scheme's welcome (`member-joined`: points

@@ -1,6 +1,6 @@
 //! The till against a real directory and a real ledger, driven by generated sequences of
 //! top-ups, checkouts (stored value, points, cash in any mix), refunds (by line, in parts, in
-//! full) and retries. After every step each member's balances equal what the receipts say they
+//! full; spent points refused or deducted), points turned into stored value, and retries. After every step each member's balances equal what the receipts say they
 //! should be and no member account owes more than it holds; a retry answers the same receipt and
 //! moves nothing; a fully refunded order has returned exactly what it took; at the end the
 //! ledger verifies clean.
@@ -12,10 +12,10 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use tongka_domain::accounts::MemberAccount;
 use tongka_domain::{
-    CheckoutRequest, Directory, Effect, Members, NewMember, NewStaff, NewStore, Order, Paid, Party,
-    Payment, RefundLine, RefundRequest, Role, Scheme, SchemeContext, SchemeFailure, Scope,
-    SessionOptions, SpentPoints, StoreKind, Tender, TenderKind, Till, TillActor, TillError,
-    TillLine, TillOptions, TopUpRequest, UnixMillis,
+    CheckoutRequest, ConversionRequest, Directory, Effect, Members, NewMember, NewStaff, NewStore,
+    Order, Paid, Party, Payment, RefundLine, RefundRequest, Role, Scheme, SchemeContext,
+    SchemeFailure, Scope, SessionOptions, SpentPoints, StoreKind, Tender, TenderKind, Till,
+    TillActor, TillError, TillLine, TillOptions, TopUpRequest, UnixMillis,
 };
 
 const NOW: UnixMillis = UnixMillis(1_795_000_000_000);
@@ -112,6 +112,11 @@ enum Step {
         sale: usize,
         line: Option<(usize, u32)>,
     },
+    /// Points turned into stored value.
+    Convert {
+        member: usize,
+        points: u64,
+    },
     /// The previous request again, as after a dropped answer.
     Retry,
 }
@@ -133,6 +138,7 @@ fn step() -> impl Strategy<Value = Step> {
             }),
         3 => (0..8usize, prop::option::of((0..4usize, 1..2_000u32)))
             .prop_map(|(sale, line)| Step::Refund { sale, line }),
+        1 => (0..3usize, 1..300u64).prop_map(|(member, points)| Step::Convert { member, points }),
         1 => Just(Step::Retry),
     ]
 }
@@ -150,6 +156,7 @@ enum Request {
     TopUp(TopUpRequest),
     Checkout(CheckoutRequest, Payment, String),
     Refund(RefundRequest),
+    Convert(ConversionRequest),
 }
 
 async fn run(till: &Till, actor: &TillActor, request: &Request) -> Result<Order, TillError> {
@@ -160,6 +167,7 @@ async fn run(till: &Till, actor: &TillActor, request: &Request) -> Result<Order,
             .await
             .unwrap(),
         Request::Refund(r) => till.refund(actor, &Rules, r, NOW).await.unwrap(),
+        Request::Convert(r) => till.convert_points(actor, r, NOW).await.unwrap(),
     }
 }
 
@@ -188,6 +196,11 @@ fn apply(expected: &mut [Expected], members: &[tongka_domain::MemberId], order: 
             e.principal += principal;
             e.bonus += bonus;
             e.points += i128::from(m.points_offset) - points;
+        }
+        // Points given up for bonus stored value.
+        tongka_domain::OrderKind::PointsConversion => {
+            e.bonus += bonus;
+            e.points -= i128::from(m.points_offset);
         }
     }
 }
@@ -335,6 +348,11 @@ async fn scenario(
                     lines,
                 })
             }
+            Step::Convert { member, points } => Request::Convert(ConversionRequest {
+                order: order_id,
+                member: members[member],
+                points,
+            }),
             Step::Retry => {
                 let Some((request, answer)) = &last else {
                     continue;
@@ -399,7 +417,8 @@ async fn scenario(
                 | TillError::RefundOverLine { .. }
                 | TillError::PointsAlreadySpent { .. }
                 | TillError::InsufficientStoredValue { .. }
-                | TillError::InsufficientPoints { .. },
+                | TillError::InsufficientPoints { .. }
+                | TillError::ConversionTooSmall { .. },
             ) => {}
             Err(other) => prop_assert!(false, "unexpected refusal: {other}"),
         }
@@ -425,6 +444,8 @@ fn options(deduct: bool) -> TillOptions {
         } else {
             SpentPoints::Refuse
         },
+        // Half a fen a point: one point alone is too little to turn into money.
+        points_to_stored_value_fen_per_100: 50,
         ..TillOptions::default()
     }
 }

@@ -170,6 +170,7 @@ fn api_routes_with(limits: Limits) -> OpenApiRouter<AppState> {
     let sales = OpenApiRouter::new()
         .routes(routes!(till::checkout))
         .routes(routes!(till::top_up))
+        .routes(routes!(till::convert_points))
         .routes(routes!(till::refund))
         .layer(middleware::map_response(till::keyed_by_order));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -933,6 +934,7 @@ mod tests {
             ("post", "/api/v1/till/quote"),
             ("post", "/api/v1/till/checkouts"),
             ("post", "/api/v1/till/top-ups"),
+            ("post", "/api/v1/till/points-conversions"),
             ("post", "/api/v1/till/refunds"),
             ("get", "/api/v1/till/orders/{order}"),
             ("post", "/api/v1/till/members"),

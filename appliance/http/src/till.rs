@@ -13,9 +13,9 @@ use axum::response::{IntoResponse, Response};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tongka_domain::{
-    CheckoutRequest, MemberError, MemberId, Moved, Opening, Order, OrderKind, Payment, PricedLine,
-    Quote, RefundLine, RefundRequest, Role, Staff, StoreId, Tender, TenderKind, Terminal,
-    TillActor, TillError, TillLine, TopUpRequest, UnixMillis, accounts,
+    CheckoutRequest, ConversionRequest, MemberError, MemberId, Moved, Opening, Order, OrderKind,
+    Payment, PricedLine, Quote, RefundLine, RefundRequest, Role, Staff, StoreId, Tender,
+    TenderKind, Terminal, TillActor, TillError, TillLine, TopUpRequest, UnixMillis, accounts,
 };
 
 use crate::AppState;
@@ -427,7 +427,8 @@ impl From<&Moved> for MovedBody {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrderBody {
     order: String,
-    /// `top-up`, `checkout`, `refund`, or `joined` (a card opened at the till).
+    /// `top-up`, `checkout`, `refund`, `joined` (a card opened at the till) or
+    /// `points-conversion`.
     #[schema(value_type = String)]
     kind: OrderKind,
     member: String,
@@ -591,6 +592,21 @@ fn refused(error: TillError) -> ApiError {
                 format!("{available} points available"),
             ))
         }
+        TillError::ConversionOff => conflict(
+            "conversion_off",
+            "商户未开通积分兑换储值",
+            "The merchant does not turn points into stored value",
+        ),
+        TillError::ConversionTooSmall { points } => unprocessable(
+            "conversion_too_small",
+            "积分太少，不足一分钱",
+            "Too few points: worth less than a fen",
+        )
+        .with_detail(Text::new(
+            format!("{points} 积分不足一分钱"),
+            format!("{points} points are worth less than a fen"),
+        ))
+        .with_field("points"),
         TillError::OrderIdReused => conflict(
             "order_id_reused",
             "此订单号已用于另一笔交易",
@@ -793,6 +809,52 @@ pub(crate) async fn top_up(
     let answer = state
         .till
         .top_up(&actor, &scheme(&state), &request, UnixMillis::now())
+        .await
+        .map_err(|e| internal(&e))?;
+    Ok(match answer {
+        Ok(order) => (StatusCode::CREATED, Json(OrderBody::from(&order))).into_response(),
+        Err(error) => refusal(error),
+    })
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConversionBody {
+    order: String,
+    #[serde(default)]
+    member: Option<String>,
+    #[serde(default)]
+    card: Option<String>,
+    #[serde(default)]
+    store: Option<String>,
+    /// Whole points, `"500"`.
+    points: String,
+}
+
+/// 积分兑换储值 / Turns a member's points into stored value at the merchant's rate
+/// (`till.points_to_stored_value_fen_per_100`), rounded down to the fen and credited as bonus
+/// (赠送). The same `order` again answers the same receipt.
+#[utoipa::path(post, path = "/api/v1/till/points-conversions", operation_id = "convert_points", tag = "till", security(("bearer" = [])),
+    request_body = ConversionBody,
+    responses((status = 201, body = OrderBody),
+        (status = 404, description = "unknown_member", body = crate::problem::ProblemDoc),
+        (status = 409, description = "conversion_off, insufficient_points, order_id_reused, member_frozen", body = crate::problem::ProblemDoc),
+        (status = 422, description = "invalid_field, conversion_too_small", body = crate::problem::ProblemDoc)))]
+pub(crate) async fn convert_points(
+    State(state): State<AppState>,
+    caller: TillCaller,
+    ApiJson(body): ApiJson<ConversionBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor(&state, body.store.as_deref())?;
+    let member = member_of(&state, &actor, body.member.as_deref(), body.card.as_deref())?;
+    let request = ConversionRequest {
+        order: body.order.clone(),
+        member,
+        points: units("points", &body.points, 0, tongka_domain::AMOUNT_FEN_MAX)?,
+    };
+    let answer = state
+        .till
+        .convert_points(&actor, &request, UnixMillis::now())
         .await
         .map_err(|e| internal(&e))?;
     Ok(match answer {

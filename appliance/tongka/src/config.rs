@@ -29,6 +29,7 @@ pub struct TillConfig {
     pub stored_value_order: String,
     pub spent_points_on_refund: String,
     pub spent_points_fen_per_100: u64,
+    pub points_to_stored_value_fen_per_100: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -365,9 +366,16 @@ impl Config {
                 ));
             }
         };
+        check_range(
+            "till.points_to_stored_value_fen_per_100",
+            self.till.points_to_stored_value_fen_per_100,
+            0,
+            100_000,
+        )?;
         Ok(tongka_domain::TillOptions {
             spend_order,
             spent_points,
+            points_to_stored_value_fen_per_100: self.till.points_to_stored_value_fen_per_100,
         })
     }
 
