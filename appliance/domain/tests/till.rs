@@ -1,9 +1,9 @@
 //! The till against a real directory and a real ledger, driven by generated sequences of
 //! top-ups, checkouts (stored value, points, cash in any mix), refunds (by line, in parts, in
-//! full; spent points refused or deducted), points turned into stored value, and retries. After every step each member's balances equal what the receipts say they
-//! should be and no member account owes more than it holds; a retry answers the same receipt and
-//! moves nothing; a fully refunded order has returned exactly what it took; at the end the
-//! ledger verifies clean.
+//! full; spent points refused or deducted), points turned into stored value, and retries. After
+//! every step each member's balances equal what the receipts say they should be and no member
+//! account owes more than it holds; a retry answers the same receipt and moves nothing; a fully
+//! refunded order has returned exactly what it took; at the end the ledger verifies clean.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
