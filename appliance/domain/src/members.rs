@@ -800,28 +800,11 @@ impl Members {
         if !self.tiers(actor.merchant)?.iter().any(|t| t.id == tier) {
             return Ok(Err(MemberError::UnknownTier));
         }
-        let txn = self.db().begin_write()?;
-        let before = match member_in(&txn, actor, id)? {
-            Ok(member) => member,
-            Err(error) => return Ok(Err(error)),
-        };
-        if !before.status.is_live() {
-            return Ok(Err(MemberError::NotLive));
-        }
-        let mut after = before.clone();
-        after.tier = Some(tier);
-        put_member(&txn, Some(&before), &after)?;
-        let by = Some(actor.id);
-        note_tier_in(
-            &txn,
-            before.tier,
-            &after,
-            TierReason::Manual,
-            (None, by),
-            now,
-        )?;
-        txn.commit()?;
-        Ok(Ok(self.view(after)?))
+        let manual = (TierReason::Manual, now);
+        self.change_noting(actor, id, Some(manual), |member| {
+            member.tier = Some(tier);
+            Ok(())
+        })
     }
 
     /// A member's moves between tiers, oldest first, with why each happened.
@@ -940,6 +923,18 @@ impl Members {
         id: MemberId,
         edit: impl FnOnce(&mut Member) -> Result<(), MemberError>,
     ) -> Outcome<MemberView> {
+        self.change_noting(actor, id, None, edit)
+    }
+
+    /// `change`, noting a tier change (if the edit made one) in the tier history as `tier`
+    /// says: why and when; the acting staff member is named.
+    fn change_noting(
+        &self,
+        actor: &Staff,
+        id: MemberId,
+        tier: Option<(TierReason, UnixMillis)>,
+        edit: impl FnOnce(&mut Member) -> Result<(), MemberError>,
+    ) -> Outcome<MemberView> {
         let txn = self.db().begin_write()?;
         let before = match member_in(&txn, actor, id)? {
             Ok(member) => member,
@@ -962,6 +957,16 @@ impl Members {
             return Ok(Err(error));
         }
         put_member(&txn, Some(&before), &after)?;
+        if let Some((reason, at)) = tier {
+            note_tier_in(
+                &txn,
+                before.tier,
+                &after,
+                reason,
+                (None, Some(actor.id)),
+                at,
+            )?;
+        }
         txn.commit()?;
         Ok(Ok(self.view(after)?))
     }

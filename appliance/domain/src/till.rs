@@ -759,6 +759,24 @@ impl Legs {
         }
     }
 
+    /// A top-up's money: principal paid in at store `s`, and the bonus it gave on top.
+    fn top_up(&mut self, s: StoreId, m: MemberId, principal: u64, bonus: u64) {
+        self.leg(
+            part::PRINCIPAL,
+            StoreAccount::StoredValueSold.id(s),
+            MemberAccount::Principal.id(m),
+            principal,
+            transfer_code::TOP_UP,
+        );
+        self.leg(
+            part::BONUS,
+            StoreAccount::BonusGiven.id(s),
+            MemberAccount::Bonus.id(m),
+            bonus,
+            transfer_code::TOP_UP_BONUS,
+        );
+    }
+
     fn leg(&mut self, part: u16, debit: AccountId, credit: AccountId, amount: u64, code: u16) {
         if amount == 0 {
             return;
@@ -1228,20 +1246,7 @@ impl Till {
         let m = request.member;
         let s = actor.store;
         let mut legs = Legs::new(order_key(actor.merchant, &request.order), None);
-        legs.leg(
-            part::PRINCIPAL,
-            StoreAccount::StoredValueSold.id(s),
-            MemberAccount::Principal.id(m),
-            request.amount_fen,
-            transfer_code::TOP_UP,
-        );
-        legs.leg(
-            part::BONUS,
-            StoreAccount::BonusGiven.id(s),
-            MemberAccount::Bonus.id(m),
-            bonus,
-            transfer_code::TOP_UP_BONUS,
-        );
+        legs.top_up(s, m, request.amount_fen, bonus);
         let referrer_points = legs.earnings(s, m, referrer, gains);
         let ids = legs.ids();
         if let Err(refused) = self.apply(s, m, legs.transfers).await? {
@@ -1820,20 +1825,7 @@ impl Till {
         let gains = earned(&effects);
         let (m, s) = (view.member.id, actor.store);
         let mut legs = Legs::new(order_key(actor.merchant, &order_id), None);
-        legs.leg(
-            part::PRINCIPAL,
-            StoreAccount::StoredValueSold.id(s),
-            MemberAccount::Principal.id(m),
-            top_up_fen,
-            transfer_code::TOP_UP,
-        );
-        legs.leg(
-            part::BONUS,
-            StoreAccount::BonusGiven.id(s),
-            MemberAccount::Bonus.id(m),
-            bonus,
-            transfer_code::TOP_UP_BONUS,
-        );
+        legs.top_up(s, m, top_up_fen, bonus);
         let referrer_points = legs.earnings(s, m, referrer, gains);
         // Without money or an order id, a welcome that gives nothing leaves no order.
         if opening.is_none() && legs.transfers.is_empty() && tier_set.is_none() {
