@@ -570,6 +570,7 @@ fn a_member_tops_up_pays_with_points_and_stored_value_and_is_refunded() {
     assert_eq!(welcome["moved"]["referrer_points"], "50");
 
     a_card_opens_with_a_fee_and_a_first_top_up(&till, &boss);
+    a_large_top_up_needs_a_manager(&till, &boss, &shop, &li);
 
     two_terminals_cannot_spend_one_balance_twice(&running, &boss, &shop);
     a_failing_scheme_writes_nothing(&running, &boss, &shop, dir.path(), &li);
@@ -739,6 +740,50 @@ fn a_card_opens_with_a_fee_and_a_first_top_up(till: &Client, boss: &Client) {
         problem(status, &value, status_wanted, code);
     }
     assert_eq!(balances(boss, &wang_id).2, points_after);
+}
+
+/// 大额充值授权: above ¥1,000 at this store a manager authorises a top-up with their own
+/// password at the till; without it, or with a wrong one, nothing is paid in.
+fn a_large_top_up_needs_a_manager(till: &Client, boss: &Client, shop: &str, member: &str) {
+    let store = boss.ok(
+        "PUT",
+        &format!("/api/v1/stores/{shop}/top-up-approval"),
+        Some(r#"{"above":"1000.00"}"#),
+    );
+    assert_eq!(amount(&store["top_up_approval_above"]), "1000.00");
+    let before = balances(boss, member);
+    let top_up = |order: &str, approval: Value| {
+        let mut body = json!({"order": order, "member": member, "amount": "2000.00"});
+        if !approval.is_null() {
+            body["approval"] = approval;
+        }
+        till.call("POST", "/api/v1/till/top-ups", Some(&body.to_string()))
+    };
+    let (status, value) = top_up("BIG-1", Value::Null);
+    problem(status, &value, 403, "approval_needed");
+    let (status, value) = top_up("BIG-1", json!({"username": "boss", "password": "guess"}));
+    problem(status, &value, 403, "approval_refused");
+    assert_eq!(balances(boss, member), before, "nothing paid in");
+    let (status, receipt) = top_up(
+        "BIG-1",
+        json!({"username": "boss", "password": BOSS_PASSWORD}),
+    );
+    assert_eq!(status, 201, "{receipt}");
+    let boss_id = boss.ok("GET", "/api/v1/session", None)["id"].clone();
+    assert_eq!(receipt["approved_by"], boss_id, "{receipt}");
+    // At or under the amount, no one is asked.
+    let body = json!({"order": "SMALL-1", "member": member, "amount": "1000.00"}).to_string();
+    let (status, receipt) = till.call("POST", "/api/v1/till/top-ups", Some(&body));
+    assert_eq!(
+        (status, &receipt["approved_by"]),
+        (201, &Value::Null),
+        "{receipt}"
+    );
+    boss.ok(
+        "PUT",
+        &format!("/api/v1/stores/{shop}/top-up-approval"),
+        Some(r#"{"above":null}"#),
+    );
 }
 
 /// Two tills charge one member's whole balance at the same moment: one is paid, the other is

@@ -19,6 +19,13 @@ pub mod types {
         ///e.g. `结婚纪念日`.
         pub label: ::std::string::String,
     }
+    ///`ApprovalRequest`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
+    pub struct ApprovalRequest {
+        pub password: ::std::string::String,
+        pub username: ::std::string::String,
+    }
     ///`AuditEntryBody`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct AuditEntryBody {
@@ -587,6 +594,9 @@ pub mod types {
     ///订单 / A committed till operation: the receipt.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct OrderBody {
+        ///The manager who authorised it (a large top-up).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub approved_by: ::std::option::Option<::std::string::String>,
         pub at: ::std::string::String,
         ///The member's balances once the order was committed.
         pub balances: BalancesBody,
@@ -863,6 +873,8 @@ pub mod types {
         pub name: ::std::string::String,
         pub opened_on: ::std::string::String,
         pub time_zone: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub top_up_approval_above: ::std::option::Option<Money>,
     }
     ///`StoreSettlementBody`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
@@ -1010,12 +1022,22 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub thresholds: ::std::option::Option<ThresholdsBody>,
     }
+    ///`TopUpApproval`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[serde(deny_unknown_fields)]
+    pub struct TopUpApproval {
+        ///In yuan, `"5000.00"`; `null`: no authorisation needed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub above: ::std::option::Option<::std::string::String>,
+    }
     ///`TopUpRequest`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(deny_unknown_fields)]
     pub struct TopUpRequest {
         ///Paid in, in yuan: `"100.00"`.
         pub amount: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub approval: ::std::option::Option<ApprovalRequest>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub card: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2011,6 +2033,27 @@ impl Client {
         crate::parse(&answer)
     }
 
+    /// 大额充值授权 / Sets the amount above which a top-up at this store needs a manager's
+    /// authorisation (a store manager of the store, or head office, by password at the till). Head
+    /// office only.
+    ///
+    /// `PUT /api/v1/stores/{id}/top-up-approval`
+    pub async fn set_top_up_approval(
+        &self,
+        id: &str,
+        body: &TopUpApproval,
+    ) -> Result<StoreBody, ClientError> {
+        let answer = self
+            .send(
+                Method::PUT,
+                &format!("/api/v1/stores/{}/top-up-approval", crate::segment(id)),
+                None,
+                crate::Payload::json(body)?,
+            )
+            .await?;
+        crate::parse(&answer)
+    }
+
     /// 月结算 / What each store sold and redeemed of members' stored value over a period, and what
     /// head office owes it or it owes head office (the clearing house between stores); bonus, points
     /// and growth per store for sharing their cost. Head office only.
@@ -2082,7 +2125,9 @@ impl Client {
     }
 
     /// 充值 / Money paid into a member's stored value, with the loyalty scheme's offer (bonus
-    /// stored value, points, a tier). The same `order` again answers the same receipt.
+    /// stored value, points, a tier). Above the store's `top_up_approval_above` a manager
+    /// authorises it (`approval`, or a manager calling); else 403 `approval_needed`. The same
+    /// `order` again answers the same receipt.
     ///
     /// `POST /api/v1/till/top-ups`
     pub async fn top_up(&self, body: &TopUpRequest) -> Result<OrderBody, ClientError> {

@@ -528,6 +528,7 @@ impl types::TopUpRequest {
             store: None,
             amount: amount.into(),
             tenders: Vec::new(),
+            approval: None,
         }
     }
 }

@@ -134,6 +134,8 @@ struct StoreRecord {
     created_at: u64,
     #[serde(default)]
     merchant: Option<u128>,
+    #[serde(default)]
+    top_up_approval_above_fen: Option<u64>,
 }
 
 impl StoreRecord {
@@ -148,6 +150,7 @@ impl StoreRecord {
             opened_on: Date::parse(&self.opened_on).ok_or_else(|| corrupt("opening date"))?,
             time_zone: self.time_zone.clone(),
             created_at: UnixMillis(self.created_at),
+            top_up_approval_above_fen: self.top_up_approval_above_fen,
         })
     }
 }
@@ -535,6 +538,7 @@ impl Directory {
             time_zone: new.time_zone.clone(),
             created_at: now.0,
             merchant: Some(actor.merchant.0),
+            top_up_approval_above_fen: None,
         };
         let id = random_u128()?;
         let txn = self.db.begin_write()?;
@@ -549,6 +553,36 @@ impl Directory {
         }
         txn.commit()?;
         Ok(Ok(record.to_store(id, self.first_merchant)?))
+    }
+
+    /// Sets (head office) the amount above which a top-up at `store` needs a manager's
+    /// authorisation (大额充值授权); `None`: never.
+    pub fn set_top_up_approval(
+        &self,
+        actor: &Staff,
+        store: StoreId,
+        above_fen: Option<u64>,
+    ) -> Result<Result<Store, StoreError>, DomainError> {
+        if actor.role != Role::HqAdmin {
+            return Ok(Err(StoreError::Forbidden));
+        }
+        let txn = self.db.begin_write()?;
+        let store = {
+            let mut table = txn.open_table(STORES)?;
+            let Some(bytes) = table.get(store.0)? else {
+                return Ok(Err(StoreError::Unknown));
+            };
+            let mut record: StoreRecord = decode("store", bytes.value())?;
+            drop(bytes);
+            if record.merchant.map_or(self.first_merchant, MerchantId) != actor.merchant {
+                return Ok(Err(StoreError::Unknown));
+            }
+            record.top_up_approval_above_fen = above_fen;
+            table.insert(store.0, encode(&record)?.as_slice())?;
+            record.to_store(store.0, self.first_merchant)?
+        };
+        txn.commit()?;
+        Ok(Ok(store))
     }
 
     /// The stores in `actor`'s scope, by code.
@@ -768,6 +802,40 @@ impl Directory {
         password: &str,
         now: UnixMillis,
     ) -> Result<Result<Session, LoginError>, DomainError> {
+        match self.check_password(username, password, now, true)? {
+            Ok((staff, Some((token, expires_at)))) => Ok(Ok(Session {
+                token,
+                staff,
+                expires_at,
+            })),
+            Ok((_, None)) => Err(DomainError::Corrupt("a sign-in minted no session".into())),
+            Err(refused) => Ok(Err(refused)),
+        }
+    }
+
+    /// A staff member's password checked without signing them in: a manager authorising a
+    /// cashier's operation (授权). Wrong passwords count towards the lockout as at sign-in.
+    pub fn confirm(
+        &self,
+        username: &str,
+        password: &str,
+        now: UnixMillis,
+    ) -> Result<Result<Staff, LoginError>, DomainError> {
+        Ok(self
+            .check_password(username, password, now, false)?
+            .map(|(staff, _)| staff))
+    }
+
+    /// The password check of `login` and `confirm`, counting failures and locking out; with
+    /// `mint`, a new session (its token and expiry) for the staff member.
+    #[allow(clippy::type_complexity)]
+    fn check_password(
+        &self,
+        username: &str,
+        password: &str,
+        now: UnixMillis,
+        mint: bool,
+    ) -> Result<Result<(Staff, Option<(String, UnixMillis)>), LoginError>, DomainError> {
         let found = match normalize_username(username) {
             Ok(username) => self.find(&username)?,
             Err(_) => None,
@@ -782,7 +850,11 @@ impl Directory {
             }));
         }
         let correct = password::verify(password, &record.password_hash);
-        let token = if correct { Some(new_token()?) } else { None };
+        let token = if correct && mint {
+            Some(new_token()?)
+        } else {
+            None
+        };
 
         let txn = self.db.begin_write()?;
         let outcome = {
@@ -792,37 +864,37 @@ impl Directory {
                 Some(bytes) => decode("staff", bytes.value())?,
                 None => return Ok(Err(LoginError::WrongCredentials)),
             };
-            let outcome = match token {
-                None => {
-                    record.failed_logins = record.failed_logins.saturating_add(1);
-                    if record.failed_logins >= self.options.failures_max {
-                        record.failed_logins = 0;
-                        record.locked_until = now.plus_ms(self.options.lockout_ms).0;
-                        Err(LoginError::LockedOut {
-                            until: UnixMillis(record.locked_until),
-                        })
-                    } else {
-                        Err(LoginError::WrongCredentials)
-                    }
-                }
-                Some(_) if record.disabled => Err(LoginError::Disabled),
-                Some(token) => {
+            let outcome = if !correct {
+                record.failed_logins = record.failed_logins.saturating_add(1);
+                if record.failed_logins >= self.options.failures_max {
                     record.failed_logins = 0;
-                    let expires_at = now.plus_ms(self.options.ttl_ms);
-                    let mut sessions = txn.open_table(SESSIONS)?;
-                    remove_expired(&mut sessions, now)?;
-                    let session = SessionRecord {
-                        staff: id,
-                        created_at: now.0,
-                        expires_at: expires_at.0,
-                    };
-                    sessions.insert(&token_hash(&token)[..], encode(&session)?.as_slice())?;
-                    Ok(Session {
-                        token,
-                        staff: record.to_staff(id, self.first_merchant)?,
-                        expires_at,
+                    record.locked_until = now.plus_ms(self.options.lockout_ms).0;
+                    Err(LoginError::LockedOut {
+                        until: UnixMillis(record.locked_until),
                     })
+                } else {
+                    Err(LoginError::WrongCredentials)
                 }
+            } else if record.disabled {
+                Err(LoginError::Disabled)
+            } else {
+                record.failed_logins = 0;
+                let session = match token {
+                    Some(token) => {
+                        let expires_at = now.plus_ms(self.options.ttl_ms);
+                        let mut sessions = txn.open_table(SESSIONS)?;
+                        remove_expired(&mut sessions, now)?;
+                        let session = SessionRecord {
+                            staff: id,
+                            created_at: now.0,
+                            expires_at: expires_at.0,
+                        };
+                        sessions.insert(&token_hash(&token)[..], encode(&session)?.as_slice())?;
+                        Some((token, expires_at))
+                    }
+                    None => None,
+                };
+                Ok((record.to_staff(id, self.first_merchant)?, session))
             };
             staff.insert(id, encode(&record)?.as_slice())?;
             outcome

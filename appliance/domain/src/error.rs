@@ -105,8 +105,10 @@ pub enum StoreError {
     TimeZone,
     #[error("store code `{0}` is taken")]
     CodeTaken(String),
-    #[error("only head office may create stores")]
+    #[error("only head office may create or set up stores")]
     Forbidden,
+    #[error("no such store")]
+    Unknown,
 }
 
 /// Why a sign-in was refused. Unknown user and wrong password are one answer, so the form cannot

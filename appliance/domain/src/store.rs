@@ -140,6 +140,8 @@ pub struct Store {
     /// An IANA zone name such as `Asia/Shanghai`: member days and time windows are in it.
     pub time_zone: String,
     pub created_at: UnixMillis,
+    /// A top-up above this needs a manager's authorisation (大额充值授权); `None`: never.
+    pub top_up_approval_above_fen: Option<u64>,
 }
 
 /// A store to create, as entered.

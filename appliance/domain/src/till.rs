@@ -423,6 +423,9 @@ pub struct Order {
     pub transfers: Vec<String>,
     /// The member's balances once the order was committed.
     pub balances_after: Balances,
+    /// The manager who authorised it (a large top-up).
+    #[serde(default)]
+    pub approved_by: Option<StaffId>,
 }
 
 /// A line (or part of one) to refund.
@@ -447,6 +450,10 @@ pub struct TopUpRequest {
     pub amount_fen: u64,
     /// How it was paid; empty means cash.
     pub tenders: Vec<Tender>,
+    /// The manager who authorised it, their password checked, where the store asks for one.
+    /// Not part of the request's identity: a retry may be authorised by another manager.
+    #[serde(skip)]
+    pub approved_by: Option<StaffId>,
 }
 
 /// Points a member turns into stored value.
@@ -514,6 +521,8 @@ pub enum TillError {
     PointsAlreadySpent { needed: u64, available: u128 },
     #[error("the merchant does not turn points into stored value")]
     ConversionOff,
+    #[error("a top-up above {above_fen} fen at this store needs a manager's authorisation")]
+    ApprovalNeeded { above_fen: u64 },
     #[error("{points} points are worth less than a fen")]
     ConversionTooSmall { points: u64 },
     #[error("the scheme names tier `{0}`, which the merchant does not have")]
@@ -1223,6 +1232,12 @@ impl Till {
             Err(refused) => return Ok(Err(refused)),
         };
         let store = self.store(actor)?;
+        if let Some(above_fen) = store.top_up_approval_above_fen
+            && request.amount_fen > above_fen
+            && request.approved_by.is_none()
+        {
+            return Ok(Err(TillError::ApprovalNeeded { above_fen }));
+        }
         let context = SchemeContext {
             order: &request.order,
             member,
@@ -1275,6 +1290,7 @@ impl Till {
             referrer,
             effects,
             transfers: ids,
+            approved_by: request.approved_by,
             ..Order::blank(actor, now)
         };
         Ok(Ok(self
@@ -2053,6 +2069,7 @@ impl Order {
             effects: Vec::new(),
             transfers: Vec::new(),
             balances_after: Balances::default(),
+            approved_by: None,
         }
     }
 }

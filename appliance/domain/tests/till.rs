@@ -279,6 +279,7 @@ async fn scenario(
                 member: members[member],
                 amount_fen: fen,
                 tenders: Vec::new(),
+                approved_by: None,
             }),
             Step::Checkout {
                 member,

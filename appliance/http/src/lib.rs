@@ -178,6 +178,7 @@ fn api_routes_with(limits: Limits) -> OpenApiRouter<AppState> {
         .routes(routes!(auth::login))
         .routes(routes!(auth::current, auth::logout))
         .routes(routes!(people::create_store, people::list_stores))
+        .routes(routes!(people::set_top_up_approval))
         .routes(routes!(people::get_store))
         .routes(routes!(people::create_staff, people::list_staff))
         .routes(routes!(people::get_merchant, people::rename_merchant))
@@ -885,6 +886,7 @@ mod tests {
             ("post", "/api/v1/stores"),
             ("get", "/api/v1/stores"),
             ("get", "/api/v1/stores/{id}"),
+            ("put", "/api/v1/stores/{id}/top-up-approval"),
             ("post", "/api/v1/staff"),
             ("get", "/api/v1/staff"),
             ("get", "/api/v1/audit"),

@@ -51,6 +51,8 @@ pub struct StoreBody {
     opened_on: String,
     time_zone: String,
     created_at: String,
+    /// A top-up above this needs a manager's authorisation at the till; absent: never.
+    top_up_approval_above: Option<crate::members::Money>,
 }
 
 impl From<&Store> for StoreBody {
@@ -63,7 +65,50 @@ impl From<&Store> for StoreBody {
             opened_on: store.opened_on.to_string(),
             time_zone: store.time_zone.clone(),
             created_at: rfc3339(store.created_at),
+            top_up_approval_above: store
+                .top_up_approval_above_fen
+                .map(|fen| crate::members::money(u128::from(fen))),
         }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TopUpApproval {
+    /// In yuan, `"5000.00"`; `null`: no authorisation needed.
+    above: Option<String>,
+}
+
+/// 大额充值授权 / Sets the amount above which a top-up at this store needs a manager's
+/// authorisation (a store manager of the store, or head office, by password at the till). Head
+/// office only.
+#[utoipa::path(put, path = "/api/v1/stores/{id}/top-up-approval", operation_id = "set_top_up_approval", tag = "stores", security(("bearer" = [])),
+    params(("id" = String, Path, description = "32 hex digits")),
+    request_body = TopUpApproval,
+    responses((status = 200, body = StoreBody),
+        (status = 403, description = "forbidden", body = crate::problem::ProblemDoc),
+        (status = 404, body = crate::problem::ProblemDoc),
+        (status = 422, description = "invalid_field", body = crate::problem::ProblemDoc)))]
+pub(crate) async fn set_top_up_approval(
+    State(state): State<AppState>,
+    actor: CurrentStaff,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<TopUpApproval>,
+) -> Result<Json<StoreBody>, ApiError> {
+    let id = store_id(&id).ok_or_else(ApiError::not_found)?;
+    let above = request
+        .above
+        .as_deref()
+        .map(|text| crate::till::fen("above", text))
+        .transpose()?;
+    match state
+        .directory
+        .set_top_up_approval(&actor.staff, id, above)
+        .map_err(|error| internal(&error))?
+    {
+        Ok(store) => Ok(Json(StoreBody::from(&store))),
+        Err(StoreError::Forbidden) => Err(ApiError::forbidden()),
+        Err(_) => Err(ApiError::not_found()),
     }
 }
 

@@ -119,7 +119,7 @@ fn units(field: &str, text: &str, scale: u32, max: u64) -> Result<u64, ApiError>
     Ok(whole)
 }
 
-fn fen(field: &str, text: &str) -> Result<u64, ApiError> {
+pub(crate) fn fen(field: &str, text: &str) -> Result<u64, ApiError> {
     units(field, text, 2, tongka_domain::AMOUNT_FEN_MAX)
 }
 
@@ -450,6 +450,8 @@ pub struct OrderBody {
     transfers: Vec<String>,
     /// The member's balances once the order was committed.
     balances: BalancesBody,
+    /// The manager who authorised it (a large top-up).
+    approved_by: Option<String>,
 }
 
 impl From<&Order> for OrderBody {
@@ -479,6 +481,7 @@ impl From<&Order> for OrderBody {
             refunded: MovedBody::from(&o.refunded),
             transfers: o.transfers.clone(),
             balances: BalancesBody::from(&o.balances_after),
+            approved_by: o.approved_by.map(|staff| staff.to_string()),
         }
     }
 }
@@ -592,6 +595,25 @@ fn refused(error: TillError) -> ApiError {
                 format!("{available} points available"),
             ))
         }
+        TillError::ApprovalNeeded { above_fen } => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "approval_needed",
+            Text::new(
+                "大额充值须店长授权",
+                "A top-up this large needs a manager's authorisation",
+            ),
+        )
+        .with_detail(Text::new(
+            format!(
+                "本店充值超过 {} 须授权",
+                accounts::display(accounts::CNY, u128::from(above_fen))
+            ),
+            format!(
+                "top-ups above {} need authorisation at this store",
+                accounts::display(accounts::CNY, u128::from(above_fen))
+            ),
+        ))
+        .with_field("approval"),
         TillError::ConversionOff => conflict(
             "conversion_off",
             "商户未开通积分兑换储值",
@@ -782,14 +804,75 @@ pub struct TopUpBody {
     /// How it was paid; cash if empty. They must add up to `amount`.
     #[serde(default)]
     tenders: Vec<TenderRequest>,
+    /// A manager's authorisation (授权), where the store asks for one above an amount: the
+    /// manager types their own username and password at the till.
+    #[serde(default)]
+    approval: Option<ApprovalRequest>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalRequest {
+    username: String,
+    password: String,
+}
+
+/// Who authorises a top-up: the manager named in `approval` (password checked; a store manager
+/// of the store, or head office), else the caller if they are one.
+fn approver(
+    state: &AppState,
+    caller: &TillCaller,
+    actor: &TillActor,
+    approval: Option<&ApprovalRequest>,
+) -> Result<Option<tongka_domain::StaffId>, ApiError> {
+    let may_approve = |staff: &Staff| {
+        staff.merchant == actor.merchant
+            && match staff.role {
+                Role::HqAdmin => true,
+                Role::StoreManager => staff.scope.covers(actor.store),
+                Role::Department | Role::Cashier => false,
+            }
+    };
+    let refused = || {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "approval_refused",
+            Text::new("授权未通过", "The authorisation was refused"),
+        )
+        .with_detail(Text::new(
+            "须由本店店长或总部管理员输入自己的用户名和密码",
+            "a manager of this store, or head office, must enter their own username and password",
+        ))
+        .with_field("approval")
+    };
+    let Some(approval) = approval else {
+        return Ok(match caller {
+            TillCaller::Staff(staff) if may_approve(staff) => Some(staff.id),
+            _ => None,
+        });
+    };
+    match state
+        .directory
+        .confirm(&approval.username, &approval.password, UnixMillis::now())
+        .map_err(|e| internal(&e))?
+    {
+        Ok(manager) if may_approve(&manager) => {
+            tracing::info!(manager = %manager.id, store = %actor.store, "top-up authorised");
+            Ok(Some(manager.id))
+        }
+        _ => Err(refused()),
+    }
 }
 
 /// 充值 / Money paid into a member's stored value, with the loyalty scheme's offer (bonus
-/// stored value, points, a tier). The same `order` again answers the same receipt.
+/// stored value, points, a tier). Above the store's `top_up_approval_above` a manager
+/// authorises it (`approval`, or a manager calling); else 403 `approval_needed`. The same
+/// `order` again answers the same receipt.
 #[utoipa::path(post, path = "/api/v1/till/top-ups", operation_id = "top_up", tag = "till", security(("bearer" = [])),
     request_body = TopUpBody,
     responses((status = 201, body = OrderBody),
         (status = 404, description = "unknown_member", body = crate::problem::ProblemDoc),
+        (status = 403, description = "approval_needed, approval_refused", body = crate::problem::ProblemDoc),
         (status = 409, description = "order_id_reused, member_frozen", body = crate::problem::ProblemDoc),
         (status = 422, body = crate::problem::ProblemDoc),
         (status = 503, description = "scheme_failed", body = crate::problem::ProblemDoc)))]
@@ -805,6 +888,7 @@ pub(crate) async fn top_up(
         member,
         amount_fen: fen("amount", &body.amount)?,
         tenders: tenders(&body.tenders)?,
+        approved_by: approver(&state, &caller, &actor, body.approval.as_ref())?,
     };
     let answer = state
         .till
