@@ -573,6 +573,7 @@ fn a_member_tops_up_pays_with_points_and_stored_value_and_is_refunded() {
     a_large_top_up_needs_a_manager(&till, &boss, &shop, &li);
 
     two_terminals_cannot_spend_one_balance_twice(&running, &boss, &shop);
+    gifts_for_points(&running, &boss, &shop);
     a_failing_scheme_writes_nothing(&running, &boss, &shop, dir.path(), &li);
 
     let log = std::fs::read_to_string(dir.path().join("box.log")).unwrap();
@@ -784,6 +785,80 @@ fn a_large_top_up_needs_a_manager(till: &Client, boss: &Client, shop: &str, memb
         &format!("/api/v1/stores/{shop}/top-up-approval"),
         Some(r#"{"above":null}"#),
     );
+}
+
+/// 礼品兑换: a gift for points, out of stock once taken; two tills reaching for the last one at
+/// once get it once; a member short of points leaves the stock as it was.
+fn gifts_for_points(running: &RunningBox, boss: &Client, shop: &str) {
+    let a = terminal(running, boss, shop, "收银台 G1");
+    let b = terminal(running, boss, shop, "收银台 G2");
+    let zhou = member(boss, &json!({"name": "周", "home_store": shop}));
+    // 1,000 points for her: a ¥1,000 top-up earns the offer's 500, twice.
+    for order in ["G-T1", "G-T2"] {
+        let body = json!({"order": order, "member": zhou, "amount": "1000.00"}).to_string();
+        a.ok("POST", "/api/v1/till/top-ups", Some(&body));
+    }
+    assert_eq!(balances(boss, &zhou).2, "1000");
+    let umbrella = boss.ok(
+        "POST",
+        "/api/v1/gifts",
+        Some(r#"{"name":"雨伞","points":"300","stock":2}"#),
+    );
+    let id = umbrella["id"].as_str().unwrap();
+    let redeem = |till: &Client, order: &str| {
+        let body = json!({"order": order, "member": zhou, "gift": id}).to_string();
+        till.call("POST", "/api/v1/till/gift-redemptions", Some(&body))
+    };
+    let (status, receipt) = redeem(&a, "G-1");
+    assert_eq!(status, 201, "{receipt}");
+    assert_eq!(receipt["kind"], "gift-redemption");
+    assert_eq!(receipt["gift"]["name"], "雨伞");
+    assert_eq!(receipt["gift"]["points"], "300");
+    assert_eq!(
+        redeem(&a, "G-1"),
+        (201, receipt),
+        "a retry is the same redemption"
+    );
+    assert_eq!(balances(boss, &zhou).2, "700");
+
+    // The last umbrella, from two tills at once: one gets it.
+    let (first, second) = std::thread::scope(|scope| {
+        let one = scope.spawn(|| redeem(&a, "G-2"));
+        let two = scope.spawn(|| redeem(&b, "G-3"));
+        (one.join().unwrap(), two.join().unwrap())
+    });
+    let mut statuses = [first.0, second.0];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409], "{first:?} {second:?}");
+    let refused = if first.0 == 409 { &first.1 } else { &second.1 };
+    assert_eq!(refused["code"], "gift_out_of_stock", "{refused}");
+    assert_eq!(balances(boss, &zhou).2, "400");
+    let gifts = boss.ok("GET", "/api/v1/gifts", None);
+    assert_eq!(gifts[0]["stock"], 0);
+
+    // A gift she cannot afford: refused, and its stock stays.
+    let bike = boss.ok(
+        "POST",
+        "/api/v1/gifts",
+        Some(r#"{"name":"自行车","points":"50000","stock":3}"#),
+    );
+    let body = json!({"order": "G-4", "member": zhou, "gift": bike["id"]}).to_string();
+    let (status, value) = a.call("POST", "/api/v1/till/gift-redemptions", Some(&body));
+    problem(status, &value, 409, "insufficient_points");
+    let gifts = boss.ok("GET", "/api/v1/gifts", None);
+    assert_eq!(gifts[1]["stock"], 3);
+    assert_eq!(balances(boss, &zhou).2, "400");
+    // Head office withdraws it: the till no longer offers it. A gift without points is refused.
+    boss.ok(
+        "PATCH",
+        &format!("/api/v1/gifts/{}", bike["id"].as_str().unwrap()),
+        Some(r#"{"active":false}"#),
+    );
+    let (status, value) = a.call("POST", "/api/v1/till/gift-redemptions", Some(&body));
+    problem(status, &value, 404, "unknown_gift");
+    let (status, value) = boss.call("POST", "/api/v1/gifts", Some(r#"{"name":"无积分"}"#));
+    problem(status, &value, 422, "invalid_field");
+    assert_eq!(value["field"], "points");
 }
 
 /// Two tills charge one member's whole balance at the same moment: one is paid, the other is

@@ -317,6 +317,32 @@ pub mod types {
         ///`true` freezes (冻结), `false` unfreezes.
         pub frozen: bool,
     }
+    ///`GiftBody`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct GiftBody {
+        ///Offered at the till.
+        pub active: bool,
+        pub created_at: ::std::string::String,
+        pub id: ::std::string::String,
+        pub name: ::std::string::String,
+        ///Points for one.
+        pub points: ::std::string::String,
+        pub stock: i64,
+    }
+    ///A gift to add (`name` and `points` required), or what to change.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[serde(deny_unknown_fields)]
+    pub struct GiftRequest {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub active: ::std::option::Option<bool>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub name: ::std::option::Option<::std::string::String>,
+        ///Whole points for one, `"500"`.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub points: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub stock: ::std::option::Option<i64>,
+    }
     ///`Health`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct Health {
@@ -601,8 +627,10 @@ pub mod types {
         ///The member's balances once the order was committed.
         pub balances: BalancesBody,
         pub discounts: ::std::vec::Vec<DiscountBody>,
-        /**`top-up`, `checkout`, `refund`, `joined` (a card opened at the till) or
-        `points-conversion`.*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub gift: ::std::option::Option<RedeemedGiftBody>,
+        /**`top-up`, `checkout`, `refund`, `joined` (a card opened at the till),
+        `points-conversion` or `gift-redemption`.*/
         pub kind: ::std::string::String,
         pub lines: ::std::vec::Vec<PricedLineBody>,
         pub member: ::std::string::String,
@@ -737,6 +765,32 @@ pub mod types {
         ///1 to 200; 50 if not given.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub limit: ::std::option::Option<u64>,
+    }
+    ///`RedeemedGiftBody`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct RedeemedGiftBody {
+        pub id: ::std::string::String,
+        pub name: ::std::string::String,
+        ///Points for all of them.
+        pub points: ::std::string::String,
+        pub quantity: i32,
+    }
+    ///`RedemptionBody`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
+    pub struct RedemptionBody {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub card: ::std::option::Option<::std::string::String>,
+        ///The gift's id.
+        pub gift: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub member: ::std::option::Option<::std::string::String>,
+        pub order: ::std::string::String,
+        ///1 by default; at most 99.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub quantity: ::std::option::Option<i32>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub store: ::std::option::Option<::std::string::String>,
     }
     ///`RefundLineRequest`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
@@ -1146,6 +1200,21 @@ impl Client {
         crate::parse(&answer)
     }
 
+    /// 新增礼品 / Adds a gift to the catalogue (head office).
+    ///
+    /// `POST /api/v1/gifts`
+    pub async fn add_gift(&self, body: &GiftRequest) -> Result<GiftBody, ClientError> {
+        let answer = self
+            .send(
+                Method::POST,
+                &"/api/v1/gifts",
+                None,
+                crate::Payload::json(body)?,
+            )
+            .await?;
+        crate::parse(&answer)
+    }
+
     /// 新建服务记录 / Record a service, with an optional follow-up day (回访).
     ///
     /// `POST /api/v1/members/{id}/service-records`
@@ -1158,6 +1227,21 @@ impl Client {
             .send(
                 Method::POST,
                 &format!("/api/v1/members/{}/service-records", crate::segment(id)),
+                None,
+                crate::Payload::json(body)?,
+            )
+            .await?;
+        crate::parse(&answer)
+    }
+
+    /// 修改礼品 / Restocks, reprices, renames or withdraws a gift (head office).
+    ///
+    /// `PATCH /api/v1/gifts/{id}`
+    pub async fn change_gift(&self, id: &str, body: &GiftRequest) -> Result<GiftBody, ClientError> {
+        let answer = self
+            .send(
+                Method::PATCH,
+                &format!("/api/v1/gifts/{}", crate::segment(id)),
                 None,
                 crate::Payload::json(body)?,
             )
@@ -1613,6 +1697,16 @@ impl Client {
         crate::parse(&answer)
     }
 
+    /// 礼品目录 / The merchant's gifts, in the order they were added, withdrawn ones too.
+    ///
+    /// `GET /api/v1/gifts`
+    pub async fn list_gifts(&self) -> Result<::std::vec::Vec<GiftBody>, ClientError> {
+        let answer = self
+            .send(Method::GET, &"/api/v1/gifts", None, crate::Payload::None)
+            .await?;
+        crate::parse(&answer)
+    }
+
     /// 插件分工 / Which schemes serve each hook, in order (head office only).
     ///
     /// `GET /api/v1/plugin-routes`
@@ -1843,6 +1937,23 @@ impl Client {
                 &"/api/v1/audit",
                 Some(crate::query(query)?),
                 crate::Payload::None,
+            )
+            .await?;
+        crate::parse(&answer)
+    }
+
+    /// 礼品兑换 / A member takes a gift for points: the stock is reserved, then the points move;
+    /// if they cannot (409 `insufficient_points`), the stock goes back. The same `order` again
+    /// answers the same receipt, with the gift in `gift`.
+    ///
+    /// `POST /api/v1/till/gift-redemptions`
+    pub async fn redeem_gift(&self, body: &RedemptionBody) -> Result<OrderBody, ClientError> {
+        let answer = self
+            .send(
+                Method::POST,
+                &"/api/v1/till/gift-redemptions",
+                None,
+                crate::Payload::json(body)?,
             )
             .await?;
         crate::parse(&answer)

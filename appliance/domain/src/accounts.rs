@@ -223,6 +223,8 @@ pub mod transfer_code {
     pub const REFERRAL_POINTS: u16 = 25;
     /// Points turned into stored value (积分兑换储值), both legs.
     pub const POINTS_CONVERTED: u16 = 26;
+    /// Points given for a gift (礼品兑换).
+    pub const GIFT_REDEEMED: u16 = 27;
     /// A refund moving back part of what a transfer moved; its `user_data.u128` is that
     /// transfer's id.
     pub const REVERSAL: u16 = 30;

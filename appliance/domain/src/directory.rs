@@ -277,6 +277,7 @@ impl Directory {
             txn.open_table(PAIRINGS)?;
             crate::members::open_tables(&txn)?;
             crate::till::open_tables(&txn)?;
+            crate::gifts::open_tables(&txn)?;
             txn.open_table(DEPARTMENTS)?;
         }
         let first_merchant = {

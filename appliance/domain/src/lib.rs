@@ -30,6 +30,7 @@ pub mod accounts;
 mod audit;
 mod directory;
 mod error;
+mod gifts;
 mod group;
 mod import;
 mod member;
@@ -47,6 +48,10 @@ pub use directory::{Directory, Session, SessionOptions};
 pub use error::{
     AuditError, AuthError, DomainError, LoginError, MemberError, StaffError, StoreError,
     TerminalError,
+};
+pub use gifts::{
+    GIFT_NAME_CHARS_MAX, GIFT_POINTS_MAX, GIFT_QUANTITY_MAX, GIFT_STOCK_MAX, Gift, GiftEntry,
+    GiftError, GiftId, Reservation,
 };
 pub use import::{IMPORT_ROWS_MAX, ImportError, ImportReport, RowError, RowProblem};
 pub use member::{
@@ -69,9 +74,9 @@ pub use terminal::{
 pub use till::{
     AMOUNT_FEN_MAX, CheckoutRequest, ConversionRequest, Discount, Effect, LINES_MAX, LocalTime,
     MemberStats, Moved, OffsetOffer, Opening, Order, OrderKind, Paid, Party, Payment, PricedLine,
-    QUANTITY_MILLI_MAX, Quote, RefundLine, RefundRequest, Scheme, SchemeContext, SchemeFailure,
-    SchemeMember, Signer, SpendOrder, SpentPoints, Tender, TenderKind, Till, TillActor, TillError,
-    TillLine, TillOptions, TopUpRequest,
+    QUANTITY_MILLI_MAX, Quote, RedemptionRequest, RefundLine, RefundRequest, Scheme, SchemeContext,
+    SchemeFailure, SchemeMember, Signer, SpendOrder, SpentPoints, Tender, TenderKind, Till,
+    TillActor, TillError, TillLine, TillOptions, TopUpRequest,
 };
 
 /// Milliseconds since the Unix epoch: the domain's time, given by the caller so tests control it.

@@ -22,6 +22,7 @@ use crate::UnixMillis;
 use crate::accounts::{self, MemberAccount, StoreAccount, batch_error, transfer_code};
 use crate::directory::{decode, encode};
 use crate::error::DomainError;
+use crate::gifts::{GIFT_QUANTITY_MAX, GiftId, Reservation, Unreserved};
 use crate::member::{FieldError, Invalid, Member, MemberId, MemberStatus, Tier, TierId};
 use crate::members::{Balances, MERCHANT_UTC_OFFSET_MINUTES, Members, TierReason};
 use crate::merchant::MerchantId;
@@ -363,6 +364,8 @@ pub enum OrderKind {
     Joined,
     /// Points turned into stored value (积分兑换储值).
     PointsConversion,
+    /// A gift taken for points (礼品兑换).
+    GiftRedemption,
 }
 
 /// What a refund has returned of a checkout so far, or what one refund returned.
@@ -426,6 +429,9 @@ pub struct Order {
     /// The manager who authorised it (a large top-up).
     #[serde(default)]
     pub approved_by: Option<StaffId>,
+    /// A gift redemption's gift, quantity and points.
+    #[serde(default)]
+    pub gift: Option<Reservation>,
 }
 
 /// A line (or part of one) to refund.
@@ -454,6 +460,15 @@ pub struct TopUpRequest {
     /// Not part of the request's identity: a retry may be authorised by another manager.
     #[serde(skip)]
     pub approved_by: Option<StaffId>,
+}
+
+/// A gift a member takes for points.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RedemptionRequest {
+    pub order: String,
+    pub member: MemberId,
+    pub gift: GiftId,
+    pub quantity: u32,
 }
 
 /// Points a member turns into stored value.
@@ -521,6 +536,10 @@ pub enum TillError {
     PointsAlreadySpent { needed: u64, available: u128 },
     #[error("the merchant does not turn points into stored value")]
     ConversionOff,
+    #[error("no such gift on offer")]
+    UnknownGift,
+    #[error("not enough of the gift in stock: {stock} left")]
+    GiftOutOfStock { stock: u64 },
     #[error("a top-up above {above_fen} fen at this store needs a manager's authorisation")]
     ApprovalNeeded { above_fen: u64 },
     #[error("{points} points are worth less than a fen")]
@@ -1659,6 +1678,76 @@ impl Till {
         Ok(Ok(refund))
     }
 
+    /// 礼品兑换: a gift for points. The stock is reserved first (so two tills cannot take the
+    /// last one twice), then the points move in one batch; if they cannot (too few points, a
+    /// frozen member), the stock is given back. A retry with the same `order` answers the same
+    /// receipt; after a crash it takes the stock already reserved, never more.
+    pub async fn redeem_gift(
+        &self,
+        actor: &TillActor,
+        request: &RedemptionRequest,
+        now: UnixMillis,
+    ) -> Outcome<Order> {
+        let print = fingerprint(&("gift", actor.store, request))?;
+        match self.replay(actor.merchant, &request.order, &print)? {
+            Ok(Some(done)) => return Ok(Ok(done)),
+            Ok(None) => {}
+            Err(refused) => return Ok(Err(refused)),
+        }
+        if let Err(refused) = check_order_id("order", &request.order) {
+            return Ok(Err(refused));
+        }
+        if request.quantity == 0 || request.quantity > GIFT_QUANTITY_MAX {
+            return Ok(Err(invalid("quantity", Invalid::Number { scale: 0 })));
+        }
+        if let Err(refused) = self.member_for_till(actor.merchant, request.member)? {
+            return Ok(Err(refused));
+        }
+        let directory = self.members.directory();
+        let held = match directory.reserve_gift(
+            actor.merchant,
+            &request.order,
+            request.gift,
+            request.quantity,
+        )? {
+            Ok(held) => held,
+            Err(Unreserved::Unknown) => return Ok(Err(TillError::UnknownGift)),
+            Err(Unreserved::Unavailable { stock }) => {
+                return Ok(Err(TillError::GiftOutOfStock { stock }));
+            }
+            Err(Unreserved::OtherReservation) => return Ok(Err(TillError::OrderIdReused)),
+        };
+        let (m, s) = (request.member, actor.store);
+        let mut legs = Legs::new(order_key(actor.merchant, &request.order), None);
+        legs.leg(
+            part::POINTS_OFFSET,
+            MemberAccount::Points.id(m),
+            StoreAccount::PointsRedeemed.id(s),
+            held.points,
+            transfer_code::GIFT_REDEEMED,
+        );
+        let ids = legs.ids();
+        if let Err(refused) = self.apply(s, m, legs.transfers).await? {
+            directory.release_gift(actor.merchant, &request.order)?;
+            return Ok(Err(refused));
+        }
+        let order = Order {
+            id: request.order.clone(),
+            kind: OrderKind::GiftRedemption,
+            member: m,
+            store: s,
+            fingerprint: print,
+            moved: Moved {
+                points_offset: held.points,
+                ..Moved::default()
+            },
+            transfers: ids,
+            gift: Some(held),
+            ..Order::blank(actor, now)
+        };
+        Ok(Ok(self.record(order, None, 0, |_| {}).await?))
+    }
+
     /// 积分兑换储值: turns points into stored value at the merchant's rate (rounded down to the
     /// fen), credited as bonus (赠送: it was never paid in). One batch; the same `order` again
     /// answers the same receipt.
@@ -2070,6 +2159,7 @@ impl Order {
             transfers: Vec::new(),
             balances_after: Balances::default(),
             approved_by: None,
+            gift: None,
         }
     }
 }

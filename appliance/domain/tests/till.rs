@@ -12,10 +12,10 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use tongka_domain::accounts::MemberAccount;
 use tongka_domain::{
-    CheckoutRequest, ConversionRequest, Directory, Effect, Members, NewMember, NewStaff, NewStore,
-    Order, Paid, Party, Payment, RefundLine, RefundRequest, Role, Scheme, SchemeContext,
-    SchemeFailure, Scope, SessionOptions, SpentPoints, StoreKind, Tender, TenderKind, Till,
-    TillActor, TillError, TillLine, TillOptions, TopUpRequest, UnixMillis,
+    CheckoutRequest, ConversionRequest, Directory, Effect, GiftEntry, Members, NewMember, NewStaff,
+    NewStore, Order, Paid, Party, Payment, RedemptionRequest, RefundLine, RefundRequest, Role,
+    Scheme, SchemeContext, SchemeFailure, Scope, SessionOptions, SpentPoints, StoreKind, Tender,
+    TenderKind, Till, TillActor, TillError, TillLine, TillOptions, TopUpRequest, UnixMillis,
 };
 
 const NOW: UnixMillis = UnixMillis(1_795_000_000_000);
@@ -117,6 +117,11 @@ enum Step {
         member: usize,
         points: u64,
     },
+    /// Gifts taken for points.
+    Redeem {
+        member: usize,
+        quantity: u32,
+    },
     /// The previous request again, as after a dropped answer.
     Retry,
 }
@@ -139,6 +144,7 @@ fn step() -> impl Strategy<Value = Step> {
         3 => (0..8usize, prop::option::of((0..4usize, 1..2_000u32)))
             .prop_map(|(sale, line)| Step::Refund { sale, line }),
         1 => (0..3usize, 1..300u64).prop_map(|(member, points)| Step::Convert { member, points }),
+        1 => (0..3usize, 1..3u32).prop_map(|(member, quantity)| Step::Redeem { member, quantity }),
         1 => Just(Step::Retry),
     ]
 }
@@ -157,6 +163,7 @@ enum Request {
     Checkout(CheckoutRequest, Payment, String),
     Refund(RefundRequest),
     Convert(ConversionRequest),
+    Redeem(RedemptionRequest),
 }
 
 async fn run(till: &Till, actor: &TillActor, request: &Request) -> Result<Order, TillError> {
@@ -168,6 +175,7 @@ async fn run(till: &Till, actor: &TillActor, request: &Request) -> Result<Order,
             .unwrap(),
         Request::Refund(r) => till.refund(actor, &Rules, r, NOW).await.unwrap(),
         Request::Convert(r) => till.convert_points(actor, r, NOW).await.unwrap(),
+        Request::Redeem(r) => till.redeem_gift(actor, r, NOW).await.unwrap(),
     }
 }
 
@@ -196,6 +204,10 @@ fn apply(expected: &mut [Expected], members: &[tongka_domain::MemberId], order: 
             e.principal += principal;
             e.bonus += bonus;
             e.points += i128::from(m.points_offset) - points;
+        }
+        // Points given for a gift.
+        tongka_domain::OrderKind::GiftRedemption => {
+            e.points -= i128::from(m.points_offset);
         }
         // Points given up for bonus stored value.
         tongka_domain::OrderKind::PointsConversion => {
@@ -249,7 +261,21 @@ async fn scenario(
         )
         .unwrap()
         .unwrap();
-    let book = Members::open(directory, ledger).await.unwrap();
+    // A gift of 40 points, four in stock: sequences run out of it, or of points.
+    let gift = directory
+        .add_gift(
+            &boss,
+            &GiftEntry {
+                name: Some("雨伞".into()),
+                points: Some(40),
+                stock: Some(GIFT_STOCK),
+                active: None,
+            },
+            NOW,
+        )
+        .unwrap()
+        .unwrap();
+    let book = Members::open(Arc::clone(&directory), ledger).await.unwrap();
     let mut members = Vec::new();
     for _ in 0..3 {
         let member = book
@@ -261,6 +287,7 @@ async fn scenario(
     }
     let till = Till::new(book.clone(), options);
     let mut refunds = Vec::new();
+    let (mut redeemed, mut taken_total) = (Vec::<String>::new(), 0u64);
     let actor = TillActor {
         merchant: boss.merchant,
         store: store.id,
@@ -349,6 +376,12 @@ async fn scenario(
                     lines,
                 })
             }
+            Step::Redeem { member, quantity } => Request::Redeem(RedemptionRequest {
+                order: order_id,
+                member: members[member],
+                gift: gift.id,
+                quantity,
+            }),
             Step::Convert { member, points } => Request::Convert(ConversionRequest {
                 order: order_id,
                 member: members[member],
@@ -419,11 +452,25 @@ async fn scenario(
                 | TillError::PointsAlreadySpent { .. }
                 | TillError::InsufficientStoredValue { .. }
                 | TillError::InsufficientPoints { .. }
-                | TillError::ConversionTooSmall { .. },
+                | TillError::ConversionTooSmall { .. }
+                | TillError::GiftOutOfStock { .. },
             ) => {}
             Err(other) => prop_assert!(false, "unexpected refusal: {other}"),
         }
         check(&book, &members, &expected)?;
+        if let Ok(order) = &answer
+            && let Some(taken) = &order.gift
+            && !redeemed.contains(&order.id)
+        {
+            redeemed.push(order.id.clone());
+            taken_total += u64::from(taken.quantity);
+        }
+        let stock = directory.gifts(boss.merchant).unwrap()[0].stock;
+        prop_assert_eq!(
+            stock + taken_total,
+            GIFT_STOCK,
+            "every gift taken is one out of stock"
+        );
         last = Some((request, answer));
     }
     drop(till);
@@ -432,6 +479,8 @@ async fn scenario(
     prop_assert!(report.violations.is_empty(), "{:?}", report.violations);
     Ok(refunds)
 }
+
+const GIFT_STOCK: u64 = 4;
 
 /// What a spent point is worth when a refund deducts it: ¥1 per 100 points, as `Rules` offers.
 const POINTS_FEN_PER_100: u64 = 100;

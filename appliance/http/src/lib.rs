@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod gifts;
 pub mod idempotency;
 pub mod json;
 pub mod members;
@@ -171,6 +172,9 @@ fn api_routes_with(limits: Limits) -> OpenApiRouter<AppState> {
         .routes(routes!(till::checkout))
         .routes(routes!(till::top_up))
         .routes(routes!(till::convert_points))
+        .routes(routes!(till::redeem_gift))
+        .routes(routes!(gifts::list, gifts::add))
+        .routes(routes!(gifts::change))
         .routes(routes!(till::refund))
         .layer(middleware::map_response(till::keyed_by_order));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -244,6 +248,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     tags(
         (name = "auth", description = "登录 / Signing in"),
         (name = "stores", description = "门店 / Stores"),
+        (name = "gifts", description = "礼品 / The gift catalogue"),
         (name = "staff", description = "员工 / Staff"),
         (name = "audit", description = "操作日志 / Audit log"),
         (name = "terminals", description = "收银终端 / POS terminals"),
@@ -937,6 +942,10 @@ mod tests {
             ("post", "/api/v1/till/checkouts"),
             ("post", "/api/v1/till/top-ups"),
             ("post", "/api/v1/till/points-conversions"),
+            ("post", "/api/v1/till/gift-redemptions"),
+            ("get", "/api/v1/gifts"),
+            ("post", "/api/v1/gifts"),
+            ("patch", "/api/v1/gifts/{id}"),
             ("post", "/api/v1/till/refunds"),
             ("get", "/api/v1/till/orders/{order}"),
             ("post", "/api/v1/till/members"),

@@ -14,8 +14,9 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tongka_domain::{
     CheckoutRequest, ConversionRequest, MemberError, MemberId, Moved, Opening, Order, OrderKind,
-    Payment, PricedLine, Quote, RefundLine, RefundRequest, Role, Staff, StoreId, Tender,
-    TenderKind, Terminal, TillActor, TillError, TillLine, TopUpRequest, UnixMillis, accounts,
+    Payment, PricedLine, Quote, RedemptionRequest, RefundLine, RefundRequest, Role, Staff, StoreId,
+    Tender, TenderKind, Terminal, TillActor, TillError, TillLine, TopUpRequest, UnixMillis,
+    accounts,
 };
 
 use crate::AppState;
@@ -427,8 +428,8 @@ impl From<&Moved> for MovedBody {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrderBody {
     order: String,
-    /// `top-up`, `checkout`, `refund`, `joined` (a card opened at the till) or
-    /// `points-conversion`.
+    /// `top-up`, `checkout`, `refund`, `joined` (a card opened at the till),
+    /// `points-conversion` or `gift-redemption`.
     #[schema(value_type = String)]
     kind: OrderKind,
     member: String,
@@ -452,6 +453,17 @@ pub struct OrderBody {
     balances: BalancesBody,
     /// The manager who authorised it (a large top-up).
     approved_by: Option<String>,
+    /// A gift redemption's gift.
+    gift: Option<RedeemedGiftBody>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RedeemedGiftBody {
+    id: String,
+    name: String,
+    quantity: u32,
+    /// Points for all of them.
+    points: String,
 }
 
 impl From<&Order> for OrderBody {
@@ -482,6 +494,12 @@ impl From<&Order> for OrderBody {
             transfers: o.transfers.clone(),
             balances: BalancesBody::from(&o.balances_after),
             approved_by: o.approved_by.map(|staff| staff.to_string()),
+            gift: o.gift.as_ref().map(|gift| RedeemedGiftBody {
+                id: gift.gift.to_string(),
+                name: gift.name.clone(),
+                quantity: gift.quantity,
+                points: points_of(gift.points),
+            }),
         }
     }
 }
@@ -614,6 +632,21 @@ fn refused(error: TillError) -> ApiError {
             ),
         ))
         .with_field("approval"),
+        TillError::UnknownGift => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_gift",
+            Text::new("没有这个礼品，或已下架", "No such gift on offer"),
+        )
+        .with_field("gift"),
+        TillError::GiftOutOfStock { stock } => conflict(
+            "gift_out_of_stock",
+            "礼品库存不足",
+            "Not enough of this gift in stock",
+        )
+        .with_detail(Text::new(
+            format!("库存 {stock}"),
+            format!("{stock} in stock"),
+        )),
         TillError::ConversionOff => conflict(
             "conversion_off",
             "商户未开通积分兑换储值",
@@ -893,6 +926,59 @@ pub(crate) async fn top_up(
     let answer = state
         .till
         .top_up(&actor, &scheme(&state), &request, UnixMillis::now())
+        .await
+        .map_err(|e| internal(&e))?;
+    Ok(match answer {
+        Ok(order) => (StatusCode::CREATED, Json(OrderBody::from(&order))).into_response(),
+        Err(error) => refusal(error),
+    })
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedemptionBody {
+    order: String,
+    #[serde(default)]
+    member: Option<String>,
+    #[serde(default)]
+    card: Option<String>,
+    #[serde(default)]
+    store: Option<String>,
+    /// The gift's id.
+    gift: String,
+    /// 1 by default; at most 99.
+    #[serde(default)]
+    quantity: Option<u32>,
+}
+
+/// 礼品兑换 / A member takes a gift for points: the stock is reserved, then the points move;
+/// if they cannot (409 `insufficient_points`), the stock goes back. The same `order` again
+/// answers the same receipt, with the gift in `gift`.
+#[utoipa::path(post, path = "/api/v1/till/gift-redemptions", operation_id = "redeem_gift", tag = "till", security(("bearer" = [])),
+    request_body = RedemptionBody,
+    responses((status = 201, body = OrderBody),
+        (status = 404, description = "unknown_member, unknown_gift", body = crate::problem::ProblemDoc),
+        (status = 409, description = "gift_out_of_stock, insufficient_points, order_id_reused, member_frozen", body = crate::problem::ProblemDoc),
+        (status = 422, description = "invalid_field", body = crate::problem::ProblemDoc)))]
+pub(crate) async fn redeem_gift(
+    State(state): State<AppState>,
+    caller: TillCaller,
+    ApiJson(body): ApiJson<RedemptionBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor(&state, body.store.as_deref())?;
+    let member = member_of(&state, &actor, body.member.as_deref(), body.card.as_deref())?;
+    let gift = crate::auth::parse_id(&body.gift)
+        .map(tongka_domain::GiftId)
+        .ok_or_else(|| refused(TillError::UnknownGift))?;
+    let request = RedemptionRequest {
+        order: body.order.clone(),
+        member,
+        gift,
+        quantity: body.quantity.unwrap_or(1),
+    };
+    let answer = state
+        .till
+        .redeem_gift(&actor, &request, UnixMillis::now())
         .await
         .map_err(|e| internal(&e))?;
     Ok(match answer {
