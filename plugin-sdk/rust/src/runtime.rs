@@ -3,8 +3,8 @@
 //!
 //! The box gives every hook call a fresh instance and throws it away after (no state survives a
 //! call), so memory never needs to be reused across calls, and seldom within one. The call
-//! arena hands out memory by moving a pointer forward; the last allocation can be freed or grown
-//! in place, which covers a `Vec` or `String` being built. Measured on the example scheme's
+//! arena hands out memory by moving a pointer forward and frees nothing; the last allocation can
+//! grow in place, which covers a `Vec` or `String` being built. Measured on the example scheme's
 //! `quote-checkout` (docs/PERFORMANCE.md): half the fuel of the C library's `malloc`, and with
 //! `#![no_std]` (no WASI imports to link) a quarter less time per call.
 
