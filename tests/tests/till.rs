@@ -859,6 +859,47 @@ fn gifts_for_points(running: &RunningBox, boss: &Client, shop: &str) {
     let (status, value) = boss.call("POST", "/api/v1/gifts", Some(r#"{"name":"无积分"}"#));
     problem(status, &value, 422, "invalid_field");
     assert_eq!(value["field"], "points");
+
+    // 积分升级: 300 of her 400 points buy the 钻石 tier; the history says she bought it.
+    let diamond = boss.ok(
+        "POST",
+        "/api/v1/tiers",
+        Some(r#"{"name":"钻石","rank":3,"discount_rate":"0.9","points_rate":"2","upgrade_points":"300"}"#),
+    );
+    assert_eq!(diamond["upgrade_points"], "300");
+    let buy = |order: &str, tier: &Value| {
+        let body = json!({"order": order, "member": zhou, "tier": tier}).to_string();
+        a.call("POST", "/api/v1/till/tier-upgrades", Some(&body))
+    };
+    let (status, receipt) = buy("U-1", &diamond["id"]);
+    assert_eq!(status, 201, "{receipt}");
+    assert_eq!(receipt["tier"], diamond["id"]);
+    assert_eq!(receipt["moved"]["points_offset"], "300");
+    assert_eq!(
+        buy("U-1", &diamond["id"]),
+        (201, receipt),
+        "a retry is the same purchase"
+    );
+    assert_eq!(balances(boss, &zhou).2, "100");
+    let history = boss.ok("GET", &format!("/api/v1/members/{zhou}/tier-history"), None);
+    let last = history.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["reason"], "bought");
+    assert_eq!(last["to"], diamond["id"]);
+    assert_eq!(last["order"], "U-1");
+    // Not again, and not a tier that is not for sale.
+    let (status, value) = buy("U-2", &diamond["id"]);
+    problem(status, &value, 409, "tier_not_higher");
+    let tiers = boss.ok("GET", "/api/v1/tiers", None);
+    let gold = tiers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "金卡")
+        .unwrap()["id"]
+        .clone();
+    let (status, value) = buy("U-3", &gold);
+    problem(status, &value, 409, "tier_not_for_sale");
+    assert_eq!(balances(boss, &zhou).2, "100");
 }
 
 /// Two tills charge one member's whole balance at the same moment: one is paid, the other is

@@ -630,7 +630,7 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub gift: ::std::option::Option<RedeemedGiftBody>,
         /**`top-up`, `checkout`, `refund`, `joined` (a card opened at the till),
-        `points-conversion` or `gift-redemption`.*/
+        `points-conversion`, `gift-redemption` or `tier-purchase`.*/
         pub kind: ::std::string::String,
         pub lines: ::std::vec::Vec<PricedLineBody>,
         pub member: ::std::string::String,
@@ -1036,6 +1036,9 @@ pub mod types {
         pub points_rate: ::std::string::String,
         pub rank: i32,
         pub thresholds: ThresholdsBody,
+        ///Points to move up to this tier at the till; absent: not for sale.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub upgrade_points: ::std::option::Option<::std::string::String>,
     }
     ///A move between tiers.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
@@ -1047,13 +1050,28 @@ pub mod types {
         ///The till order that caused it.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub order: ::std::option::Option<::std::string::String>,
-        /**`joined`, `imported`, `manual`, `scheme` (the loyalty scheme's `set-tier`), or the
-        threshold reached: `growth`, `total-spend`, `single-top-up`, `points`.*/
+        /**`joined`, `imported`, `manual`, `scheme` (the loyalty scheme's `set-tier`), `bought`
+        (with points at the till), or the threshold reached: `growth`, `total-spend`,
+        `single-top-up`, `points`.*/
         pub reason: ::std::string::String,
         ///Who set it by hand.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub staff: ::std::option::Option<::std::string::String>,
         pub to: ::std::string::String,
+    }
+    ///`TierPurchaseBody`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
+    pub struct TierPurchaseBody {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub card: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub member: ::std::option::Option<::std::string::String>,
+        pub order: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub store: ::std::option::Option<::std::string::String>,
+        ///The tier's id; it must have `upgrade_points` and rank above the member's.
+        pub tier: ::std::string::String,
     }
     ///`TierRequest`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
@@ -1075,6 +1093,9 @@ pub mod types {
         pub rank: i32,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub thresholds: ::std::option::Option<ThresholdsBody>,
+        ///Points a member may spend at the till to move up to this tier (积分升级): `"5000"`.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub upgrade_points: ::std::option::Option<::std::string::String>,
     }
     ///`TopUpApproval`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
@@ -1227,6 +1248,22 @@ impl Client {
             .send(
                 Method::POST,
                 &format!("/api/v1/members/{}/service-records", crate::segment(id)),
+                None,
+                crate::Payload::json(body)?,
+            )
+            .await?;
+        crate::parse(&answer)
+    }
+
+    /// 积分升级 / A member moves up to a tier for the points it costs (`upgrade_points`): one
+    /// batch, the tier history says `bought`. The same `order` again answers the same receipt.
+    ///
+    /// `POST /api/v1/till/tier-upgrades`
+    pub async fn buy_tier(&self, body: &TierPurchaseBody) -> Result<OrderBody, ClientError> {
+        let answer = self
+            .send(
+                Method::POST,
+                &"/api/v1/till/tier-upgrades",
                 None,
                 crate::Payload::json(body)?,
             )

@@ -225,6 +225,8 @@ pub mod transfer_code {
     pub const POINTS_CONVERTED: u16 = 26;
     /// Points given for a gift (礼品兑换).
     pub const GIFT_REDEEMED: u16 = 27;
+    /// Points paid for a tier (积分升级).
+    pub const TIER_BOUGHT: u16 = 28;
     /// A refund moving back part of what a transfer moved; its `user_data.u128` is that
     /// transfer's id.
     pub const REVERSAL: u16 = 30;

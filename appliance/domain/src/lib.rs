@@ -75,8 +75,8 @@ pub use till::{
     AMOUNT_FEN_MAX, CheckoutRequest, ConversionRequest, Discount, Effect, LINES_MAX, LocalTime,
     MemberStats, Moved, OffsetOffer, Opening, Order, OrderKind, Paid, Party, Payment, PricedLine,
     QUANTITY_MILLI_MAX, Quote, RedemptionRequest, RefundLine, RefundRequest, Scheme, SchemeContext,
-    SchemeFailure, SchemeMember, Signer, SpendOrder, SpentPoints, Tender, TenderKind, Till,
-    TillActor, TillError, TillLine, TillOptions, TopUpRequest,
+    SchemeFailure, SchemeMember, Signer, SpendOrder, SpentPoints, Tender, TenderKind,
+    TierPurchaseRequest, Till, TillActor, TillError, TillLine, TillOptions, TopUpRequest,
 };
 
 /// Milliseconds since the Unix epoch: the domain's time, given by the caller so tests control it.

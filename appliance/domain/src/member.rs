@@ -675,6 +675,9 @@ pub struct Tier {
     #[serde(with = "rust_decimal::serde::str")]
     pub points_rate: Decimal,
     pub thresholds: Thresholds,
+    /// Points a member may spend to move up to this tier (积分升级); `None`: not for sale.
+    #[serde(default)]
+    pub upgrade_points: Option<u64>,
 }
 
 /// What lifts a member to a tier; any one met is enough. Amounts of money are in fen.
@@ -694,7 +697,11 @@ pub struct NewTier {
     pub discount_rate: Decimal,
     pub points_rate: Decimal,
     pub thresholds: Thresholds,
+    pub upgrade_points: Option<u64>,
 }
+
+/// A typo guard on a tier's price in points.
+pub const UPGRADE_POINTS_MAX: u64 = 100_000_000;
 
 impl NewTier {
     pub(crate) fn check(&self) -> Result<NewTier, FieldError> {
@@ -710,12 +717,22 @@ impl NewTier {
         if points.is_sign_negative() || points.scale() > 4 || points > Decimal::from(1000) {
             return Err(FieldError::new("points_rate", Invalid::Number { scale: 4 }));
         }
+        if self
+            .upgrade_points
+            .is_some_and(|price| price == 0 || price > UPGRADE_POINTS_MAX)
+        {
+            return Err(FieldError::new(
+                "upgrade_points",
+                Invalid::Number { scale: 0 },
+            ));
+        }
         Ok(NewTier {
             name,
             rank: self.rank,
             discount_rate: rate,
             points_rate: points,
             thresholds: self.thresholds.clone(),
+            upgrade_points: self.upgrade_points,
         })
     }
 }
@@ -872,6 +889,7 @@ mod tests {
             discount_rate: discount.parse().unwrap(),
             points_rate: points.parse().unwrap(),
             thresholds: Thresholds::default(),
+            upgrade_points: None,
         };
         assert!(tier("0.95", "1.5").check().is_ok());
         assert!(tier("1", "0").check().is_ok());

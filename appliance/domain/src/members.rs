@@ -265,6 +265,7 @@ impl Members {
             discount_rate: new.discount_rate,
             points_rate: new.points_rate,
             thresholds: new.thresholds,
+            upgrade_points: new.upgrade_points,
         };
         let txn = self.db().begin_write()?;
         txn.open_table(TIERS)?
@@ -1589,6 +1590,8 @@ pub enum TierReason {
     SingleTopUp,
     /// Points held.
     Points,
+    /// Bought with points at the till (积分升级).
+    Bought,
 }
 
 /// Appends to the member's tier history if `after`'s tier differs from `from`; `by` is the till

@@ -21,7 +21,7 @@ use tongka_ledger::{AccountId, BatchError, NewTransfer, TransferError, TransferK
 use crate::UnixMillis;
 use crate::accounts::{self, MemberAccount, StoreAccount, batch_error, transfer_code};
 use crate::directory::{decode, encode};
-use crate::error::DomainError;
+use crate::error::{DomainError, MemberError};
 use crate::gifts::{GIFT_QUANTITY_MAX, GiftId, Reservation, Unreserved};
 use crate::member::{FieldError, Invalid, Member, MemberId, MemberStatus, Tier, TierId};
 use crate::members::{Balances, MERCHANT_UTC_OFFSET_MINUTES, Members, TierReason};
@@ -366,6 +366,8 @@ pub enum OrderKind {
     PointsConversion,
     /// A gift taken for points (礼品兑换).
     GiftRedemption,
+    /// A tier bought with points (积分升级).
+    TierPurchase,
 }
 
 /// What a refund has returned of a checkout so far, or what one refund returned.
@@ -462,6 +464,14 @@ pub struct TopUpRequest {
     pub approved_by: Option<StaffId>,
 }
 
+/// A tier a member buys with points (积分升级).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TierPurchaseRequest {
+    pub order: String,
+    pub member: MemberId,
+    pub tier: TierId,
+}
+
 /// A gift a member takes for points.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RedemptionRequest {
@@ -538,6 +548,10 @@ pub enum TillError {
     ConversionOff,
     #[error("no such gift on offer")]
     UnknownGift,
+    #[error("this tier is not for sale for points")]
+    TierNotForSale,
+    #[error("the member is already on this tier or above")]
+    TierNotHigher,
     #[error("not enough of the gift in stock: {stock} left")]
     GiftOutOfStock { stock: u64 },
     #[error("a top-up above {above_fen} fen at this store needs a manager's authorisation")]
@@ -1212,7 +1226,7 @@ impl Till {
         let date = context.at.date;
         let spent = quote.payable_fen;
         let order = self
-            .record(order, tier_set, 0, move |stats| {
+            .record(order, scheme_set(tier_set), 0, move |stats| {
                 stats.total_spend_fen = stats.total_spend_fen.saturating_add(spent);
                 stats.visits = stats.visits.saturating_add(1);
                 stats.last_visit = Some(date);
@@ -1313,7 +1327,7 @@ impl Till {
             ..Order::blank(actor, now)
         };
         Ok(Ok(self
-            .record(order, tier_set, request.amount_fen, |_| {})
+            .record(order, scheme_set(tier_set), request.amount_fen, |_| {})
             .await?))
     }
 
@@ -1678,6 +1692,72 @@ impl Till {
         Ok(Ok(refund))
     }
 
+    /// 积分升级: moves a member up to a tier for the points it costs (`Tier::upgrade_points`),
+    /// in one batch; the tier history says `bought`. The same `order` again answers the same
+    /// receipt.
+    pub async fn buy_tier(
+        &self,
+        actor: &TillActor,
+        request: &TierPurchaseRequest,
+        now: UnixMillis,
+    ) -> Outcome<Order> {
+        let print = fingerprint(&("tier", actor.store, request))?;
+        match self.replay(actor.merchant, &request.order, &print)? {
+            Ok(Some(done)) => return Ok(Ok(done)),
+            Ok(None) => {}
+            Err(refused) => return Ok(Err(refused)),
+        }
+        if let Err(refused) = check_order_id("order", &request.order) {
+            return Ok(Err(refused));
+        }
+        let member = match self.member_for_till(actor.merchant, request.member)? {
+            Ok((member, _)) => member,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let tiers = self.members.tiers(actor.merchant)?;
+        let Some(tier) = tiers.iter().find(|tier| tier.id == request.tier) else {
+            return Ok(Err(TillError::Member(MemberError::UnknownTier)));
+        };
+        let Some(price) = tier.upgrade_points else {
+            return Ok(Err(TillError::TierNotForSale));
+        };
+        let rank_now = member
+            .tier
+            .and_then(|id| tiers.iter().find(|t| t.id == id))
+            .map(|t| t.rank);
+        if rank_now.is_some_and(|rank| rank >= tier.rank) {
+            return Ok(Err(TillError::TierNotHigher));
+        }
+        let (m, s) = (request.member, actor.store);
+        let mut legs = Legs::new(order_key(actor.merchant, &request.order), None);
+        legs.leg(
+            part::POINTS_OFFSET,
+            MemberAccount::Points.id(m),
+            StoreAccount::PointsRedeemed.id(s),
+            price,
+            transfer_code::TIER_BOUGHT,
+        );
+        let ids = legs.ids();
+        if let Err(refused) = self.apply(s, m, legs.transfers).await? {
+            return Ok(Err(refused));
+        }
+        let order = Order {
+            id: request.order.clone(),
+            kind: OrderKind::TierPurchase,
+            member: m,
+            store: s,
+            fingerprint: print,
+            moved: Moved {
+                points_offset: price,
+                ..Moved::default()
+            },
+            transfers: ids,
+            ..Order::blank(actor, now)
+        };
+        let bought = Some((tier.id, TierReason::Bought));
+        Ok(Ok(self.record(order, bought, 0, |_| {}).await?))
+    }
+
     /// 礼品兑换: a gift for points. The stock is reserved first (so two tills cannot take the
     /// last one twice), then the points move in one batch; if they cannot (too few points, a
     /// frozen member), the stock is given back. A retry with the same `order` answers the same
@@ -1965,7 +2045,9 @@ impl Till {
             transfers: ids,
             ..Order::blank(actor, now)
         };
-        let order = self.record(order, tier_set, top_up_fen, |_| {}).await?;
+        let order = self
+            .record(order, scheme_set(tier_set), top_up_fen, |_| {})
+            .await?;
         let view = crate::members::MemberView {
             balances: order.balances_after,
             member: self.members.member_record(m)?.unwrap_or(view.member),
@@ -2077,7 +2159,7 @@ impl Till {
     async fn record(
         &self,
         order: Order,
-        tier_set: Option<TierId>,
+        tier_set: Option<(TierId, TierReason)>,
         top_up_fen: u64,
         update_stats: impl Fn(&mut MemberStats) + Send + 'static,
     ) -> Result<Order, DomainError> {
@@ -2101,8 +2183,7 @@ impl Till {
 
                 if let Some(member) = members.member_record_in(txn, order.member)? {
                     let earned = earned_tier(&tiers, member.tier, &balances, &stats, top_up_fen);
-                    let set = tier_set.map(|set| (set, TierReason::Scheme));
-                    let next = match (set, earned) {
+                    let next = match (tier_set, earned) {
                         (Some(set), Some(up)) if higher(&tiers, set.0, up.0) == up.0 => Some(up),
                         (set, up) => set.or(up),
                     };
@@ -2198,6 +2279,11 @@ fn add_moved(a: &Moved, b: &Moved) -> Moved {
         clawback_points: a.clawback_points + b.clawback_points,
         clawback_fen: a.clawback_fen + b.clawback_fen,
     }
+}
+
+/// A tier the loyalty scheme set (`set-tier`), with that reason.
+fn scheme_set(tier: Option<TierId>) -> Option<(TierId, TierReason)> {
+    tier.map(|tier| (tier, TierReason::Scheme))
 }
 
 fn higher(tiers: &[Tier], a: TierId, b: TierId) -> TierId {

@@ -205,8 +205,8 @@ fn apply(expected: &mut [Expected], members: &[tongka_domain::MemberId], order: 
             e.bonus += bonus;
             e.points += i128::from(m.points_offset) - points;
         }
-        // Points given for a gift.
-        tongka_domain::OrderKind::GiftRedemption => {
+        // Points given for a gift or a tier.
+        tongka_domain::OrderKind::GiftRedemption | tongka_domain::OrderKind::TierPurchase => {
             e.points -= i128::from(m.points_offset);
         }
         // Points given up for bonus stored value.

@@ -173,6 +173,7 @@ fn api_routes_with(limits: Limits) -> OpenApiRouter<AppState> {
         .routes(routes!(till::top_up))
         .routes(routes!(till::convert_points))
         .routes(routes!(till::redeem_gift))
+        .routes(routes!(till::buy_tier))
         .routes(routes!(gifts::list, gifts::add))
         .routes(routes!(gifts::change))
         .routes(routes!(till::refund))
@@ -943,6 +944,7 @@ mod tests {
             ("post", "/api/v1/till/top-ups"),
             ("post", "/api/v1/till/points-conversions"),
             ("post", "/api/v1/till/gift-redemptions"),
+            ("post", "/api/v1/till/tier-upgrades"),
             ("get", "/api/v1/gifts"),
             ("post", "/api/v1/gifts"),
             ("patch", "/api/v1/gifts/{id}"),

@@ -782,8 +782,9 @@ pub struct TierChangeBody {
     /// The tier before; absent for the tier a member signed up with.
     from: Option<String>,
     to: String,
-    /// `joined`, `imported`, `manual`, `scheme` (the loyalty scheme's `set-tier`), or the
-    /// threshold reached: `growth`, `total-spend`, `single-top-up`, `points`.
+    /// `joined`, `imported`, `manual`, `scheme` (the loyalty scheme's `set-tier`), `bought`
+    /// (with points at the till), or the threshold reached: `growth`, `total-spend`,
+    /// `single-top-up`, `points`.
     reason: String,
     /// Who set it by hand.
     staff: Option<String>,
@@ -802,6 +803,7 @@ impl From<&TierChange> for TierChangeBody {
             TierReason::TotalSpend => "total-spend",
             TierReason::SingleTopUp => "single-top-up",
             TierReason::Points => "points",
+            TierReason::Bought => "bought",
         };
         TierChangeBody {
             at: crate::auth::rfc3339(change.at),
@@ -1254,6 +1256,9 @@ pub struct TierRequestBody {
     points_rate: String,
     #[serde(default)]
     thresholds: ThresholdsBody,
+    /// Points a member may spend at the till to move up to this tier (积分升级): `"5000"`.
+    #[serde(default)]
+    upgrade_points: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -1264,6 +1269,8 @@ pub struct TierBody {
     discount_rate: String,
     points_rate: String,
     thresholds: ThresholdsBody,
+    /// Points to move up to this tier at the till; absent: not for sale.
+    upgrade_points: Option<String>,
 }
 
 impl From<&Tier> for TierBody {
@@ -1281,6 +1288,7 @@ impl From<&Tier> for TierBody {
                 single_top_up: t.thresholds.single_top_up_fen.map(yuan),
                 points: t.thresholds.points.map(|p| p.to_string()),
             },
+            upgrade_points: t.upgrade_points.map(|p| p.to_string()),
         }
     }
 }
@@ -1322,6 +1330,7 @@ fn tier_entry(request: TierRequestBody) -> Result<NewTier, ApiError> {
             single_top_up_fen: fen("thresholds.single_top_up", t.single_top_up)?,
             points: whole("thresholds.points", t.points)?,
         },
+        upgrade_points: whole("upgrade_points", request.upgrade_points)?,
     })
 }
 

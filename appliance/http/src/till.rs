@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use tongka_domain::{
     CheckoutRequest, ConversionRequest, MemberError, MemberId, Moved, Opening, Order, OrderKind,
     Payment, PricedLine, Quote, RedemptionRequest, RefundLine, RefundRequest, Role, Staff, StoreId,
-    Tender, TenderKind, Terminal, TillActor, TillError, TillLine, TopUpRequest, UnixMillis,
-    accounts,
+    Tender, TenderKind, Terminal, TierPurchaseRequest, TillActor, TillError, TillLine,
+    TopUpRequest, UnixMillis, accounts,
 };
 
 use crate::AppState;
@@ -429,7 +429,7 @@ impl From<&Moved> for MovedBody {
 pub struct OrderBody {
     order: String,
     /// `top-up`, `checkout`, `refund`, `joined` (a card opened at the till),
-    /// `points-conversion` or `gift-redemption`.
+    /// `points-conversion`, `gift-redemption` or `tier-purchase`.
     #[schema(value_type = String)]
     kind: OrderKind,
     member: String,
@@ -632,6 +632,18 @@ fn refused(error: TillError) -> ApiError {
             ),
         ))
         .with_field("approval"),
+        TillError::TierNotForSale => conflict(
+            "tier_not_for_sale",
+            "此等级不能用积分升级",
+            "This tier cannot be bought with points",
+        )
+        .with_field("tier"),
+        TillError::TierNotHigher => conflict(
+            "tier_not_higher",
+            "会员已在此等级或更高",
+            "The member is already on this tier or above",
+        )
+        .with_field("tier"),
         TillError::UnknownGift => ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_gift",
@@ -926,6 +938,54 @@ pub(crate) async fn top_up(
     let answer = state
         .till
         .top_up(&actor, &scheme(&state), &request, UnixMillis::now())
+        .await
+        .map_err(|e| internal(&e))?;
+    Ok(match answer {
+        Ok(order) => (StatusCode::CREATED, Json(OrderBody::from(&order))).into_response(),
+        Err(error) => refusal(error),
+    })
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TierPurchaseBody {
+    order: String,
+    #[serde(default)]
+    member: Option<String>,
+    #[serde(default)]
+    card: Option<String>,
+    #[serde(default)]
+    store: Option<String>,
+    /// The tier's id; it must have `upgrade_points` and rank above the member's.
+    tier: String,
+}
+
+/// 积分升级 / A member moves up to a tier for the points it costs (`upgrade_points`): one
+/// batch, the tier history says `bought`. The same `order` again answers the same receipt.
+#[utoipa::path(post, path = "/api/v1/till/tier-upgrades", operation_id = "buy_tier", tag = "till", security(("bearer" = [])),
+    request_body = TierPurchaseBody,
+    responses((status = 201, body = OrderBody),
+        (status = 404, description = "unknown_member", body = crate::problem::ProblemDoc),
+        (status = 409, description = "tier_not_for_sale, tier_not_higher, insufficient_points, order_id_reused, member_frozen", body = crate::problem::ProblemDoc),
+        (status = 422, description = "invalid_field, unknown_tier", body = crate::problem::ProblemDoc)))]
+pub(crate) async fn buy_tier(
+    State(state): State<AppState>,
+    caller: TillCaller,
+    ApiJson(body): ApiJson<TierPurchaseBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.actor(&state, body.store.as_deref())?;
+    let member = member_of(&state, &actor, body.member.as_deref(), body.card.as_deref())?;
+    let tier = crate::auth::parse_id(&body.tier)
+        .map(tongka_domain::TierId)
+        .ok_or_else(|| refused(TillError::Member(MemberError::UnknownTier)))?;
+    let request = TierPurchaseRequest {
+        order: body.order.clone(),
+        member,
+        tier,
+    };
+    let answer = state
+        .till
+        .buy_tier(&actor, &request, UnixMillis::now())
         .await
         .map_err(|e| internal(&e))?;
     Ok(match answer {
