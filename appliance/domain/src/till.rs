@@ -464,6 +464,20 @@ pub struct TopUpRequest {
     pub approved_by: Option<StaffId>,
 }
 
+/// What `Till::spend_points` moves and keeps.
+struct Spend {
+    order: String,
+    print: String,
+    kind: OrderKind,
+    member: MemberId,
+    points: u64,
+    code: u16,
+    /// Stored value given for the points (a conversion).
+    bonus_fen: u64,
+    tier: Option<(TierId, TierReason)>,
+    gift: Option<Reservation>,
+}
+
 /// A tier a member buys with points (积分升级).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TierPurchaseRequest {
@@ -1692,6 +1706,65 @@ impl Till {
         Ok(Ok(refund))
     }
 
+    /// A new till order's start: the same `order` with the same request answers its receipt
+    /// (`Some`), another request under it is refused, and a malformed id too.
+    fn fresh(&self, actor: &TillActor, order: &str, print: &str) -> Outcome<Option<Order>> {
+        match self.replay(actor.merchant, order, print)? {
+            Ok(Some(done)) => return Ok(Ok(Some(done))),
+            Ok(None) => {}
+            Err(refused) => return Ok(Err(refused)),
+        }
+        Ok(check_order_id("order", order).map(|()| None))
+    }
+
+    /// Points a member gives up at the till, for a gift, a tier or stored value: one batch
+    /// (the points to the store's points-redeemed account, and any bonus stored value from its
+    /// bonus-given account), kept as an order.
+    async fn spend_points(
+        &self,
+        actor: &TillActor,
+        spend: Spend,
+        now: UnixMillis,
+    ) -> Outcome<Order> {
+        let (m, s) = (spend.member, actor.store);
+        let mut legs = Legs::new(order_key(actor.merchant, &spend.order), None);
+        legs.leg(
+            part::POINTS_OFFSET,
+            MemberAccount::Points.id(m),
+            StoreAccount::PointsRedeemed.id(s),
+            spend.points,
+            spend.code,
+        );
+        legs.leg(
+            part::BONUS,
+            StoreAccount::BonusGiven.id(s),
+            MemberAccount::Bonus.id(m),
+            spend.bonus_fen,
+            spend.code,
+        );
+        let ids = legs.ids();
+        if let Err(refused) = self.apply(s, m, legs.transfers).await? {
+            return Ok(Err(refused));
+        }
+        let order = Order {
+            id: spend.order,
+            kind: spend.kind,
+            member: m,
+            store: s,
+            fingerprint: spend.print,
+            moved: Moved {
+                bonus_fen: spend.bonus_fen,
+                points_offset: spend.points,
+                offset_value_fen: spend.bonus_fen,
+                ..Moved::default()
+            },
+            transfers: ids,
+            gift: spend.gift,
+            ..Order::blank(actor, now)
+        };
+        Ok(Ok(self.record(order, spend.tier, 0, |_| {}).await?))
+    }
+
     /// 积分升级: moves a member up to a tier for the points it costs (`Tier::upgrade_points`),
     /// in one batch; the tier history says `bought`. The same `order` again answers the same
     /// receipt.
@@ -1702,13 +1775,10 @@ impl Till {
         now: UnixMillis,
     ) -> Outcome<Order> {
         let print = fingerprint(&("tier", actor.store, request))?;
-        match self.replay(actor.merchant, &request.order, &print)? {
+        match self.fresh(actor, &request.order, &print)? {
             Ok(Some(done)) => return Ok(Ok(done)),
             Ok(None) => {}
             Err(refused) => return Ok(Err(refused)),
-        }
-        if let Err(refused) = check_order_id("order", &request.order) {
-            return Ok(Err(refused));
         }
         let member = match self.member_for_till(actor.merchant, request.member)? {
             Ok((member, _)) => member,
@@ -1728,34 +1798,18 @@ impl Till {
         if rank_now.is_some_and(|rank| rank >= tier.rank) {
             return Ok(Err(TillError::TierNotHigher));
         }
-        let (m, s) = (request.member, actor.store);
-        let mut legs = Legs::new(order_key(actor.merchant, &request.order), None);
-        legs.leg(
-            part::POINTS_OFFSET,
-            MemberAccount::Points.id(m),
-            StoreAccount::PointsRedeemed.id(s),
-            price,
-            transfer_code::TIER_BOUGHT,
-        );
-        let ids = legs.ids();
-        if let Err(refused) = self.apply(s, m, legs.transfers).await? {
-            return Ok(Err(refused));
-        }
-        let order = Order {
-            id: request.order.clone(),
+        let spend = Spend {
+            order: request.order.clone(),
+            print,
             kind: OrderKind::TierPurchase,
-            member: m,
-            store: s,
-            fingerprint: print,
-            moved: Moved {
-                points_offset: price,
-                ..Moved::default()
-            },
-            transfers: ids,
-            ..Order::blank(actor, now)
+            member: request.member,
+            points: price,
+            code: transfer_code::TIER_BOUGHT,
+            bonus_fen: 0,
+            tier: Some((tier.id, TierReason::Bought)),
+            gift: None,
         };
-        let bought = Some((tier.id, TierReason::Bought));
-        Ok(Ok(self.record(order, bought, 0, |_| {}).await?))
+        self.spend_points(actor, spend, now).await
     }
 
     /// 礼品兑换: a gift for points. The stock is reserved first (so two tills cannot take the
@@ -1769,13 +1823,10 @@ impl Till {
         now: UnixMillis,
     ) -> Outcome<Order> {
         let print = fingerprint(&("gift", actor.store, request))?;
-        match self.replay(actor.merchant, &request.order, &print)? {
+        match self.fresh(actor, &request.order, &print)? {
             Ok(Some(done)) => return Ok(Ok(done)),
             Ok(None) => {}
             Err(refused) => return Ok(Err(refused)),
-        }
-        if let Err(refused) = check_order_id("order", &request.order) {
-            return Ok(Err(refused));
         }
         if request.quantity == 0 || request.quantity > GIFT_QUANTITY_MAX {
             return Ok(Err(invalid("quantity", Invalid::Number { scale: 0 })));
@@ -1784,12 +1835,13 @@ impl Till {
             return Ok(Err(refused));
         }
         let directory = self.members.directory();
-        let held = match directory.reserve_gift(
+        let reserved = directory.reserve_gift(
             actor.merchant,
             &request.order,
             request.gift,
             request.quantity,
-        )? {
+        )?;
+        let held = match reserved {
             Ok(held) => held,
             Err(Unreserved::Unknown) => return Ok(Err(TillError::UnknownGift)),
             Err(Unreserved::Unavailable { stock }) => {
@@ -1797,35 +1849,22 @@ impl Till {
             }
             Err(Unreserved::OtherReservation) => return Ok(Err(TillError::OrderIdReused)),
         };
-        let (m, s) = (request.member, actor.store);
-        let mut legs = Legs::new(order_key(actor.merchant, &request.order), None);
-        legs.leg(
-            part::POINTS_OFFSET,
-            MemberAccount::Points.id(m),
-            StoreAccount::PointsRedeemed.id(s),
-            held.points,
-            transfer_code::GIFT_REDEEMED,
-        );
-        let ids = legs.ids();
-        if let Err(refused) = self.apply(s, m, legs.transfers).await? {
-            directory.release_gift(actor.merchant, &request.order)?;
-            return Ok(Err(refused));
-        }
-        let order = Order {
-            id: request.order.clone(),
+        let spend = Spend {
+            order: request.order.clone(),
+            print,
             kind: OrderKind::GiftRedemption,
-            member: m,
-            store: s,
-            fingerprint: print,
-            moved: Moved {
-                points_offset: held.points,
-                ..Moved::default()
-            },
-            transfers: ids,
+            member: request.member,
+            points: held.points,
+            code: transfer_code::GIFT_REDEEMED,
+            bonus_fen: 0,
+            tier: None,
             gift: Some(held),
-            ..Order::blank(actor, now)
         };
-        Ok(Ok(self.record(order, None, 0, |_| {}).await?))
+        let spent = self.spend_points(actor, spend, now).await?;
+        if spent.is_err() {
+            directory.release_gift(actor.merchant, &request.order)?;
+        }
+        Ok(spent)
     }
 
     /// 积分兑换储值: turns points into stored value at the merchant's rate (rounded down to the
@@ -1838,13 +1877,10 @@ impl Till {
         now: UnixMillis,
     ) -> Outcome<Order> {
         let print = fingerprint(&("points-conversion", actor.store, request))?;
-        match self.replay(actor.merchant, &request.order, &print)? {
+        match self.fresh(actor, &request.order, &print)? {
             Ok(Some(done)) => return Ok(Ok(done)),
             Ok(None) => {}
             Err(refused) => return Ok(Err(refused)),
-        }
-        if let Err(refused) = check_order_id("order", &request.order) {
-            return Ok(Err(refused));
         }
         let rate = self.options.points_to_stored_value_fen_per_100;
         if rate == 0 {
@@ -1865,42 +1901,18 @@ impl Till {
         if let Err(refused) = self.member_for_till(actor.merchant, request.member)? {
             return Ok(Err(refused));
         }
-        let (m, s) = (request.member, actor.store);
-        let mut legs = Legs::new(order_key(actor.merchant, &request.order), None);
-        legs.leg(
-            part::POINTS_OFFSET,
-            MemberAccount::Points.id(m),
-            StoreAccount::PointsRedeemed.id(s),
-            request.points,
-            transfer_code::POINTS_CONVERTED,
-        );
-        legs.leg(
-            part::BONUS,
-            StoreAccount::BonusGiven.id(s),
-            MemberAccount::Bonus.id(m),
-            value,
-            transfer_code::POINTS_CONVERTED,
-        );
-        let ids = legs.ids();
-        if let Err(refused) = self.apply(s, m, legs.transfers).await? {
-            return Ok(Err(refused));
-        }
-        let order = Order {
-            id: request.order.clone(),
+        let spend = Spend {
+            order: request.order.clone(),
+            print,
             kind: OrderKind::PointsConversion,
-            member: m,
-            store: s,
-            fingerprint: print,
-            moved: Moved {
-                bonus_fen: value,
-                points_offset: request.points,
-                offset_value_fen: value,
-                ..Moved::default()
-            },
-            transfers: ids,
-            ..Order::blank(actor, now)
+            member: request.member,
+            points: request.points,
+            code: transfer_code::POINTS_CONVERTED,
+            bonus_fen: value,
+            tier: None,
+            gift: None,
         };
-        Ok(Ok(self.record(order, None, 0, |_| {}).await?))
+        self.spend_points(actor, spend, now).await
     }
 
     /// 开卡: signs a member up at the till, with the scheme's welcome (`member-joined`: points
