@@ -825,12 +825,8 @@ pub(crate) async fn checkout(
             token,
             UnixMillis::now(),
         )
-        .await
-        .map_err(|e| internal(&e))?;
-    Ok(match answer {
-        Ok(order) => (StatusCode::CREATED, Json(OrderBody::from(&order))).into_response(),
-        Err(error) => refusal(error),
-    })
+        .await;
+    receipt(answer)
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -938,12 +934,8 @@ pub(crate) async fn top_up(
     let answer = state
         .till
         .top_up(&actor, &scheme(&state), &request, UnixMillis::now())
-        .await
-        .map_err(|e| internal(&e))?;
-    Ok(match answer {
-        Ok(order) => (StatusCode::CREATED, Json(OrderBody::from(&order))).into_response(),
-        Err(error) => refusal(error),
-    })
+        .await;
+    receipt(answer)
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -986,12 +978,8 @@ pub(crate) async fn buy_tier(
     let answer = state
         .till
         .buy_tier(&actor, &request, UnixMillis::now())
-        .await
-        .map_err(|e| internal(&e))?;
-    Ok(match answer {
-        Ok(order) => (StatusCode::CREATED, Json(OrderBody::from(&order))).into_response(),
-        Err(error) => refusal(error),
-    })
+        .await;
+    receipt(answer)
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -1039,12 +1027,8 @@ pub(crate) async fn redeem_gift(
     let answer = state
         .till
         .redeem_gift(&actor, &request, UnixMillis::now())
-        .await
-        .map_err(|e| internal(&e))?;
-    Ok(match answer {
-        Ok(order) => (StatusCode::CREATED, Json(OrderBody::from(&order))).into_response(),
-        Err(error) => refusal(error),
-    })
+        .await;
+    receipt(answer)
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -1085,12 +1069,8 @@ pub(crate) async fn convert_points(
     let answer = state
         .till
         .convert_points(&actor, &request, UnixMillis::now())
-        .await
-        .map_err(|e| internal(&e))?;
-    Ok(match answer {
-        Ok(order) => (StatusCode::CREATED, Json(OrderBody::from(&order))).into_response(),
-        Err(error) => refusal(error),
-    })
+        .await;
+    receipt(answer)
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -1158,12 +1138,8 @@ pub(crate) async fn refund(
     let answer = state
         .till
         .refund(&actor, &scheme(&state), &request, UnixMillis::now())
-        .await
-        .map_err(|e| internal(&e))?;
-    Ok(match answer {
-        Ok(order) => (StatusCode::CREATED, Json(OrderBody::from(&order))).into_response(),
-        Err(error) => refusal(error),
-    })
+        .await;
+    receipt(answer)
 }
 
 /// 查订单 / A till order by the POS's id: the receipt, with what refunds returned since.
@@ -1240,6 +1216,16 @@ pub(crate) async fn open_card(
             tracing::info!(member = %view.member.id, phone = ?view.member.profile.phone, "member signed up at the till");
             (StatusCode::CREATED, Json(MemberBody::from(&view))).into_response()
         }
+        Err(error) => refusal(error),
+    })
+}
+
+/// A till operation's answer: 201 with the receipt, or the refusal as a problem.
+fn receipt(
+    answer: Result<Result<Order, TillError>, tongka_domain::DomainError>,
+) -> Result<Response, ApiError> {
+    Ok(match answer.map_err(|e| internal(&e))? {
+        Ok(order) => (StatusCode::CREATED, Json(OrderBody::from(&order))).into_response(),
         Err(error) => refusal(error),
     })
 }
