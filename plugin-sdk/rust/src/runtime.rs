@@ -106,8 +106,9 @@ unsafe impl GlobalAlloc for CallArena {
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let start = ptr as usize;
-        if start + layout.size() == self.next.get() && start + new_size <= self.end.get() {
-            self.next.set(start + new_size);
+        let in_place = start.checked_add(new_size).filter(|end| *end <= self.end.get());
+        if let Some(end) = in_place.filter(|_| start + layout.size() == self.next.get()) {
+            self.next.set(end);
             return ptr;
         }
         // SAFETY: the caller's contract for `realloc` is `alloc`'s and `dealloc`'s together.
