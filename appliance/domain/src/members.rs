@@ -810,9 +810,8 @@ impl Members {
 
     /// A member's moves between tiers, oldest first, with why each happened.
     pub fn tier_history(&self, actor: &Staff, id: MemberId) -> Outcome<Vec<TierChange>> {
-        match self.member_record(id)? {
-            Some(member) if member.merchant == actor.merchant => {}
-            _ => return Ok(Err(MemberError::UnknownMember)),
+        if let Err(error) = self.get(actor, id)? {
+            return Ok(Err(error));
         }
         let txn = self.db().begin_read()?;
         let table = txn.open_table(TIER_HISTORY)?;

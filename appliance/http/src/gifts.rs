@@ -10,7 +10,7 @@ use tongka_domain::{Gift, GiftEntry, GiftError, GiftId, UnixMillis};
 use crate::AppState;
 use crate::auth::{CurrentStaff, internal, parse_id, rfc3339};
 use crate::json::ApiJson;
-use crate::problem::{ApiError, Text};
+use crate::problem::ApiError;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct GiftBody {
@@ -52,14 +52,7 @@ impl GiftRequest {
     fn entry(self) -> Result<GiftEntry, ApiError> {
         let points = self
             .points
-            .map(|text| {
-                text.trim().parse::<u64>().map_err(|_| {
-                    ApiError::invalid_field(
-                        "points",
-                        Text::new("须为正整数积分", "must be a whole number of points"),
-                    )
-                })
-            })
+            .map(|text| crate::till::units("points", &text, 0, tongka_domain::GIFT_POINTS_MAX))
             .transpose()?;
         Ok(GiftEntry {
             name: self.name,
