@@ -780,6 +780,18 @@ fn a_large_top_up_needs_a_manager(till: &Client, boss: &Client, shop: &str, memb
         (201, &Value::Null),
         "{receipt}"
     );
+    // A card opened with a first top-up above the amount needs the same authorisation.
+    let mut opening = json!({"name": "钱", "phone": "13500135000", "order": "OPEN-BIG",
+                             "top_up": "2000.00"});
+    let (status, value) = till.call("POST", "/api/v1/till/members", Some(&opening.to_string()));
+    problem(status, &value, 403, "approval_needed");
+    let (status, value) = till.call("GET", "/api/v1/till/members?phone=13500135000", None);
+    problem(status, &value, 404, "unknown_member");
+    opening["approval"] = json!({"username": "boss", "password": BOSS_PASSWORD});
+    let (status, qian) = till.call("POST", "/api/v1/till/members", Some(&opening.to_string()));
+    assert_eq!(status, 201, "{qian}");
+    let receipt = boss.ok("GET", "/api/v1/till/orders/OPEN-BIG", None);
+    assert_eq!(receipt["approved_by"], boss_id);
     boss.ok(
         "PUT",
         &format!("/api/v1/stores/{shop}/top-up-approval"),

@@ -156,6 +156,8 @@ pub mod types {
     pub struct CreateMember {
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub anniversaries: ::std::vec::Vec<AnniversaryBody>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub approval: ::std::option::Option<ApprovalRequest>,
         ///`YYYY-MM-DD`.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub birthday: ::std::option::Option<::std::string::String>,
@@ -1862,6 +1864,7 @@ impl Client {
     /// `order`, a card fee (`card_fee`, 工本费) and a first top-up (`top_up`, with the scheme's
     /// `top-up` offer) are taken in the same ledger batch; the receipt is
     /// `GET /api/v1/till/orders/{order}`, and a retry with the same `order` answers the same member.
+    /// A first top-up above the store's amount needs a manager's `approval`, as a top-up does.
     /// The scheme is asked first: if it fails, no member is made (503 `scheme_failed`). A terminal signs up for its
     /// store (home store its own, with a cashier's rights: no tier choice); staff name their store as
     /// `home_store`.

@@ -513,6 +513,10 @@ pub struct Opening {
     pub top_up_fen: u64,
     /// How the fee and the top-up were paid together; empty means cash.
     pub tenders: Vec<Tender>,
+    /// The manager who authorised a first top-up above the store's amount (as for a top-up);
+    /// not part of the request's identity.
+    #[serde(skip)]
+    pub approved_by: Option<StaffId>,
 }
 
 /// Why a till operation was refused. Nothing was written.
@@ -722,6 +726,17 @@ fn paid_by(tenders: &[Tender], amount: u64) -> Result<Vec<Tender>, TillError> {
             payable: amount,
             paid: total,
         }),
+    }
+}
+
+/// A top-up of `amount` at `store` may go ahead: under the store's amount for a manager's
+/// authorisation (大额充值授权), or authorised.
+fn approved(store: &Store, amount: u64, by: Option<StaffId>) -> Result<(), TillError> {
+    match store.top_up_approval_above_fen {
+        Some(above_fen) if amount > above_fen && by.is_none() => {
+            Err(TillError::ApprovalNeeded { above_fen })
+        }
+        _ => Ok(()),
     }
 }
 
@@ -1031,13 +1046,17 @@ impl Till {
             .ok_or_else(|| DomainError::Corrupt(format!("till store {} is gone", actor.store)))
     }
 
-    /// A previous answer to the same request, or a refusal if the id was used for another.
+    /// Where every till write starts: a previous answer to the same request (`Some`), a
+    /// refusal if the id was used for another or is malformed, or `None` to go ahead.
     fn replay(
         &self,
         merchant: MerchantId,
         order: &str,
         fingerprint: &str,
     ) -> Outcome<Option<Order>> {
+        if let Err(refused) = check_order_id("order", order) {
+            return Ok(Err(refused));
+        }
         match self.order(merchant, order)? {
             Some(existing) if existing.fingerprint == fingerprint => Ok(Ok(Some(existing))),
             Some(_) => Ok(Err(TillError::OrderIdReused)),
@@ -1264,9 +1283,6 @@ impl Till {
             Ok(None) => {}
             Err(refused) => return Ok(Err(refused)),
         }
-        if let Err(refused) = check_order_id("order", &request.order) {
-            return Ok(Err(refused));
-        }
         if request.amount_fen == 0 || request.amount_fen > AMOUNT_FEN_MAX {
             return Ok(Err(invalid("amount", Invalid::Number { scale: 2 })));
         }
@@ -1279,11 +1295,8 @@ impl Till {
             Err(refused) => return Ok(Err(refused)),
         };
         let store = self.store(actor)?;
-        if let Some(above_fen) = store.top_up_approval_above_fen
-            && request.amount_fen > above_fen
-            && request.approved_by.is_none()
-        {
-            return Ok(Err(TillError::ApprovalNeeded { above_fen }));
+        if let Err(refused) = approved(&store, request.amount_fen, request.approved_by) {
+            return Ok(Err(refused));
         }
         let context = SchemeContext {
             order: &request.order,
@@ -1362,9 +1375,7 @@ impl Till {
             Ok(None) => {}
             Err(refused) => return Ok(Err(refused)),
         }
-        if let Err(refused) = check_order_id("order", &request.order)
-            .and_then(|()| check_order_id("original", &request.original))
-        {
+        if let Err(refused) = check_order_id("original", &request.original) {
             return Ok(Err(refused));
         }
         let Some(original) = self.order(actor.merchant, &request.original)? else {
@@ -1706,17 +1717,6 @@ impl Till {
         Ok(Ok(refund))
     }
 
-    /// A new till order's start: the same `order` with the same request answers its receipt
-    /// (`Some`), another request under it is refused, and a malformed id too.
-    fn fresh(&self, actor: &TillActor, order: &str, print: &str) -> Outcome<Option<Order>> {
-        match self.replay(actor.merchant, order, print)? {
-            Ok(Some(done)) => return Ok(Ok(Some(done))),
-            Ok(None) => {}
-            Err(refused) => return Ok(Err(refused)),
-        }
-        Ok(check_order_id("order", order).map(|()| None))
-    }
-
     /// Points a member gives up at the till, for a gift, a tier or stored value: one batch
     /// (the points to the store's points-redeemed account, and any bonus stored value from its
     /// bonus-given account), kept as an order.
@@ -1775,7 +1775,7 @@ impl Till {
         now: UnixMillis,
     ) -> Outcome<Order> {
         let print = fingerprint(&("tier", actor.store, request))?;
-        match self.fresh(actor, &request.order, &print)? {
+        match self.replay(actor.merchant, &request.order, &print)? {
             Ok(Some(done)) => return Ok(Ok(done)),
             Ok(None) => {}
             Err(refused) => return Ok(Err(refused)),
@@ -1823,7 +1823,7 @@ impl Till {
         now: UnixMillis,
     ) -> Outcome<Order> {
         let print = fingerprint(&("gift", actor.store, request))?;
-        match self.fresh(actor, &request.order, &print)? {
+        match self.replay(actor.merchant, &request.order, &print)? {
             Ok(Some(done)) => return Ok(Ok(done)),
             Ok(None) => {}
             Err(refused) => return Ok(Err(refused)),
@@ -1877,7 +1877,7 @@ impl Till {
         now: UnixMillis,
     ) -> Outcome<Order> {
         let print = fingerprint(&("points-conversion", actor.store, request))?;
-        match self.fresh(actor, &request.order, &print)? {
+        match self.replay(actor.merchant, &request.order, &print)? {
             Ok(Some(done)) => return Ok(Ok(done)),
             Ok(None) => {}
             Err(refused) => return Ok(Err(refused)),
@@ -1934,9 +1934,6 @@ impl Till {
         let mut print = None;
         let mut tenders = Vec::new();
         if let Some(opening) = opening {
-            if let Err(refused) = check_order_id("order", &opening.order) {
-                return Ok(Err(refused));
-            }
             let card = new.card.as_ref().map(|card| card.number.as_str());
             let this = fingerprint(&("open-card", actor.store, opening, &new.profile.phone, card))?;
             // A retry (the same id, the same request) answers the member the first one made.
@@ -1987,6 +1984,10 @@ impl Till {
             |opening| opening.order.clone(),
         );
         let store = self.store(actor)?;
+        let approved_by = opening.and_then(|opening| opening.approved_by);
+        if let Err(refused) = approved(&store, top_up_fen, approved_by) {
+            return Ok(Err(refused));
+        }
         let context = SchemeContext {
             order: &order_id,
             member: self.scheme_member(&member, Balances::default(), MemberStats::default())?,
@@ -2055,6 +2056,7 @@ impl Till {
             referrer,
             effects,
             transfers: ids,
+            approved_by,
             ..Order::blank(actor, now)
         };
         let order = self

@@ -453,6 +453,9 @@ pub struct CreateMember {
     /// At the till only: how the fee and the top-up were paid; cash if empty. They must add up.
     #[serde(default)]
     pub(crate) tenders: Vec<crate::till::TenderRequest>,
+    /// At the till only: a manager's authorisation for a first top-up above the store's
+    /// amount, as for `POST /api/v1/till/top-ups`.
+    pub(crate) approval: Option<crate::till::ApprovalRequest>,
 }
 
 impl CreateMember {
@@ -463,6 +466,7 @@ impl CreateMember {
             ("card_fee", self.card_fee.is_some()),
             ("top_up", self.top_up.is_some()),
             ("tenders", !self.tenders.is_empty()),
+            ("approval", self.approval.is_some()),
         ]
         .into_iter()
         .find_map(|(field, given)| given.then_some(field))

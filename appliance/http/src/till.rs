@@ -98,7 +98,7 @@ impl TillCaller {
 }
 
 /// A decimal string as minor units with at most `scale` places, positive or zero.
-fn units(field: &str, text: &str, scale: u32, max: u64) -> Result<u64, ApiError> {
+pub(crate) fn units(field: &str, text: &str, scale: u32, max: u64) -> Result<u64, ApiError> {
     let refuse = || {
         ApiError::invalid_field(
             field,
@@ -1177,13 +1177,14 @@ pub(crate) async fn order(
 /// `order`, a card fee (`card_fee`, 工本费) and a first top-up (`top_up`, with the scheme's
 /// `top-up` offer) are taken in the same ledger batch; the receipt is
 /// `GET /api/v1/till/orders/{order}`, and a retry with the same `order` answers the same member.
+/// A first top-up above the store's amount needs a manager's `approval`, as a top-up does.
 /// The scheme is asked first: if it fails, no member is made (503 `scheme_failed`). A terminal signs up for its
 /// store (home store its own, with a cashier's rights: no tier choice); staff name their store as
 /// `home_store`.
 #[utoipa::path(post, path = "/api/v1/till/members", operation_id = "open_card", tag = "till", security(("bearer" = [])),
     request_body = CreateMember,
     responses((status = 201, body = MemberBody),
-        (status = 403, body = crate::problem::ProblemDoc),
+        (status = 403, description = "forbidden, approval_needed, approval_refused", body = crate::problem::ProblemDoc),
         (status = 409, description = "phone_taken, card_taken", body = crate::problem::ProblemDoc),
         (status = 422, body = crate::problem::ProblemDoc),
         (status = 503, description = "scheme_failed", body = crate::problem::ProblemDoc)))]
@@ -1193,7 +1194,12 @@ pub(crate) async fn open_card(
     ApiJson(request): ApiJson<CreateMember>,
 ) -> Result<Response, ApiError> {
     let actor = caller.actor(&state, request.home_store.as_deref())?;
-    let opening = opening(&request)?;
+    let mut opening = opening(&request)?;
+    if let Some(opening) = &mut opening
+        && opening.top_up_fen > 0
+    {
+        opening.approved_by = approver(&state, &caller, &actor, request.approval.as_ref())?;
+    }
     let new = crate::members::new_member(request)?;
     let signer = match &caller {
         TillCaller::Terminal(terminal) => tongka_domain::Signer::Terminal(terminal.id),
@@ -1262,6 +1268,7 @@ fn opening(request: &crate::members::CreateMember) -> Result<Option<Opening>, Ap
         card_fee_fen,
         top_up_fen,
         tenders,
+        approved_by: None,
     }))
 }
 
