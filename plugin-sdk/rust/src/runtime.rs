@@ -106,7 +106,9 @@ unsafe impl GlobalAlloc for CallArena {
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let start = ptr as usize;
-        let in_place = start.checked_add(new_size).filter(|end| *end <= self.end.get());
+        let in_place = start
+            .checked_add(new_size)
+            .filter(|end| *end <= self.end.get());
         if let Some(end) = in_place.filter(|_| start + layout.size() == self.next.get()) {
             self.next.set(end);
             return ptr;
