@@ -464,6 +464,22 @@ fn a_member_tops_up_pays_with_points_and_stored_value_and_is_refunded() {
     problem(status, &value, 422, "points_offset_refused");
     let (status, value) = commit("S-1", "0000", "35.00", "500");
     problem(status, &value, 409, "quote_stale");
+    // The merchant changes the rules between the quote and the payment: the quote is stale
+    // (the box keeps the routes in memory; a change must reach the next commit). Put back,
+    // the same rules give the same token.
+    let rules = json!({
+        "offset": {"points_per_unit": 100, "unit_fen": 100, "cap_percent": 50},
+        "top_up_offers": [{"min_fen": 10000, "bonus_fen": 2000, "bonus_points": 500}],
+        "growth_per_yuan": 1,
+        "referral": {"share_percent": 10, "join_points": 50},
+        "welcome_points": 100
+    });
+    let mut richer = rules.clone();
+    richer["growth_per_yuan"] = json!(2);
+    configure(&boss, &richer);
+    let (status, value) = commit("S-1", &token, "35.00", "500");
+    problem(status, &value, 409, "quote_stale");
+    configure(&boss, &rules);
 
     let (status, sale) = commit("S-1", &token, "35.00", "500");
     assert_eq!(status, 201, "{sale}");

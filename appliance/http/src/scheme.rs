@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use tongka_domain::{
     Effect, LocalTime, Paid, Party, SchemeContext, SchemeFailure, SchemeMember, StoreKind, TillLine,
 };
-use tongka_plugin_host::registry::Plugins;
+use tongka_plugin_host::registry::{Plugins, Routed, Routing};
 use tongka_plugin_host::trial::error_kind;
 use tongka_plugin_host::{self as host, Answer, CallError, Hook};
 
@@ -26,22 +26,25 @@ impl RoutedScheme {
         RoutedScheme { plugins }
     }
 
-    /// The loaded plugins routed to `hook`, in order. A routed plugin the merchant disabled
-    /// is skipped.
-    fn routed(&self, hook: Hook) -> Result<Vec<String>, SchemeFailure> {
-        let route = self
-            .plugins
+    /// The routes, as the registry keeps them between changes.
+    fn routing(&self) -> Result<Arc<Routing>, SchemeFailure> {
+        self.plugins
             .registry
-            .route(hook)
+            .routing()
             .map_err(|error| SchemeFailure {
                 plugin: String::new(),
                 kind: "registry".into(),
                 detail: error.to_string(),
-            })?;
-        Ok(route
-            .into_iter()
-            .filter(|id| self.plugins.host.plugin(id).is_some())
-            .collect())
+            })
+    }
+
+    /// The loaded plugins routed to `hook`, in order: a routed plugin the merchant disabled is
+    /// skipped.
+    fn routed<'a>(&'a self, routing: &'a Routing, hook: Hook) -> impl Iterator<Item = &'a Routed> {
+        routing
+            .routed(hook)
+            .iter()
+            .filter(|routed| self.plugins.host.plugin(&routed.id).is_some())
     }
 
     fn each(
@@ -50,8 +53,9 @@ impl RoutedScheme {
         call: impl Fn(&host::Host, &str) -> Result<Answer, CallError>,
     ) -> Result<Vec<Effect>, SchemeFailure> {
         let mut effects = Vec::new();
-        for id in self.routed(hook)? {
-            let answer = call(&self.plugins.host, &id).map_err(|error| SchemeFailure {
+        let routing = self.routing()?;
+        for Routed { id, .. } in self.routed(&routing, hook) {
+            let answer = call(&self.plugins.host, id).map_err(|error| SchemeFailure {
                 kind: error_kind(&error).into(),
                 detail: error.to_string(),
                 plugin: id.clone(),
@@ -145,14 +149,16 @@ impl tongka_domain::Scheme for RoutedScheme {
     fn rules_version(&self) -> String {
         // Every hook's route, and each routed plugin's component and settings.
         let mut hash = Sha256::new();
+        let Ok(routing) = self.routing() else {
+            // The quote's own hook call fails on the same error first: no token is made.
+            return String::new();
+        };
         for hook in Hook::ALL {
             hash.update(hook.as_str());
-            for id in self.routed(hook).unwrap_or_default() {
+            for Routed { id, sha256, config } in self.routed(&routing, hook) {
                 hash.update(id.as_bytes());
-                if let Ok(Some(installed)) = self.plugins.registry.installed(&id) {
-                    hash.update(installed.sha256.as_bytes());
-                    hash.update(installed.config.to_string().as_bytes());
-                }
+                hash.update(sha256.as_bytes());
+                hash.update(config.as_bytes());
                 hash.update([0]);
             }
         }

@@ -271,7 +271,7 @@ impl Hook {
     ];
 
     /// Its place in [`Hook::ALL`].
-    fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         Hook::ALL
             .iter()
             .position(|hook| *hook == self)

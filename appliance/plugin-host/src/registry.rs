@@ -4,7 +4,8 @@
 //! Also the plugins' own key-value stores (`kv`), namespaced by plugin id.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -85,6 +86,36 @@ pub type LoadOutcome = (String, Result<(), LoadError>);
 pub struct Registry {
     db: redb::Database,
     components: PathBuf,
+    /// Counts the changes to what is installed and routed: a [`Routing`] read before the last
+    /// change is not handed out again.
+    generation: AtomicU64,
+    routing: Mutex<Option<Arc<Routing>>>,
+}
+
+/// Which plugins serve each hook, with what each routed plugin is (its component and settings):
+/// what the till reads on every call, kept in memory between registry changes rather than read
+/// and decoded from the file per call.
+#[derive(Debug)]
+pub struct Routing {
+    generation: u64,
+    /// In the order of [`Hook::ALL`].
+    hooks: Vec<Vec<Routed>>,
+}
+
+#[derive(Debug)]
+pub struct Routed {
+    pub id: String,
+    /// The installed component's SHA-256 and its settings as JSON text; empty if the route
+    /// names a plugin no longer installed.
+    pub sha256: String,
+    pub config: String,
+}
+
+impl Routing {
+    /// The plugins routed to `hook`, in the order they run.
+    pub fn routed(&self, hook: Hook) -> &[Routed] {
+        self.hooks.get(hook.index()).map_or(&[], Vec::as_slice)
+    }
 }
 
 impl Registry {
@@ -98,7 +129,57 @@ impl Registry {
         txn.open_table(ROUTES)?;
         txn.open_table(KV)?;
         txn.commit()?;
-        Ok(Registry { db, components })
+        Ok(Registry {
+            db,
+            components,
+            generation: AtomicU64::new(0),
+            routing: Mutex::new(None),
+        })
+    }
+
+    /// Marks a committed change: the next [`Registry::routing`] reads the file again.
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The routes as of the last change.
+    pub fn routing(&self) -> Result<Arc<Routing>, RegistryError> {
+        // Read before the file: a change committed after this is counted after it, so a
+        // snapshot it misses carries an older generation and is not handed out again.
+        let generation = self.generation.load(Ordering::Acquire);
+        let mut cached = self
+            .routing
+            .lock()
+            .map_err(|_| RegistryError::Storage("the routing cache was poisoned".into()))?;
+        if let Some(routing) = cached.as_ref().filter(|r| r.generation == generation) {
+            return Ok(Arc::clone(routing));
+        }
+        let txn = self.db.begin_read()?;
+        let routes = txn.open_table(ROUTES)?;
+        let installed = txn.open_table(INSTALLED)?;
+        let mut hooks = Vec::with_capacity(Hook::ALL.len());
+        for hook in Hook::ALL {
+            let ids: Vec<String> = routes
+                .get(hook.as_str())?
+                .map(|ids| serde_json::from_slice(ids.value()))
+                .transpose()?
+                .unwrap_or_default();
+            let mut routed = Vec::with_capacity(ids.len());
+            for id in ids {
+                let plugin: Option<Installed> = installed
+                    .get(id.as_str())?
+                    .map(|bytes| serde_json::from_slice(bytes.value()))
+                    .transpose()?;
+                let (sha256, config) = plugin
+                    .map(|p| (p.sha256, p.config.to_string()))
+                    .unwrap_or_default();
+                routed.push(Routed { id, sha256, config });
+            }
+            hooks.push(routed);
+        }
+        let routing = Arc::new(Routing { generation, hooks });
+        *cached = Some(Arc::clone(&routing));
+        Ok(routing)
     }
 
     /// Installs a plugin, or upgrades the one with its id: it is compiled and checked (and
@@ -139,6 +220,7 @@ impl Registry {
             serde_json::to_vec(installed)?.as_slice(),
         )?;
         txn.commit()?;
+        self.changed();
         Ok(())
     }
 
@@ -257,6 +339,7 @@ impl Registry {
             }
         }
         txn.commit()?;
+        self.changed();
         // Another installed version may share the file only if the bytes are equal: same id, so no.
         let _ = std::fs::remove_file(self.components.join(format!("{}.wasm", installed.sha256)));
         Ok(())
@@ -297,6 +380,7 @@ impl Registry {
         txn.open_table(ROUTES)?
             .insert(hook.as_str(), serde_json::to_vec(plugins)?.as_slice())?;
         txn.commit()?;
+        self.changed();
         Ok(())
     }
 

@@ -127,3 +127,69 @@ fn installed_plugins_their_settings_routes_and_data_survive_a_restart() {
         Err(RegistryError::NotInstalled(_))
     ));
 }
+
+/// The routes the till reads are kept in memory between changes: each kind of change is seen by
+/// the next read, never the copy from before it.
+#[test]
+fn the_routing_the_till_reads_follows_every_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let (registry, host) = open(dir.path());
+    let ok = serde_json::json!({"mode": "ok"});
+    let routed = |hook| -> Vec<(String, String, String)> {
+        registry
+            .routing()
+            .unwrap()
+            .routed(hook)
+            .iter()
+            .map(|r| (r.id.clone(), r.sha256.clone(), r.config.clone()))
+            .collect()
+    };
+    assert!(routed(Hook::QuoteCheckout).is_empty());
+    let first = registry
+        .install(&host, &packed("alpha", "1.0.0", vec![]), &[], &ok)
+        .unwrap();
+    registry
+        .set_route(Hook::QuoteCheckout, &["alpha".into()])
+        .unwrap();
+    let before = routed(Hook::QuoteCheckout);
+    assert_eq!(
+        before,
+        [("alpha".into(), first.sha256.clone(), ok.to_string())]
+    );
+    assert!(
+        Arc::ptr_eq(&registry.routing().unwrap(), &registry.routing().unwrap()),
+        "no change, no new read"
+    );
+
+    let upgraded = registry
+        .install(&host, &packed("alpha", "1.1.0", vec![]), &[], &ok)
+        .unwrap();
+    assert_ne!(upgraded.sha256, first.sha256);
+    assert_eq!(routed(Hook::QuoteCheckout)[0].1, upgraded.sha256);
+
+    let count = serde_json::json!({"mode": "count"});
+    registry
+        .reconfigure(&host, "alpha", None, Some(&count))
+        .unwrap();
+    assert_eq!(routed(Hook::QuoteCheckout)[0].2, count.to_string());
+
+    registry
+        .install(&host, &packed("beta", "1.0.0", vec![]), &[], &ok)
+        .unwrap();
+    registry
+        .set_route(Hook::QuoteCheckout, &["beta".into(), "alpha".into()])
+        .unwrap();
+    let ids: Vec<String> = routed(Hook::QuoteCheckout)
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(ids, ["beta", "alpha"]);
+
+    registry.remove(&host, "beta").unwrap();
+    let ids: Vec<String> = routed(Hook::QuoteCheckout)
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(ids, ["alpha"]);
+    assert!(routed(Hook::TopUp).is_empty());
+}
