@@ -566,6 +566,15 @@ impl Members {
     /// The member a card of `merchant` belongs to, with the card: for a terminal, which acts
     /// for its store rather than for a staff member.
     pub fn find_card_of(&self, merchant: MerchantId, number: &str) -> Outcome<(MemberView, Card)> {
+        Ok(match self.card_holder(merchant, number)? {
+            Ok((member, card)) => Ok((self.view(member)?, card)),
+            Err(refused) => Err(refused),
+        })
+    }
+
+    /// Whose card of `merchant` a number is, with the card, without their balances: what the
+    /// till needs to know who an order is for.
+    pub fn card_holder(&self, merchant: MerchantId, number: &str) -> Outcome<(Member, Card)> {
         let Ok(number) = card_number("card", number).or_else(|_| {
             crate::member::IdNumber::parse(number)
                 .map(|id| id.as_str().to_owned())
@@ -591,7 +600,7 @@ impl Members {
                 "member {id} lacks an indexed card"
             )));
         };
-        Ok(Ok((self.view(member)?, card)))
+        Ok(Ok((member, card)))
     }
 
     /// Members matching `query`, in joining order.

@@ -591,6 +591,15 @@ pub enum Signer<'a> {
 
 type Outcome<T> = Result<Result<T, TillError>, DomainError>;
 
+/// A quote and what it was made from.
+struct Quoted {
+    quote: Quote,
+    record: Member,
+    member: SchemeMember,
+    store: Store,
+    at: LocalTime,
+}
+
 fn invalid(field: &str, why: Invalid) -> TillError {
     TillError::Invalid(FieldError::new(field, why))
 }
@@ -1072,27 +1081,43 @@ impl Till {
         request: &CheckoutRequest,
         now: UnixMillis,
     ) -> Outcome<Quote> {
+        Ok(self
+            .quoted(actor, scheme, request, now)?
+            .map(|quoted| quoted.quote))
+    }
+
+    /// A quote with what it was made from: the commit goes on with the same member and store
+    /// rather than reading them again.
+    fn quoted(
+        &self,
+        actor: &TillActor,
+        scheme: &dyn Scheme,
+        request: &CheckoutRequest,
+        now: UnixMillis,
+    ) -> Outcome<Quoted> {
         if let Err(refused) =
             check_order_id("order", &request.order).and_then(|()| check_lines(&request.lines))
         {
             return Ok(Err(refused));
         }
-        let (_, member) = match self.member_for_till(actor.merchant, request.member)? {
+        let (record, member) = match self.member_for_till(actor.merchant, request.member)? {
             Ok(found) => found,
             Err(refused) => return Ok(Err(refused)),
         };
         let store = self.store(actor)?;
+        let at = LocalTime::at(now);
         let context = SchemeContext {
             order: &request.order,
             member,
             store: &store,
-            at: LocalTime::at(now),
+            at,
         };
         let effects = match scheme.quote_checkout(&context, &request.lines) {
             Ok(effects) => effects,
             Err(failure) => return Ok(Err(TillError::Scheme(failure))),
         };
-        let mut quote = match price(request, actor.store, context.member.balances, effects) {
+        let member = context.member;
+        let mut quote = match price(request, actor.store, member.balances, effects) {
             Ok(quote) => quote,
             Err(refused) => return Ok(Err(refused)),
         };
@@ -1104,7 +1129,13 @@ impl Till {
             &quote.balances,
             &quote.effects,
         ))?;
-        Ok(Ok(quote))
+        Ok(Ok(Quoted {
+            quote,
+            record,
+            member,
+            store,
+            at,
+        }))
     }
 
     /// Commits a quoted checkout with the member's payments: stored value, points and other
@@ -1131,8 +1162,14 @@ impl Till {
         if payment.stored_value_fen > AMOUNT_FEN_MAX {
             return Ok(Err(invalid("stored_value", Invalid::Number { scale: 2 })));
         }
-        let quote = match self.quote(actor, scheme, request, now)? {
-            Ok(quote) => quote,
+        let Quoted {
+            quote,
+            record: member_record,
+            member,
+            store,
+            at,
+        } = match self.quoted(actor, scheme, request, now)? {
+            Ok(quoted) => quoted,
             Err(refused) => return Ok(Err(refused)),
         };
         if quote.token != token {
@@ -1171,16 +1208,11 @@ impl Till {
         }
         let (principal, bonus) = self.split(payment.stored_value_fen, &balances);
 
-        let (member_record, member) = match self.member_for_till(actor.merchant, request.member)? {
-            Ok(found) => found,
-            Err(refused) => return Ok(Err(refused)),
-        };
-        let store = self.store(actor)?;
         let context = SchemeContext {
             order: &request.order,
             member,
             store: &store,
-            at: LocalTime::at(now),
+            at,
         };
         let paid = Paid {
             stored_value_fen: payment.stored_value_fen,

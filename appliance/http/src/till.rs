@@ -221,9 +221,9 @@ fn member_of(
     match (member, card) {
         (Some(id), None) => parse_id(id).map(MemberId).ok_or_else(unknown_member),
         (None, Some(number)) => {
-            let (view, card) = state
+            let (holder, card) = state
                 .members
-                .find_card_of(actor.merchant, number)
+                .card_holder(actor.merchant, number)
                 .map_err(|e| internal(&e))?
                 .map_err(crate::members::refused)?;
             if card.status != tongka_domain::CardStatus::Active {
@@ -231,7 +231,7 @@ fn member_of(
                     card.status.as_str(),
                 )));
             }
-            Ok(view.member.id)
+            Ok(holder.id)
         }
         _ => Err(ApiError::invalid_field(
             "member",
