@@ -102,7 +102,10 @@ async fn each_store_sold_and_redeemed_and_what_it_is_owed() {
         .await
         .unwrap();
 
-    // A quote writes nothing and leaves no audit entry; the sale and the refund do.
+    // A quote writes nothing and leaves no audit entry; the sale and the refund do. A till
+    // write's entry is queued as it is answered and lands with the next group commit: any
+    // later write that waits for its own entry (a second sign-in here) waits for those before it.
+    boss_client(&running).await;
     let audit = boss
         .read_audit(&ReadAuditQuery {
             limit: Some(50),

@@ -717,6 +717,16 @@ impl Directory {
 
     /// Appends an entry to the audit log.
     pub async fn audit(&self, entry: &AuditEntry) -> Result<(), DomainError> {
+        self.audit_queued(entry)?.await
+    }
+
+    /// Queues an entry for the audit log's next group commit now; the future says when it is
+    /// durable. For writes whose own record already names who did what and when (a till
+    /// order), so the answer to the client need not wait for the entry too.
+    pub fn audit_queued(
+        &self,
+        entry: &AuditEntry,
+    ) -> Result<impl Future<Output = Result<(), DomainError>> + use<>, DomainError> {
         let record = encode(&AuditRecord {
             at: entry.at.0,
             actor: entry.actor.map(|a| a.0),
@@ -726,7 +736,7 @@ impl Directory {
             remote: entry.remote.clone(),
         })?;
         let at = entry.at.0;
-        self.write_grouped(move |txn| {
+        self.writer.submit(move |txn| {
             let mut table = txn.open_table(AUDIT)?;
             let last = table.last()?.map_or(0, |(key, _)| key.value());
             // Unique and increasing even when two writes share a microsecond or the clock steps back.
@@ -734,7 +744,6 @@ impl Directory {
             table.insert(sequence, record.as_slice())?;
             Ok(())
         })
-        .await
     }
 
     /// Runs `write` with the other writes waiting, in one durable commit (`group.rs`).

@@ -105,6 +105,19 @@ impl GroupWriter {
         T: Send + 'static,
         F: FnMut(&WriteTransaction) -> Result<T, DomainError> + Send + 'static,
     {
+        self.submit(write)?.await
+    }
+
+    /// Queues `write` for the next group now, and returns what waits for its result: a caller
+    /// may answer its own client first and learn the outcome later.
+    pub(crate) fn submit<T, F>(
+        &self,
+        write: F,
+    ) -> Result<impl Future<Output = Result<T, DomainError>> + use<T, F>, DomainError>
+    where
+        T: Send + 'static,
+        F: FnMut(&WriteTransaction) -> Result<T, DomainError> + Send + 'static,
+    {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.jobs
             .as_ref()
@@ -115,9 +128,11 @@ impl GroupWriter {
                 reply,
             }))
             .map_err(|_| DomainError::Storage("the directory writer stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| DomainError::Storage("the directory writer stopped".into()))?
+        Ok(async move {
+            answer
+                .await
+                .map_err(|_| DomainError::Storage("the directory writer stopped".into()))?
+        })
     }
 }
 
