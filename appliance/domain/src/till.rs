@@ -10,7 +10,7 @@
 //! record (written after the ledger, as members are) answers later retries outright. The same
 //! order id with another request is refused.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
@@ -615,6 +615,43 @@ pub struct Till {
     /// and two at once would both return the same money. Refunds are rare; checkouts and
     /// top-ups never wait on it.
     refunds: tokio::sync::Mutex<()>,
+    /// What the scheme proposed for recent quotes, by token.
+    proposals: Mutex<Proposals>,
+}
+
+/// The most recent quotes whose proposals are kept for their commit.
+const PROPOSALS_MAX: usize = 4096;
+
+/// The scheme's proposal for each recent quote, by the quote's token, oldest dropped first.
+/// A commit whose token is here checks it against the member's balances and the rules as they
+/// are now, with the proposal the member was shown, instead of asking the scheme again: the
+/// token names all of them, so an equal token means an equal quote. A proposal depends only
+/// on what the token covers, plus the time of day; a sale quoted in a time window (happy hour)
+/// and paid just after it keeps the price the member saw. A token not here (another box's,
+/// an old one, after a restart) is quoted again as before.
+#[derive(Debug, Default)]
+struct Proposals {
+    by_token: HashMap<String, Vec<Effect>>,
+    order: VecDeque<String>,
+}
+
+impl Proposals {
+    fn keep(&mut self, token: &str, effects: &[Effect]) {
+        if self.by_token.contains_key(token) {
+            return;
+        }
+        if self.order.len() >= PROPOSALS_MAX
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.by_token.remove(&oldest);
+        }
+        self.by_token.insert(token.to_owned(), effects.to_vec());
+        self.order.push_back(token.to_owned());
+    }
+
+    fn get(&self, token: &str) -> Option<Vec<Effect>> {
+        self.by_token.get(token).cloned()
+    }
 }
 
 /// The hash that names an order's transfers: the same merchant and order id, the same ids.
@@ -943,6 +980,7 @@ impl Till {
             options,
             ready: Mutex::new(HashSet::new()),
             refunds: tokio::sync::Mutex::new(()),
+            proposals: Mutex::new(Proposals::default()),
         }
     }
 
@@ -1082,18 +1120,20 @@ impl Till {
         now: UnixMillis,
     ) -> Outcome<Quote> {
         Ok(self
-            .quoted(actor, scheme, request, now)?
+            .quoted(actor, scheme, request, now, None)?
             .map(|quoted| quoted.quote))
     }
 
     /// A quote with what it was made from: the commit goes on with the same member and store
-    /// rather than reading them again.
+    /// rather than reading them again. Given the token a commit brings, the proposal kept for
+    /// it is tried first (see [`Proposals`]).
     fn quoted(
         &self,
         actor: &TillActor,
         scheme: &dyn Scheme,
         request: &CheckoutRequest,
         now: UnixMillis,
+        token: Option<&str>,
     ) -> Outcome<Quoted> {
         if let Err(refused) =
             check_order_id("order", &request.order).and_then(|()| check_lines(&request.lines))
@@ -1112,23 +1152,48 @@ impl Till {
             store: &store,
             at,
         };
-        let effects = match scheme.quote_checkout(&context, &request.lines) {
-            Ok(effects) => effects,
-            Err(failure) => return Ok(Err(TillError::Scheme(failure))),
+        let rules = scheme.rules_version();
+        // Everything a quote depends on: the order, the balances, the proposal, the rules.
+        let priced = |effects: Vec<Effect>| -> Outcome<Quote> {
+            let mut quote = match price(request, actor.store, context.member.balances, effects) {
+                Ok(quote) => quote,
+                Err(refused) => return Ok(Err(refused)),
+            };
+            quote.token = fingerprint(&(
+                &rules,
+                actor.store,
+                request,
+                &quote.balances,
+                &quote.effects,
+            ))?;
+            Ok(Ok(quote))
+        };
+        let kept = token.and_then(|token| Some((token, self.proposals.lock().ok()?.get(token)?)));
+        let mut quote = None;
+        if let Some((token, effects)) = kept
+            && let Ok(again) = priced(effects)?
+            && again.token == token
+        {
+            quote = Some(again);
+        }
+        let quote = match quote {
+            Some(quote) => quote,
+            None => {
+                let effects = match scheme.quote_checkout(&context, &request.lines) {
+                    Ok(effects) => effects,
+                    Err(failure) => return Ok(Err(TillError::Scheme(failure))),
+                };
+                let quote = match priced(effects)? {
+                    Ok(quote) => quote,
+                    Err(refused) => return Ok(Err(refused)),
+                };
+                if let Ok(mut proposals) = self.proposals.lock() {
+                    proposals.keep(&quote.token, &quote.effects);
+                }
+                quote
+            }
         };
         let member = context.member;
-        let mut quote = match price(request, actor.store, member.balances, effects) {
-            Ok(quote) => quote,
-            Err(refused) => return Ok(Err(refused)),
-        };
-        // Everything the quote depends on: the order, the balances, the proposal, the rules.
-        quote.token = fingerprint(&(
-            scheme.rules_version(),
-            actor.store,
-            request,
-            &quote.balances,
-            &quote.effects,
-        ))?;
         Ok(Ok(Quoted {
             quote,
             record,
@@ -1168,7 +1233,7 @@ impl Till {
             member,
             store,
             at,
-        } = match self.quoted(actor, scheme, request, now)? {
+        } = match self.quoted(actor, scheme, request, now, Some(token))? {
             Ok(quoted) => quoted,
             Err(refused) => return Ok(Err(refused)),
         };

@@ -594,3 +594,210 @@ proptest! {
         block_on(scenario(steps, options(deduct)))?;
     }
 }
+
+/// [`Rules`] that count how often they are asked for a quote, under a version the test changes.
+struct Counted {
+    quotes: std::sync::atomic::AtomicUsize,
+    version: std::sync::Mutex<String>,
+}
+
+impl Counted {
+    fn quotes(&self) -> usize {
+        self.quotes.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Scheme for Counted {
+    fn quote_checkout(
+        &self,
+        context: &SchemeContext<'_>,
+        lines: &[TillLine],
+    ) -> Result<Vec<Effect>, SchemeFailure> {
+        self.quotes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Rules.quote_checkout(context, lines)
+    }
+    fn commit_checkout(
+        &self,
+        context: &SchemeContext<'_>,
+        lines: &[TillLine],
+        paid: Paid,
+        accepted: &[Effect],
+    ) -> Result<Vec<Effect>, SchemeFailure> {
+        Rules.commit_checkout(context, lines, paid, accepted)
+    }
+    fn top_up(&self, context: &SchemeContext<'_>, paid: u64) -> Result<Vec<Effect>, SchemeFailure> {
+        Rules.top_up(context, paid)
+    }
+    fn refund(
+        &self,
+        context: &SchemeContext<'_>,
+        original: &str,
+        lines: &[TillLine],
+    ) -> Result<Vec<Effect>, SchemeFailure> {
+        Rules.refund(context, original, lines)
+    }
+    fn rules_version(&self) -> String {
+        self.version.lock().unwrap().clone()
+    }
+}
+
+/// A commit checks its quote with the proposal the member was shown, kept by the till, rather
+/// than asking the scheme again; what the token covers still decides: new balances or new rules
+/// make it stale, and a till without the proposal (a restart) asks the scheme again.
+#[test]
+fn a_commit_reuses_its_quotes_proposal_only_while_the_token_holds() {
+    block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let directory = Arc::new(
+            Directory::open(
+                &dir.path().join("directory.redb"),
+                SessionOptions::default(),
+            )
+            .unwrap(),
+        );
+        let ledger =
+            tongka_ledger::Ledger::open(&dir.path().join("ledger.redb"), Default::default())
+                .unwrap();
+        let boss = directory
+            .create_staff(
+                directory.first_merchant(),
+                &NewStaff {
+                    department: None,
+                    username: "boss".into(),
+                    display_name: "老板".into(),
+                    role: Role::HqAdmin,
+                    scope: Scope::AllStores,
+                    password: "long enough".into(),
+                },
+                NOW,
+            )
+            .unwrap()
+            .unwrap();
+        let store = directory
+            .create_store(
+                &boss,
+                &NewStore {
+                    code: "A".into(),
+                    name: "A 店".into(),
+                    kind: StoreKind::Direct,
+                    opened_on: tongka_domain::Date::parse("2024-01-01").unwrap(),
+                    time_zone: "Asia/Shanghai".into(),
+                },
+                NOW,
+            )
+            .unwrap()
+            .unwrap();
+        let book = Members::open(Arc::clone(&directory), ledger).await.unwrap();
+        let member = book
+            .create(&boss, &NewMember::default(), NOW)
+            .await
+            .unwrap()
+            .unwrap()
+            .member
+            .id;
+        let till = Till::new(book.clone(), options(false));
+        let actor = TillActor {
+            merchant: boss.merchant,
+            store: store.id,
+            staff: Some(boss.id),
+            terminal: None,
+        };
+        let scheme = Counted {
+            quotes: Default::default(),
+            version: std::sync::Mutex::new("rules-1".into()),
+        };
+        let top_up = |order: &str| TopUpRequest {
+            order: order.into(),
+            member,
+            amount_fen: 5_000,
+            tenders: Vec::new(),
+            approved_by: None,
+        };
+        till.top_up(&actor, &scheme, &top_up("T-1"), NOW)
+            .await
+            .unwrap()
+            .unwrap();
+        let sale = |order: &str| CheckoutRequest {
+            order: order.into(),
+            member,
+            lines: vec![TillLine {
+                line: 1,
+                sku: "MILK".into(),
+                category: String::new(),
+                quantity_milli: 1_000,
+                unit_price_fen: 1_000,
+                promotional: false,
+                no_points: false,
+                no_discount: false,
+            }],
+        };
+        async fn checkout(
+            till: &Till,
+            (actor, scheme): (&TillActor, &Counted),
+            request: CheckoutRequest,
+            token: String,
+            fen: u64,
+        ) -> Result<Order, TillError> {
+            let payment = Payment {
+                stored_value_fen: fen,
+                points: 0,
+                tenders: Vec::new(),
+            };
+            till.checkout(actor, scheme, &request, &payment, &token, NOW)
+                .await
+                .unwrap()
+        }
+        let by = (&actor, &scheme);
+
+        // Quoted once, committed without asking again.
+        let quote = till
+            .quote(&actor, &scheme, &sale("S-1"), NOW)
+            .unwrap()
+            .unwrap();
+        assert_eq!(scheme.quotes(), 1);
+        let paid = quote.payable_fen;
+        let done = checkout(&till, by, sale("S-1"), quote.token, paid)
+            .await
+            .unwrap();
+        assert_eq!(done.moved.principal_fen, paid);
+        assert_eq!(scheme.quotes(), 1, "the kept proposal served the commit");
+
+        // Her balance changes between quote and commit: stale, with a fresh quote.
+        let quote = till
+            .quote(&actor, &scheme, &sale("S-2"), NOW)
+            .unwrap()
+            .unwrap();
+        till.top_up(&actor, &scheme, &top_up("T-2"), NOW)
+            .await
+            .unwrap()
+            .unwrap();
+        let stale = checkout(&till, by, sale("S-2"), quote.token.clone(), paid).await;
+        let Err(TillError::QuoteStale(fresh)) = stale else {
+            panic!("{stale:?}");
+        };
+        assert_ne!(fresh.token, quote.token);
+
+        // The rules change between quote and commit: stale.
+        let quote = till
+            .quote(&actor, &scheme, &sale("S-3"), NOW)
+            .unwrap()
+            .unwrap();
+        *scheme.version.lock().unwrap() = "rules-2".into();
+        let stale = checkout(&till, by, sale("S-3"), quote.token, paid).await;
+        assert!(matches!(stale, Err(TillError::QuoteStale(_))), "{stale:?}");
+
+        // A till that never made the quote (the box restarted) asks the scheme again.
+        let quote = till
+            .quote(&actor, &scheme, &sale("S-4"), NOW)
+            .unwrap()
+            .unwrap();
+        let asked = scheme.quotes();
+        let restarted = Till::new(book.clone(), options(false));
+        let done = checkout(&restarted, by, sale("S-4"), quote.token, paid)
+            .await
+            .unwrap();
+        assert_eq!(done.moved.principal_fen, paid);
+        assert_eq!(scheme.quotes(), asked + 1);
+    });
+}
