@@ -689,6 +689,16 @@ pub struct Thresholds {
     pub points: Option<u64>,
 }
 
+impl Thresholds {
+    /// Whether any threshold is set: a tier without one is reached only by hand or by a scheme.
+    pub fn any(&self) -> bool {
+        self.growth.is_some()
+            || self.total_spend_fen.is_some()
+            || self.single_top_up_fen.is_some()
+            || self.points.is_some()
+    }
+}
+
 /// A tier as entered.
 #[derive(Clone, Debug)]
 pub struct NewTier {

@@ -2276,50 +2276,59 @@ impl Till {
     ) -> Result<Order, DomainError> {
         let balances = self.members.balances(order.member)?;
         let tiers = self.members.tiers(order.merchant)?;
+        // Without a tier to be set or reached, the member's record is not read in the writer.
+        let may_move = tier_set.is_some() || tiers.iter().any(|tier| tier.thresholds.any());
         let members = self.members.clone();
         let mut order = order;
         order.balances_after = balances;
-        self.members
+        // Encoded here, not in the writer every group's writes wait on; again there only if
+        // the order moved the member to another tier.
+        let encoded = encode(&order)?;
+        let key = (order.merchant, order.id.clone());
+        let (member, id, at) = (order.member, order.id.clone(), order.at);
+        let tier_change = self
+            .members
             .directory()
             .write_grouped(move |txn| {
-                let mut order = order.clone();
                 let mut stats_table = txn.open_table(MEMBER_STATS)?;
                 let mut stats: MemberStats = stats_table
-                    .get(order.member.0)?
+                    .get(member.0)?
                     .map(|bytes| decode("member stats", bytes.value()))
                     .transpose()?
                     .unwrap_or_default();
                 update_stats(&mut stats);
-                stats_table.insert(order.member.0, encode(&stats)?.as_slice())?;
+                stats_table.insert(member.0, encode(&stats)?.as_slice())?;
 
-                if let Some(member) = members.member_record_in(txn, order.member)? {
-                    let earned = earned_tier(&tiers, member.tier, &balances, &stats, top_up_fen);
+                let mut tier_change = None;
+                if may_move && let Some(record) = members.member_record_in(txn, member)? {
+                    let earned = earned_tier(&tiers, record.tier, &balances, &stats, top_up_fen);
                     let next = match (tier_set, earned) {
                         (Some(set), Some(up)) if higher(&tiers, set.0, up.0) == up.0 => Some(up),
                         (set, up) => set.or(up),
                     };
-                    if let Some((next, reason)) = next.filter(|next| Some(next.0) != member.tier) {
-                        let mut after = member.clone();
+                    if let Some((next, reason)) = next.filter(|next| Some(next.0) != record.tier) {
+                        let mut after = record.clone();
                         after.tier = Some(next);
-                        members.put_member_in(txn, Some(&member), &after)?;
-                        members.note_tier_in(
-                            txn,
-                            member.tier,
-                            &after,
-                            reason,
-                            Some(&order.id),
-                            order.at,
-                        )?;
-                        order.tier_change = Some(next);
+                        members.put_member_in(txn, Some(&record), &after)?;
+                        members.note_tier_in(txn, record.tier, &after, reason, Some(&id), at)?;
+                        tier_change = Some(next);
                     }
                 }
-                txn.open_table(ORDERS)?.insert(
-                    (order.merchant.0, order.id.as_str()),
-                    encode(&order)?.as_slice(),
-                )?;
-                Ok(order)
+                let mut orders = txn.open_table(ORDERS)?;
+                let key = (key.0.0, key.1.as_str());
+                match tier_change {
+                    None => orders.insert(key, encoded.as_slice())?,
+                    Some(next) => {
+                        let mut moved = decode::<Order>("order", &encoded)?;
+                        moved.tier_change = Some(next);
+                        orders.insert(key, encode(&moved)?.as_slice())?
+                    }
+                };
+                Ok(tier_change)
             })
-            .await
+            .await?;
+        order.tier_change = tier_change;
+        Ok(order)
     }
 }
 
