@@ -368,7 +368,14 @@ fn members_from_the_counter_to_erasure_through_the_real_box() {
     );
     assert_eq!(zhao["balances"]["stored_value"]["total"]["amount"], "98.80");
 
-    // Merge 赵 into 李娜: balances move through the ledger, cards follow.
+    // Merge 赵 into 李娜: balances move through the ledger, cards follow, and she keeps the
+    // better of the two tiers (赵 is on 金卡, she on 普通), noted in her tier history.
+    let gold_id = gold["id"].as_str().unwrap();
+    boss.ok(
+        "PUT",
+        &format!("/api/v1/members/{zhao_id}/tier"),
+        Some(&format!(r#"{{"tier":"{gold_id}"}}"#)),
+    );
     let merged = boss.ok(
         "POST",
         &format!("/api/v1/members/{li_id}/merge"),
@@ -380,6 +387,27 @@ fn members_from_the_counter_to_erasure_through_the_real_box() {
         "98.80"
     );
     assert_eq!(merged["cards"].as_array().unwrap().len(), 2);
+    assert_eq!(merged["tier"], gold_id);
+    let history = boss.ok(
+        "GET",
+        &format!("/api/v1/members/{li_id}/tier-history"),
+        None,
+    );
+    let last = history.as_array().unwrap().last().unwrap();
+    assert_eq!(
+        (&last["from"], last["to"].as_str(), last["reason"].as_str()),
+        (&regular["id"], Some(gold_id), Some("merged"))
+    );
+    // The same head office hand that put 赵 on 金卡 merged them.
+    let zhao_history = boss.ok(
+        "GET",
+        &format!("/api/v1/members/{zhao_id}/tier-history"),
+        None,
+    );
+    let by_hand = zhao_history.as_array().unwrap().last().unwrap();
+    assert_eq!(by_hand["reason"], "manual");
+    assert!(last["staff"].is_string(), "{history}");
+    assert_eq!(last["staff"], by_hand["staff"]);
     let zhao = boss.ok("GET", &format!("/api/v1/members/{zhao_id}"), None);
     assert_eq!(zhao["status"], "merged");
     assert_eq!(zhao["merged_into"], li_id.as_str());
@@ -390,7 +418,6 @@ fn members_from_the_counter_to_erasure_through_the_real_box() {
     );
 
     // Head office adjusts: a tier's settings, a member's tier, a freeze, another card.
-    let gold_id = gold["id"].as_str().unwrap();
     let gold = boss.ok(
         "PUT",
         &format!("/api/v1/tiers/{gold_id}"),

@@ -1053,10 +1053,10 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub order: ::std::option::Option<::std::string::String>,
         /**`joined`, `imported`, `manual`, `scheme` (the loyalty scheme's `set-tier`), `bought`
-        (with points at the till), or the threshold reached: `growth`, `total-spend`,
-        `single-top-up`, `points`.*/
+        (with points at the till), `merged` (a member merged in held a better tier), or the
+        threshold reached: `growth`, `total-spend`, `single-top-up`, `points`.*/
         pub reason: ::std::string::String,
-        ///Who set it by hand.
+        ///Who set it by hand, or merged the members.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub staff: ::std::option::Option<::std::string::String>,
         pub to: ::std::string::String,

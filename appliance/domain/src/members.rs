@@ -1047,6 +1047,7 @@ impl Members {
                 .await
                 .map_err(batch_error)?;
         }
+        let tiers = self.tiers(actor.merchant)?;
         let source_accounts = MemberAccount::ALL.iter().map(|a| a.id(from)).collect();
         self.ledger
             .close_accounts(source_accounts)
@@ -1095,6 +1096,15 @@ impl Members {
         if target.home_store.is_none() {
             target.home_store = source.home_store;
         }
+        // One person, one tier: the better of the two cards' (a tier since withdrawn counts
+        // for nothing).
+        let rank = |tier: Option<TierId>| {
+            tier.and_then(|id| tiers.iter().find(|t| t.id == id))
+                .map(|t| t.rank)
+        };
+        if rank(source.tier) > rank(target.tier) {
+            target.tier = source.tier;
+        }
         // The source keeps its name so the merge stays readable in its history; its phone, cards
         // and tags now belong to the target.
         s.phone = None;
@@ -1104,6 +1114,14 @@ impl Members {
             return Ok(Err(error));
         }
         put_member(&txn, Some(&target_before), &target)?;
+        note_tier_in(
+            &txn,
+            target_before.tier,
+            &target,
+            TierReason::Merged,
+            (None, Some(actor.id)),
+            now,
+        )?;
         txn.commit()?;
         Ok(Ok(self.view(target)?))
     }
@@ -1600,6 +1618,8 @@ pub enum TierReason {
     Points,
     /// Bought with points at the till (积分升级).
     Bought,
+    /// Another member merged into this one held a better tier (`staff` says who merged).
+    Merged,
 }
 
 /// Appends to the member's tier history if `after`'s tier differs from `from`; `by` is the till

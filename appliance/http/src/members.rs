@@ -787,10 +787,10 @@ pub struct TierChangeBody {
     from: Option<String>,
     to: String,
     /// `joined`, `imported`, `manual`, `scheme` (the loyalty scheme's `set-tier`), `bought`
-    /// (with points at the till), or the threshold reached: `growth`, `total-spend`,
-    /// `single-top-up`, `points`.
+    /// (with points at the till), `merged` (a member merged in held a better tier), or the
+    /// threshold reached: `growth`, `total-spend`, `single-top-up`, `points`.
     reason: String,
-    /// Who set it by hand.
+    /// Who set it by hand, or merged the members.
     staff: Option<String>,
     /// The till order that caused it.
     order: Option<String>,
@@ -808,6 +808,7 @@ impl From<&TierChange> for TierChangeBody {
             TierReason::SingleTopUp => "single-top-up",
             TierReason::Points => "points",
             TierReason::Bought => "bought",
+            TierReason::Merged => "merged",
         };
         TierChangeBody {
             at: crate::auth::rfc3339(change.at),
