@@ -129,6 +129,54 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub store: ::std::option::Option<::std::string::String>,
     }
+    ///`CommissionReportBody`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct CommissionReportBody {
+        pub from: ::std::string::String,
+        pub stores: ::std::vec::Vec<StoreCommissionBody>,
+        pub to: ::std::string::String,
+        pub total: EarnedBody,
+        pub zone: ::std::string::String,
+    }
+    ///The query of `commission_report`.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
+    pub struct CommissionReportQuery {
+        ///The first day, `YYYY-MM-DD` (China time).
+        pub from: ::std::string::String,
+        ///The last day, included; at most 366 days after `from`.
+        pub to: ::std::string::String,
+    }
+    /**One rule: on an event, for members of a tier and staff of a role (either may be left out
+    to match any), a fixed amount or a rate. The most specific rule that matches applies: one
+    naming the tier before one that does not, then one naming the role.*/
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
+    pub struct CommissionRuleBody {
+        ///固定额: yuan per event, `"5.00"`.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub fixed: ::std::option::Option<::std::string::String>,
+        /**`card-opening` (开卡, on the card fee), `top-up` (充值, on the amount paid in) or `sale`
+        (消费, on what the member pays after discounts).*/
+        pub on: ::std::string::String,
+        ///按比例: percent of the amount, at most 2 places, at most `"100"`.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub rate: ::std::option::Option<::std::string::String>,
+        ///`cashier`, `store_manager` or `hq_admin`: only for staff of that role (员工级别).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub role: ::std::option::Option<::std::string::String>,
+        ///A tier id: only for members on that tier.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub tier: ::std::option::Option<::std::string::String>,
+    }
+    ///`CommissionRulesBody`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
+    pub struct CommissionRulesBody {
+        /**At most 200; no two with the same `on`, `tier` and `role`. An empty list stops
+        commission.*/
+        pub rules: ::std::vec::Vec<CommissionRuleBody>,
+    }
     ///`ConsentBody`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct ConsentBody {
@@ -205,6 +253,10 @@ pub mod types {
         ///The referring member's id.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub referrer: ::std::option::Option<::std::string::String>,
+        /**At the till only: the staff member credited with the opening's commission (a staff
+        id); the signed-in staff member if absent. Needs `order`.*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub seller: ::std::option::Option<::std::string::String>,
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub tags: ::std::vec::Vec<::std::string::String>,
         ///At the till only: how the fee and the top-up were paid; cash if empty. They must add up.
@@ -294,6 +346,20 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub line: ::std::option::Option<i32>,
         pub reason: ::std::string::String,
+    }
+    /**What a staff member (or a store, or the chain) earned over the period; signed, since a
+    refund can take back commission earned before the period.*/
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct EarnedBody {
+        pub card_openings: Money,
+        ///Commission credits: a sale or a top-up is one, a card opened with a first top-up two.
+        pub count: i64,
+        ///Earned less taken back.
+        pub net: Money,
+        ///Taken back by refunds.
+        pub reversed: Money,
+        pub sales: Money,
+        pub top_ups: Money,
     }
     ///The query of `find_member`.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
@@ -562,6 +628,8 @@ pub mod types {
         pub clawback: Money,
         ///A refund: points to take back that the member had already spent…
         pub clawback_points: ::std::string::String,
+        ///Staff commission (提成) credited to the order's `seller`, or (refund) taken back.
+        pub commission: Money,
         pub growth: ::std::string::String,
         ///Points the member earned, or (refund) that were taken back.
         pub points: ::std::string::String,
@@ -644,6 +712,9 @@ pub mod types {
         pub refunded: MovedBody,
         ///A checkout's refunds, and what they returned in all.
         pub refunds: ::std::vec::Vec<::std::string::String>,
+        ///The staff member credited with the commission.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub seller: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub staff: ::std::option::Option<::std::string::String>,
         pub store: ::std::string::String,
@@ -679,6 +750,10 @@ pub mod types {
         ///Points used to pay (积分抵现), a whole number within the quote's offer.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub points: ::std::option::Option<::std::string::String>,
+        /**The staff member credited with the sale's commission (提成归属, 导购), a staff id; the
+        signed-in staff member if absent. Must work at the store.*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub seller: ::std::option::Option<::std::string::String>,
         ///Paid from stored value, in yuan.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub stored_value: ::std::option::Option<::std::string::String>,
@@ -919,6 +994,23 @@ pub mod types {
         pub stores: StoresBody,
         pub username: ::std::string::String,
     }
+    ///`StaffCommissionBody`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct StaffCommissionBody {
+        pub card_openings: Money,
+        ///Commission credits: a sale or a top-up is one, a card opened with a first top-up two.
+        pub count: i64,
+        pub display_name: ::std::string::String,
+        ///Earned less taken back.
+        pub net: Money,
+        ///Taken back by refunds.
+        pub reversed: Money,
+        pub role: ::std::string::String,
+        pub sales: Money,
+        pub staff: ::std::string::String,
+        pub top_ups: Money,
+        pub username: ::std::string::String,
+    }
     ///`StoreBody`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct StoreBody {
@@ -931,6 +1023,16 @@ pub mod types {
         pub time_zone: ::std::string::String,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub top_up_approval_above: ::std::option::Option<Money>,
+    }
+    ///`StoreCommissionBody`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct StoreCommissionBody {
+        pub code: ::std::string::String,
+        pub name: ::std::string::String,
+        ///Staff who earned or gave back commission here in the period, by username.
+        pub staff: ::std::vec::Vec<StaffCommissionBody>,
+        pub store: ::std::string::String,
+        pub total: EarnedBody,
     }
     ///`StoreSettlementBody`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
@@ -1120,6 +1222,10 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub member: ::std::option::Option<::std::string::String>,
         pub order: ::std::string::String,
+        /**The staff member credited with the top-up's commission, a staff id; the signed-in
+        staff member if absent.*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub seller: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub store: ::std::option::Option<::std::string::String>,
         ///How it was paid; cash if empty. They must add up to `amount`.
@@ -1320,6 +1426,40 @@ impl Client {
                 &"/api/v1/till/checkouts",
                 None,
                 crate::Payload::json(body)?,
+            )
+            .await?;
+        crate::parse(&answer)
+    }
+
+    /// 提成报表 / What each staff member earned in commission at each store over a period. Head
+    /// office and departments see every store, a store manager theirs, a cashier their own line.
+    ///
+    /// `GET /api/v1/reports/commission`
+    pub async fn commission_report(
+        &self,
+        query: &types::CommissionReportQuery,
+    ) -> Result<CommissionReportBody, ClientError> {
+        let answer = self
+            .send(
+                Method::GET,
+                &"/api/v1/reports/commission",
+                Some(crate::query(query)?),
+                crate::Payload::None,
+            )
+            .await?;
+        crate::parse(&answer)
+    }
+
+    /// 提成方案 / The merchant's commission rules.
+    ///
+    /// `GET /api/v1/commission-rules`
+    pub async fn commission_rules(&self) -> Result<CommissionRulesBody, ClientError> {
+        let answer = self
+            .send(
+                Method::GET,
+                &"/api/v1/commission-rules",
+                None,
+                crate::Payload::None,
             )
             .await?;
         crate::parse(&answer)
@@ -2122,6 +2262,25 @@ impl Client {
                 &"/api/v1/members",
                 Some(crate::query(query)?),
                 crate::Payload::None,
+            )
+            .await?;
+        crate::parse(&answer)
+    }
+
+    /// 设置提成方案 / Replaces the merchant's commission rules (head office). They apply to every
+    /// opening, top-up and sale from then on; what was earned before stays.
+    ///
+    /// `PUT /api/v1/commission-rules`
+    pub async fn set_commission_rules(
+        &self,
+        body: &CommissionRulesBody,
+    ) -> Result<CommissionRulesBody, ClientError> {
+        let answer = self
+            .send(
+                Method::PUT,
+                &"/api/v1/commission-rules",
+                None,
+                crate::Payload::json(body)?,
             )
             .await?;
         crate::parse(&answer)

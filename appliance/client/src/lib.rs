@@ -529,6 +529,7 @@ impl types::TopUpRequest {
             amount: amount.into(),
             tenders: Vec::new(),
             approval: None,
+            seller: None,
         }
     }
 }

@@ -148,10 +148,12 @@ pub enum StoreAccount {
     PointsRedeemed,
     /// Growth the store's sales gave: debited.
     GrowthIssued,
+    /// Staff commission (提成) earned on the store's openings, top-ups and sales: debited.
+    CommissionExpense,
 }
 
 impl StoreAccount {
-    pub const ALL: [StoreAccount; 7] = [
+    pub const ALL: [StoreAccount; 8] = [
         StoreAccount::StoredValueSold,
         StoreAccount::BonusGiven,
         StoreAccount::StoredValueRedeemed,
@@ -159,6 +161,7 @@ impl StoreAccount {
         StoreAccount::PointsIssued,
         StoreAccount::PointsRedeemed,
         StoreAccount::GrowthIssued,
+        StoreAccount::CommissionExpense,
     ];
 
     pub fn code(self) -> u16 {
@@ -170,6 +173,7 @@ impl StoreAccount {
             StoreAccount::PointsIssued => 205,
             StoreAccount::PointsRedeemed => 206,
             StoreAccount::GrowthIssued => 207,
+            StoreAccount::CommissionExpense => 208,
         }
     }
 
@@ -178,7 +182,8 @@ impl StoreAccount {
             StoreAccount::StoredValueSold
             | StoreAccount::BonusGiven
             | StoreAccount::StoredValueRedeemed
-            | StoreAccount::BonusRedeemed => CNY,
+            | StoreAccount::BonusRedeemed
+            | StoreAccount::CommissionExpense => CNY,
             StoreAccount::PointsIssued | StoreAccount::PointsRedeemed => POINTS,
             StoreAccount::GrowthIssued => GROWTH,
         }
@@ -230,6 +235,10 @@ pub mod transfer_code {
     /// A refund moving back part of what a transfer moved; its `user_data.u128` is that
     /// transfer's id.
     pub const REVERSAL: u16 = 30;
+    /// Staff commission (提成) on a card opening, a top-up, a sale.
+    pub const COMMISSION_CARD_OPENING: u16 = 40;
+    pub const COMMISSION_TOP_UP: u16 = 41;
+    pub const COMMISSION_SALE: u16 = 42;
 }
 
 /// A transfer id for `purpose` about `subject`, distinct per `part`.

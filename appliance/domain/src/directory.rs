@@ -278,6 +278,7 @@ impl Directory {
             crate::members::open_tables(&txn)?;
             crate::till::open_tables(&txn)?;
             crate::gifts::open_tables(&txn)?;
+            crate::commission::open_tables(&txn)?;
             txn.open_table(DEPARTMENTS)?;
         }
         let first_merchant = {

@@ -28,6 +28,7 @@ macro_rules! hex_id {
 
 pub mod accounts;
 mod audit;
+mod commission;
 mod directory;
 mod error;
 mod gifts;
@@ -44,6 +45,11 @@ mod terminal;
 mod till;
 
 pub use audit::{AuditCursor, AuditEntry, AuditLogPage};
+pub use commission::{
+    COMMISSION_BASIS_POINTS_MAX, COMMISSION_REPORT_DAYS_MAX, COMMISSION_RULES_MAX,
+    CommissionAmount, CommissionError, CommissionEvent, CommissionReport, CommissionRule, Earned,
+    StoreCommission, commission_for, staff_account_id,
+};
 pub use directory::{Directory, Session, SessionOptions};
 pub use error::{
     AuditError, AuthError, DomainError, LoginError, MemberError, StaffError, StoreError,

@@ -15,7 +15,8 @@ hex_id! {
 }
 
 /// What a staff member may do. Roles are ordered from the most to the least powerful.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Role {
     /// 总部管理员: everything, including staff and tiers.
     HqAdmin,

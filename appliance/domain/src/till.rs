@@ -11,7 +11,7 @@
 //! order id with another request is refused.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
@@ -20,13 +20,14 @@ use tongka_ledger::{AccountId, BatchError, NewTransfer, TransferError, TransferK
 
 use crate::UnixMillis;
 use crate::accounts::{self, MemberAccount, StoreAccount, batch_error, transfer_code};
+use crate::commission::{self, CommissionError, CommissionEvent, CommissionRule, commission_for};
 use crate::directory::{decode, encode};
 use crate::error::{DomainError, MemberError};
 use crate::gifts::{GIFT_QUANTITY_MAX, GiftId, Reservation, Unreserved};
 use crate::member::{FieldError, Invalid, Member, MemberId, MemberStatus, Tier, TierId};
 use crate::members::{Balances, MERCHANT_UTC_OFFSET_MINUTES, Members, TierReason};
 use crate::merchant::MerchantId;
-use crate::staff::{StaffId, StoreId};
+use crate::staff::{Role, Staff, StaffId, StoreId};
 use crate::store::{Date, Store};
 use crate::terminal::TerminalId;
 
@@ -304,6 +305,9 @@ pub struct Payment {
     pub stored_value_fen: u64,
     pub points: u64,
     pub tenders: Vec<Tender>,
+    /// Who is credited with the sale's commission (导购), if not the staff member at the till.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seller: Option<StaffId>,
 }
 
 /// A line priced: its amount, the discounts on it, and what is left to pay (its share of an
@@ -392,6 +396,9 @@ pub struct Moved {
     pub clawback_points: u64,
     #[serde(default)]
     pub clawback_fen: u64,
+    /// Staff commission credited (or, for a refund, taken back).
+    #[serde(default)]
+    pub commission_fen: u64,
 }
 
 /// A committed till operation: what the receipt prints, what a refund reverses.
@@ -434,6 +441,9 @@ pub struct Order {
     /// A gift redemption's gift, quantity and points.
     #[serde(default)]
     pub gift: Option<Reservation>,
+    /// The staff member credited with the order's commission (`moved.commission_fen`).
+    #[serde(default)]
+    pub seller: Option<StaffId>,
 }
 
 /// A line (or part of one) to refund.
@@ -458,6 +468,9 @@ pub struct TopUpRequest {
     pub amount_fen: u64,
     /// How it was paid; empty means cash.
     pub tenders: Vec<Tender>,
+    /// Who is credited with the top-up's commission, if not the staff member at the till.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seller: Option<StaffId>,
     /// The manager who authorised it, their password checked, where the store asks for one.
     /// Not part of the request's identity: a retry may be authorised by another manager.
     #[serde(skip)]
@@ -513,6 +526,9 @@ pub struct Opening {
     pub top_up_fen: u64,
     /// How the fee and the top-up were paid together; empty means cash.
     pub tenders: Vec<Tender>,
+    /// Who is credited with the opening's commission, if not the staff member at the till.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seller: Option<StaffId>,
     /// The manager who authorised a first top-up above the store's amount (as for a top-up);
     /// not part of the request's identity.
     #[serde(skip)]
@@ -580,6 +596,8 @@ pub enum TillError {
     UnknownTier(String),
     #[error("{0}")]
     Member(crate::error::MemberError),
+    #[error("the seller named is not an active staff member of this store")]
+    UnknownSeller,
 }
 
 /// Who signs a member up at the till.
@@ -617,6 +635,10 @@ pub struct Till {
     refunds: tokio::sync::Mutex<()>,
     /// What the scheme proposed for recent quotes, by token.
     proposals: Mutex<Proposals>,
+    /// Each merchant's commission rules as last read or set: every sale consults them.
+    commission_rules: Mutex<HashMap<MerchantId, Arc<Vec<CommissionRule>>>>,
+    /// Staff whose commission accounts are known to exist.
+    staff_ready: Mutex<HashSet<StaffId>>,
 }
 
 /// The most recent quotes whose proposals are kept for their commit.
@@ -953,6 +975,19 @@ impl Legs {
         gains.referrer_points
     }
 
+    /// Commission `amount` for `seller`, from the store's expense; reversed by a refund.
+    fn commission(&mut self, part: u16, store: StoreId, seller: StaffId, amount: u64, code: u16) {
+        let (expense, owed) = (
+            StoreAccount::CommissionExpense.id(store),
+            commission::staff_account_id(seller),
+        );
+        if self.reverses.is_some() {
+            self.leg(part, owed, expense, amount, transfer_code::REVERSAL);
+        } else {
+            self.leg(part, expense, owed, amount, code);
+        }
+    }
+
     /// The transfer ids, as the order records them.
     fn ids(&self) -> Vec<String> {
         self.transfers
@@ -971,6 +1006,10 @@ mod part {
     pub const POINTS_EARNED: u16 = 4;
     pub const GROWTH_EARNED: u16 = 5;
     pub const REFERRER_POINTS: u16 = 6;
+    /// The commission of the order's own event.
+    pub const COMMISSION: u16 = 7;
+    /// The commission on the first top-up of a card opened at the till.
+    pub const COMMISSION_TOP_UP: u16 = 8;
 }
 
 impl Till {
@@ -981,6 +1020,8 @@ impl Till {
             ready: Mutex::new(HashSet::new()),
             refunds: tokio::sync::Mutex::new(()),
             proposals: Mutex::new(Proposals::default()),
+            commission_rules: Mutex::new(HashMap::new()),
+            staff_ready: Mutex::new(HashSet::new()),
         }
     }
 
@@ -1009,6 +1050,117 @@ impl Till {
         if let Ok(mut ready) = self.ready.lock() {
             ready.insert(store);
         }
+        Ok(())
+    }
+
+    /// Opens a staff member's commission account the first time they earn commission.
+    async fn staff_account(&self, staff: StaffId) -> Result<(), DomainError> {
+        if self
+            .staff_ready
+            .lock()
+            .is_ok_and(|ready| ready.contains(&staff))
+        {
+            return Ok(());
+        }
+        self.members
+            .ledger()
+            .create_accounts(vec![commission::staff_account(staff)])
+            .await
+            .map_err(batch_error)?;
+        if let Ok(mut ready) = self.staff_ready.lock() {
+            ready.insert(staff);
+        }
+        Ok(())
+    }
+
+    /// The merchant's commission rules (提成方案); none until head office sets them.
+    pub fn commission_rules(
+        &self,
+        merchant: MerchantId,
+    ) -> Result<Arc<Vec<CommissionRule>>, DomainError> {
+        if let Some(rules) = self
+            .commission_rules
+            .lock()
+            .ok()
+            .and_then(|cache| cache.get(&merchant).cloned())
+        {
+            return Ok(rules);
+        }
+        let rules = Arc::new(commission::read_rules(self.db(), merchant)?);
+        if let Ok(mut cache) = self.commission_rules.lock() {
+            cache.insert(merchant, rules.clone());
+        }
+        Ok(rules)
+    }
+
+    /// Replaces the merchant's commission rules (head office): every rule is checked, a tier
+    /// named must be the merchant's, no two rules have the same event, tier and role.
+    pub fn set_commission_rules(
+        &self,
+        actor: &Staff,
+        rules: Vec<CommissionRule>,
+    ) -> Result<Result<Arc<Vec<CommissionRule>>, CommissionError>, DomainError> {
+        if let Err(refused) = commission::write_rules(&self.members, actor, &rules)? {
+            return Ok(Err(refused));
+        }
+        let rules = Arc::new(rules);
+        if let Ok(mut cache) = self.commission_rules.lock() {
+            cache.insert(actor.merchant, rules.clone());
+        }
+        Ok(Ok(rules))
+    }
+
+    /// Who is credited with an order's commission: the staff member the POS names (导购), or
+    /// the one signed in at the till; a terminal that names nobody credits nobody. One named
+    /// must be an active staff member working at this store.
+    fn seller(&self, actor: &TillActor, named: Option<StaffId>) -> Outcome<Option<Staff>> {
+        let Some(id) = named.or(actor.staff) else {
+            return Ok(Ok(None));
+        };
+        let found = self.members.directory().staff(id)?.filter(|staff| {
+            staff.merchant == actor.merchant
+                && !staff.disabled
+                && staff.role != Role::Department
+                && staff.scope.covers(actor.store)
+        });
+        match found {
+            Some(staff) => Ok(Ok(Some(staff))),
+            None if named.is_some() => Ok(Err(TillError::UnknownSeller)),
+            None => Ok(Ok(None)),
+        }
+    }
+
+    /// The commission `seller` earns for `on`, serving a member on `tier`, on `base_fen`.
+    fn commission(
+        &self,
+        merchant: MerchantId,
+        seller: Option<&Staff>,
+        on: CommissionEvent,
+        tier: Option<TierId>,
+        base_fen: u64,
+    ) -> Result<u64, DomainError> {
+        let Some(seller) = seller else {
+            return Ok(0);
+        };
+        let rules = self.commission_rules(merchant)?;
+        Ok(commission_for(&rules, on, tier, seller.role, base_fen))
+    }
+
+    /// Adds `seller`'s commission to an order's legs, opening their account if it is new.
+    async fn credit(
+        &self,
+        legs: &mut Legs,
+        part: u16,
+        store: StoreId,
+        seller: Option<&Staff>,
+        amount: u64,
+        on: CommissionEvent,
+    ) -> Result<(), DomainError> {
+        let Some(seller) = seller.filter(|_| amount > 0) else {
+            return Ok(());
+        };
+        self.staff_account(seller.id).await?;
+        legs.commission(part, store, seller.id, amount, on.transfer_code());
         Ok(())
     }
 
@@ -1272,6 +1424,17 @@ impl Till {
             }));
         }
         let (principal, bonus) = self.split(payment.stored_value_fen, &balances);
+        let seller = match self.seller(actor, payment.seller)? {
+            Ok(seller) => seller,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let commission = self.commission(
+            actor.merchant,
+            seller.as_ref(),
+            CommissionEvent::Sale,
+            member_record.tier,
+            quote.payable_fen,
+        )?;
 
         let context = SchemeContext {
             order: &request.order,
@@ -1320,6 +1483,15 @@ impl Till {
             transfer_code::POINTS_OFFSET,
         );
         let referrer_points = legs.earnings(s, m, referrer, gains);
+        self.credit(
+            &mut legs,
+            part::COMMISSION,
+            s,
+            seller.as_ref(),
+            commission,
+            CommissionEvent::Sale,
+        )
+        .await?;
         let ids = legs.ids();
         if let Err(refused) = self.apply(actor.store, m, legs.transfers).await? {
             return Ok(Err(refused));
@@ -1347,10 +1519,12 @@ impl Till {
                 card_fee_fen: 0,
                 clawback_points: 0,
                 clawback_fen: 0,
+                commission_fen: commission,
             },
             referrer,
             effects,
             transfers: ids,
+            seller: seller.map(|seller| seller.id),
             ..Order::blank(actor, now)
         };
         let date = context.at.date;
@@ -1395,6 +1569,17 @@ impl Till {
         if let Err(refused) = approved(&store, request.amount_fen, request.approved_by) {
             return Ok(Err(refused));
         }
+        let seller = match self.seller(actor, request.seller)? {
+            Ok(seller) => seller,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let commission = self.commission(
+            actor.merchant,
+            seller.as_ref(),
+            CommissionEvent::TopUp,
+            member_record.tier,
+            request.amount_fen,
+        )?;
         let context = SchemeContext {
             order: &request.order,
             member,
@@ -1420,6 +1605,15 @@ impl Till {
         let mut legs = Legs::new(order_key(actor.merchant, &request.order), None);
         legs.top_up(s, m, request.amount_fen, bonus);
         let referrer_points = legs.earnings(s, m, referrer, gains);
+        self.credit(
+            &mut legs,
+            part::COMMISSION,
+            s,
+            seller.as_ref(),
+            commission,
+            CommissionEvent::TopUp,
+        )
+        .await?;
         let ids = legs.ids();
         if let Err(refused) = self.apply(s, m, legs.transfers).await? {
             return Ok(Err(refused));
@@ -1443,11 +1637,13 @@ impl Till {
                 card_fee_fen: 0,
                 clawback_points: 0,
                 clawback_fen: 0,
+                commission_fen: commission,
             },
             referrer,
             effects,
             transfers: ids,
             approved_by: request.approved_by,
+            seller: seller.map(|seller| seller.id),
             ..Order::blank(actor, now)
         };
         Ok(Ok(self
@@ -1614,6 +1810,7 @@ impl Till {
         let mut points_taken = back(paid.points_earned, before.points_earned);
         let mut growth_taken = back(paid.growth_earned, before.growth_earned);
         let referrer_taken = back(paid.referrer_points, before.referrer_points);
+        let commission_back = back(paid.commission_fen, before.commission_fen);
 
         let (_, member) = match self.member_for_till(actor.merchant, original.member)? {
             Ok(found) => found,
@@ -1741,6 +1938,13 @@ impl Till {
                 transfer_code::REVERSAL,
             );
         }
+        let commission_back = match original.seller {
+            Some(seller) => {
+                legs.commission(part::COMMISSION, s, seller, commission_back, 0);
+                commission_back
+            }
+            None => 0,
+        };
         let ids = legs.ids();
         if let Err(refused) = self.apply(s, m, legs.transfers).await? {
             return Ok(Err(refused));
@@ -1758,6 +1962,7 @@ impl Till {
             card_fee_fen: 0,
             clawback_points: spent,
             clawback_fen,
+            commission_fen: commission_back,
         };
         let settled = Moved {
             principal_fen: settled.0,
@@ -1780,6 +1985,7 @@ impl Till {
             effects,
             transfers: ids,
             balances_after: self.members.balances(m)?,
+            seller: original.seller,
             ..Order::blank(actor, now)
         };
         // The refund and the original's running totals in one transaction.
@@ -2085,6 +2291,29 @@ impl Till {
         if let Err(refused) = approved(&store, top_up_fen, approved_by) {
             return Ok(Err(refused));
         }
+        let seller = match self.seller(actor, opening.and_then(|opening| opening.seller))? {
+            Ok(seller) => seller,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        // The opening's own commission on the card fee, and a first top-up's as a top-up's.
+        let opening_commission = self.commission(
+            actor.merchant,
+            seller.as_ref(),
+            CommissionEvent::CardOpening,
+            member.tier,
+            card_fee_fen,
+        )?;
+        let top_up_commission = if top_up_fen > 0 {
+            self.commission(
+                actor.merchant,
+                seller.as_ref(),
+                CommissionEvent::TopUp,
+                member.tier,
+                top_up_fen,
+            )?
+        } else {
+            0
+        };
         let context = SchemeContext {
             order: &order_id,
             member: self.scheme_member(&member, Balances::default(), MemberStats::default())?,
@@ -2122,6 +2351,25 @@ impl Till {
         let mut legs = Legs::new(order_key(actor.merchant, &order_id), None);
         legs.top_up(s, m, top_up_fen, bonus);
         let referrer_points = legs.earnings(s, m, referrer, gains);
+        let seller_ref = seller.as_ref();
+        self.credit(
+            &mut legs,
+            part::COMMISSION,
+            s,
+            seller_ref,
+            opening_commission,
+            CommissionEvent::CardOpening,
+        )
+        .await?;
+        self.credit(
+            &mut legs,
+            part::COMMISSION_TOP_UP,
+            s,
+            seller_ref,
+            top_up_commission,
+            CommissionEvent::TopUp,
+        )
+        .await?;
         // Without money or an order id, a welcome that gives nothing leaves no order.
         if opening.is_none() && legs.transfers.is_empty() && tier_set.is_none() {
             return Ok(Ok((view, None)));
@@ -2148,12 +2396,14 @@ impl Till {
                 growth_earned: gains.growth,
                 referrer_points,
                 card_fee_fen,
+                commission_fen: opening_commission + top_up_commission,
                 ..Moved::default()
             },
             referrer,
             effects,
             transfers: ids,
             approved_by,
+            seller: seller.map(|seller| seller.id),
             ..Order::blank(actor, now)
         };
         let order = self
@@ -2361,6 +2611,7 @@ impl Order {
             balances_after: Balances::default(),
             approved_by: None,
             gift: None,
+            seller: None,
         }
     }
 }
@@ -2398,6 +2649,7 @@ fn add_moved(a: &Moved, b: &Moved) -> Moved {
         card_fee_fen: a.card_fee_fen + b.card_fee_fen,
         clawback_points: a.clawback_points + b.clawback_points,
         clawback_fen: a.clawback_fen + b.clawback_fen,
+        commission_fen: a.commission_fen + b.commission_fen,
     }
 }
 

@@ -3,7 +3,8 @@
 //! full; spent points refused or deducted), points turned into stored value, and retries. After
 //! every step each member's balances equal what the receipts say they should be and no member
 //! account owes more than it holds; a retry answers the same receipt and moves nothing; a fully
-//! refunded order has returned exactly what it took; at the end the ledger verifies clean.
+//! refunded order has returned exactly what it took; the cashier's commission follows the
+//! merchant's rules and refunds take back their share of it; at the end the ledger verifies clean.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,10 +13,11 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use tongka_domain::accounts::MemberAccount;
 use tongka_domain::{
-    CheckoutRequest, ConversionRequest, Directory, Effect, GiftEntry, Members, NewMember, NewStaff,
-    NewStore, Order, Paid, Party, Payment, RedemptionRequest, RefundLine, RefundRequest, Role,
-    Scheme, SchemeContext, SchemeFailure, Scope, SessionOptions, SpentPoints, StoreKind, Tender,
-    TenderKind, Till, TillActor, TillError, TillLine, TillOptions, TopUpRequest, UnixMillis,
+    CheckoutRequest, CommissionAmount, CommissionEvent, CommissionRule, ConversionRequest,
+    Directory, Effect, GiftEntry, Members, NewMember, NewStaff, NewStore, Order, Paid, Party,
+    Payment, RedemptionRequest, RefundLine, RefundRequest, Role, Scheme, SchemeContext,
+    SchemeFailure, Scope, SessionOptions, SpentPoints, StoreKind, Tender, TenderKind, Till,
+    TillActor, TillError, TillLine, TillOptions, TopUpRequest, UnixMillis,
 };
 
 const NOW: UnixMillis = UnixMillis(1_795_000_000_000);
@@ -286,6 +288,23 @@ async fn scenario(
         members.push(member.member.id);
     }
     let till = Till::new(book.clone(), options);
+    // 1% of a top-up, 2.5% of a sale, to whoever is at the till (the boss here).
+    let rate = |on, basis_points| CommissionRule {
+        on,
+        tier: None,
+        role: None,
+        amount: CommissionAmount::Rate { basis_points },
+    };
+    till.set_commission_rules(
+        &boss,
+        vec![
+            rate(CommissionEvent::TopUp, 100),
+            rate(CommissionEvent::Sale, 250),
+        ],
+    )
+    .unwrap()
+    .unwrap();
+    let mut commission_owed = 0i128;
     let mut refunds = Vec::new();
     let (mut redeemed, mut taken_total) = (Vec::<String>::new(), 0u64);
     let actor = TillActor {
@@ -306,6 +325,7 @@ async fn scenario(
                 member: members[member],
                 amount_fen: fen,
                 tenders: Vec::new(),
+                seller: None,
                 approved_by: None,
             }),
             Step::Checkout {
@@ -351,6 +371,7 @@ async fn scenario(
                     } else {
                         Vec::new()
                     },
+                    seller: None,
                 };
                 Request::Checkout(request, payment, quote.token)
             }
@@ -406,6 +427,38 @@ async fn scenario(
         match &answer {
             Ok(order) => {
                 apply(&mut expected, &members, order);
+                let half_up = |fen: u64, basis_points: u64| (fen * basis_points + 5_000) / 10_000;
+                match order.kind {
+                    tongka_domain::OrderKind::TopUp => {
+                        prop_assert_eq!(
+                            order.moved.commission_fen,
+                            half_up(order.moved.net_fen, 100)
+                        );
+                        commission_owed += i128::from(order.moved.commission_fen);
+                    }
+                    tongka_domain::OrderKind::Checkout => {
+                        prop_assert_eq!(
+                            order.moved.commission_fen,
+                            half_up(order.moved.net_fen, 250)
+                        );
+                        commission_owed += i128::from(order.moved.commission_fen);
+                    }
+                    tongka_domain::OrderKind::Refund => {
+                        commission_owed -= i128::from(order.moved.commission_fen);
+                    }
+                    _ => prop_assert_eq!(order.moved.commission_fen, 0),
+                }
+                let account = book
+                    .ledger()
+                    .balance(tongka_domain::staff_account_id(boss.id))
+                    .unwrap()
+                    .and_then(|balance| balance.net_credit_posted())
+                    .unwrap_or(0);
+                prop_assert_eq!(
+                    account,
+                    commission_owed,
+                    "the staff account holds what the receipts say"
+                );
                 if order.kind == tongka_domain::OrderKind::Checkout {
                     sales.push(order.clone());
                 }
@@ -422,6 +475,7 @@ async fn scenario(
                         prop_assert_eq!(now.refunded.points_offset, now.moved.points_offset);
                         prop_assert_eq!(&now.refunded.tenders, &now.moved.tenders);
                         prop_assert_eq!(now.refunded.points_earned, now.moved.points_earned);
+                        prop_assert_eq!(now.refunded.commission_fen, now.moved.commission_fen);
                     }
                     let returned = order.moved.principal_fen
                         + order.moved.bonus_fen
@@ -712,6 +766,7 @@ fn a_commit_reuses_its_quotes_proposal_only_while_the_token_holds() {
             member,
             amount_fen: 5_000,
             tenders: Vec::new(),
+            seller: None,
             approved_by: None,
         };
         till.top_up(&actor, &scheme, &top_up("T-1"), NOW)
@@ -743,6 +798,7 @@ fn a_commit_reuses_its_quotes_proposal_only_while_the_token_holds() {
                 stored_value_fen: fen,
                 points: 0,
                 tenders: Vec::new(),
+                seller: None,
             };
             till.checkout(actor, scheme, &request, &payment, &token, NOW)
                 .await

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod commission;
 pub mod gifts;
 pub mod idempotency;
 pub mod json;
@@ -230,6 +231,8 @@ fn api_routes_with(limits: Limits) -> OpenApiRouter<AppState> {
         .routes(routes!(till::order))
         .routes(routes!(till::open_card, till::find_member))
         .routes(routes!(reports::settlement))
+        .routes(routes!(commission::report))
+        .routes(routes!(commission::get_rules, commission::set_rules))
 }
 
 /// The OpenAPI 3.1 document of the API, as `/api/v1/openapi.json` serves it.
@@ -953,6 +956,9 @@ mod tests {
             ("post", "/api/v1/till/members"),
             ("get", "/api/v1/till/members"),
             ("get", "/api/v1/reports/settlement"),
+            ("get", "/api/v1/reports/commission"),
+            ("get", "/api/v1/commission-rules"),
+            ("put", "/api/v1/commission-rules"),
         ]
         .iter()
         .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))

@@ -178,7 +178,7 @@ pub(crate) fn refused(error: MemberError) -> ApiError {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Money {
     /// e.g. `"128.50"`.
-    amount: String,
+    pub(crate) amount: String,
     currency: &'static str,
 }
 
@@ -456,6 +456,9 @@ pub struct CreateMember {
     /// At the till only: a manager's authorisation for a first top-up above the store's
     /// amount, as for `POST /api/v1/till/top-ups`.
     pub(crate) approval: Option<crate::till::ApprovalRequest>,
+    /// At the till only: the staff member credited with the opening's commission (a staff
+    /// id); the signed-in staff member if absent. Needs `order`.
+    pub(crate) seller: Option<String>,
 }
 
 impl CreateMember {
@@ -467,6 +470,7 @@ impl CreateMember {
             ("top_up", self.top_up.is_some()),
             ("tenders", !self.tenders.is_empty()),
             ("approval", self.approval.is_some()),
+            ("seller", self.seller.is_some()),
         ]
         .into_iter()
         .find_map(|(field, given)| given.then_some(field))

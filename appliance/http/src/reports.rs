@@ -1,4 +1,5 @@
 //! Reports for head office: `GET /api/v1/reports/settlement` (月结算, inter-store settlement).
+//! The commission report is `commission.rs`'s.
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -65,7 +66,7 @@ pub struct SettlementBody {
     total: MovementsBody,
 }
 
-fn signed_money(fen: i128) -> Money {
+pub(crate) fn signed_money(fen: i128) -> Money {
     let text = crate::members::money(fen.unsigned_abs());
     if fen < 0 { text.negated() } else { text }
 }
@@ -81,6 +82,19 @@ fn body(movements: &Movements) -> MovementsBody {
         points_redeemed: movements.points_redeemed.to_string(),
         growth_issued: movements.growth_issued.to_string(),
     }
+}
+
+/// A period that runs backwards or is longer than a report covers.
+pub(crate) fn invalid_period() -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_period",
+        Text::new(
+            "报表期须从早到晚，且不超过 366 天",
+            "The period must run forwards and cover at most 366 days",
+        ),
+    )
+    .with_field("to")
 }
 
 /// 月结算 / What each store sold and redeemed of members' stored value over a period, and what
@@ -116,17 +130,7 @@ pub(crate) async fn settlement(
     {
         Ok(report) => report,
         Err(SettlementError::Forbidden) => return Err(ApiError::forbidden()),
-        Err(SettlementError::BadPeriod) => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_period",
-                Text::new(
-                    "结算期须从早到晚，且不超过 366 天",
-                    "The period must run forwards and cover at most 366 days",
-                ),
-            )
-            .with_field("to"));
-        }
+        Err(SettlementError::BadPeriod) => return Err(invalid_period()),
     };
     Ok(Json(SettlementBody {
         from: report.from.to_string(),

@@ -172,6 +172,10 @@ pub struct PaymentRequest {
     /// The rest: cash, WeChat Pay, Alipay…
     #[serde(default)]
     tenders: Vec<TenderRequest>,
+    /// The staff member credited with the sale's commission (提成归属, 导购), a staff id; the
+    /// signed-in staff member if absent. Must work at the store.
+    #[serde(default)]
+    seller: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -396,6 +400,8 @@ pub struct MovedBody {
     /// …and what was kept of the money going back for them (`till.spent_points_on_refund =
     /// "deduct"`); `principal`, `bonus` and `tenders` are what was actually returned.
     clawback: Money,
+    /// Staff commission (提成) credited to the order's `seller`, or (refund) taken back.
+    commission: Money,
 }
 
 impl From<&Moved> for MovedBody {
@@ -420,6 +426,7 @@ impl From<&Moved> for MovedBody {
             card_fee: money(u128::from(m.card_fee_fen)),
             clawback_points: points_of(m.clawback_points),
             clawback: money(u128::from(m.clawback_fen)),
+            commission: money(u128::from(m.commission_fen)),
         }
     }
 }
@@ -455,6 +462,8 @@ pub struct OrderBody {
     approved_by: Option<String>,
     /// A gift redemption's gift.
     gift: Option<RedeemedGiftBody>,
+    /// The staff member credited with the commission.
+    seller: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -494,6 +503,7 @@ impl From<&Order> for OrderBody {
             transfers: o.transfers.clone(),
             balances: BalancesBody::from(&o.balances_after),
             approved_by: o.approved_by.map(|staff| staff.to_string()),
+            seller: o.seller.map(|staff| staff.to_string()),
             gift: o.gift.as_ref().map(|gift| RedeemedGiftBody {
                 id: gift.gift.to_string(),
                 name: gift.name.clone(),
@@ -632,6 +642,7 @@ fn refused(error: TillError) -> ApiError {
             ),
         ))
         .with_field("approval"),
+        TillError::UnknownSeller => unknown_seller("seller"),
         TillError::TierNotForSale => conflict(
             "tier_not_for_sale",
             "此等级不能用积分升级",
@@ -814,6 +825,7 @@ pub(crate) async fn checkout(
             None => 0,
         },
         tenders: tenders(&pay.tenders)?,
+        seller: seller(pay.seller.as_deref(), "payment.seller")?,
     };
     let answer = state
         .till
@@ -826,6 +838,10 @@ pub(crate) async fn checkout(
             UnixMillis::now(),
         )
         .await;
+    // The seller of a checkout is named inside its payment.
+    if let Ok(Err(TillError::UnknownSeller)) = answer {
+        return Err(unknown_seller("payment.seller"));
+    }
     receipt(answer)
 }
 
@@ -849,6 +865,10 @@ pub struct TopUpBody {
     /// manager types their own username and password at the till.
     #[serde(default)]
     approval: Option<ApprovalRequest>,
+    /// The staff member credited with the top-up's commission, a staff id; the signed-in
+    /// staff member if absent.
+    #[serde(default)]
+    seller: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -929,6 +949,7 @@ pub(crate) async fn top_up(
         member,
         amount_fen: fen("amount", &body.amount)?,
         tenders: tenders(&body.tenders)?,
+        seller: seller(body.seller.as_deref(), "seller")?,
         approved_by: approver(&state, &caller, &actor, body.approval.as_ref())?,
     };
     let answer = state
@@ -1226,6 +1247,28 @@ pub(crate) async fn open_card(
     })
 }
 
+/// The staff member a till request credits with commission, by id.
+fn seller(text: Option<&str>, field: &str) -> Result<Option<tongka_domain::StaffId>, ApiError> {
+    text.map(|text| {
+        parse_id(text)
+            .map(tongka_domain::StaffId)
+            .ok_or_else(|| unknown_seller(field))
+    })
+    .transpose()
+}
+
+fn unknown_seller(field: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown_seller",
+        Text::new(
+            "提成员工不存在、已停用或不在本店",
+            "The seller is not an active staff member of this store",
+        ),
+    )
+    .with_field(field)
+}
+
 /// A till operation's answer: 201 with the receipt, or the refusal as a problem.
 fn receipt(
     answer: Result<Result<Order, TillError>, tongka_domain::DomainError>,
@@ -1252,12 +1295,12 @@ fn opening(request: &crate::members::CreateMember) -> Result<Option<Opening>, Ap
         .unwrap_or(0);
     let tenders = tenders(&request.tenders)?;
     let Some(order) = request.order.clone() else {
-        if card_fee_fen > 0 || top_up_fen > 0 || !tenders.is_empty() {
+        if card_fee_fen > 0 || top_up_fen > 0 || !tenders.is_empty() || request.seller.is_some() {
             return Err(ApiError::invalid_field(
                 "order",
                 Text::new(
-                    "收取工本费或首充时须给出订单号，重试才不会重复开卡",
-                    "required when a card fee or a first top-up is taken, so a retry does not open a second card",
+                    "收取工本费、首充或指定提成员工时须给出订单号，重试才不会重复开卡",
+                    "required when a card fee, a first top-up or a seller is given, so a retry does not open a second card",
                 ),
             ));
         }
@@ -1268,6 +1311,7 @@ fn opening(request: &crate::members::CreateMember) -> Result<Option<Opening>, Ap
         card_fee_fen,
         top_up_fen,
         tenders,
+        seller: seller(request.seller.as_deref(), "seller")?,
         approved_by: None,
     }))
 }

@@ -364,6 +364,7 @@ async fn run(cli: Cli) -> Result<()> {
                 } else {
                     Vec::new()
                 },
+                seller: None,
             });
             match client.checkout(&order).await {
                 Ok(receipt) => print(&receipt)?,
