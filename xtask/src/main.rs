@@ -146,6 +146,19 @@ fn ensure_c_toolchain() -> Result<()> {
     if compiles() {
         return Ok(());
     }
+    apt_install(
+        "installing clang for wasm32-wasi (plugins in C)",
+        C_PACKAGES,
+    )?;
+    if !compiles() {
+        bail!("clang still cannot build for wasm32-wasi after installing {C_PACKAGES:?}");
+    }
+    Ok(())
+}
+
+/// Installs Debian `packages` with apt-get (through `sudo -n` unless root), after refreshing the
+/// package lists.
+fn apt_install(step: &str, packages: &[&str]) -> Result<()> {
     let root = output(Command::new("id").arg("-u")).is_some_and(|uid| uid.trim() == "0");
     let apt = |args: &[&str]| {
         let mut command = if root {
@@ -163,15 +176,25 @@ fn ensure_c_toolchain() -> Result<()> {
         &mut apt(&["update", "-qq"]),
     )?;
     let mut install = apt(&["install", "-y", "-qq", "--no-install-recommends"]);
-    install.args(C_PACKAGES);
-    run(
-        "installing clang for wasm32-wasi (plugins in C)",
-        &mut install,
-    )?;
-    if !compiles() {
-        bail!("clang still cannot build for wasm32-wasi after installing {C_PACKAGES:?}");
+    install.args(packages);
+    run(step, &mut install)
+}
+
+/// libfaketime, which moves the box's clock a year on in the tier-review test
+/// (tests/tests/tier_review.rs), as a box left running would live through it.
+fn ensure_faketime() -> Result<()> {
+    let present = std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|entry| entry.path().join("faketime/libfaketimeMT.so.1").exists());
+    if present {
+        return Ok(());
     }
-    Ok(())
+    apt_install(
+        "installing libfaketime (the tier review's clock)",
+        &["libfaketime"],
+    )
 }
 
 /// python-zeroconf, pinned: the discovery test's independent mDNS browser.
@@ -238,6 +261,7 @@ fn test() -> Result<()> {
     ensure_toolchain()?;
     ensure_c_toolchain()?;
     ensure_zeroconf()?;
+    ensure_faketime()?;
     run("formatting", cargo().args(["fmt", "--all", "--check"]))?;
     run(
         "clippy, warnings denied",

@@ -1156,7 +1156,8 @@ pub mod types {
         pub order: ::std::option::Option<::std::string::String>,
         /**`joined`, `imported`, `manual`, `scheme` (the loyalty scheme's `set-tier`), `bought`
         (with points at the till), `merged` (a member merged in held a better tier), or the
-        threshold reached: `growth`, `total-spend`, `single-top-up`, `points`.*/
+        threshold reached: `growth`, `total-spend`, `single-top-up`, `points`; `review` for the
+        tier review at the end of the evaluation period.*/
         pub reason: ::std::string::String,
         ///Who set it by hand, or merged the members.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1200,6 +1201,17 @@ pub mod types {
         ///Points a member may spend at the till to move up to this tier (积分升级): `"5000"`.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub upgrade_points: ::std::option::Option<::std::string::String>,
+    }
+    ///What a tier review did.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct TierReviewBody {
+        ///Members whose evaluation period had ended.
+        pub due: i64,
+        ///False when tiers are kept for good (`till.tier_review_days` = 0).
+        pub enabled: bool,
+        pub kept: i64,
+        ///Moved down, each with `review` in their tier history.
+        pub moved_down: i64,
     }
     ///`TopUpApproval`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
@@ -2227,6 +2239,23 @@ impl Client {
                     crate::segment(id),
                     crate::segment(number)
                 ),
+                None,
+                crate::Payload::None,
+            )
+            .await?;
+        crate::parse(&answer)
+    }
+
+    /// 等级评定 / Reviews now the tiers of members whose evaluation period has ended, as the box
+    /// does every day at 03:00 China time and when it starts (head office). Running it again the
+    /// same day finds nobody due.
+    ///
+    /// `POST /api/v1/tier-reviews`
+    pub async fn review_tiers(&self) -> Result<TierReviewBody, ClientError> {
+        let answer = self
+            .send(
+                Method::POST,
+                &"/api/v1/tier-reviews",
                 None,
                 crate::Payload::None,
             )

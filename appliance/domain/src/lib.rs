@@ -38,6 +38,7 @@ mod member;
 mod members;
 mod merchant;
 mod password;
+mod review;
 mod settlement;
 mod staff;
 mod store;
@@ -71,6 +72,7 @@ pub use members::{
     MemberView, Members, PAGE_LIMIT_MAX, TierChange, TierReason,
 };
 pub use merchant::{Department, DepartmentId, Merchant, MerchantError, MerchantId};
+pub use review::TierReview;
 pub use settlement::{Movements, SETTLEMENT_DAYS_MAX, Settlement, SettlementError};
 pub use staff::{NewStaff, Role, Scope, Staff, StaffId, StoreId};
 pub use store::{Date, NewStore, Store, StoreKind};

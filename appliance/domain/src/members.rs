@@ -1571,6 +1571,36 @@ impl Members {
         note_tier_in(txn, from, after, reason, (order, None), at)
     }
 
+    /// When the member's tier last changed, if it ever did.
+    pub(crate) fn last_tier_change(&self, id: MemberId) -> Result<Option<UnixMillis>, DomainError> {
+        let txn = self.db().begin_read()?;
+        let table = txn.open_table(TIER_HISTORY)?;
+        let last = table
+            .range((id.0, 0)..=(id.0, u64::MAX))?
+            .next_back()
+            .transpose()?;
+        last.map(|(_, value)| decode::<TierChange>("tier change", value.value()).map(|c| c.at))
+            .transpose()
+    }
+
+    /// Every member of `merchant` who holds a tier, as stored.
+    pub(crate) fn members_with_tiers(
+        &self,
+        merchant: MerchantId,
+    ) -> Result<Vec<Member>, DomainError> {
+        let txn = self.db().begin_read()?;
+        let table = txn.open_table(MEMBERS)?;
+        let mut found = Vec::new();
+        for entry in table.iter()? {
+            let (_, value) = entry?;
+            let member: Member = decode("member", value.value())?;
+            if member.merchant == merchant && member.tier.is_some() {
+                found.push(member);
+            }
+        }
+        Ok(found)
+    }
+
     pub(crate) fn put_member_in(
         &self,
         txn: &WriteTransaction,
@@ -1620,6 +1650,9 @@ pub enum TierReason {
     Bought,
     /// Another member merged into this one held a better tier (`staff` says who merged).
     Merged,
+    /// The tier review at the end of the evaluation period (等级评定): the member no longer met
+    /// the thresholds of their tier over the period.
+    Review,
 }
 
 /// Appends to the member's tier history if `after`'s tier differs from `from`; `by` is the till

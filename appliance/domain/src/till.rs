@@ -34,7 +34,7 @@ use crate::terminal::TerminalId;
 /// (merchant, order id) → the order as committed.
 const ORDERS: TableDefinition<(u128, &str), &[u8]> = TableDefinition::new("orders");
 /// member → what the till has seen of them (spend, visits).
-const MEMBER_STATS: TableDefinition<u128, &[u8]> = TableDefinition::new("member_stats");
+pub(crate) const MEMBER_STATS: TableDefinition<u128, &[u8]> = TableDefinition::new("member_stats");
 
 pub(crate) fn open_tables(txn: &WriteTransaction) -> Result<(), DomainError> {
     txn.open_table(ORDERS)?;
@@ -132,6 +132,27 @@ pub struct MemberStats {
     pub total_spend_fen: u64,
     pub visits: u32,
     pub last_visit: Option<Date>,
+    /// The tier review's current period (考核期): when it began — the last review or the last
+    /// tier change at the till; none yet means since the member joined — and what the member
+    /// did in it. The review measures the tier's thresholds against these.
+    #[serde(default)]
+    pub period_from: Option<Date>,
+    #[serde(default)]
+    pub period_spend_fen: u64,
+    #[serde(default)]
+    pub period_growth: u64,
+    #[serde(default)]
+    pub period_top_up_max_fen: u64,
+}
+
+impl MemberStats {
+    /// A new review period from `date`, nothing done in it yet.
+    pub(crate) fn restart_period(&mut self, date: Date) {
+        self.period_from = Some(date);
+        self.period_spend_fen = 0;
+        self.period_growth = 0;
+        self.period_top_up_max_fen = 0;
+    }
 }
 
 /// A member as a scheme sees them.
@@ -252,6 +273,9 @@ pub struct TillOptions {
     pub spent_points: SpentPoints,
     /// What 100 points are worth in fen when turned into stored value; 0: not offered.
     pub points_to_stored_value_fen_per_100: u64,
+    /// The tier evaluation period in days (等级有效期): a member whose period ends without
+    /// having met their tier's thresholds in it moves down. 0: tiers are kept.
+    pub tier_review_days: u32,
 }
 
 /// What a refund does when the points it must take back were already spent.
@@ -625,8 +649,8 @@ fn invalid(field: &str, why: Invalid) -> TillError {
 /// The till of one box: members' balances through the ledger, orders in the directory.
 #[derive(Debug)]
 pub struct Till {
-    members: Members,
-    options: TillOptions,
+    pub(crate) members: Members,
+    pub(crate) options: TillOptions,
     /// Stores whose ledger accounts are known to exist.
     ready: Mutex<HashSet<StoreId>>,
     /// Refunds one at a time: each computes from what earlier refunds of its order returned,
@@ -639,6 +663,8 @@ pub struct Till {
     commission_rules: Mutex<HashMap<MerchantId, Arc<Vec<CommissionRule>>>>,
     /// Staff whose commission accounts are known to exist.
     staff_ready: Mutex<HashSet<StaffId>>,
+    /// Tier reviews one at a time: the daily one and one head office asks for.
+    pub(crate) reviewing: tokio::sync::Mutex<()>,
 }
 
 /// The most recent quotes whose proposals are kept for their commit.
@@ -1022,6 +1048,7 @@ impl Till {
             proposals: Mutex::new(Proposals::default()),
             commission_rules: Mutex::new(HashMap::new()),
             staff_ready: Mutex::new(HashSet::new()),
+            reviewing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -1532,6 +1559,7 @@ impl Till {
         let order = self
             .record(order, scheme_set(tier_set), 0, move |stats| {
                 stats.total_spend_fen = stats.total_spend_fen.saturating_add(spent);
+                stats.period_spend_fen = stats.period_spend_fen.saturating_add(spent);
                 stats.visits = stats.visits.saturating_add(1);
                 stats.last_visit = Some(date);
             })
@@ -2014,6 +2042,8 @@ impl Till {
                 .transpose()?
                 .unwrap_or_default();
             stats.total_spend_fen = stats.total_spend_fen.saturating_sub(net);
+            stats.period_spend_fen = stats.period_spend_fen.saturating_sub(net);
+            stats.period_growth = stats.period_growth.saturating_sub(growth_taken);
             stats_table.insert(m.0, encode(&stats)?.as_slice())?;
         }
         txn.commit()?;
@@ -2536,6 +2566,7 @@ impl Till {
         let encoded = encode(&order)?;
         let key = (order.merchant, order.id.clone());
         let (member, id, at) = (order.member, order.id.clone(), order.at);
+        let growth = order.moved.growth_earned;
         let tier_change = self
             .members
             .directory()
@@ -2547,7 +2578,8 @@ impl Till {
                     .transpose()?
                     .unwrap_or_default();
                 update_stats(&mut stats);
-                stats_table.insert(member.0, encode(&stats)?.as_slice())?;
+                stats.period_growth = stats.period_growth.saturating_add(growth);
+                stats.period_top_up_max_fen = stats.period_top_up_max_fen.max(top_up_fen);
 
                 let mut tier_change = None;
                 if may_move && let Some(record) = members.member_record_in(txn, member)? {
@@ -2562,8 +2594,11 @@ impl Till {
                         members.put_member_in(txn, Some(&record), &after)?;
                         members.note_tier_in(txn, record.tier, &after, reason, Some(&id), at)?;
                         tier_change = Some(next);
+                        // A new tier is held for a whole period from the day it was reached.
+                        stats.restart_period(Date::at(at, MERCHANT_UTC_OFFSET_MINUTES));
                     }
                 }
+                stats_table.insert(member.0, encode(&stats)?.as_slice())?;
                 let mut orders = txn.open_table(ORDERS)?;
                 let key = (key.0.0, key.1.as_str());
                 match tier_change {

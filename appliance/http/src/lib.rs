@@ -216,6 +216,7 @@ fn api_routes_with(limits: Limits) -> OpenApiRouter<AppState> {
         .routes(routes!(members::follow_ups))
         .routes(routes!(members::list_tiers, members::create_tier))
         .routes(routes!(members::put_tier))
+        .routes(routes!(members::review_tiers))
         .routes(routes!(
             members::list_custom_fields,
             members::define_custom_field
@@ -957,6 +958,7 @@ mod tests {
             ("get", "/api/v1/till/members"),
             ("get", "/api/v1/reports/settlement"),
             ("get", "/api/v1/reports/commission"),
+            ("post", "/api/v1/tier-reviews"),
             ("get", "/api/v1/commission-rules"),
             ("put", "/api/v1/commission-rules"),
         ]

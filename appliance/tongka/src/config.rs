@@ -30,6 +30,7 @@ pub struct TillConfig {
     pub spent_points_on_refund: String,
     pub spent_points_fen_per_100: u64,
     pub points_to_stored_value_fen_per_100: u64,
+    pub tier_review_days: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -372,10 +373,17 @@ impl Config {
             0,
             100_000,
         )?;
+        check_range(
+            "till.tier_review_days",
+            u64::from(self.till.tier_review_days),
+            0,
+            3_660,
+        )?;
         Ok(tongka_domain::TillOptions {
             spend_order,
             spent_points,
             points_to_stored_value_fen_per_100: self.till.points_to_stored_value_fen_per_100,
+            tier_review_days: self.till.tier_review_days,
         })
     }
 

@@ -188,6 +188,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .with_pairing(config.pairing_options())
         .with_till(config.till_options()?);
     let mut renamed = state.merchant_name.subscribe();
+    tokio::spawn(daily_tier_review(
+        std::sync::Arc::clone(&state.till),
+        state.directory.first_merchant(),
+    ));
     let app = tongka_http::router(state);
 
     // What people and the scripts that start the box read: where it is and how to trust it. The
@@ -276,6 +280,40 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// 等级评定: when the box starts (catching up days it was off) and then every day at 03:00 China
+/// time. Nothing is scheduled when the merchant keeps tiers for good.
+async fn daily_tier_review(
+    till: std::sync::Arc<tongka_domain::Till>,
+    merchant: tongka_domain::MerchantId,
+) {
+    loop {
+        match till
+            .review_tiers(merchant, tongka_domain::UnixMillis::now())
+            .await
+        {
+            Ok(review) if !review.enabled => return,
+            Ok(review) => info!(
+                due = review.due,
+                kept = review.kept,
+                moved_down = review.moved_down,
+                "tier review"
+            ),
+            Err(error) => warn!(%error, "the tier review failed; it runs again tomorrow"),
+        }
+        tokio::time::sleep(until_next_review(tongka_domain::UnixMillis::now())).await;
+    }
+}
+
+/// How long from `now` until the next 03:00 China time (UTC+8): the quiet hour of a shop.
+fn until_next_review(now: tongka_domain::UnixMillis) -> Duration {
+    const DAY_MS: u64 = 86_400_000;
+    const REVIEW_AT_MS: u64 = 3 * 3_600_000;
+    let offset_ms = u64::try_from(tongka_domain::MERCHANT_UTC_OFFSET_MINUTES).unwrap_or(0) * 60_000;
+    let into_day = (now.0 + offset_ms) % DAY_MS;
+    let wait = (REVIEW_AT_MS + DAY_MS - into_day) % DAY_MS;
+    Duration::from_millis(if wait == 0 { DAY_MS } else { wait })
+}
+
 fn create_data_dir(path: &std::path::Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -308,5 +346,22 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_review_waits_for_the_next_three_oclock_china_time() {
+        // 2026-11-24 02:00 in China is 2026-11-23 18:00 UTC: an hour to wait.
+        let at = |utc_hour: u64, minute: u64| {
+            tongka_domain::UnixMillis(1_795_392_000_000 + utc_hour * 3_600_000 + minute * 60_000)
+        };
+        assert_eq!(until_next_review(at(18, 0)), Duration::from_secs(3_600));
+        // 03:00 exactly: the next one, a day later; 03:30: 23.5 hours.
+        assert_eq!(until_next_review(at(19, 0)), Duration::from_secs(86_400));
+        assert_eq!(until_next_review(at(19, 30)), Duration::from_secs(84_600));
     }
 }

@@ -1,0 +1,296 @@
+//! The tier review (等级评定) on a real directory and ledger, with the clock in the test's hands:
+//! a year's period, members who reach tiers at the till, spend again or not, are set by hand;
+//! reviewed the day before their period ends, the day it ends, twice that day, and a year on.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+use tongka_domain::{
+    CheckoutRequest, Directory, Effect, MemberId, Members, NewMember, NewStaff, NewStore, NewTier,
+    Paid, Payment, Role, Scheme, SchemeContext, SchemeFailure, Scope, SessionOptions, Staff,
+    StoreKind, Tender, TenderKind, Thresholds, TierId, TierReason, TierReview, Till, TillActor,
+    TillLine, TillOptions, UnixMillis,
+};
+
+const DAY: u64 = 86_400_000;
+/// 2026-11-24 12:00 China time.
+const START: UnixMillis = UnixMillis(1_795_492_800_000);
+
+fn day(n: u64) -> UnixMillis {
+    START.plus_ms(n * DAY)
+}
+
+/// A scheme that gives nothing: orders cost what their lines say.
+struct Plain;
+
+impl Scheme for Plain {
+    fn quote_checkout(
+        &self,
+        _: &SchemeContext<'_>,
+        _: &[TillLine],
+    ) -> Result<Vec<Effect>, SchemeFailure> {
+        Ok(Vec::new())
+    }
+    fn commit_checkout(
+        &self,
+        _: &SchemeContext<'_>,
+        _: &[TillLine],
+        _: Paid,
+        _: &[Effect],
+    ) -> Result<Vec<Effect>, SchemeFailure> {
+        Ok(Vec::new())
+    }
+    fn top_up(&self, _: &SchemeContext<'_>, _: u64) -> Result<Vec<Effect>, SchemeFailure> {
+        Ok(Vec::new())
+    }
+    fn refund(
+        &self,
+        _: &SchemeContext<'_>,
+        _: &str,
+        _: &[TillLine],
+    ) -> Result<Vec<Effect>, SchemeFailure> {
+        Ok(Vec::new())
+    }
+    fn rules_version(&self) -> String {
+        "plain".into()
+    }
+}
+
+struct Shop {
+    _dir: tempfile::TempDir,
+    boss: Staff,
+    book: Members,
+    till: Till,
+    actor: TillActor,
+    tiers: [TierId; 3],
+}
+
+async fn shop() -> Shop {
+    let dir = tempfile::tempdir().unwrap();
+    let directory = Arc::new(
+        Directory::open(
+            &dir.path().join("directory.redb"),
+            SessionOptions::default(),
+        )
+        .unwrap(),
+    );
+    let ledger =
+        tongka_ledger::Ledger::open(&dir.path().join("ledger.redb"), Default::default()).unwrap();
+    let boss = directory
+        .create_staff(
+            directory.first_merchant(),
+            &NewStaff {
+                department: None,
+                username: "boss".into(),
+                display_name: "老板".into(),
+                role: Role::HqAdmin,
+                scope: Scope::AllStores,
+                password: "long enough".into(),
+            },
+            START,
+        )
+        .unwrap()
+        .unwrap();
+    let store = directory
+        .create_store(
+            &boss,
+            &NewStore {
+                code: "A".into(),
+                name: "A 店".into(),
+                kind: StoreKind::Direct,
+                opened_on: tongka_domain::Date::parse("2024-01-01").unwrap(),
+                time_zone: "Asia/Shanghai".into(),
+            },
+            START,
+        )
+        .unwrap()
+        .unwrap();
+    let book = Members::open(Arc::clone(&directory), ledger).await.unwrap();
+    let tier = |name: &str, rank, spend: Option<u64>| NewTier {
+        name: name.into(),
+        rank,
+        discount_rate: Decimal::ONE,
+        points_rate: Decimal::ONE,
+        thresholds: Thresholds {
+            total_spend_fen: spend,
+            ..Thresholds::default()
+        },
+        upgrade_points: None,
+    };
+    let silver = book
+        .put_tier(&boss, None, &tier("银卡", 1, None))
+        .unwrap()
+        .unwrap();
+    let gold = book
+        .put_tier(&boss, None, &tier("金卡", 2, Some(50_000)))
+        .unwrap()
+        .unwrap();
+    let diamond = book
+        .put_tier(&boss, None, &tier("钻石卡", 3, Some(200_000)))
+        .unwrap()
+        .unwrap();
+    let till = Till::new(
+        book.clone(),
+        TillOptions {
+            tier_review_days: 365,
+            ..TillOptions::default()
+        },
+    );
+    let actor = TillActor {
+        merchant: boss.merchant,
+        store: store.id,
+        staff: Some(boss.id),
+        terminal: None,
+    };
+    Shop {
+        _dir: dir,
+        boss,
+        book,
+        till,
+        actor,
+        tiers: [silver.id, gold.id, diamond.id],
+    }
+}
+
+impl Shop {
+    async fn member(&self) -> MemberId {
+        self.book
+            .create(&self.boss, &NewMember::default(), START)
+            .await
+            .unwrap()
+            .unwrap()
+            .member
+            .id
+    }
+
+    /// A cash sale of `fen` to `member` at `at`.
+    async fn buy(&self, member: MemberId, fen: u64, order: &str, at: UnixMillis) {
+        let request = CheckoutRequest {
+            order: order.into(),
+            member,
+            lines: vec![TillLine {
+                line: 1,
+                sku: "WATCH".into(),
+                category: String::new(),
+                quantity_milli: 1_000,
+                unit_price_fen: fen,
+                promotional: false,
+                no_points: false,
+                no_discount: false,
+            }],
+        };
+        let quote = self
+            .till
+            .quote(&self.actor, &Plain, &request, at)
+            .unwrap()
+            .unwrap();
+        let payment = Payment {
+            tenders: vec![Tender {
+                kind: TenderKind::Cash,
+                amount_fen: fen,
+            }],
+            ..Payment::default()
+        };
+        self.till
+            .checkout(&self.actor, &Plain, &request, &payment, &quote.token, at)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    fn tier(&self, member: MemberId) -> Option<TierId> {
+        self.book
+            .get(&self.boss, member)
+            .unwrap()
+            .unwrap()
+            .member
+            .tier
+    }
+
+    async fn review(&self, at: UnixMillis) -> TierReview {
+        self.till
+            .review_tiers(self.boss.merchant, at)
+            .await
+            .unwrap()
+    }
+
+    fn last_reason(&self, member: MemberId) -> TierReason {
+        self.book
+            .tier_history(&self.boss, member)
+            .unwrap()
+            .unwrap()
+            .last()
+            .unwrap()
+            .reason
+    }
+}
+
+fn reviewed(due: u64, kept: u64, moved_down: u64) -> TierReview {
+    TierReview {
+        enabled: true,
+        due,
+        kept,
+        moved_down,
+    }
+}
+
+#[tokio::test]
+async fn tiers_are_kept_only_by_meeting_them_again_within_the_period() {
+    let shop = shop().await;
+    let [silver, gold, diamond] = shop.tiers;
+    let (a, b, c) = (
+        shop.member().await,
+        shop.member().await,
+        shop.member().await,
+    );
+    assert_eq!(shop.tier(c), Some(silver));
+
+    // Day 0: A spends ¥2,500 (diamond), B ¥600 (gold). Day 200: both spend ¥600 again.
+    shop.buy(a, 250_000, "A-1", day(0)).await;
+    shop.buy(b, 60_000, "B-1", day(0)).await;
+    assert_eq!((shop.tier(a), shop.tier(b)), (Some(diamond), Some(gold)));
+    shop.buy(a, 60_000, "A-2", day(200)).await;
+    shop.buy(b, 60_000, "B-2", day(200)).await;
+
+    // The day before their periods end nobody is due; C, on the lowest tier, never is.
+    assert_eq!(shop.review(day(364)).await, reviewed(0, 0, 0));
+    // The day they end: A spent ¥600 in the period — gold's, not diamond's; B kept gold.
+    assert_eq!(shop.review(day(365)).await, reviewed(2, 1, 1));
+    assert_eq!((shop.tier(a), shop.tier(b)), (Some(gold), Some(gold)));
+    assert_eq!(shop.last_reason(a), TierReason::Review);
+    assert_eq!(shop.last_reason(b), TierReason::TotalSpend);
+    // Again that day: new periods have begun.
+    assert_eq!(shop.review(day(365)).await, reviewed(0, 0, 0));
+
+    // Head office sets C to diamond by hand on day 500: C's period starts then.
+    shop.book
+        .set_tier(&shop.boss, c, diamond, day(500))
+        .unwrap()
+        .unwrap();
+    // A year after the first review A and B did nothing: both to silver. C is not due yet.
+    assert_eq!(shop.review(day(730)).await, reviewed(2, 0, 2));
+    assert_eq!(
+        (shop.tier(a), shop.tier(b), shop.tier(c)),
+        (Some(silver), Some(silver), Some(diamond))
+    );
+    assert_eq!(shop.review(day(864)).await, reviewed(0, 0, 0));
+    assert_eq!(shop.review(day(865)).await, reviewed(1, 0, 1));
+    assert_eq!(shop.tier(c), Some(silver));
+}
+
+#[tokio::test]
+async fn without_a_period_tiers_are_kept_and_nothing_is_read() {
+    let shop = shop().await;
+    let till = Till::new(shop.book.clone(), TillOptions::default());
+    let a = shop.member().await;
+    shop.buy(a, 250_000, "A-1", day(0)).await;
+    let review = till
+        .review_tiers(shop.boss.merchant, day(5_000))
+        .await
+        .unwrap();
+    assert_eq!(review, TierReview::default());
+    assert!(!review.enabled);
+    assert_eq!(shop.tier(a), Some(shop.tiers[2]));
+}

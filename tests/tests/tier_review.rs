@@ -1,0 +1,188 @@
+//! 等级评定 through the real box over a real (faked) year: the box runs today, then is stopped
+//! and started again 200 and 400 days on, its clock moved by libfaketime (LD_PRELOAD), as a box
+//! left running would live through it. Two members reach gold at the till on day 0; one spends
+//! again on day 200. On day 400 — the review runs when the box starts — the other has moved down
+//! to silver with `review` in their tier history, the first keeps gold, and reviewing again the
+//! same day finds nobody due. `tongka ledger verify` stays clean.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use tongka_client::Client;
+use tongka_client::types::{
+    CardRequest, CheckoutRequest, CreateMember, CreateStore, LineRequest, PaymentRequest,
+    TenderRequest, ThresholdsBody, TierRequestBody,
+};
+use tongka_e2e::RunningBox;
+use tongka_e2e::api::{boss_client, first_admin};
+
+/// libfaketime's thread-safe library, which `cargo xtask test` installs (Debian's `libfaketime`).
+fn faketime_library() -> PathBuf {
+    let found = std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path().join("faketime/libfaketimeMT.so.1"))
+        .find(|path| path.exists());
+    found.expect(
+        "libfaketime is missing: `cargo xtask test` installs it (apt-get install libfaketime)",
+    )
+}
+
+/// The box `days` days from now (0: the real clock), reviewing tiers over 365-day periods.
+fn start(data: &Path, log: &Path, days: u32) -> RunningBox {
+    let library = faketime_library();
+    let offset = format!("+{days}d");
+    let mut envs: Vec<(&str, &Path)> = vec![
+        ("TONGKA_HTTP_REQUESTS_PER_SECOND", Path::new("2000")),
+        ("TONGKA_HTTP_REQUEST_BURST", Path::new("2000")),
+        ("TONGKA_LOG_FILTER", Path::new("info")),
+        ("TONGKA_TILL_TIER_REVIEW_DAYS", Path::new("365")),
+    ];
+    if days > 0 {
+        envs.push(("LD_PRELOAD", library.as_path()));
+        envs.push(("FAKETIME", Path::new(&offset)));
+    }
+    RunningBox::start_wrapped(&[], "127.0.0.1:0", data, &[], &envs, Some(log)).unwrap()
+}
+
+async fn buy(boss: &Client, store: &str, order: &str, card: &str, price: &str) {
+    let mut sale = CheckoutRequest::by_card(
+        order,
+        card,
+        vec![LineRequest::new(1, "WATCH", "", "1", price)],
+    );
+    sale.store = Some(store.into());
+    let quote = boss.quote(&sale).await.unwrap();
+    sale.quote_token = Some(quote.quote_token);
+    sale.payment = Some(PaymentRequest {
+        tenders: vec![TenderRequest {
+            kind: "cash".into(),
+            amount: price.into(),
+        }],
+        ..PaymentRequest::default()
+    });
+    boss.checkout(&sale).await.unwrap();
+}
+
+async fn member(boss: &Client, store: &str, card: &str) -> String {
+    boss.create_member(&CreateMember {
+        home_store: Some(store.into()),
+        card: Some(CardRequest {
+            kind: "barcode".into(),
+            number: card.into(),
+        }),
+        ..CreateMember::default()
+    })
+    .await
+    .unwrap()
+    .id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tier_not_kept_up_for_a_year_moves_down_when_the_box_reviews() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    first_admin(&data);
+
+    // Day 0, the real clock.
+    let running = start(&data, &dir.path().join("day-0.log"), 0);
+    let (_, boss) = boss_client(&running).await;
+    let shop = boss
+        .create_store(&CreateStore {
+            code: "SH-1".into(),
+            name: "一号店".into(),
+            kind: "direct".into(),
+            opened_on: "2024-05-01".into(),
+            time_zone: "Asia/Shanghai".into(),
+        })
+        .await
+        .unwrap()
+        .id;
+    let tier = |name: &str, rank, spend: Option<&str>| TierRequestBody {
+        discount_rate: "1".into(),
+        name: name.into(),
+        points_rate: "1".into(),
+        rank,
+        thresholds: spend.map(|spend| ThresholdsBody {
+            total_spend: Some(spend.into()),
+            ..ThresholdsBody::default()
+        }),
+        upgrade_points: None,
+    };
+    let silver = boss.create_tier(&tier("银卡", 1, None)).await.unwrap().id;
+    let gold = boss
+        .create_tier(&tier("金卡", 2, Some("500.00")))
+        .await
+        .unwrap()
+        .id;
+    let (lapsed, loyal) = (
+        member(&boss, &shop, "8800-0001").await,
+        member(&boss, &shop, "8800-0002").await,
+    );
+    buy(&boss, &shop, "S-1", "8800-0001", "600.00").await;
+    buy(&boss, &shop, "S-2", "8800-0002", "600.00").await;
+    let tier_of = |id: String| {
+        let boss = &boss;
+        async move { boss.get_member(&id).await.unwrap().tier }
+    };
+    assert_eq!(
+        tier_of(lapsed.clone()).await.as_deref(),
+        Some(gold.as_str())
+    );
+    assert_eq!(tier_of(loyal.clone()).await.as_deref(), Some(gold.as_str()));
+    let review = boss.review_tiers().await.unwrap();
+    assert!(review.enabled);
+    assert_eq!(review.due, 0);
+    drop(boss);
+    running.terminate().unwrap();
+
+    // Day 200: the loyal member spends ¥600 again; nobody is due yet.
+    let running = start(&data, &dir.path().join("day-200.log"), 200);
+    let (_, boss) = boss_client(&running).await;
+    buy(&boss, &shop, "S-3", "8800-0002", "600.00").await;
+    assert_eq!(boss.review_tiers().await.unwrap().due, 0);
+    drop(boss);
+    running.terminate().unwrap();
+
+    // Day 400: the box reviews as it starts. Asking again waits for that review (reviews run
+    // one at a time) and finds nobody left due, whichever of the two did the work.
+    let running = start(&data, &dir.path().join("day-400.log"), 400);
+    let (_, boss) = boss_client(&running).await;
+    boss.review_tiers().await.unwrap();
+    let again = boss.review_tiers().await.unwrap();
+    assert_eq!((again.due, again.kept, again.moved_down), (0, 0, 0));
+    let tier_of = |id: String| {
+        let boss = &boss;
+        async move { boss.get_member(&id).await.unwrap().tier }
+    };
+    assert_eq!(
+        tier_of(lapsed.clone()).await.as_deref(),
+        Some(silver.as_str())
+    );
+    assert_eq!(tier_of(loyal.clone()).await.as_deref(), Some(gold.as_str()));
+    let history = boss.tier_history(&lapsed).await.unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(
+        (last.reason.as_str(), last.from.as_deref(), last.to.as_str()),
+        ("review", Some(gold.as_str()), silver.as_str())
+    );
+    // The move happened on the box's day 400, not today.
+    let year = |at: &str| at[..4].parse::<i32>().unwrap();
+    assert!(year(&last.at) > year(&history[0].at), "{history:?}");
+    assert_eq!(
+        boss.tier_history(&loyal)
+            .await
+            .unwrap()
+            .last()
+            .unwrap()
+            .reason,
+        "total-spend"
+    );
+    drop(boss);
+    running.terminate().unwrap();
+
+    let verified = tongka_e2e::tongka_verify(&data).unwrap();
+    assert!(verified.status.success(), "{verified:?}");
+}
