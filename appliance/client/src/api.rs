@@ -57,6 +57,31 @@ pub mod types {
         pub points: ::std::string::String,
         pub stored_value: StoredValueBody,
     }
+    ///What a payout run did.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct BonusPayoutBody {
+        ///Plans that ended: paid in full, or the member erased.
+        pub finished: i64,
+        pub paid: Money,
+        pub parts: i64,
+        ///Plans that had a part due.
+        pub plans: i64,
+    }
+    ///`BonusPlanBody`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct BonusPlanBody {
+        pub months: i32,
+        ///`YYYY-MM-DD` the next part falls due; none once paid in full or stopped.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub next_on: ::std::option::Option<::std::string::String>,
+        ///Paid so far, the first part (with the top-up) included.
+        pub paid: Money,
+        pub paid_parts: i32,
+        ///The member was erased before the end: the rest is not paid.
+        pub stopped: bool,
+        ///The whole bonus.
+        pub total: Money,
+    }
     ///`CardBody`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct CardBody {
@@ -696,6 +721,8 @@ pub mod types {
         pub at: ::std::string::String,
         ///The member's balances once the order was committed.
         pub balances: BalancesBody,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub bonus_plan: ::std::option::Option<BonusPlanBody>,
         pub discounts: ::std::vec::Vec<DiscountBody>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub gift: ::std::option::Option<RedeemedGiftBody>,
@@ -2076,6 +2103,22 @@ impl Client {
                 &"/api/v1/pairings",
                 None,
                 crate::Payload::json(body)?,
+            )
+            .await?;
+        crate::parse(&answer)
+    }
+
+    /// 赠送返还 / Pays now every monthly bonus part due (head office), as the box does every day at
+    /// 03:00 China time and when it starts. Running it again finds nothing due.
+    ///
+    /// `POST /api/v1/bonus-payouts`
+    pub async fn pay_bonus_parts(&self) -> Result<BonusPayoutBody, ClientError> {
+        let answer = self
+            .send(
+                Method::POST,
+                &"/api/v1/bonus-payouts",
+                None,
+                crate::Payload::None,
             )
             .await?;
         crate::parse(&answer)

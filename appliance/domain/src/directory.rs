@@ -279,6 +279,7 @@ impl Directory {
             crate::till::open_tables(&txn)?;
             crate::gifts::open_tables(&txn)?;
             crate::commission::open_tables(&txn)?;
+            crate::bonus::open_tables(&txn)?;
             txn.open_table(DEPARTMENTS)?;
         }
         let first_merchant = {

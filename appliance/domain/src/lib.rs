@@ -28,6 +28,7 @@ macro_rules! hex_id {
 
 pub mod accounts;
 mod audit;
+mod bonus;
 mod commission;
 mod directory;
 mod error;
@@ -46,6 +47,7 @@ mod terminal;
 mod till;
 
 pub use audit::{AuditCursor, AuditEntry, AuditLogPage};
+pub use bonus::{BONUS_MONTHS_MAX, BonusPayout, BonusPlan, month_later, part_fen};
 pub use commission::{
     COMMISSION_BASIS_POINTS_MAX, COMMISSION_REPORT_DAYS_MAX, COMMISSION_RULES_MAX,
     CommissionAmount, CommissionError, CommissionEvent, CommissionReport, CommissionRule, Earned,

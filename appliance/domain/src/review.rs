@@ -82,7 +82,7 @@ impl Till {
         if days == 0 {
             return Ok(TierReview::default());
         }
-        let _one_at_a_time = self.reviewing.lock().await;
+        let _one_at_a_time = self.daily.lock().await;
         let tiers = self.members.tiers(merchant)?;
         let today = Date::at(now, MERCHANT_UTC_OFFSET_MINUTES);
         let mut review = TierReview {

@@ -35,6 +35,18 @@ pub struct Date {
     pub day: u8,
 }
 
+/// The days of `month` (1–12) in `year` of the Gregorian calendar; none for another month.
+pub(crate) fn days_in_month(year: u16, month: u8) -> Option<u8> {
+    let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => Some(31),
+        4 | 6 | 9 | 11 => Some(30),
+        2 if leap => Some(29),
+        2 => Some(28),
+        _ => None,
+    }
+}
+
 impl Date {
     /// `YYYY-MM-DD`, a real day of the Gregorian calendar between 1900 and 9999.
     pub fn parse(text: &str) -> Option<Date> {
@@ -49,15 +61,8 @@ impl Date {
                 .then(|| part.parse().ok())?
         };
         let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
-        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-        let days_in_month = match month {
-            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-            4 | 6 | 9 | 11 => 30,
-            2 if leap => 29,
-            2 => 28,
-            _ => return None,
-        };
-        if !(1900..=9999).contains(&year) || day == 0 || day > days_in_month {
+        let days_in_month = days_in_month(year, u8::try_from(month).ok()?)?;
+        if !(1900..=9999).contains(&year) || day == 0 || day > u16::from(days_in_month) {
             return None;
         }
         Some(Date {

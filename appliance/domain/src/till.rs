@@ -20,6 +20,7 @@ use tongka_ledger::{AccountId, BatchError, NewTransfer, TransferError, TransferK
 
 use crate::UnixMillis;
 use crate::accounts::{self, MemberAccount, StoreAccount, batch_error, transfer_code};
+use crate::bonus::{self, BonusPlan};
 use crate::commission::{self, CommissionError, CommissionEvent, CommissionRule, commission_for};
 use crate::directory::{decode, encode};
 use crate::error::{DomainError, MemberError};
@@ -32,7 +33,7 @@ use crate::store::{Date, Store};
 use crate::terminal::TerminalId;
 
 /// (merchant, order id) → the order as committed.
-const ORDERS: TableDefinition<(u128, &str), &[u8]> = TableDefinition::new("orders");
+pub(crate) const ORDERS: TableDefinition<(u128, &str), &[u8]> = TableDefinition::new("orders");
 /// member → what the till has seen of them (spend, visits).
 pub(crate) const MEMBER_STATS: TableDefinition<u128, &[u8]> = TableDefinition::new("member_stats");
 
@@ -276,6 +277,9 @@ pub struct TillOptions {
     /// The tier evaluation period in days (等级有效期): a member whose period ends without
     /// having met their tier's thresholds in it moves down. 0: tiers are kept.
     pub tier_review_days: u32,
+    /// A top-up's bonus paid in this many monthly parts (赠送按月返还), the first at once; 0 or 1:
+    /// all at once.
+    pub top_up_bonus_months: u32,
 }
 
 /// What a refund does when the points it must take back were already spent.
@@ -468,6 +472,10 @@ pub struct Order {
     /// The staff member credited with the order's commission (`moved.commission_fen`).
     #[serde(default)]
     pub seller: Option<StaffId>,
+    /// A top-up whose bonus is paid monthly: the plan and how far it has got (`moved.bonus_fen`
+    /// is the first part, paid with the top-up).
+    #[serde(default)]
+    pub bonus_plan: Option<BonusPlan>,
 }
 
 /// A line (or part of one) to refund.
@@ -663,8 +671,9 @@ pub struct Till {
     commission_rules: Mutex<HashMap<MerchantId, Arc<Vec<CommissionRule>>>>,
     /// Staff whose commission accounts are known to exist.
     staff_ready: Mutex<HashSet<StaffId>>,
-    /// Tier reviews one at a time: the daily one and one head office asks for.
-    pub(crate) reviewing: tokio::sync::Mutex<()>,
+    /// The daily jobs (tier review, bonus parts) one at a time, whether the daily run or head
+    /// office started them.
+    pub(crate) daily: tokio::sync::Mutex<()>,
 }
 
 /// The most recent quotes whose proposals are kept for their commit.
@@ -703,7 +712,7 @@ impl Proposals {
 }
 
 /// The hash that names an order's transfers: the same merchant and order id, the same ids.
-fn order_key(merchant: MerchantId, order: &str) -> u128 {
+pub(crate) fn order_key(merchant: MerchantId, order: &str) -> u128 {
     let mut bytes = Vec::with_capacity(16 + order.len());
     bytes.extend_from_slice(&merchant.0.to_le_bytes());
     bytes.extend_from_slice(order.as_bytes());
@@ -906,17 +915,17 @@ fn taken_back(effects: &[Effect]) -> Option<(u64, u64)> {
 }
 
 /// The transfers of one order, leg by leg; a leg of nothing is left out.
-struct Legs {
+pub(crate) struct Legs {
     /// The order's key: transfer ids derive from it and the leg's part.
     key: u128,
     /// For a refund, the key of the order it reverses: each transfer then names the one it
     /// reverses (the same part of that order) in `user_data.u128`.
     reverses: Option<u128>,
-    transfers: Vec<NewTransfer>,
+    pub(crate) transfers: Vec<NewTransfer>,
 }
 
 impl Legs {
-    fn new(key: u128, reverses: Option<u128>) -> Legs {
+    pub(crate) fn new(key: u128, reverses: Option<u128>) -> Legs {
         Legs {
             key,
             reverses,
@@ -942,7 +951,14 @@ impl Legs {
         );
     }
 
-    fn leg(&mut self, part: u16, debit: AccountId, credit: AccountId, amount: u64, code: u16) {
+    pub(crate) fn leg(
+        &mut self,
+        part: u16,
+        debit: AccountId,
+        credit: AccountId,
+        amount: u64,
+        code: u16,
+    ) {
         if amount == 0 {
             return;
         }
@@ -1048,7 +1064,7 @@ impl Till {
             proposals: Mutex::new(Proposals::default()),
             commission_rules: Mutex::new(HashMap::new()),
             staff_ready: Mutex::new(HashSet::new()),
-            reviewing: tokio::sync::Mutex::new(()),
+            daily: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -1171,6 +1187,23 @@ impl Till {
         };
         let rules = self.commission_rules(merchant)?;
         Ok(commission_for(&rules, on, tier, seller.role, base_fen))
+    }
+
+    /// The part of a top-up's `bonus` paid now, and the plan for the rest when the merchant pays
+    /// bonuses monthly.
+    fn bonus_now(
+        &self,
+        member: MemberId,
+        store: StoreId,
+        bonus: u64,
+        now: UnixMillis,
+    ) -> (u64, Option<BonusPlan>) {
+        let months = self.options.top_up_bonus_months;
+        if months <= 1 || bonus == 0 {
+            return (bonus, None);
+        }
+        let plan = BonusPlan::new(member, store, bonus, months, LocalTime::at(now).date);
+        (plan.paid_fen, Some(plan))
     }
 
     /// Adds `seller`'s commission to an order's legs, opening their account if it is new.
@@ -1630,6 +1663,7 @@ impl Till {
         let referrer = self.live_referrer(&member_record)?;
         let m = request.member;
         let s = actor.store;
+        let (bonus, bonus_plan) = self.bonus_now(m, s, bonus, now);
         let mut legs = Legs::new(order_key(actor.merchant, &request.order), None);
         legs.top_up(s, m, request.amount_fen, bonus);
         let referrer_points = legs.earnings(s, m, referrer, gains);
@@ -1672,6 +1706,7 @@ impl Till {
             transfers: ids,
             approved_by: request.approved_by,
             seller: seller.map(|seller| seller.id),
+            bonus_plan,
             ..Order::blank(actor, now)
         };
         Ok(Ok(self
@@ -2378,6 +2413,7 @@ impl Till {
         };
         let gains = earned(&effects);
         let (m, s) = (view.member.id, actor.store);
+        let (bonus, bonus_plan) = self.bonus_now(m, s, bonus, now);
         let mut legs = Legs::new(order_key(actor.merchant, &order_id), None);
         legs.top_up(s, m, top_up_fen, bonus);
         let referrer_points = legs.earnings(s, m, referrer, gains);
@@ -2434,6 +2470,7 @@ impl Till {
             transfers: ids,
             approved_by,
             seller: seller.map(|seller| seller.id),
+            bonus_plan,
             ..Order::blank(actor, now)
         };
         let order = self
@@ -2500,7 +2537,7 @@ impl Till {
     }
 
     /// Puts the transfers in the ledger, translating a refusal into what the cashier is told.
-    async fn apply(
+    pub(crate) async fn apply(
         &self,
         store: StoreId,
         member: MemberId,
@@ -2567,6 +2604,7 @@ impl Till {
         let key = (order.merchant, order.id.clone());
         let (member, id, at) = (order.member, order.id.clone(), order.at);
         let growth = order.moved.growth_earned;
+        let plan_opened = order.bonus_plan.is_some();
         let tier_change = self
             .members
             .directory()
@@ -2599,6 +2637,9 @@ impl Till {
                     }
                 }
                 stats_table.insert(member.0, encode(&stats)?.as_slice())?;
+                if plan_opened {
+                    bonus::note_open_in(txn, key.0, &key.1)?;
+                }
                 let mut orders = txn.open_table(ORDERS)?;
                 let key = (key.0.0, key.1.as_str());
                 match tier_change {
@@ -2647,6 +2688,7 @@ impl Order {
             approved_by: None,
             gift: None,
             seller: None,
+            bonus_plan: None,
         }
     }
 }

@@ -217,6 +217,7 @@ fn api_routes_with(limits: Limits) -> OpenApiRouter<AppState> {
         .routes(routes!(members::list_tiers, members::create_tier))
         .routes(routes!(members::put_tier))
         .routes(routes!(members::review_tiers))
+        .routes(routes!(till::pay_bonus_parts))
         .routes(routes!(
             members::list_custom_fields,
             members::define_custom_field
@@ -959,6 +960,7 @@ mod tests {
             ("get", "/api/v1/reports/settlement"),
             ("get", "/api/v1/reports/commission"),
             ("post", "/api/v1/tier-reviews"),
+            ("post", "/api/v1/bonus-payouts"),
             ("get", "/api/v1/commission-rules"),
             ("put", "/api/v1/commission-rules"),
         ]

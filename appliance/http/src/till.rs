@@ -464,6 +464,35 @@ pub struct OrderBody {
     gift: Option<RedeemedGiftBody>,
     /// The staff member credited with the commission.
     seller: Option<String>,
+    /// A top-up whose bonus is paid monthly (赠送按月返还): `moved.bonus` is the first part.
+    bonus_plan: Option<BonusPlanBody>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BonusPlanBody {
+    /// The whole bonus.
+    total: Money,
+    months: u32,
+    /// Paid so far, the first part (with the top-up) included.
+    paid: Money,
+    paid_parts: u32,
+    /// `YYYY-MM-DD` the next part falls due; none once paid in full or stopped.
+    next_on: Option<String>,
+    /// The member was erased before the end: the rest is not paid.
+    stopped: bool,
+}
+
+impl From<&tongka_domain::BonusPlan> for BonusPlanBody {
+    fn from(plan: &tongka_domain::BonusPlan) -> Self {
+        BonusPlanBody {
+            total: money(u128::from(plan.total_fen)),
+            months: plan.months,
+            paid: money(u128::from(plan.paid_fen)),
+            paid_parts: plan.paid_parts,
+            next_on: plan.next_on().map(|date| date.to_string()),
+            stopped: plan.stopped,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -504,6 +533,7 @@ impl From<&Order> for OrderBody {
             balances: BalancesBody::from(&o.balances_after),
             approved_by: o.approved_by.map(|staff| staff.to_string()),
             seller: o.seller.map(|staff| staff.to_string()),
+            bonus_plan: o.bonus_plan.as_ref().map(BonusPlanBody::from),
             gift: o.gift.as_ref().map(|gift| RedeemedGiftBody {
                 id: gift.gift.to_string(),
                 name: gift.name.clone(),
@@ -1245,6 +1275,41 @@ pub(crate) async fn open_card(
         }
         Err(error) => refusal(error),
     })
+}
+
+/// What a payout run did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BonusPayoutBody {
+    /// Plans that had a part due.
+    plans: u64,
+    parts: u64,
+    paid: Money,
+    /// Plans that ended: paid in full, or the member erased.
+    finished: u64,
+}
+
+/// 赠送返还 / Pays now every monthly bonus part due (head office), as the box does every day at
+/// 03:00 China time and when it starts. Running it again finds nothing due.
+#[utoipa::path(post, path = "/api/v1/bonus-payouts", operation_id = "pay_bonus_parts", tag = "till", security(("bearer" = [])),
+    responses((status = 200, body = BonusPayoutBody), (status = 403, body = crate::problem::ProblemDoc)))]
+pub(crate) async fn pay_bonus_parts(
+    State(state): State<AppState>,
+    actor: CurrentStaff,
+) -> Result<Json<BonusPayoutBody>, ApiError> {
+    if actor.staff.role != Role::HqAdmin {
+        return Err(ApiError::forbidden());
+    }
+    let payout = state
+        .till
+        .pay_bonus_parts(actor.staff.merchant, UnixMillis::now())
+        .await
+        .map_err(|e| internal(&e))?;
+    Ok(Json(BonusPayoutBody {
+        plans: payout.plans,
+        parts: payout.parts,
+        paid: money(u128::from(payout.paid_fen)),
+        finished: payout.finished,
+    }))
 }
 
 /// The staff member a till request credits with commission, by id.

@@ -31,6 +31,7 @@ pub struct TillConfig {
     pub spent_points_fen_per_100: u64,
     pub points_to_stored_value_fen_per_100: u64,
     pub tier_review_days: u32,
+    pub top_up_bonus_months: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -379,11 +380,18 @@ impl Config {
             0,
             3_660,
         )?;
+        check_range(
+            "till.top_up_bonus_months",
+            self.till.top_up_bonus_months,
+            0,
+            tongka_domain::BONUS_MONTHS_MAX,
+        )?;
         Ok(tongka_domain::TillOptions {
             spend_order,
             spent_points,
             points_to_stored_value_fen_per_100: self.till.points_to_stored_value_fen_per_100,
             tier_review_days: self.till.tier_review_days,
+            top_up_bonus_months: self.till.top_up_bonus_months,
         })
     }
 

@@ -188,7 +188,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .with_pairing(config.pairing_options())
         .with_till(config.till_options()?);
     let mut renamed = state.merchant_name.subscribe();
-    tokio::spawn(daily_tier_review(
+    tokio::spawn(daily_run(
         std::sync::Arc::clone(&state.till),
         state.directory.first_merchant(),
     ));
@@ -280,25 +280,32 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// 等级评定: when the box starts (catching up days it was off) and then every day at 03:00 China
-/// time. Nothing is scheduled when the merchant keeps tiers for good.
-async fn daily_tier_review(
-    till: std::sync::Arc<tongka_domain::Till>,
-    merchant: tongka_domain::MerchantId,
-) {
+/// The daily run: the tier review (等级评定) and the monthly bonus parts due (赠送按月返还), when
+/// the box starts (catching up days it was off) and then every day at 03:00 China time.
+async fn daily_run(till: std::sync::Arc<tongka_domain::Till>, merchant: tongka_domain::MerchantId) {
     loop {
-        match till
-            .review_tiers(merchant, tongka_domain::UnixMillis::now())
-            .await
-        {
-            Ok(review) if !review.enabled => return,
-            Ok(review) => info!(
+        let now = tongka_domain::UnixMillis::now();
+        match till.review_tiers(merchant, now).await {
+            Ok(review) if review.enabled => info!(
                 due = review.due,
                 kept = review.kept,
                 moved_down = review.moved_down,
                 "tier review"
             ),
+            Ok(_) => {}
             Err(error) => warn!(%error, "the tier review failed; it runs again tomorrow"),
+        }
+        match till.pay_bonus_parts(merchant, now).await {
+            Ok(payout) if payout.parts > 0 => info!(
+                plans = payout.plans,
+                parts = payout.parts,
+                paid_fen = payout.paid_fen,
+                "monthly bonus parts paid"
+            ),
+            Ok(_) => {}
+            Err(error) => {
+                warn!(%error, "paying monthly bonus parts failed; they are paid tomorrow")
+            }
         }
         tokio::time::sleep(until_next_review(tongka_domain::UnixMillis::now())).await;
     }

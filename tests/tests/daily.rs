@@ -1,9 +1,14 @@
-//! 等级评定 through the real box over a real (faked) year: the box runs today, then is stopped
+//! The daily run through the real box over a (faked) year: the box runs today, then is stopped
 //! and started again 200 and 400 days on, its clock moved by libfaketime (LD_PRELOAD), as a box
-//! left running would live through it. Two members reach gold at the till on day 0; one spends
-//! again on day 200. On day 400 — the review runs when the box starts — the other has moved down
-//! to silver with `review` in their tier history, the first keeps gold, and reviewing again the
-//! same day finds nobody due. `tongka ledger verify` stays clean.
+//! left running would live through it — the run happens as it starts.
+//!
+//! 等级评定: two members reach gold at the till on day 0; one spends again on day 200. On day
+//! 400 the other has moved down to silver with `review` in their tier history, the first keeps
+//! gold, and reviewing again the same day finds nobody due.
+//!
+//! 赠送按月返还: on day 0 a member tops up ¥1,200 with `standard-points` offering ¥240 on top,
+//! paid over 12 months: ¥20 comes with the top-up, the parts due by day 200 are there on day 200,
+//! and all ¥240 by day 400, never a part twice. `tongka ledger verify` stays clean.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,8 +16,8 @@ use std::path::{Path, PathBuf};
 
 use tongka_client::Client;
 use tongka_client::types::{
-    CardRequest, CheckoutRequest, CreateMember, CreateStore, LineRequest, PaymentRequest,
-    TenderRequest, ThresholdsBody, TierRequestBody,
+    CardRequest, CheckoutRequest, CreateMember, CreateStore, InstallPlugin, LineRequest,
+    PaymentRequest, RouteRequest, TenderRequest, ThresholdsBody, TierRequestBody, TopUpRequest,
 };
 use tongka_e2e::RunningBox;
 use tongka_e2e::api::{boss_client, first_admin};
@@ -39,6 +44,7 @@ fn start(data: &Path, log: &Path, days: u32) -> RunningBox {
         ("TONGKA_HTTP_REQUEST_BURST", Path::new("2000")),
         ("TONGKA_LOG_FILTER", Path::new("info")),
         ("TONGKA_TILL_TIER_REVIEW_DAYS", Path::new("365")),
+        ("TONGKA_TILL_TOP_UP_BONUS_MONTHS", Path::new("12")),
     ];
     if days > 0 {
         envs.push(("LD_PRELOAD", library.as_path()));
@@ -64,6 +70,38 @@ async fn buy(boss: &Client, store: &str, order: &str, card: &str, price: &str) {
         ..PaymentRequest::default()
     });
     boss.checkout(&sale).await.unwrap();
+}
+
+/// `standard-points` offering ¥240 on a top-up of ¥1,200, routed to the top-up hook only.
+async fn offer_bonus(boss: &Client, dir: &Path) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("plugins/standard-points/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let component = tongka_e2e::plugins::packed(
+        dir,
+        &tongka_e2e::plugins::components().join("standard_points.wasm"),
+        &manifest,
+    );
+    let config = serde_json::json!({
+        "top_up_offers": [{"min_fen": 120_000, "bonus_fen": 24_000}]
+    });
+    boss.install_plugin(&InstallPlugin {
+        component,
+        config: config.as_object().unwrap().clone(),
+        grant: Vec::new(),
+    })
+    .await
+    .unwrap();
+    boss.set_plugin_route(
+        "top-up",
+        &RouteRequest {
+            plugins: vec!["standard-points".into()],
+        },
+    )
+    .await
+    .unwrap();
 }
 
 async fn member(boss: &Client, store: &str, card: &str) -> String {
@@ -135,6 +173,43 @@ async fn a_tier_not_kept_up_for_a_year_moves_down_when_the_box_reviews() {
     let review = boss.review_tiers().await.unwrap();
     assert!(review.enabled);
     assert_eq!(review.due, 0);
+
+    offer_bonus(&boss, dir.path()).await;
+    let mut top_up = TopUpRequest::by_card("T-1", "8800-0002", "1200.00");
+    top_up.store = Some(shop.clone());
+    let receipt = boss.top_up(&top_up).await.unwrap();
+    assert_eq!(receipt.moved.bonus.amount, "20.00");
+    let plan = receipt.bonus_plan.unwrap();
+    assert_eq!(
+        (plan.total.amount.as_str(), plan.months, plan.paid_parts),
+        ("240.00", 12, 1)
+    );
+    let today = tongka_e2e::china_clock(0).0;
+    assert_eq!(
+        plan.next_on.as_deref(),
+        Some(tongka_domain::month_later(today, 1).to_string().as_str())
+    );
+    // Parts due by the box's day `days`: the first, and each month since.
+    let due_by = |days: i64| {
+        let day = tongka_e2e::china_clock(days).0;
+        1 + (1..12)
+            .filter(|k| tongka_domain::month_later(today, *k) <= day)
+            .count()
+    };
+    let bonus_of = |paid_parts: usize| {
+        tongka_domain::accounts::display(
+            tongka_domain::accounts::CNY,
+            (0..paid_parts)
+                .map(|k| {
+                    u128::from(tongka_domain::part_fen(
+                        24_000,
+                        u32::try_from(k).unwrap(),
+                        12,
+                    ))
+                })
+                .sum(),
+        )
+    };
     drop(boss);
     running.terminate().unwrap();
 
@@ -143,6 +218,13 @@ async fn a_tier_not_kept_up_for_a_year_moves_down_when_the_box_reviews() {
     let (_, boss) = boss_client(&running).await;
     buy(&boss, &shop, "S-3", "8800-0002", "600.00").await;
     assert_eq!(boss.review_tiers().await.unwrap().due, 0);
+    // Whatever the run at start paid, nothing is left due now, and the parts due are there.
+    let payout = boss.pay_bonus_parts().await.unwrap();
+    assert_eq!(payout.parts, 0, "{payout:?}");
+    let plan = boss.order("T-1").await.unwrap().bonus_plan.unwrap();
+    assert_eq!(usize::try_from(plan.paid_parts).unwrap(), due_by(200));
+    let balances = boss.get_member(&loyal).await.unwrap().balances;
+    assert_eq!(balances.stored_value.bonus.amount, bonus_of(due_by(200)));
     drop(boss);
     running.terminate().unwrap();
 
@@ -180,6 +262,14 @@ async fn a_tier_not_kept_up_for_a_year_moves_down_when_the_box_reviews() {
             .reason,
         "total-spend"
     );
+    assert_eq!(boss.pay_bonus_parts().await.unwrap().parts, 0);
+    let plan = boss.order("T-1").await.unwrap().bonus_plan.unwrap();
+    assert_eq!(
+        (plan.paid_parts, plan.paid.amount.as_str(), plan.next_on),
+        (12, "240.00", None)
+    );
+    let balances = boss.get_member(&loyal).await.unwrap().balances;
+    assert_eq!(balances.stored_value.bonus.amount, "240.00");
     drop(boss);
     running.terminate().unwrap();
 

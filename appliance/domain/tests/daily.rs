@@ -1,6 +1,8 @@
-//! The tier review (等级评定) on a real directory and ledger, with the clock in the test's hands:
-//! a year's period, members who reach tiers at the till, spend again or not, are set by hand;
-//! reviewed the day before their period ends, the day it ends, twice that day, and a year on.
+//! The daily run on a real directory and ledger, with the clock in the test's hands. The tier
+//! review (等级评定): a year's period, members who reach tiers at the till, spend again or not,
+//! are set by hand; reviewed the day before their period ends, the day it ends, twice that day,
+//! and a year on. Monthly bonus parts (赠送按月返还): paid on their day, not before, caught up
+//! after missed months, adding up to the bonus to the fen, never twice.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,10 +10,10 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 use tongka_domain::{
-    CheckoutRequest, Directory, Effect, MemberId, Members, NewMember, NewStaff, NewStore, NewTier,
-    Paid, Payment, Role, Scheme, SchemeContext, SchemeFailure, Scope, SessionOptions, Staff,
-    StoreKind, Tender, TenderKind, Thresholds, TierId, TierReason, TierReview, Till, TillActor,
-    TillLine, TillOptions, UnixMillis,
+    BonusPayout, CheckoutRequest, Directory, Effect, MemberId, Members, NewMember, NewStaff,
+    NewStore, NewTier, Order, Paid, Payment, Role, Scheme, SchemeContext, SchemeFailure, Scope,
+    SessionOptions, Staff, StoreKind, Tender, TenderKind, Thresholds, TierId, TierReason,
+    TierReview, Till, TillActor, TillLine, TillOptions, TopUpRequest, UnixMillis,
 };
 
 const DAY: u64 = 86_400_000;
@@ -22,7 +24,8 @@ fn day(n: u64) -> UnixMillis {
     START.plus_ms(n * DAY)
 }
 
-/// A scheme that gives nothing: orders cost what their lines say.
+/// A scheme that gives only 20% on top of a top-up of ¥1,000 or more: orders cost what their
+/// lines say.
 struct Plain;
 
 impl Scheme for Plain {
@@ -42,8 +45,14 @@ impl Scheme for Plain {
     ) -> Result<Vec<Effect>, SchemeFailure> {
         Ok(Vec::new())
     }
-    fn top_up(&self, _: &SchemeContext<'_>, _: u64) -> Result<Vec<Effect>, SchemeFailure> {
-        Ok(Vec::new())
+    fn top_up(&self, _: &SchemeContext<'_>, paid: u64) -> Result<Vec<Effect>, SchemeFailure> {
+        Ok(if paid >= 100_000 {
+            vec![Effect::BonusStoredValue {
+                amount_fen: i64::try_from(paid / 5).unwrap(),
+            }]
+        } else {
+            Vec::new()
+        })
     }
     fn refund(
         &self,
@@ -68,6 +77,14 @@ struct Shop {
 }
 
 async fn shop() -> Shop {
+    shop_with(TillOptions {
+        tier_review_days: 365,
+        ..TillOptions::default()
+    })
+    .await
+}
+
+async fn shop_with(options: TillOptions) -> Shop {
     let dir = tempfile::tempdir().unwrap();
     let directory = Arc::new(
         Directory::open(
@@ -131,13 +148,7 @@ async fn shop() -> Shop {
         .put_tier(&boss, None, &tier("钻石卡", 3, Some(200_000)))
         .unwrap()
         .unwrap();
-    let till = Till::new(
-        book.clone(),
-        TillOptions {
-            tier_review_days: 365,
-            ..TillOptions::default()
-        },
-    );
+    let till = Till::new(book.clone(), options);
     let actor = TillActor {
         merchant: boss.merchant,
         store: store.id,
@@ -293,4 +304,94 @@ async fn without_a_period_tiers_are_kept_and_nothing_is_read() {
     assert_eq!(review, TierReview::default());
     assert!(!review.enabled);
     assert_eq!(shop.tier(a), Some(shop.tiers[2]));
+}
+
+impl Shop {
+    async fn top_up(&self, member: MemberId, fen: u64, order: &str, at: UnixMillis) -> Order {
+        let request = TopUpRequest {
+            order: order.into(),
+            member,
+            amount_fen: fen,
+            tenders: Vec::new(),
+            seller: None,
+            approved_by: None,
+        };
+        self.till
+            .top_up(&self.actor, &Plain, &request, at)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    fn bonus(&self, member: MemberId) -> u128 {
+        self.book.balances(member).unwrap().bonus_fen
+    }
+
+    async fn pay(&self, at: UnixMillis) -> BonusPayout {
+        self.till
+            .pay_bonus_parts(self.boss.merchant, at)
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_bonus_paid_monthly_comes_on_its_day_and_adds_up_to_the_fen() {
+    let shop = shop_with(TillOptions {
+        top_up_bonus_months: 12,
+        ..TillOptions::default()
+    })
+    .await;
+    let (a, b) = (shop.member().await, shop.member().await);
+    // 充1200送240 on 2026-11-24: ¥20 now, ¥20 on the 24th of each of the next 11 months.
+    let receipt = shop.top_up(a, 120_000, "T-1", day(0)).await;
+    assert_eq!(receipt.moved.bonus_fen, 2_000);
+    let plan = receipt.bonus_plan.clone().unwrap();
+    assert_eq!(
+        (plan.total_fen, plan.months, plan.paid_parts, plan.paid_fen),
+        (24_000, 12, 1, 2_000)
+    );
+    assert_eq!(
+        plan.next_on().map(|d| d.to_string()).as_deref(),
+        Some("2026-12-24")
+    );
+    assert_eq!(shop.bonus(a), 2_000);
+    // A retry answers the same receipt and pays nothing more.
+    assert_eq!(shop.top_up(a, 120_000, "T-1", day(0)).await, receipt);
+    assert_eq!(shop.bonus(a), 2_000);
+
+    assert_eq!(shop.pay(day(29)).await, BonusPayout::default());
+    assert_eq!(shop.bonus(a), 2_000);
+    let paid = shop.pay(day(30)).await;
+    assert_eq!(
+        (paid.plans, paid.parts, paid.paid_fen, paid.finished),
+        (1, 1, 2_000, 0)
+    );
+    assert_eq!(shop.bonus(a), 4_000);
+    assert_eq!(shop.pay(day(30)).await, BonusPayout::default());
+
+    // ¥1,000 gives ¥200: twelve parts of ¥16.66 or ¥16.67.
+    shop.top_up(b, 100_000, "T-2", day(30)).await;
+    assert_eq!(shop.bonus(b), 1_666);
+    // A box off for months catches up: every part due is paid at once.
+    let paid = shop.pay(day(200)).await;
+    assert_eq!((paid.plans, paid.parts), (2, 5 + 5));
+    // A year on both are paid in full, to the fen, and nothing is left open.
+    let paid = shop.pay(day(400)).await;
+    assert_eq!(paid.finished, 2);
+    assert_eq!((shop.bonus(a), shop.bonus(b)), (24_000, 20_000));
+    assert!(
+        shop.till
+            .open_bonus_plans(shop.boss.merchant)
+            .unwrap()
+            .is_empty()
+    );
+    let done = shop.till.order(shop.boss.merchant, "T-1").unwrap().unwrap();
+    let plan = done.bonus_plan.unwrap();
+    assert_eq!(
+        (plan.paid_parts, plan.paid_fen, plan.next_on()),
+        (12, 24_000, None)
+    );
+    assert_eq!(shop.pay(day(800)).await, BonusPayout::default());
+    assert_eq!((shop.bonus(a), shop.bonus(b)), (24_000, 20_000));
 }
