@@ -59,3 +59,36 @@ pub fn packed(dir: &Path, component: &Path, manifest: &Value) -> String {
     );
     base64::engine::general_purpose::STANDARD.encode(std::fs::read(&output).unwrap())
 }
+
+/// Installs the box's own `standard-points` with `config` through the API client and routes
+/// `hooks` to it.
+pub async fn install_standard_points(
+    boss: &tongka_client::Client,
+    dir: &Path,
+    config: &Value,
+    hooks: &[&str],
+) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("plugins/standard-points/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let component = packed(dir, &components().join("standard_points.wasm"), &manifest);
+    boss.install_plugin(&tongka_client::types::InstallPlugin {
+        component,
+        config: config.as_object().cloned().unwrap_or_default(),
+        grant: Vec::new(),
+    })
+    .await
+    .unwrap();
+    for hook in hooks {
+        boss.set_plugin_route(
+            hook,
+            &tongka_client::types::RouteRequest {
+                plugins: vec!["standard-points".into()],
+            },
+        )
+        .await
+        .unwrap();
+    }
+}

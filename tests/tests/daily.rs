@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 
 use tongka_client::Client;
 use tongka_client::types::{
-    CardRequest, CheckoutRequest, CreateMember, CreateStore, InstallPlugin, LineRequest,
-    PaymentRequest, RouteRequest, TenderRequest, ThresholdsBody, TierRequestBody, TopUpRequest,
+    CardRequest, CheckoutRequest, CreateMember, CreateStore, LineRequest, PaymentRequest,
+    TenderRequest, ThresholdsBody, TierRequestBody, TopUpRequest,
 };
 use tongka_e2e::RunningBox;
 use tongka_e2e::api::{boss_client, first_admin};
@@ -70,38 +70,6 @@ async fn buy(boss: &Client, store: &str, order: &str, card: &str, price: &str) {
         ..PaymentRequest::default()
     });
     boss.checkout(&sale).await.unwrap();
-}
-
-/// `standard-points` offering ¥240 on a top-up of ¥1,200, routed to the top-up hook only.
-async fn offer_bonus(boss: &Client, dir: &Path) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let manifest: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root.join("plugins/standard-points/manifest.json")).unwrap(),
-    )
-    .unwrap();
-    let component = tongka_e2e::plugins::packed(
-        dir,
-        &tongka_e2e::plugins::components().join("standard_points.wasm"),
-        &manifest,
-    );
-    let config = serde_json::json!({
-        "top_up_offers": [{"min_fen": 120_000, "bonus_fen": 24_000}]
-    });
-    boss.install_plugin(&InstallPlugin {
-        component,
-        config: config.as_object().unwrap().clone(),
-        grant: Vec::new(),
-    })
-    .await
-    .unwrap();
-    boss.set_plugin_route(
-        "top-up",
-        &RouteRequest {
-            plugins: vec!["standard-points".into()],
-        },
-    )
-    .await
-    .unwrap();
 }
 
 async fn member(boss: &Client, store: &str, card: &str) -> String {
@@ -174,7 +142,14 @@ async fn a_tier_not_kept_up_for_a_year_moves_down_when_the_box_reviews() {
     assert!(review.enabled);
     assert_eq!(review.due, 0);
 
-    offer_bonus(&boss, dir.path()).await;
+    // `standard-points` offering ¥240 on a top-up of ¥1,200, routed to the top-up hook only.
+    tongka_e2e::plugins::install_standard_points(
+        &boss,
+        dir.path(),
+        &serde_json::json!({"top_up_offers": [{"min_fen": 120_000, "bonus_fen": 24_000}]}),
+        &["top-up"],
+    )
+    .await;
     let mut top_up = TopUpRequest::by_card("T-1", "8800-0002", "1200.00");
     top_up.store = Some(shop.clone());
     let receipt = boss.top_up(&top_up).await.unwrap();

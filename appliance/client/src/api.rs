@@ -55,6 +55,9 @@ pub mod types {
         pub growth: ::std::string::String,
         ///Whole points, as a decimal string.
         pub points: ::std::string::String,
+        /**Points owed (积分欠账): taken back by a refund after they were spent; the member's next
+        earnings repay them first. `"0"` for nearly everyone.*/
+        pub points_owed: ::std::string::String,
         pub stored_value: StoredValueBody,
     }
     ///What a payout run did.
@@ -661,6 +664,11 @@ pub mod types {
         ///Points used to pay, or given back.
         pub points_offset: ::std::string::String,
         pub points_offset_value: Money,
+        /**A refund: points taken back beyond what the member held, now owed (积分欠账, policy
+        `till.spent_points_on_refund = "negative"`).*/
+        pub points_owed: ::std::string::String,
+        ///Of `points`, what went to repay the member's points debt.
+        pub points_repaid: ::std::string::String,
         ///Stored value principal spent, paid in, or returned.
         pub principal: Money,
         pub referrer_points: ::std::string::String,

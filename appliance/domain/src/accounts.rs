@@ -115,6 +115,26 @@ impl MemberAccount {
     }
 }
 
+/// A member's points debt (积分欠账): what a refund took back of points the member had already
+/// spent, under the "negative balance" policy. It only ever holds a debt (its credits may not
+/// exceed its debits) and later earnings repay it first. Opened the first time it is needed.
+pub fn points_owed_account(member: MemberId) -> NewAccount {
+    NewAccount {
+        id: points_owed_id(member),
+        asset: POINTS,
+        owner: member.0,
+        code: POINTS_OWED_CODE,
+        flags: AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS,
+    }
+}
+
+/// The ledger code of a member's points debt account.
+pub const POINTS_OWED_CODE: u16 = 5;
+
+pub fn points_owed_id(member: MemberId) -> AccountId {
+    AccountId(derive(b"member-account", member.0, POINTS_OWED_CODE))
+}
+
 /// The merchant's side of balances brought in from a previous system (期初余额), one per asset:
 /// it goes negative by exactly what members were credited.
 pub fn opening_account(merchant: MerchantId, asset: AssetId) -> NewAccount {
@@ -226,6 +246,8 @@ pub mod transfer_code {
     pub const GROWTH_EARNED: u16 = 24;
     /// Points earned by the member's referrer.
     pub const REFERRAL_POINTS: u16 = 25;
+    /// Points a member's earnings put towards their points debt (积分欠账).
+    pub const POINTS_DEBT_REPAID: u16 = 29;
     /// Points turned into stored value (积分兑换储值), both legs.
     pub const POINTS_CONVERTED: u16 = 26;
     /// Points given for a gift (礼品兑换).

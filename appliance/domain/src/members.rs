@@ -82,6 +82,10 @@ pub struct Balances {
     pub principal_fen: u128,
     pub bonus_fen: u128,
     pub growth: u128,
+    /// Points the member owes (积分欠账): taken back by a refund after they were spent, under
+    /// the "negative balance" policy; their next earnings repay it first.
+    #[serde(default)]
+    pub points_owed: u128,
 }
 
 /// A member with their balances.
@@ -547,6 +551,11 @@ impl Members {
             principal_fen: available(MemberAccount::Principal)?,
             bonus_fen: available(MemberAccount::Bonus)?,
             growth: available(MemberAccount::Growth)?,
+            points_owed: self
+                .ledger
+                .balance(accounts::points_owed_id(id))?
+                .map(|b| b.debits_posted.saturating_sub(b.credits_posted))
+                .unwrap_or(0),
         })
     }
 
@@ -1041,6 +1050,31 @@ impl Members {
             }
         }
         self.open_accounts(into).await?;
+        // A points debt moves too: the member kept owes it.
+        let owed_from = accounts::points_owed_id(from);
+        let owed = self.ledger.balance(owed_from)?;
+        if let Some(owed) = owed.map(|b| b.debits_posted.saturating_sub(b.credits_posted))
+            && owed > 0
+        {
+            self.ledger
+                .create_accounts(vec![accounts::points_owed_account(into)])
+                .await
+                .map_err(batch_error)?;
+            transfers.push(NewTransfer {
+                id: accounts::transfer_id(b"merge", from.0, accounts::POINTS_OWED_CODE),
+                kind: TransferKind::Posted {
+                    debit: accounts::points_owed_id(into),
+                    credit: owed_from,
+                    amount: owed,
+                },
+                code: transfer_code::MERGE,
+                user_data: UserData {
+                    u128: into.0,
+                    u64: 0,
+                    u32: 0,
+                },
+            });
+        }
         if !transfers.is_empty() {
             self.ledger
                 .create_transfers(transfers)
@@ -1048,7 +1082,10 @@ impl Members {
                 .map_err(batch_error)?;
         }
         let tiers = self.tiers(actor.merchant)?;
-        let source_accounts = MemberAccount::ALL.iter().map(|a| a.id(from)).collect();
+        let mut source_accounts: Vec<_> = MemberAccount::ALL.iter().map(|a| a.id(from)).collect();
+        if owed.is_some() {
+            source_accounts.push(owed_from);
+        }
         self.ledger
             .close_accounts(source_accounts)
             .await

@@ -291,6 +291,9 @@ pub enum SpentPoints {
     /// The points' value is kept from the money going back (stored value first, then the
     /// tenders), at `fen_per_100_points` rounded up to the fen.
     Deduct { fen_per_100_points: u64 },
+    /// 负积分: the points are taken back all the same; what the member no longer holds becomes a
+    /// points debt (`Balances::points_owed`) that their next earnings repay first.
+    Negative,
 }
 
 /// Who is at the till: the store it serves, and the terminal or staff member.
@@ -427,6 +430,13 @@ pub struct Moved {
     /// Staff commission credited (or, for a refund, taken back).
     #[serde(default)]
     pub commission_fen: u64,
+    /// A refund: points taken back beyond what the member held, now their debt (policy
+    /// `negative`).
+    #[serde(default)]
+    pub points_owed: u64,
+    /// Of `points_earned`, what went to repay the member's points debt.
+    #[serde(default)]
+    pub points_repaid: u64,
 }
 
 /// A committed till operation: what the receipt prints, what a refund reverses.
@@ -630,6 +640,9 @@ pub enum TillError {
     Member(crate::error::MemberError),
     #[error("the seller named is not an active staff member of this store")]
     UnknownSeller,
+    /// Another till changed the member's points debt meanwhile: asking again succeeds.
+    #[error("the member's balances changed meanwhile; try again")]
+    BalancesChanged,
 }
 
 /// Who signs a member up at the till.
@@ -959,11 +972,24 @@ impl Legs {
         amount: u64,
         code: u16,
     ) {
+        self.leg_reversing(part, part, debit, credit, amount, code);
+    }
+
+    /// A leg that, in a refund, reverses part `reversed` of the original (a leg of its own).
+    fn leg_reversing(
+        &mut self,
+        part: u16,
+        reversed: u16,
+        debit: AccountId,
+        credit: AccountId,
+        amount: u64,
+        code: u16,
+    ) {
         if amount == 0 {
             return;
         }
         let reference = self.reverses.map_or(self.key, |original| {
-            accounts::transfer_id(b"till", original, part).0
+            accounts::transfer_id(b"till", original, reversed).0
         });
         self.transfers.push(NewTransfer {
             id: accounts::transfer_id(b"till", self.key, part),
@@ -979,6 +1005,21 @@ impl Legs {
                 u32: u32::from(part),
             },
         });
+    }
+
+    /// Puts the member's earned points towards their points debt first (up to `owed`): what was
+    /// repaid. `earnings` then credits the rest.
+    fn repay(&mut self, store: StoreId, member: MemberId, owed: u128, gains: &mut Earned) -> u64 {
+        let repaid = u64::try_from(owed.min(u128::from(gains.points))).unwrap_or(0);
+        self.leg(
+            part::POINTS_REPAID,
+            StoreAccount::PointsIssued.id(store),
+            accounts::points_owed_id(member),
+            repaid,
+            transfer_code::POINTS_DEBT_REPAID,
+        );
+        gains.points -= repaid;
+        repaid
     }
 
     /// What the order earns: the member's points and growth, and the referrer's points if they
@@ -1052,6 +1093,10 @@ mod part {
     pub const COMMISSION: u16 = 7;
     /// The commission on the first top-up of a card opened at the till.
     pub const COMMISSION_TOP_UP: u16 = 8;
+    /// Earned points put towards the member's points debt.
+    pub const POINTS_REPAID: u16 = 9;
+    /// A refund's points taken back beyond what the member held: their new debt.
+    pub const POINTS_OWED: u16 = 10;
 }
 
 impl Till {
@@ -1542,7 +1587,9 @@ impl Till {
             payment.points,
             transfer_code::POINTS_OFFSET,
         );
-        let referrer_points = legs.earnings(s, m, referrer, gains);
+        let mut credited = gains;
+        let repaid = legs.repay(s, m, balances.points_owed, &mut credited);
+        let referrer_points = legs.earnings(s, m, referrer, credited);
         self.credit(
             &mut legs,
             part::COMMISSION,
@@ -1580,6 +1627,8 @@ impl Till {
                 clawback_points: 0,
                 clawback_fen: 0,
                 commission_fen: commission,
+                points_owed: 0,
+                points_repaid: repaid,
             },
             referrer,
             effects,
@@ -1666,7 +1715,9 @@ impl Till {
         let (bonus, bonus_plan) = self.bonus_now(m, s, bonus, now);
         let mut legs = Legs::new(order_key(actor.merchant, &request.order), None);
         legs.top_up(s, m, request.amount_fen, bonus);
-        let referrer_points = legs.earnings(s, m, referrer, gains);
+        let mut credited = gains;
+        let repaid = legs.repay(s, m, context.member.balances.points_owed, &mut credited);
+        let referrer_points = legs.earnings(s, m, referrer, credited);
         self.credit(
             &mut legs,
             part::COMMISSION,
@@ -1700,6 +1751,8 @@ impl Till {
                 clawback_points: 0,
                 clawback_fen: 0,
                 commission_fen: commission,
+                points_owed: 0,
+                points_repaid: repaid,
             },
             referrer,
             effects,
@@ -1915,13 +1968,16 @@ impl Till {
         let spent = u64::try_from(u128::from(points_taken).saturating_sub(points_after_return))
             .unwrap_or(points_taken);
         let mut clawback_fen = 0;
+        let mut owed = 0;
         if spent > 0 {
             let refused = TillError::PointsAlreadySpent {
                 needed: points_taken,
                 available: balances.points,
             };
-            let SpentPoints::Deduct { fen_per_100_points } = self.options.spent_points else {
-                return Ok(Err(refused));
+            let fen_per_100_points = match self.options.spent_points {
+                SpentPoints::Refuse => return Ok(Err(refused)),
+                SpentPoints::Negative => 0,
+                SpentPoints::Deduct { fen_per_100_points } => fen_per_100_points,
             };
             let value = (u128::from(spent) * u128::from(fen_per_100_points)).div_ceil(100);
             let going_back = principal + bonus + tenders.iter().map(|t| t.amount_fen).sum::<u64>();
@@ -1941,6 +1997,14 @@ impl Till {
             tenders.retain(|t| t.amount_fen > 0);
             points_taken -= spent;
             clawback_fen = value;
+            if self.options.spent_points == SpentPoints::Negative {
+                owed = spent;
+                self.members
+                    .ledger()
+                    .create_accounts(vec![accounts::points_owed_account(original.member)])
+                    .await
+                    .map_err(batch_error)?;
+            }
         }
         // Growth is not money: what was already used up by a downgrade simply stays.
         growth_taken = growth_taken.min(u64::try_from(balances.growth).unwrap_or(u64::MAX));
@@ -1985,6 +2049,15 @@ impl Till {
             points_taken,
             transfer_code::REVERSAL,
         );
+        // Points the member no longer holds become their debt, reversing the same earning.
+        legs.leg_reversing(
+            part::POINTS_OWED,
+            part::POINTS_EARNED,
+            accounts::points_owed_id(m),
+            StoreAccount::PointsIssued.id(s),
+            owed,
+            transfer_code::REVERSAL,
+        );
         legs.leg(
             part::GROWTH_EARNED,
             MemberAccount::Growth.id(m),
@@ -2026,6 +2099,8 @@ impl Till {
             clawback_points: spent,
             clawback_fen,
             commission_fen: commission_back,
+            points_owed: owed,
+            points_repaid: 0,
         };
         let settled = Moved {
             principal_fen: settled.0,
@@ -2571,6 +2646,11 @@ impl Till {
                     TransferError::ExceedsCredits { available, .. } => {
                         Ok(Err(TillError::InsufficientPoints { available }))
                     }
+                    TransferError::ExceedsDebits { account }
+                        if account == accounts::points_owed_id(member) =>
+                    {
+                        Ok(Err(TillError::BalancesChanged))
+                    }
                     TransferError::IdReused(_) => Ok(Err(TillError::OrderIdReused)),
                     TransferError::DebitAccountClosed(_)
                     | TransferError::CreditAccountClosed(_) => Ok(Err(TillError::NotLive)),
@@ -2727,6 +2807,8 @@ fn add_moved(a: &Moved, b: &Moved) -> Moved {
         clawback_points: a.clawback_points + b.clawback_points,
         clawback_fen: a.clawback_fen + b.clawback_fen,
         commission_fen: a.commission_fen + b.commission_fen,
+        points_owed: a.points_owed + b.points_owed,
+        points_repaid: a.points_repaid + b.points_repaid,
     }
 }
 

@@ -157,6 +157,8 @@ struct Expected {
     principal: i128,
     bonus: i128,
     points: i128,
+    /// The points debt (policy `negative`).
+    owed: i128,
 }
 
 #[derive(Clone, Debug)]
@@ -185,6 +187,9 @@ fn apply(expected: &mut [Expected], members: &[tongka_domain::MemberId], order: 
     let index = members.iter().position(|m| *m == order.member).unwrap();
     let e = &mut expected[index];
     let m = &order.moved;
+    // Earned points repay a debt first: only the rest reaches the member's points.
+    let repaid = i128::from(m.points_repaid);
+    e.owed += i128::from(m.points_owed) - repaid;
     let (principal, bonus, points) = (
         i128::from(m.principal_fen),
         i128::from(m.bonus_fen),
@@ -195,12 +200,12 @@ fn apply(expected: &mut [Expected], members: &[tongka_domain::MemberId], order: 
         tongka_domain::OrderKind::TopUp | tongka_domain::OrderKind::Joined => {
             e.principal += principal;
             e.bonus += bonus;
-            e.points += points;
+            e.points += points - repaid;
         }
         tongka_domain::OrderKind::Checkout => {
             e.principal -= principal;
             e.bonus -= bonus;
-            e.points += points - i128::from(m.points_offset);
+            e.points += points - repaid - i128::from(m.points_offset);
         }
         tongka_domain::OrderKind::Refund => {
             e.principal += principal;
@@ -219,7 +224,7 @@ fn apply(expected: &mut [Expected], members: &[tongka_domain::MemberId], order: 
     }
 }
 
-/// Runs `steps` under `options`; answers the refunds' outcomes, in order.
+/// Runs `steps` under `options`; answers what each step but a retry answered, in order.
 async fn scenario(
     steps: Vec<Step>,
     options: TillOptions,
@@ -305,7 +310,11 @@ async fn scenario(
     .unwrap()
     .unwrap();
     let mut commission_owed = 0i128;
-    let mut refunds = Vec::new();
+    let mut answers = Vec::new();
+    let points_fen_per_100 = match options.spent_points {
+        SpentPoints::Deduct { fen_per_100_points } => fen_per_100_points,
+        SpentPoints::Refuse | SpentPoints::Negative => 0,
+    };
     let (mut redeemed, mut taken_total) = (Vec::<String>::new(), 0u64);
     let actor = TillActor {
         merchant: boss.merchant,
@@ -421,9 +430,7 @@ async fn scenario(
             }
         };
         let answer = run(&till, &actor, &request).await;
-        if matches!(request, Request::Refund(_)) {
-            refunds.push(answer.as_ref().map(Order::clone).map_err(|e| e.to_string()));
-        }
+        answers.push(answer.as_ref().map(Order::clone).map_err(|e| e.to_string()));
         match &answer {
             Ok(order) => {
                 apply(&mut expected, &members, order);
@@ -494,9 +501,16 @@ async fn scenario(
                     );
                     prop_assert_eq!(
                         order.moved.clawback_fen,
-                        (order.moved.clawback_points * POINTS_FEN_PER_100).div_ceil(100),
+                        (order.moved.clawback_points * points_fen_per_100).div_ceil(100),
                         "spent points are paid at the configured value, rounded up"
                     );
+                    // Under `negative` they are owed instead, and nothing else is.
+                    let owed = if options.spent_points == SpentPoints::Negative {
+                        order.moved.clawback_points
+                    } else {
+                        0
+                    };
+                    prop_assert_eq!(order.moved.points_owed, owed);
                 }
             }
             // Refusals the sequence can run into; each must have changed nothing.
@@ -531,7 +545,7 @@ async fn scenario(
     drop(book);
     let report = tongka_ledger::verify(&ledger_path).unwrap();
     prop_assert!(report.violations.is_empty(), "{:?}", report.violations);
-    Ok(refunds)
+    Ok(answers)
 }
 
 const GIFT_STOCK: u64 = 4;
@@ -539,14 +553,15 @@ const GIFT_STOCK: u64 = 4;
 /// What a spent point is worth when a refund deducts it: ¥1 per 100 points, as `Rules` offers.
 const POINTS_FEN_PER_100: u64 = 100;
 
-fn options(deduct: bool) -> TillOptions {
+/// The till's settings under each spent-points policy: 0 refuse, 1 deduct, 2 negative.
+fn options(policy: u8) -> TillOptions {
     TillOptions {
-        spent_points: if deduct {
-            SpentPoints::Deduct {
+        spent_points: match policy {
+            1 => SpentPoints::Deduct {
                 fen_per_100_points: POINTS_FEN_PER_100,
-            }
-        } else {
-            SpentPoints::Refuse
+            },
+            2 => SpentPoints::Negative,
+            _ => SpentPoints::Refuse,
         },
         // Half a fen a point: one point alone is too little to turn into money.
         points_to_stored_value_fen_per_100: 50,
@@ -592,9 +607,9 @@ fn earn_spend_return() -> Vec<Step> {
 
 #[test]
 fn a_refund_of_spent_points_is_refused_by_default() {
-    let refunds = block_on(scenario(earn_spend_return(), options(false))).unwrap();
-    assert_eq!(refunds.len(), 1);
-    let refused = refunds[0].as_ref().unwrap_err();
+    let answers = block_on(scenario(earn_spend_return(), options(0))).unwrap();
+    assert_eq!(answers.len(), 4);
+    let refused = answers[3].as_ref().unwrap_err();
     assert!(
         refused.contains("takes back 90 points") && refused.contains("has 18"),
         "{refused}"
@@ -603,8 +618,8 @@ fn a_refund_of_spent_points_is_refused_by_default() {
 
 #[test]
 fn a_refund_of_spent_points_keeps_their_value_under_deduct() {
-    let refunds = block_on(scenario(earn_spend_return(), options(true))).unwrap();
-    let refund = refunds[0].as_ref().unwrap();
+    let answers = block_on(scenario(earn_spend_return(), options(1))).unwrap();
+    let refund = answers[3].as_ref().unwrap();
     let moved = &refund.moved;
     // 90 to take back, 18 held: 72 paid for at ¥1 a hundred, kept from the stored value.
     assert_eq!((moved.points_earned, moved.clawback_points), (18, 72));
@@ -612,6 +627,48 @@ fn a_refund_of_spent_points_keeps_their_value_under_deduct() {
     assert_eq!(moved.net_fen, 9_000);
     assert_eq!(moved.principal_fen + moved.bonus_fen, 9_000 - 72);
     assert_eq!(refund.balances_after.points, 0);
+}
+
+#[test]
+fn a_refund_of_spent_points_leaves_a_debt_the_next_earnings_repay_under_negative() {
+    let mut steps = earn_spend_return();
+    // Another ¥100 order: its 90 points repay the 72 owed first.
+    steps.push(Step::Checkout {
+        member: 0,
+        lines: vec![(1_000, 10_000)],
+        stored_percent: 0,
+        points: false,
+    });
+    let answers = block_on(scenario(steps, options(2))).unwrap();
+    let refund = answers[3].as_ref().unwrap();
+    // 90 taken back: the 18 held, and 72 owed; all the money goes back.
+    let moved = &refund.moved;
+    assert_eq!(
+        (
+            moved.points_earned,
+            moved.clawback_points,
+            moved.points_owed
+        ),
+        (18, 72, 72)
+    );
+    assert_eq!((moved.clawback_fen, moved.net_fen), (0, 9_000));
+    assert_eq!(moved.principal_fen + moved.bonus_fen, 9_000);
+    assert_eq!(
+        (
+            refund.balances_after.points,
+            refund.balances_after.points_owed
+        ),
+        (0, 72)
+    );
+    let next = answers[4].as_ref().unwrap();
+    assert_eq!(
+        (next.moved.points_earned, next.moved.points_repaid),
+        (90, 72)
+    );
+    assert_eq!(
+        (next.balances_after.points, next.balances_after.points_owed),
+        (18, 0)
+    );
 }
 
 /// Balances as the receipts say, and no member account past its limit.
@@ -625,6 +682,7 @@ fn check(
         prop_assert_eq!(i128::try_from(held.principal_fen).unwrap(), want.principal);
         prop_assert_eq!(i128::try_from(held.bonus_fen).unwrap(), want.bonus);
         prop_assert_eq!(i128::try_from(held.points).unwrap(), want.points);
+        prop_assert_eq!(i128::try_from(held.points_owed).unwrap(), want.owed);
         for account in MemberAccount::ALL {
             if let Some(balance) = book.ledger().balance(account.id(*member)).unwrap() {
                 prop_assert!(
@@ -643,9 +701,9 @@ proptest! {
     #[test]
     fn any_sequence_keeps_balances_true_and_the_ledger_clean(
         steps in prop::collection::vec(step(), 1..40),
-        deduct in any::<bool>(),
+        policy in 0..3u8,
     ) {
-        block_on(scenario(steps, options(deduct)))?;
+        block_on(scenario(steps, options(policy)))?;
     }
 }
 
@@ -750,7 +808,7 @@ fn a_commit_reuses_its_quotes_proposal_only_while_the_token_holds() {
             .unwrap()
             .member
             .id;
-        let till = Till::new(book.clone(), options(false));
+        let till = Till::new(book.clone(), options(0));
         let actor = TillActor {
             merchant: boss.merchant,
             store: store.id,
@@ -849,7 +907,7 @@ fn a_commit_reuses_its_quotes_proposal_only_while_the_token_holds() {
             .unwrap()
             .unwrap();
         let asked = scheme.quotes();
-        let restarted = Till::new(book.clone(), options(false));
+        let restarted = Till::new(book.clone(), options(0));
         let done = checkout(&restarted, by, sale("S-4"), quote.token, paid)
             .await
             .unwrap();

@@ -215,6 +215,9 @@ pub struct BalancesBody {
     points: String,
     /// 成长值, as a decimal string.
     growth: String,
+    /// Points owed (积分欠账): taken back by a refund after they were spent; the member's next
+    /// earnings repay them first. `"0"` for nearly everyone.
+    points_owed: String,
 }
 
 impl From<&Balances> for BalancesBody {
@@ -227,6 +230,7 @@ impl From<&Balances> for BalancesBody {
             },
             points: b.points.to_string(),
             growth: b.growth.to_string(),
+            points_owed: b.points_owed.to_string(),
         }
     }
 }

@@ -402,6 +402,11 @@ pub struct MovedBody {
     clawback: Money,
     /// Staff commission (提成) credited to the order's `seller`, or (refund) taken back.
     commission: Money,
+    /// A refund: points taken back beyond what the member held, now owed (积分欠账, policy
+    /// `till.spent_points_on_refund = "negative"`).
+    points_owed: String,
+    /// Of `points`, what went to repay the member's points debt.
+    points_repaid: String,
 }
 
 impl From<&Moved> for MovedBody {
@@ -427,6 +432,8 @@ impl From<&Moved> for MovedBody {
             clawback_points: points_of(m.clawback_points),
             clawback: money(u128::from(m.clawback_fen)),
             commission: money(u128::from(m.commission_fen)),
+            points_owed: points_of(m.points_owed),
+            points_repaid: points_of(m.points_repaid),
         }
     }
 }
@@ -673,6 +680,11 @@ fn refused(error: TillError) -> ApiError {
         ))
         .with_field("approval"),
         TillError::UnknownSeller => unknown_seller("seller"),
+        TillError::BalancesChanged => conflict(
+            "balances_changed",
+            "会员余额刚被另一笔交易改变，请重试",
+            "Another sale changed the member's balances meanwhile; try again",
+        ),
         TillError::TierNotForSale => conflict(
             "tier_not_for_sale",
             "此等级不能用积分升级",

@@ -350,6 +350,7 @@ impl Config {
         };
         let spent_points = match self.till.spent_points_on_refund.as_str() {
             "refuse" => tongka_domain::SpentPoints::Refuse,
+            "negative" => tongka_domain::SpentPoints::Negative,
             "deduct" => {
                 check_range(
                     "till.spent_points_fen_per_100",
@@ -364,7 +365,7 @@ impl Config {
             other => {
                 return Err(error(
                     "till.spent_points_on_refund",
-                    format!("`{other}` is not refuse or deduct"),
+                    format!("`{other}` is not refuse, deduct or negative"),
                 ));
             }
         };
@@ -624,8 +625,18 @@ mod tests {
             ),
             (
                 None,
-                vec![("TONGKA_TILL_SPENT_POINTS_ON_REFUND", "negative")],
+                vec![("TONGKA_TILL_SPENT_POINTS_ON_REFUND", "forgive")],
                 "till.spent_points_on_refund",
+            ),
+            (
+                None,
+                vec![("TONGKA_TILL_TOP_UP_BONUS_MONTHS", "37")],
+                "till.top_up_bonus_months",
+            ),
+            (
+                None,
+                vec![("TONGKA_TILL_TIER_REVIEW_DAYS", "4000")],
+                "till.tier_review_days",
             ),
             (
                 None,
