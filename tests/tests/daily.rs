@@ -8,7 +8,11 @@
 //!
 //! 赠送按月返还: on day 0 a member tops up ¥1,200 with `standard-points` offering ¥240 on top,
 //! paid over 12 months: ¥20 comes with the top-up, the parts due by day 200 are there on day 200,
-//! and all ¥240 by day 400, never a part twice. `tongka ledger verify` stays clean.
+//! and all ¥240 by day 400, never a part twice.
+//!
+//! 每日结算: `standard-points` is routed to the daily tick with 88 birthday points; a member born
+//! on the box's day 200 has them that day, once, kept as the order `tick-YYYYMMDD-{member}`.
+//! `tongka ledger verify` stays clean.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -138,18 +142,37 @@ async fn a_tier_not_kept_up_for_a_year_moves_down_when_the_box_reviews() {
         Some(gold.as_str())
     );
     assert_eq!(tier_of(loyal.clone()).await.as_deref(), Some(gold.as_str()));
-    let review = boss.review_tiers().await.unwrap();
-    assert!(review.enabled);
-    assert_eq!(review.due, 0);
-
-    // `standard-points` offering ¥240 on a top-up of ¥1,200, routed to the top-up hook only.
+    // `standard-points` offering ¥240 on a top-up of ¥1,200 and 88 points on a birthday,
+    // routed to the top-up hook and the daily tick only.
     tongka_e2e::plugins::install_standard_points(
         &boss,
         dir.path(),
-        &serde_json::json!({"top_up_offers": [{"min_fen": 120_000, "bonus_fen": 24_000}]}),
-        &["top-up"],
+        &serde_json::json!({
+            "top_up_offers": [{"min_fen": 120_000, "bonus_fen": 24_000}],
+            "birthday_points": 88
+        }),
+        &["top-up", "daily-tick"],
     )
     .await;
+    // Born in 1990 on the day the box will see 200 days on.
+    let birthday_on = tongka_e2e::china_clock(200).0;
+    let born = boss
+        .create_member(&CreateMember {
+            home_store: Some(shop.clone()),
+            birthday: Some(format!(
+                "1990-{:02}-{:02}",
+                birthday_on.month, birthday_on.day
+            )),
+            ..CreateMember::default()
+        })
+        .await
+        .unwrap()
+        .id;
+    let run = boss.daily_run().await.unwrap();
+    assert!(run.tier_review.enabled && run.daily_tick.enabled);
+    assert_eq!(run.tier_review.due, 0);
+    // Everyone asked, nobody's birthday: nothing changed.
+    assert_eq!((run.daily_tick.asked, run.daily_tick.changed), (3, 0));
     let mut top_up = TopUpRequest::by_card("T-1", "8800-0002", "1200.00");
     top_up.store = Some(shop.clone());
     let receipt = boss.top_up(&top_up).await.unwrap();
@@ -192,10 +215,23 @@ async fn a_tier_not_kept_up_for_a_year_moves_down_when_the_box_reviews() {
     let running = start(&data, &dir.path().join("day-200.log"), 200);
     let (_, boss) = boss_client(&running).await;
     buy(&boss, &shop, "S-3", "8800-0002", "600.00").await;
-    assert_eq!(boss.review_tiers().await.unwrap().due, 0);
-    // Whatever the run at start paid, nothing is left due now, and the parts due are there.
-    let payout = boss.pay_bonus_parts().await.unwrap();
-    assert_eq!(payout.parts, 0, "{payout:?}");
+    // Whatever the run at start did, nothing is left to do now, and what was due is there.
+    let run = boss.daily_run().await.unwrap();
+    assert_eq!(run.tier_review.due, 0);
+    assert_eq!(run.bonus_payout.parts, 0, "{run:?}");
+    assert_eq!(run.daily_tick.changed, 0, "{run:?}");
+    let gift = boss
+        .order(&tongka_domain::tick_order_id(
+            birthday_on,
+            tongka_domain::MemberId(u128::from_str_radix(&born, 16).unwrap()),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        (gift.kind.as_str(), gift.moved.points.as_str()),
+        ("daily-tick", "88")
+    );
+    assert_eq!(boss.get_member(&born).await.unwrap().balances.points, "88");
     let plan = boss.order("T-1").await.unwrap().bonus_plan.unwrap();
     assert_eq!(usize::try_from(plan.paid_parts).unwrap(), due_by(200));
     let balances = boss.get_member(&loyal).await.unwrap().balances;
@@ -207,8 +243,8 @@ async fn a_tier_not_kept_up_for_a_year_moves_down_when_the_box_reviews() {
     // one at a time) and finds nobody left due, whichever of the two did the work.
     let running = start(&data, &dir.path().join("day-400.log"), 400);
     let (_, boss) = boss_client(&running).await;
-    boss.review_tiers().await.unwrap();
-    let again = boss.review_tiers().await.unwrap();
+    boss.daily_run().await.unwrap();
+    let again = boss.daily_run().await.unwrap().tier_review;
     assert_eq!((again.due, again.kept, again.moved_down), (0, 0, 0));
     let tier_of = |id: String| {
         let boss = &boss;
@@ -237,7 +273,6 @@ async fn a_tier_not_kept_up_for_a_year_moves_down_when_the_box_reviews() {
             .reason,
         "total-spend"
     );
-    assert_eq!(boss.pay_bonus_parts().await.unwrap().parts, 0);
     let plan = boss.order("T-1").await.unwrap().bonus_plan.unwrap();
     assert_eq!(
         (plan.paid_parts, plan.paid.amount.as_str(), plan.next_on),
@@ -245,6 +280,8 @@ async fn a_tier_not_kept_up_for_a_year_moves_down_when_the_box_reviews() {
     );
     let balances = boss.get_member(&loyal).await.unwrap().balances;
     assert_eq!(balances.stored_value.bonus.amount, "240.00");
+    // The birthday gift came once, on the day.
+    assert_eq!(boss.get_member(&born).await.unwrap().balances.points, "88");
     drop(boss);
     running.terminate().unwrap();
 

@@ -60,7 +60,7 @@ pub mod types {
         pub points_owed: ::std::string::String,
         pub stored_value: StoredValueBody,
     }
-    ///What a payout run did.
+    ///赠送按月返还.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct BonusPayoutBody {
         ///Plans that ended: paid in full, or the member erased.
@@ -358,6 +358,26 @@ pub mod types {
         pub options: ::std::vec::Vec<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub required: ::std::option::Option<bool>,
+    }
+    ///`DailyRunBody`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct DailyRunBody {
+        pub bonus_payout: BonusPayoutBody,
+        pub daily_tick: DailyTickBody,
+        pub tier_review: TierReviewBody,
+    }
+    ///每日结算: the loyalty scheme asked about each member.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct DailyTickBody {
+        pub asked: i64,
+        ///Members whose answer changed something (an order `tick-YYYYMMDD-{member}` each).
+        pub changed: i64,
+        ///False when no plugin is routed to `daily-tick`.
+        pub enabled: bool,
+        ///Members the scheme failed for: asked again on the next run.
+        pub failed: i64,
+        ///The first failures, `member: why`.
+        pub failures: ::std::vec::Vec<::std::string::String>,
     }
     ///`DepartmentBody`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
@@ -659,6 +679,7 @@ pub mod types {
         ///Staff commission (提成) credited to the order's `seller`, or (refund) taken back.
         pub commission: Money,
         pub growth: ::std::string::String,
+        pub growth_removed: ::std::string::String,
         ///Points the member earned, or (refund) that were taken back.
         pub points: ::std::string::String,
         ///Points used to pay, or given back.
@@ -667,6 +688,8 @@ pub mod types {
         /**A refund: points taken back beyond what the member held, now owed (积分欠账, policy
         `till.spent_points_on_refund = "negative"`).*/
         pub points_owed: ::std::string::String,
+        ///A daily tick: points and growth taken away (expiry).
+        pub points_removed: ::std::string::String,
         ///Of `points`, what went to repay the member's points debt.
         pub points_repaid: ::std::string::String,
         ///Stored value principal spent, paid in, or returned.
@@ -735,7 +758,7 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub gift: ::std::option::Option<RedeemedGiftBody>,
         /**`top-up`, `checkout`, `refund`, `joined` (a card opened at the till),
-        `points-conversion`, `gift-redemption` or `tier-purchase`.*/
+        `points-conversion`, `gift-redemption`, `tier-purchase` or `daily-tick`.*/
         pub kind: ::std::string::String,
         pub lines: ::std::vec::Vec<PricedLineBody>,
         pub member: ::std::string::String,
@@ -1237,7 +1260,7 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub upgrade_points: ::std::option::Option<::std::string::String>,
     }
-    ///What a tier review did.
+    ///等级评定.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct TierReviewBody {
         ///Members whose evaluation period had ended.
@@ -1664,6 +1687,23 @@ impl Client {
     pub async fn current_terminal(&self) -> Result<TerminalBody, ClientError> {
         let answer = self
             .send(Method::GET, &"/api/v1/terminal", None, crate::Payload::None)
+            .await?;
+        crate::parse(&answer)
+    }
+
+    /// 每日任务 / Runs today's daily jobs now (head office): the loyalty scheme's daily tick for
+    /// every member, then the tier review, then the monthly bonus parts due. The box runs them by
+    /// itself every day at 03:00 China time and when it starts.
+    ///
+    /// `POST /api/v1/daily-run`
+    pub async fn daily_run(&self) -> Result<DailyRunBody, ClientError> {
+        let answer = self
+            .send(
+                Method::POST,
+                &"/api/v1/daily-run",
+                None,
+                crate::Payload::None,
+            )
             .await?;
         crate::parse(&answer)
     }
@@ -2116,22 +2156,6 @@ impl Client {
         crate::parse(&answer)
     }
 
-    /// 赠送返还 / Pays now every monthly bonus part due (head office), as the box does every day at
-    /// 03:00 China time and when it starts. Running it again finds nothing due.
-    ///
-    /// `POST /api/v1/bonus-payouts`
-    pub async fn pay_bonus_parts(&self) -> Result<BonusPayoutBody, ClientError> {
-        let answer = self
-            .send(
-                Method::POST,
-                &"/api/v1/bonus-payouts",
-                None,
-                crate::Payload::None,
-            )
-            .await?;
-        crate::parse(&answer)
-    }
-
     /// 修改等级 / Replace a tier's settings (head office).
     ///
     /// `PUT /api/v1/tiers/{id}`
@@ -2290,23 +2314,6 @@ impl Client {
                     crate::segment(id),
                     crate::segment(number)
                 ),
-                None,
-                crate::Payload::None,
-            )
-            .await?;
-        crate::parse(&answer)
-    }
-
-    /// 等级评定 / Reviews now the tiers of members whose evaluation period has ended, as the box
-    /// does every day at 03:00 China time and when it starts (head office). Running it again the
-    /// same day finds nobody due.
-    ///
-    /// `POST /api/v1/tier-reviews`
-    pub async fn review_tiers(&self) -> Result<TierReviewBody, ClientError> {
-        let answer = self
-            .send(
-                Method::POST,
-                &"/api/v1/tier-reviews",
                 None,
                 crate::Payload::None,
             )

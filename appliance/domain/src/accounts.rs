@@ -248,6 +248,8 @@ pub mod transfer_code {
     pub const REFERRAL_POINTS: u16 = 25;
     /// Points a member's earnings put towards their points debt (积分欠账).
     pub const POINTS_DEBT_REPAID: u16 = 29;
+    /// Points or growth a daily tick gave or took away (生日礼, expiry).
+    pub const DAILY_TICK: u16 = 31;
     /// Points turned into stored value (积分兑换储值), both legs.
     pub const POINTS_CONVERTED: u16 = 26;
     /// Points given for a gift (礼品兑换).

@@ -590,6 +590,19 @@ impl Directory {
 
     /// The stores in `actor`'s scope, by code.
     pub fn stores(&self, actor: &Staff) -> Result<Vec<Store>, DomainError> {
+        self.stores_where(actor.merchant, |id| actor.scope.covers(id))
+    }
+
+    /// Every store of `merchant`, by code: for the box's own daily run, which acts for no one.
+    pub(crate) fn merchant_stores(&self, merchant: MerchantId) -> Result<Vec<Store>, DomainError> {
+        self.stores_where(merchant, |_| true)
+    }
+
+    fn stores_where(
+        &self,
+        merchant: MerchantId,
+        wanted: impl Fn(StoreId) -> bool,
+    ) -> Result<Vec<Store>, DomainError> {
         let txn = self.db.begin_read()?;
         let by_code = txn.open_table(STORE_BY_CODE)?;
         let table = txn.open_table(STORES)?;
@@ -597,7 +610,7 @@ impl Directory {
         for entry in by_code.iter()? {
             let (_, id) = entry?;
             let id = id.value();
-            if !actor.scope.covers(StoreId(id)) {
+            if !wanted(StoreId(id)) {
                 continue;
             }
             let Some(bytes) = table.get(id)? else {
@@ -605,7 +618,7 @@ impl Directory {
             };
             let store =
                 decode::<StoreRecord>("store", bytes.value())?.to_store(id, self.first_merchant)?;
-            if store.merchant == actor.merchant {
+            if store.merchant == merchant {
                 list.push(store);
             }
         }

@@ -44,6 +44,7 @@ mod settlement;
 mod staff;
 mod store;
 mod terminal;
+mod tick;
 mod till;
 
 pub use audit::{AuditCursor, AuditEntry, AuditLogPage};
@@ -81,6 +82,7 @@ pub use store::{Date, NewStore, Store, StoreKind};
 pub use terminal::{
     PAIRING_CODE_DIGITS, Pairing, PairingError, TERMINAL_TOKEN_PREFIX, Terminal, TerminalId,
 };
+pub use tick::{DailyRun, DailyTick, tick_order_id};
 pub use till::{
     AMOUNT_FEN_MAX, CheckoutRequest, ConversionRequest, Discount, Effect, LINES_MAX, LocalTime,
     MemberStats, Moved, OffsetOffer, Opening, Order, OrderKind, Paid, Party, Payment, PricedLine,

@@ -1620,18 +1620,15 @@ impl Members {
             .transpose()
     }
 
-    /// Every member of `merchant` who holds a tier, as stored.
-    pub(crate) fn members_with_tiers(
-        &self,
-        merchant: MerchantId,
-    ) -> Result<Vec<Member>, DomainError> {
+    /// Every member of `merchant`, as stored, whatever their status: for the daily run.
+    pub(crate) fn members_of(&self, merchant: MerchantId) -> Result<Vec<Member>, DomainError> {
         let txn = self.db().begin_read()?;
         let table = txn.open_table(MEMBERS)?;
         let mut found = Vec::new();
         for entry in table.iter()? {
             let (_, value) = entry?;
             let member: Member = decode("member", value.value())?;
-            if member.merchant == merchant && member.tier.is_some() {
+            if member.merchant == merchant {
                 found.push(member);
             }
         }

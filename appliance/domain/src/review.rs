@@ -91,7 +91,7 @@ impl Till {
         };
         // Members on the lowest tier cannot move down: only the others are read further.
         let lowest = tiers.iter().map(|tier| tier.rank).min();
-        for member in self.members.members_with_tiers(merchant)? {
+        for member in self.members.members_of(merchant)? {
             let rank = tiers
                 .iter()
                 .find(|tier| Some(tier.id) == member.tier)

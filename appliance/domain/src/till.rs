@@ -253,6 +253,16 @@ pub trait Scheme: Send + Sync {
     fn member_joined(&self, _context: &SchemeContext<'_>) -> Result<Vec<Effect>, SchemeFailure> {
         Ok(Vec::new())
     }
+    /// Whether the scheme has anything to say once a day about each member: the daily run
+    /// asks [`Scheme::daily_tick`] for every member only then.
+    fn ticks(&self) -> bool {
+        false
+    }
+    /// Once a day a member: points or growth given (生日礼) or taken (expiry), a tier, coupons,
+    /// messages.
+    fn daily_tick(&self, _context: &SchemeContext<'_>) -> Result<Vec<Effect>, SchemeFailure> {
+        Ok(Vec::new())
+    }
 }
 
 /// Which stored value a payment spends first (储值扣款顺序).
@@ -403,6 +413,8 @@ pub enum OrderKind {
     GiftRedemption,
     /// A tier bought with points (积分升级).
     TierPurchase,
+    /// What the scheme's daily tick gave or took (生日礼, points expiring), one a day a member.
+    DailyTick,
 }
 
 /// What a refund has returned of a checkout so far, or what one refund returned.
@@ -434,6 +446,11 @@ pub struct Moved {
     /// `negative`).
     #[serde(default)]
     pub points_owed: u64,
+    /// A daily tick: points and growth taken away (expiry), never more than the member held.
+    #[serde(default)]
+    pub points_removed: u64,
+    #[serde(default)]
+    pub growth_removed: u64,
     /// Of `points_earned`, what went to repay the member's points debt.
     #[serde(default)]
     pub points_repaid: u64,
@@ -877,10 +894,10 @@ fn positive(value: i64) -> u64 {
 
 /// Points and growth an answer gives, to the member and to the referrer.
 #[derive(Clone, Copy, Debug, Default)]
-struct Earned {
-    points: u64,
-    growth: u64,
-    referrer_points: u64,
+pub(crate) struct Earned {
+    pub(crate) points: u64,
+    pub(crate) growth: u64,
+    pub(crate) referrer_points: u64,
 }
 
 fn earned(effects: &[Effect]) -> Earned {
@@ -1009,7 +1026,13 @@ impl Legs {
 
     /// Puts the member's earned points towards their points debt first (up to `owed`): what was
     /// repaid. `earnings` then credits the rest.
-    fn repay(&mut self, store: StoreId, member: MemberId, owed: u128, gains: &mut Earned) -> u64 {
+    pub(crate) fn repay(
+        &mut self,
+        store: StoreId,
+        member: MemberId,
+        owed: u128,
+        gains: &mut Earned,
+    ) -> u64 {
         let repaid = u64::try_from(owed.min(u128::from(gains.points))).unwrap_or(0);
         self.leg(
             part::POINTS_REPAID,
@@ -1024,7 +1047,7 @@ impl Legs {
 
     /// What the order earns: the member's points and growth, and the referrer's points if they
     /// are still a member. The referrer's points given, which are none without a referrer.
-    fn earnings(
+    pub(crate) fn earnings(
         &mut self,
         store: StoreId,
         member: MemberId,
@@ -1072,7 +1095,7 @@ impl Legs {
     }
 
     /// The transfer ids, as the order records them.
-    fn ids(&self) -> Vec<String> {
+    pub(crate) fn ids(&self) -> Vec<String> {
         self.transfers
             .iter()
             .map(|t| format!("{:032x}", t.id.0))
@@ -1082,7 +1105,7 @@ impl Legs {
 
 /// The parts of an order's transfers: each has a fixed number, so a refund names the transfer
 /// it reverses by the same part.
-mod part {
+pub(crate) mod part {
     pub const PRINCIPAL: u16 = 1;
     pub const BONUS: u16 = 2;
     pub const POINTS_OFFSET: u16 = 3;
@@ -1097,6 +1120,9 @@ mod part {
     pub const POINTS_REPAID: u16 = 9;
     /// A refund's points taken back beyond what the member held: their new debt.
     pub const POINTS_OWED: u16 = 10;
+    /// Points and growth a daily tick takes away (expiry).
+    pub const POINTS_REMOVED: u16 = 11;
+    pub const GROWTH_REMOVED: u16 = 12;
 }
 
 impl Till {
@@ -1315,7 +1341,7 @@ impl Till {
     }
 
     /// `member` as a scheme sees them, with their tier's definition.
-    fn scheme_member(
+    pub(crate) fn scheme_member(
         &self,
         member: &Member,
         balances: Balances,
@@ -1629,6 +1655,8 @@ impl Till {
                 commission_fen: commission,
                 points_owed: 0,
                 points_repaid: repaid,
+                points_removed: 0,
+                growth_removed: 0,
             },
             referrer,
             effects,
@@ -1753,6 +1781,8 @@ impl Till {
                 commission_fen: commission,
                 points_owed: 0,
                 points_repaid: repaid,
+                points_removed: 0,
+                growth_removed: 0,
             },
             referrer,
             effects,
@@ -2101,6 +2131,8 @@ impl Till {
             commission_fen: commission_back,
             points_owed: owed,
             points_repaid: 0,
+            points_removed: 0,
+            growth_removed: 0,
         };
         let settled = Moved {
             principal_fen: settled.0,
@@ -2596,7 +2628,11 @@ impl Till {
     }
 
     /// The tier a `set-tier` effect names, checked before anything is written.
-    fn tier_named(&self, merchant: MerchantId, effects: &[Effect]) -> Outcome<Option<TierId>> {
+    pub(crate) fn tier_named(
+        &self,
+        merchant: MerchantId,
+        effects: &[Effect],
+    ) -> Outcome<Option<TierId>> {
         let Some(name) = effects.iter().rev().find_map(|effect| match effect {
             Effect::SetTier { tier } => Some(tier),
             _ => None,
@@ -2664,7 +2700,7 @@ impl Till {
     /// Writes a committed order, the member's statistics and any tier it earned, in one
     /// transaction, group-committed with the other tills' (`group.rs`). `top_up_fen` is the
     /// single top-up a tier threshold may count.
-    async fn record(
+    pub(crate) async fn record(
         &self,
         order: Order,
         tier_set: Option<(TierId, TierReason)>,
@@ -2741,7 +2777,7 @@ impl Till {
 impl Order {
     /// An order of `actor` at `now` with nothing in it yet: the fields each operation sets are
     /// given, the rest start empty.
-    fn blank(actor: &TillActor, now: UnixMillis) -> Order {
+    pub(crate) fn blank(actor: &TillActor, now: UnixMillis) -> Order {
         Order {
             id: String::new(),
             merchant: actor.merchant,
@@ -2809,11 +2845,13 @@ fn add_moved(a: &Moved, b: &Moved) -> Moved {
         commission_fen: a.commission_fen + b.commission_fen,
         points_owed: a.points_owed + b.points_owed,
         points_repaid: a.points_repaid + b.points_repaid,
+        points_removed: a.points_removed + b.points_removed,
+        growth_removed: a.growth_removed + b.growth_removed,
     }
 }
 
 /// A tier the loyalty scheme set (`set-tier`), with that reason.
-fn scheme_set(tier: Option<TierId>) -> Option<(TierId, TierReason)> {
+pub(crate) fn scheme_set(tier: Option<TierId>) -> Option<(TierId, TierReason)> {
     tier.map(|tier| (tier, TierReason::Scheme))
 }
 

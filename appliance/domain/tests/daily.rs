@@ -2,7 +2,9 @@
 //! review (等级评定): a year's period, members who reach tiers at the till, spend again or not,
 //! are set by hand; reviewed the day before their period ends, the day it ends, twice that day,
 //! and a year on. Monthly bonus parts (赠送按月返还): paid on their day, not before, caught up
-//! after missed months, adding up to the bonus to the fen, never twice.
+//! after missed months, adding up to the bonus to the fen, never twice. The scheme's daily tick
+//! (每日结算): points given and taken (never below zero), a tier set, once a day, a member the
+//! scheme fails for asked again.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -394,4 +396,147 @@ async fn a_bonus_paid_monthly_comes_on_its_day_and_adds_up_to_the_fen() {
     );
     assert_eq!(shop.pay(day(800)).await, BonusPayout::default());
     assert_eq!((shop.bonus(a), shop.bonus(b)), (24_000, 20_000));
+}
+
+/// A scheme with something to say every day: 10 points for everyone (签到), 3 taken back
+/// (expiry), gold for members tagged `vip`, a failure for members tagged `broken`.
+struct Ticking;
+
+impl Scheme for Ticking {
+    fn quote_checkout(
+        &self,
+        context: &SchemeContext<'_>,
+        lines: &[TillLine],
+    ) -> Result<Vec<Effect>, SchemeFailure> {
+        Plain.quote_checkout(context, lines)
+    }
+    fn commit_checkout(
+        &self,
+        context: &SchemeContext<'_>,
+        lines: &[TillLine],
+        paid: Paid,
+        accepted: &[Effect],
+    ) -> Result<Vec<Effect>, SchemeFailure> {
+        Plain.commit_checkout(context, lines, paid, accepted)
+    }
+    fn top_up(&self, context: &SchemeContext<'_>, paid: u64) -> Result<Vec<Effect>, SchemeFailure> {
+        Plain.top_up(context, paid)
+    }
+    fn refund(
+        &self,
+        context: &SchemeContext<'_>,
+        original: &str,
+        lines: &[TillLine],
+    ) -> Result<Vec<Effect>, SchemeFailure> {
+        Plain.refund(context, original, lines)
+    }
+    fn rules_version(&self) -> String {
+        "ticking".into()
+    }
+    fn ticks(&self) -> bool {
+        true
+    }
+    fn daily_tick(&self, context: &SchemeContext<'_>) -> Result<Vec<Effect>, SchemeFailure> {
+        let tags = &context.member.tags;
+        if tags.iter().any(|tag| tag == "broken") {
+            return Err(SchemeFailure {
+                plugin: "ticking".into(),
+                kind: "trap".into(),
+                detail: "unreachable".into(),
+            });
+        }
+        let points = |points| Effect::EarnPoints {
+            to: tongka_domain::Party::Member,
+            points,
+            reason: "tick".into(),
+        };
+        let mut effects = vec![points(10), points(-3)];
+        if tags.iter().any(|tag| tag == "vip") {
+            effects.push(Effect::SetTier {
+                tier: "金卡".into(),
+            });
+        }
+        Ok(effects)
+    }
+}
+
+#[tokio::test]
+async fn the_daily_tick_applies_the_schemes_answer_once_a_day() {
+    let shop = shop().await;
+    let tagged = |tag: &str| NewMember {
+        profile: tongka_domain::ProfileEntry {
+            tags: vec![tag.into()],
+            ..tongka_domain::ProfileEntry::default()
+        },
+        ..NewMember::default()
+    };
+    let create = |new: NewMember| {
+        let shop = &shop;
+        async move {
+            shop.book
+                .create(&shop.boss, &new, START)
+                .await
+                .unwrap()
+                .unwrap()
+                .member
+                .id
+        }
+    };
+    let plain = create(NewMember::default()).await;
+    let vip = create(tagged("vip")).await;
+    let broken = create(tagged("broken")).await;
+    let points = |member| shop.book.balances(member).unwrap().points;
+
+    // A scheme without the hook: nobody asked.
+    let quiet = shop
+        .till
+        .daily_tick(shop.boss.merchant, &Plain, day(1))
+        .await
+        .unwrap();
+    assert!(!quiet.enabled);
+
+    // Day 1: 10 given; the 3 to take back are capped at the 0 held. The broken one fails alone.
+    let tick = shop
+        .till
+        .daily_tick(shop.boss.merchant, &Ticking, day(1))
+        .await
+        .unwrap();
+    assert_eq!((tick.asked, tick.changed, tick.failed), (3, 2, 1));
+    assert!(
+        tick.failures[0].starts_with(&broken.to_string()),
+        "{:?}",
+        tick.failures
+    );
+    assert_eq!((points(plain), points(vip), points(broken)), (10, 10, 0));
+    assert_eq!(shop.tier(vip), Some(shop.tiers[1]));
+    assert_eq!(shop.last_reason(vip), TierReason::Scheme);
+    let order = shop
+        .till
+        .order(
+            shop.boss.merchant,
+            &tongka_domain::tick_order_id(tongka_domain::Date::at(day(1), 480), plain),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(order.kind, tongka_domain::OrderKind::DailyTick);
+    assert_eq!(
+        (order.moved.points_earned, order.moved.points_removed),
+        (10, 0)
+    );
+
+    // Again the same day: only the one that failed is asked again.
+    let again = shop
+        .till
+        .daily_tick(shop.boss.merchant, &Ticking, day(1))
+        .await
+        .unwrap();
+    assert_eq!((again.asked, again.changed, again.failed), (1, 0, 1));
+    assert_eq!(points(plain), 10);
+
+    // Day 2: 10 more, 3 taken.
+    shop.till
+        .daily_tick(shop.boss.merchant, &Ticking, day(2))
+        .await
+        .unwrap();
+    assert_eq!((points(plain), points(vip)), (17, 17));
 }

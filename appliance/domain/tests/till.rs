@@ -216,6 +216,8 @@ fn apply(expected: &mut [Expected], members: &[tongka_domain::MemberId], order: 
         tongka_domain::OrderKind::GiftRedemption | tongka_domain::OrderKind::TierPurchase => {
             e.points -= i128::from(m.points_offset);
         }
+        // The sequences here have no daily tick.
+        tongka_domain::OrderKind::DailyTick => unreachable!("no tick in these sequences"),
         // Points given up for bonus stored value.
         tongka_domain::OrderKind::PointsConversion => {
             e.bonus += bonus;

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod auth;
 pub mod commission;
+pub mod daily;
 pub mod gifts;
 pub mod idempotency;
 pub mod json;
@@ -216,8 +217,7 @@ fn api_routes_with(limits: Limits) -> OpenApiRouter<AppState> {
         .routes(routes!(members::follow_ups))
         .routes(routes!(members::list_tiers, members::create_tier))
         .routes(routes!(members::put_tier))
-        .routes(routes!(members::review_tiers))
-        .routes(routes!(till::pay_bonus_parts))
+        .routes(routes!(daily::run))
         .routes(routes!(
             members::list_custom_fields,
             members::define_custom_field
@@ -959,8 +959,7 @@ mod tests {
             ("get", "/api/v1/till/members"),
             ("get", "/api/v1/reports/settlement"),
             ("get", "/api/v1/reports/commission"),
-            ("post", "/api/v1/tier-reviews"),
-            ("post", "/api/v1/bonus-payouts"),
+            ("post", "/api/v1/daily-run"),
             ("get", "/api/v1/commission-rules"),
             ("put", "/api/v1/commission-rules"),
         ]

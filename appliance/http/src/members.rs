@@ -1383,43 +1383,6 @@ pub(crate) async fn create_tier(
     Ok((StatusCode::CREATED, Json(TierBody::from(&tier))))
 }
 
-/// What a tier review did.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct TierReviewBody {
-    /// False when tiers are kept for good (`till.tier_review_days` = 0).
-    enabled: bool,
-    /// Members whose evaluation period had ended.
-    due: u64,
-    kept: u64,
-    /// Moved down, each with `review` in their tier history.
-    moved_down: u64,
-}
-
-/// 等级评定 / Reviews now the tiers of members whose evaluation period has ended, as the box
-/// does every day at 03:00 China time and when it starts (head office). Running it again the
-/// same day finds nobody due.
-#[utoipa::path(post, path = "/api/v1/tier-reviews", operation_id = "review_tiers", tag = "tiers", security(("bearer" = [])),
-    responses((status = 200, body = TierReviewBody), (status = 403, body = crate::problem::ProblemDoc)))]
-pub(crate) async fn review_tiers(
-    State(state): State<AppState>,
-    actor: CurrentStaff,
-) -> Result<Json<TierReviewBody>, ApiError> {
-    if actor.staff.role != tongka_domain::Role::HqAdmin {
-        return Err(ApiError::forbidden());
-    }
-    let review = state
-        .till
-        .review_tiers(actor.staff.merchant, tongka_domain::UnixMillis::now())
-        .await
-        .map_err(|e| internal(&e))?;
-    Ok(Json(TierReviewBody {
-        enabled: review.enabled,
-        due: review.due,
-        kept: review.kept,
-        moved_down: review.moved_down,
-    }))
-}
-
 /// 修改等级 / Replace a tier's settings (head office).
 #[utoipa::path(put, path = "/api/v1/tiers/{id}", operation_id = "put_tier", tag = "tiers", security(("bearer" = [])),
     params(("id" = String, Path, description = "32 hex digits"),

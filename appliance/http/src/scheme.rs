@@ -146,6 +146,19 @@ impl tongka_domain::Scheme for RoutedScheme {
         })
     }
 
+    fn ticks(&self) -> bool {
+        self.routing()
+            .is_ok_and(|routing| self.routed(&routing, Hook::DailyTick).next().is_some())
+    }
+
+    fn daily_tick(&self, context: &SchemeContext<'_>) -> Result<Vec<Effect>, SchemeFailure> {
+        let summary = member(&context.member);
+        let today = date(context.at.date);
+        self.each(Hook::DailyTick, |host, id| {
+            host.daily_tick(id, &summary, today)
+        })
+    }
+
     fn rules_version(&self) -> String {
         // Every hook's route, and each routed plugin's component and settings.
         let mut hash = Sha256::new();

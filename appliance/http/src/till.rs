@@ -407,6 +407,9 @@ pub struct MovedBody {
     points_owed: String,
     /// Of `points`, what went to repay the member's points debt.
     points_repaid: String,
+    /// A daily tick: points and growth taken away (expiry).
+    points_removed: String,
+    growth_removed: String,
 }
 
 impl From<&Moved> for MovedBody {
@@ -434,6 +437,8 @@ impl From<&Moved> for MovedBody {
             commission: money(u128::from(m.commission_fen)),
             points_owed: points_of(m.points_owed),
             points_repaid: points_of(m.points_repaid),
+            points_removed: points_of(m.points_removed),
+            growth_removed: points_of(m.growth_removed),
         }
     }
 }
@@ -443,7 +448,7 @@ impl From<&Moved> for MovedBody {
 pub struct OrderBody {
     order: String,
     /// `top-up`, `checkout`, `refund`, `joined` (a card opened at the till),
-    /// `points-conversion`, `gift-redemption` or `tier-purchase`.
+    /// `points-conversion`, `gift-redemption`, `tier-purchase` or `daily-tick`.
     #[schema(value_type = String)]
     kind: OrderKind,
     member: String,
@@ -1287,41 +1292,6 @@ pub(crate) async fn open_card(
         }
         Err(error) => refusal(error),
     })
-}
-
-/// What a payout run did.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct BonusPayoutBody {
-    /// Plans that had a part due.
-    plans: u64,
-    parts: u64,
-    paid: Money,
-    /// Plans that ended: paid in full, or the member erased.
-    finished: u64,
-}
-
-/// 赠送返还 / Pays now every monthly bonus part due (head office), as the box does every day at
-/// 03:00 China time and when it starts. Running it again finds nothing due.
-#[utoipa::path(post, path = "/api/v1/bonus-payouts", operation_id = "pay_bonus_parts", tag = "till", security(("bearer" = [])),
-    responses((status = 200, body = BonusPayoutBody), (status = 403, body = crate::problem::ProblemDoc)))]
-pub(crate) async fn pay_bonus_parts(
-    State(state): State<AppState>,
-    actor: CurrentStaff,
-) -> Result<Json<BonusPayoutBody>, ApiError> {
-    if actor.staff.role != Role::HqAdmin {
-        return Err(ApiError::forbidden());
-    }
-    let payout = state
-        .till
-        .pay_bonus_parts(actor.staff.merchant, UnixMillis::now())
-        .await
-        .map_err(|e| internal(&e))?;
-    Ok(Json(BonusPayoutBody {
-        plans: payout.plans,
-        parts: payout.parts,
-        paid: money(u128::from(payout.paid_fen)),
-        finished: payout.finished,
-    }))
 }
 
 /// The staff member a till request credits with commission, by id.

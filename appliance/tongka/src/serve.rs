@@ -191,6 +191,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::spawn(daily_run(
         std::sync::Arc::clone(&state.till),
         state.directory.first_merchant(),
+        tongka_http::scheme::RoutedScheme::new(std::sync::Arc::clone(&state.plugins)),
     ));
     let app = tongka_http::router(state);
 
@@ -280,11 +281,31 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The daily run: the tier review (等级评定) and the monthly bonus parts due (赠送按月返还), when
-/// the box starts (catching up days it was off) and then every day at 03:00 China time.
-async fn daily_run(till: std::sync::Arc<tongka_domain::Till>, merchant: tongka_domain::MerchantId) {
+/// The daily run — the loyalty scheme's daily tick (每日结算), the tier review (等级评定), the
+/// monthly bonus parts due (赠送按月返还) — when the box starts (catching up days it was off) and
+/// then every day at 03:00 China time. Each job fails alone and is tried again the next day.
+async fn daily_run(
+    till: std::sync::Arc<tongka_domain::Till>,
+    merchant: tongka_domain::MerchantId,
+    scheme: tongka_http::scheme::RoutedScheme,
+) {
     loop {
         let now = tongka_domain::UnixMillis::now();
+        match till.daily_tick(merchant, &scheme, now).await {
+            Ok(tick) if tick.enabled => {
+                info!(
+                    asked = tick.asked,
+                    changed = tick.changed,
+                    failed = tick.failed,
+                    "daily tick"
+                );
+                for failure in &tick.failures {
+                    warn!(%failure, "daily tick failed for a member; asked again on the next run");
+                }
+            }
+            Ok(_) => {}
+            Err(error) => warn!(%error, "the daily tick failed; it runs again tomorrow"),
+        }
         match till.review_tiers(merchant, now).await {
             Ok(review) if review.enabled => info!(
                 due = review.due,

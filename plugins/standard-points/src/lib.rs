@@ -52,6 +52,9 @@ struct Settings {
     referral: Option<Referral>,
     /// 开卡赠送积分.
     welcome_points: Option<i64>,
+    /// 生日礼: points given on the member's birthday by the daily tick (a 29 February birthday
+    /// falls on 28 February in other years).
+    birthday_points: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -406,6 +409,25 @@ impl Scheme for Standard {
             }));
         }
         Ok(effects)
+    }
+
+    fn daily_tick(member: MemberSummary, today: Date) -> Result<Vec<Effect>, HookError> {
+        let s = settings()?;
+        let (Some(points), Some(birthday)) =
+            (s.birthday_points.filter(|p| *p > 0), member.birthday)
+        else {
+            return Ok(Vec::new());
+        };
+        let leap = today.year % 4 == 0 && (today.year % 100 != 0 || today.year % 400 == 0);
+        let (month, day) = match (birthday.month, birthday.day) {
+            (2, 29) if !leap => (2, 28),
+            other => other,
+        };
+        if (month, day) == (today.month, today.day) {
+            Ok(vec![earn(points, "生日礼积分")])
+        } else {
+            Ok(Vec::new())
+        }
     }
 }
 
