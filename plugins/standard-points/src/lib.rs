@@ -418,7 +418,9 @@ impl Scheme for Standard {
         else {
             return Ok(Vec::new());
         };
-        let leap = today.year % 4 == 0 && (today.year % 100 != 0 || today.year % 400 == 0);
+        let year = today.year;
+        let leap =
+            year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
         let (month, day) = match (birthday.month, birthday.day) {
             (2, 29) if !leap => (2, 28),
             other => other,
