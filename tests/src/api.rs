@@ -155,3 +155,34 @@ pub async fn boss_client(running: &RunningBox) -> (tongka_client::Client, tongka
     let boss = client.with_token(&session.token);
     (client, boss)
 }
+
+/// A direct store with `code`, opened by head office through the API client; its id.
+pub async fn open_store(boss: &tongka_client::Client, code: &str) -> String {
+    boss.create_store(&tongka_client::types::CreateStore {
+        code: code.into(),
+        name: format!("{code}店"),
+        kind: "direct".into(),
+        opened_on: "2024-05-01".into(),
+        time_zone: "Asia/Shanghai".into(),
+    })
+    .await
+    .unwrap()
+    .id
+}
+
+/// A POS terminal paired to `store` by head office's code: `client` with the terminal's token.
+pub async fn pair_terminal(
+    client: &tongka_client::Client,
+    boss: &tongka_client::Client,
+    store: &str,
+) -> tongka_client::Client {
+    let pairing = boss.open_pairing(store).await.unwrap();
+    let paired = client
+        .pair(&tongka_client::types::PairRequest {
+            code: pairing.code,
+            name: "收银台 1".into(),
+        })
+        .await
+        .unwrap();
+    client.with_token(&paired.token)
+}

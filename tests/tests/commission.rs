@@ -9,36 +9,11 @@
 
 use tongka_client::types::{
     CardRequest, CheckoutRequest, CommissionReportQuery, CommissionRuleBody, CommissionRulesBody,
-    CreateMember, CreateStaff, CreateStore, LineRequest, LoginRequest, PairRequest, PaymentRequest,
-    RefundLineRequest, RefundRequest, StoresRequest, TenderRequest, TierRequestBody, TopUpRequest,
+    CreateMember, CreateStaff, LineRequest, LoginRequest, PaymentRequest, RefundLineRequest,
+    RefundRequest, StoresRequest, TenderRequest, TierRequestBody, TopUpRequest,
 };
 use tongka_client::{Client, ClientError};
-use tongka_e2e::api::{boss_client, first_admin, start};
-
-async fn store(boss: &Client, code: &str) -> String {
-    boss.create_store(&CreateStore {
-        code: code.into(),
-        name: format!("{code}店"),
-        kind: "direct".into(),
-        opened_on: "2024-05-01".into(),
-        time_zone: "Asia/Shanghai".into(),
-    })
-    .await
-    .unwrap()
-    .id
-}
-
-async fn terminal(client: &Client, boss: &Client, store: &str) -> Client {
-    let pairing = boss.open_pairing(store).await.unwrap();
-    let paired = client
-        .pair(&PairRequest {
-            code: pairing.code,
-            name: "收银台".into(),
-        })
-        .await
-        .unwrap();
-    client.with_token(&paired.token)
-}
+use tongka_e2e::api::{boss_client, first_admin, open_store, pair_terminal, start};
 
 /// A staff member of `role` at `store`, signed in: their id and their client.
 async fn staff(
@@ -132,7 +107,10 @@ async fn staff_earn_commission_by_the_merchants_rules() {
     first_admin(&data);
     let running = start(&data, &dir.path().join("box.log"));
     let (client, boss) = boss_client(&running).await;
-    let (east, west) = (store(&boss, "SH-1").await, store(&boss, "SH-2").await);
+    let (east, west) = (
+        open_store(&boss, "SH-1").await,
+        open_store(&boss, "SH-2").await,
+    );
     let tier = |name: &str, rank| TierRequestBody {
         discount_rate: "1".into(),
         name: name.into(),
@@ -246,8 +224,8 @@ async fn staff_earn_commission_by_the_merchants_rules() {
     .await
     .unwrap();
 
-    let at_east = terminal(&client, &boss, &east).await;
-    let at_west = terminal(&client, &boss, &west).await;
+    let at_east = pair_terminal(&client, &boss, &east).await;
+    let at_west = pair_terminal(&client, &boss, &west).await;
     // A gold member served by the cashier: 3% of ¥50.
     let gold_sale = sell(
         &at_east,

@@ -20,11 +20,11 @@ use std::path::{Path, PathBuf};
 
 use tongka_client::Client;
 use tongka_client::types::{
-    CardRequest, CheckoutRequest, CreateMember, CreateStore, LineRequest, PaymentRequest,
-    TenderRequest, ThresholdsBody, TierRequestBody, TopUpRequest,
+    CardRequest, CheckoutRequest, CreateMember, LineRequest, PaymentRequest, TenderRequest,
+    ThresholdsBody, TierRequestBody, TopUpRequest,
 };
 use tongka_e2e::RunningBox;
-use tongka_e2e::api::{boss_client, first_admin};
+use tongka_e2e::api::{boss_client, first_admin, open_store};
 
 /// libfaketime's thread-safe library, which `cargo xtask test` installs (Debian's `libfaketime`).
 fn faketime_library() -> PathBuf {
@@ -99,17 +99,7 @@ async fn a_tier_not_kept_up_for_a_year_moves_down_when_the_box_reviews() {
     // Day 0, the real clock.
     let running = start(&data, &dir.path().join("day-0.log"), 0);
     let (_, boss) = boss_client(&running).await;
-    let shop = boss
-        .create_store(&CreateStore {
-            code: "SH-1".into(),
-            name: "一号店".into(),
-            kind: "direct".into(),
-            opened_on: "2024-05-01".into(),
-            time_zone: "Asia/Shanghai".into(),
-        })
-        .await
-        .unwrap()
-        .id;
+    let shop = open_store(&boss, "SH-1").await;
     let tier = |name: &str, rank, spend: Option<&str>| TierRequestBody {
         discount_rate: "1".into(),
         name: name.into(),

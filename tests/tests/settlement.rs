@@ -5,42 +5,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use tongka_client::Client;
 use tongka_client::types::{
-    CardRequest, CheckoutRequest, CreateMember, CreateStore, LineRequest, PairRequest,
-    PaymentRequest, ReadAuditQuery, RefundLineRequest, RefundRequest, SettlementReportQuery,
-    TenderRequest, TopUpRequest,
+    CardRequest, CheckoutRequest, CreateMember, LineRequest, PaymentRequest, ReadAuditQuery,
+    RefundLineRequest, RefundRequest, SettlementReportQuery, TenderRequest, TopUpRequest,
 };
-use tongka_e2e::api::{boss_client, first_admin, start};
+use tongka_e2e::api::{boss_client, first_admin, open_store, pair_terminal, start};
 
 /// `YYYY-MM-DD` of the day `offset` days from today, China time.
 fn china_day(offset: i64) -> String {
     tongka_e2e::china_clock(offset).0.to_string()
-}
-
-async fn store(boss: &Client, code: &str) -> String {
-    boss.create_store(&CreateStore {
-        code: code.into(),
-        name: format!("{code}店"),
-        kind: "direct".into(),
-        opened_on: "2024-05-01".into(),
-        time_zone: "Asia/Shanghai".into(),
-    })
-    .await
-    .unwrap()
-    .id
-}
-
-async fn terminal(client: &Client, boss: &Client, store: &str) -> Client {
-    let pairing = boss.open_pairing(store).await.unwrap();
-    let paired = client
-        .pair(&PairRequest {
-            code: pairing.code,
-            name: "收银台 1".into(),
-        })
-        .await
-        .unwrap();
-    client.with_token(&paired.token)
 }
 
 fn period(from: &str, to: &str) -> SettlementReportQuery {
@@ -57,7 +30,10 @@ async fn each_store_sold_and_redeemed_and_what_it_is_owed() {
     first_admin(&data);
     let running = start(&data, &dir.path().join("box.log"));
     let (client, boss) = boss_client(&running).await;
-    let (east, west) = (store(&boss, "SH-1").await, store(&boss, "SH-2").await);
+    let (east, west) = (
+        open_store(&boss, "SH-1").await,
+        open_store(&boss, "SH-2").await,
+    );
     boss.create_member(&CreateMember {
         name: Some("王芳".into()),
         home_store: Some(east.clone()),
@@ -69,8 +45,8 @@ async fn each_store_sold_and_redeemed_and_what_it_is_owed() {
     })
     .await
     .unwrap();
-    let at_east = terminal(&client, &boss, &east).await;
-    let at_west = terminal(&client, &boss, &west).await;
+    let at_east = pair_terminal(&client, &boss, &east).await;
+    let at_west = pair_terminal(&client, &boss, &west).await;
 
     let mut top_up = TopUpRequest::by_card("T-1", "8800-0001", "100.00");
     top_up.tenders = vec![TenderRequest {

@@ -15,7 +15,7 @@ use tongka_client::types::{
     RefundRequest, TenderRequest,
 };
 use tongka_e2e::RunningBox;
-use tongka_e2e::api::{boss_client, first_admin};
+use tongka_e2e::api::{boss_client, first_admin, open_store, pair_terminal};
 use tongka_e2e::plugins::{TILL_HOOKS, install_standard_points};
 
 /// A cash sale of one line at `price`, using all the points the quote offers if asked.
@@ -62,17 +62,7 @@ async fn points_already_spent_become_a_debt_the_next_points_repay() {
     )
     .unwrap();
     let (client, boss) = boss_client(&running).await;
-    let shop = boss
-        .create_store(&tongka_client::types::CreateStore {
-            code: "SH-1".into(),
-            name: "一号店".into(),
-            kind: "direct".into(),
-            opened_on: "2024-05-01".into(),
-            time_zone: "Asia/Shanghai".into(),
-        })
-        .await
-        .unwrap()
-        .id;
+    let shop = open_store(&boss, "SH-1").await;
     // A point a yuan; 100 points pay ¥1, up to the whole order.
     install_standard_points(
         &boss,
@@ -96,17 +86,7 @@ async fn points_already_spent_become_a_debt_the_next_points_repay() {
         .await
         .unwrap()
         .id;
-    let pairing = boss.open_pairing(&shop).await.unwrap();
-    let till = client.with_token(
-        &client
-            .pair(&tongka_client::types::PairRequest {
-                code: pairing.code,
-                name: "收银台".into(),
-            })
-            .await
-            .unwrap()
-            .token,
-    );
+    let till = pair_terminal(&client, &boss, &shop).await;
 
     let first = sell(&till, "S-1", "100.00", false).await;
     assert_eq!(first.moved.points, "100");

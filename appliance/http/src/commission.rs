@@ -7,11 +7,10 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tongka_domain::{
     COMMISSION_BASIS_POINTS_MAX, COMMISSION_RULES_MAX, CommissionAmount, CommissionError,
-    CommissionEvent, CommissionRule, Date, Earned, Role, TierId,
+    CommissionEvent, CommissionRule, Earned, Role, TierId,
 };
 
 use crate::AppState;
@@ -19,7 +18,7 @@ use crate::auth::{CurrentStaff, internal, parse_id};
 use crate::json::ApiJson;
 use crate::members::{Money, field_error, money};
 use crate::problem::{ApiError, Text};
-use crate::reports::signed_money;
+use crate::reports::{PeriodQuery, signed_money};
 use crate::till::units;
 
 /// One rule: on an event, for members of a tier and staff of a role (either may be left out
@@ -200,16 +199,6 @@ pub(crate) async fn set_rules(
     }
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct CommissionQuery {
-    /// The first day, `YYYY-MM-DD` (China time).
-    from: String,
-    /// The last day, included; at most 366 days after `from`.
-    to: String,
-}
-
 /// What a staff member (or a store, or the chain) earned over the period; signed, since a
 /// refund can take back commission earned before the period.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -268,7 +257,7 @@ pub struct CommissionReportBody {
 /// 提成报表 / What each staff member earned in commission at each store over a period. Head
 /// office and departments see every store, a store manager theirs, a cashier their own line.
 #[utoipa::path(get, path = "/api/v1/reports/commission", operation_id = "commission_report", tag = "reports", security(("bearer" = [])),
-    params(CommissionQuery),
+    params(PeriodQuery),
     responses(
         (status = 200, body = CommissionReportBody),
         (status = 422, description = "invalid_field (`from`, `to`), invalid_period", body = crate::problem::ProblemDoc),
@@ -276,19 +265,9 @@ pub struct CommissionReportBody {
 pub(crate) async fn report(
     State(state): State<AppState>,
     actor: CurrentStaff,
-    query: Result<Query<CommissionQuery>, QueryRejection>,
+    query: Result<Query<PeriodQuery>, QueryRejection>,
 ) -> Result<Json<CommissionReportBody>, ApiError> {
-    let invalid = |field: &str| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
-            Text::new("日期须为 YYYY-MM-DD", "A day is YYYY-MM-DD"),
-        )
-        .with_field(field)
-    };
-    let Query(query) = query.map_err(|_| invalid("query"))?;
-    let from = Date::parse(&query.from).ok_or_else(|| invalid("from"))?;
-    let to = Date::parse(&query.to).ok_or_else(|| invalid("to"))?;
+    let (from, to) = crate::reports::days(query)?;
     let report = match state
         .members
         .commission_report(&actor.staff, from, to)

@@ -16,11 +16,29 @@ use crate::problem::{ApiError, Text};
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct SettlementQuery {
+pub struct PeriodQuery {
     /// The first day, `YYYY-MM-DD` (China time).
     from: String,
     /// The last day, included; at most 366 days after `from`.
     to: String,
+}
+
+/// A report's days, each `YYYY-MM-DD`; a malformed query or day is a 422 naming it.
+pub(crate) fn days(
+    query: Result<Query<PeriodQuery>, QueryRejection>,
+) -> Result<(Date, Date), ApiError> {
+    let invalid = |field: &str| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            Text::new("日期须为 YYYY-MM-DD", "A day is YYYY-MM-DD"),
+        )
+        .with_field(field)
+    };
+    let Query(query) = query.map_err(|_| invalid("query"))?;
+    let from = Date::parse(&query.from).ok_or_else(|| invalid("from"))?;
+    let to = Date::parse(&query.to).ok_or_else(|| invalid("to"))?;
+    Ok((from, to))
 }
 
 /// What a store (or the whole chain) moved over the period. Money is signed: refunds can exceed
@@ -101,7 +119,7 @@ pub(crate) fn invalid_period() -> ApiError {
 /// head office owes it or it owes head office (the clearing house between stores); bonus, points
 /// and growth per store for sharing their cost. Head office only.
 #[utoipa::path(get, path = "/api/v1/reports/settlement", operation_id = "settlement_report", tag = "reports", security(("bearer" = [])),
-    params(SettlementQuery),
+    params(PeriodQuery),
     responses(
         (status = 200, body = SettlementBody),
         (status = 403, description = "forbidden", body = crate::problem::ProblemDoc),
@@ -110,19 +128,9 @@ pub(crate) fn invalid_period() -> ApiError {
 pub(crate) async fn settlement(
     State(state): State<AppState>,
     actor: CurrentStaff,
-    query: Result<Query<SettlementQuery>, QueryRejection>,
+    query: Result<Query<PeriodQuery>, QueryRejection>,
 ) -> Result<Json<SettlementBody>, ApiError> {
-    let invalid = |field: &str| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
-            Text::new("日期须为 YYYY-MM-DD", "A day is YYYY-MM-DD"),
-        )
-        .with_field(field)
-    };
-    let Query(query) = query.map_err(|_| invalid("query"))?;
-    let from = Date::parse(&query.from).ok_or_else(|| invalid("from"))?;
-    let to = Date::parse(&query.to).ok_or_else(|| invalid("to"))?;
+    let (from, to) = days(query)?;
     let report = match state
         .members
         .settlement(&actor.staff, from, to)
