@@ -12,7 +12,10 @@
 //!
 //! 每日结算: `standard-points` is routed to the daily tick with 88 birthday points; a member born
 //! on the box's day 200 has them that day, once, kept as the order `tick-YYYYMMDD-{member}`.
-//! `tongka ledger verify` stays clean.
+//!
+//! 积分清零 (次年年底清零, `points_expiry_years` = 2): the birthday points are still there on
+//! day 400; started again in mid-January two years after they were earned, the box has expired
+//! them. `tongka ledger verify` stays clean.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -49,6 +52,7 @@ fn start(data: &Path, log: &Path, days: u32) -> RunningBox {
         ("TONGKA_LOG_FILTER", Path::new("info")),
         ("TONGKA_TILL_TIER_REVIEW_DAYS", Path::new("365")),
         ("TONGKA_TILL_TOP_UP_BONUS_MONTHS", Path::new("12")),
+        ("TONGKA_TILL_POINTS_EXPIRY_YEARS", Path::new("2")),
     ];
     if days > 0 {
         envs.push(("LD_PRELOAD", library.as_path()));
@@ -272,6 +276,38 @@ async fn a_tier_not_kept_up_for_a_year_moves_down_when_the_box_reviews() {
     assert_eq!(balances.stored_value.bonus.amount, "240.00");
     // The birthday gift came once, on the day.
     assert_eq!(boss.get_member(&born).await.unwrap().balances.points, "88");
+    drop(boss);
+    running.terminate().unwrap();
+
+    // 15 January two years after the birthday points were earned: they have expired.
+    let expiry_year = birthday_on.year + 2;
+    let expiry_day = tongka_domain::Date {
+        year: expiry_year,
+        month: 1,
+        day: 15,
+    };
+    let days = (expiry_day.start(480).0 - today.start(480).0) / 86_400_000;
+    let running = start(
+        &data,
+        &dir.path().join("expiry.log"),
+        u32::try_from(days).unwrap(),
+    );
+    let (_, boss) = boss_client(&running).await;
+    boss.daily_run().await.unwrap();
+    let again = boss.daily_run().await.unwrap().points_expiry;
+    assert!(again.enabled && again.year.is_none(), "{again:?}");
+    assert_eq!(boss.get_member(&born).await.unwrap().balances.points, "0");
+    let expired = boss
+        .order(&tongka_domain::expiry_order_id(
+            expiry_year,
+            tongka_domain::MemberId(u128::from_str_radix(&born, 16).unwrap()),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        (expired.kind.as_str(), expired.moved.points_removed.as_str()),
+        ("points-expired", "88")
+    );
     drop(boss);
     running.terminate().unwrap();
 

@@ -364,6 +364,7 @@ pub mod types {
     pub struct DailyRunBody {
         pub bonus_payout: BonusPayoutBody,
         pub daily_tick: DailyTickBody,
+        pub points_expiry: PointsExpiryBody,
         pub tier_review: TierReviewBody,
     }
     ///每日结算: the loyalty scheme asked about each member.
@@ -758,7 +759,8 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub gift: ::std::option::Option<RedeemedGiftBody>,
         /**`top-up`, `checkout`, `refund`, `joined` (a card opened at the till),
-        `points-conversion`, `gift-redemption`, `tier-purchase` or `daily-tick`.*/
+        `points-conversion`, `gift-redemption`, `tier-purchase`, `daily-tick` or
+        `points-expired`.*/
         pub kind: ::std::string::String,
         pub lines: ::std::vec::Vec<PricedLineBody>,
         pub member: ::std::string::String,
@@ -843,6 +845,19 @@ pub mod types {
         pub version: ::std::string::String,
         ///`loyalty-scheme`, `notifier`, `settlement` or `device-driver`.
         pub world: ::std::string::String,
+    }
+    ///积分清零: the year's expiry, run once, on the first day of a year the box runs.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct PointsExpiryBody {
+        ///False when points never expire (`till.points_expiry_years` = 0).
+        pub enabled: bool,
+        ///Members to try again tomorrow.
+        pub failed: i64,
+        pub members: i64,
+        pub points: ::std::string::String,
+        ///The year whose expiry this run did; none if done already.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub year: ::std::option::Option<i32>,
     }
     ///`PricedLineBody`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
@@ -1692,7 +1707,7 @@ impl Client {
     }
 
     /// 每日任务 / Runs today's daily jobs now (head office): the loyalty scheme's daily tick for
-    /// every member, then the tier review, then the monthly bonus parts due. The box runs them by
+    /// every member, the year's points expiry, the tier review, the monthly bonus parts due. The box runs them by
     /// itself every day at 03:00 China time and when it starts.
     ///
     /// `POST /api/v1/daily-run`

@@ -250,6 +250,8 @@ pub mod transfer_code {
     pub const POINTS_DEBT_REPAID: u16 = 29;
     /// Points or growth a daily tick gave or took away (生日礼, expiry).
     pub const DAILY_TICK: u16 = 31;
+    /// Points expired at the start of a year (积分清零).
+    pub const POINTS_EXPIRED: u16 = 32;
     /// Points turned into stored value (积分兑换储值), both legs.
     pub const POINTS_CONVERTED: u16 = 26;
     /// Points given for a gift (礼品兑换).

@@ -280,6 +280,7 @@ impl Directory {
             crate::gifts::open_tables(&txn)?;
             crate::commission::open_tables(&txn)?;
             crate::bonus::open_tables(&txn)?;
+            crate::expiry::open_tables(&txn)?;
             txn.open_table(DEPARTMENTS)?;
         }
         let first_merchant = {

@@ -204,17 +204,18 @@ impl Till {
     }
 }
 
-/// What one daily run did: the tick, the tier review, the bonus parts.
+/// What one daily run did: the tick, the points expiry, the tier review, the bonus parts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DailyRun {
     pub tick: DailyTick,
+    pub expiry: crate::PointsExpiry,
     pub review: crate::TierReview,
     pub payout: crate::BonusPayout,
 }
 
 impl Till {
     /// Today's daily jobs, in order: the scheme's tick (which may give points or set tiers),
-    /// the tier review, the monthly bonus parts due.
+    /// the year's points expiry, the tier review, the monthly bonus parts due.
     pub async fn daily_run(
         &self,
         merchant: MerchantId,
@@ -223,6 +224,7 @@ impl Till {
     ) -> Result<DailyRun, DomainError> {
         Ok(DailyRun {
             tick: self.daily_tick(merchant, scheme, now).await?,
+            expiry: self.expire_points(merchant, now).await?,
             review: self.review_tiers(merchant, now).await?,
             payout: self.pay_bonus_parts(merchant, now).await?,
         })

@@ -290,6 +290,9 @@ pub struct TillOptions {
     /// A top-up's bonus paid in this many monthly parts (赠送按月返还), the first at once; 0 or 1:
     /// all at once.
     pub top_up_bonus_months: u32,
+    /// Points earned in a year expire at the end of the year this many years on, counting the
+    /// year earned (1: 年底清零, 2: 次年年底清零); 0: never.
+    pub points_expiry_years: u32,
 }
 
 /// What a refund does when the points it must take back were already spent.
@@ -415,6 +418,8 @@ pub enum OrderKind {
     TierPurchase,
     /// What the scheme's daily tick gave or took (生日礼, points expiring), one a day a member.
     DailyTick,
+    /// Points expired at the start of a year (积分清零), one a year a member.
+    PointsExpired,
 }
 
 /// What a refund has returned of a checkout so far, or what one refund returned.

@@ -4,7 +4,8 @@
 //! and a year on. Monthly bonus parts (赠送按月返还): paid on their day, not before, caught up
 //! after missed months, adding up to the bonus to the fen, never twice. The scheme's daily tick
 //! (每日结算): points given and taken (never below zero), a tier set, once a day, a member the
-//! scheme fails for asked again.
+//! scheme fails for asked again. Points expiry (积分清零): at the first run of a year, what was
+//! earned before the years kept goes, oldest first, once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -71,6 +72,8 @@ impl Scheme for Plain {
 
 struct Shop {
     _dir: tempfile::TempDir,
+    /// The ledger's clock: its transfers are dated by it, and expiry reads those dates.
+    clock: tongka_ledger::ManualClock,
     boss: Staff,
     book: Members,
     till: Till,
@@ -87,6 +90,7 @@ async fn shop() -> Shop {
 }
 
 async fn shop_with(options: TillOptions) -> Shop {
+    let clock = tongka_ledger::ManualClock::new(START.0 * 1_000_000);
     let dir = tempfile::tempdir().unwrap();
     let directory = Arc::new(
         Directory::open(
@@ -95,8 +99,14 @@ async fn shop_with(options: TillOptions) -> Shop {
         )
         .unwrap(),
     );
-    let ledger =
-        tongka_ledger::Ledger::open(&dir.path().join("ledger.redb"), Default::default()).unwrap();
+    let ledger = tongka_ledger::Ledger::open(
+        &dir.path().join("ledger.redb"),
+        tongka_ledger::LedgerOptions {
+            clock: Arc::new(clock.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let boss = directory
         .create_staff(
             directory.first_merchant(),
@@ -159,6 +169,7 @@ async fn shop_with(options: TillOptions) -> Shop {
     };
     Shop {
         _dir: dir,
+        clock,
         boss,
         book,
         till,
@@ -539,4 +550,112 @@ async fn the_daily_tick_applies_the_schemes_answer_once_a_day() {
         .await
         .unwrap();
     assert_eq!((points(plain), points(vip)), (17, 17));
+}
+
+/// A scheme whose daily tick gives everyone 10 points: points with a date.
+struct TenADay;
+
+impl Scheme for TenADay {
+    fn quote_checkout(
+        &self,
+        context: &SchemeContext<'_>,
+        lines: &[TillLine],
+    ) -> Result<Vec<Effect>, SchemeFailure> {
+        Plain.quote_checkout(context, lines)
+    }
+    fn commit_checkout(
+        &self,
+        context: &SchemeContext<'_>,
+        lines: &[TillLine],
+        paid: Paid,
+        accepted: &[Effect],
+    ) -> Result<Vec<Effect>, SchemeFailure> {
+        Plain.commit_checkout(context, lines, paid, accepted)
+    }
+    fn top_up(&self, context: &SchemeContext<'_>, paid: u64) -> Result<Vec<Effect>, SchemeFailure> {
+        Plain.top_up(context, paid)
+    }
+    fn refund(
+        &self,
+        context: &SchemeContext<'_>,
+        original: &str,
+        lines: &[TillLine],
+    ) -> Result<Vec<Effect>, SchemeFailure> {
+        Plain.refund(context, original, lines)
+    }
+    fn rules_version(&self) -> String {
+        "ten".into()
+    }
+    fn ticks(&self) -> bool {
+        true
+    }
+    fn daily_tick(&self, _: &SchemeContext<'_>) -> Result<Vec<Effect>, SchemeFailure> {
+        Ok(vec![Effect::EarnPoints {
+            to: tongka_domain::Party::Member,
+            points: 10,
+            reason: "tick".into(),
+        }])
+    }
+}
+
+#[tokio::test]
+async fn points_earned_in_a_year_expire_at_its_end_oldest_first() {
+    let shop = shop_with(TillOptions {
+        points_expiry_years: 1,
+        ..TillOptions::default()
+    })
+    .await;
+    let member = shop.member().await;
+    let points = || shop.book.balances(member).unwrap().points;
+    let merchant = shop.boss.merchant;
+    // The ledger dates its transfers by its own clock: it moves with the test's days.
+    let on = |n| {
+        shop.clock.set_ns(day(n).0 * 1_000_000);
+        day(n)
+    };
+    // 10 points on 2026-11-25. The first run of 2026 finds nothing older than the year.
+    shop.till
+        .daily_tick(merchant, &TenADay, on(1))
+        .await
+        .unwrap();
+    let first = shop.till.expire_points(merchant, day(2)).await.unwrap();
+    assert_eq!(
+        (first.year, first.members, first.points),
+        (Some(2026), 0, 0)
+    );
+    assert_eq!(points(), 10);
+    // 10 more on 2027-01-03; then the year's first run: the 10 of 2026 expire, this year's stay.
+    shop.till
+        .daily_tick(merchant, &TenADay, on(40))
+        .await
+        .unwrap();
+    assert_eq!(points(), 20);
+    let expired = shop.till.expire_points(merchant, on(40)).await.unwrap();
+    assert_eq!(
+        (expired.year, expired.members, expired.points),
+        (Some(2027), 1, 10)
+    );
+    assert_eq!(points(), 10);
+    let order = shop
+        .till
+        .order(merchant, &tongka_domain::expiry_order_id(2027, member))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (order.kind, order.moved.points_removed),
+        (tongka_domain::OrderKind::PointsExpired, 10)
+    );
+    // Once a year: the next days find the year done.
+    let again = shop.till.expire_points(merchant, day(41)).await.unwrap();
+    assert_eq!((again.year, again.points), (None, 0));
+    assert_eq!(points(), 10);
+    // Points never expire when the merchant says so.
+    let keeping = Till::new(shop.book.clone(), TillOptions::default());
+    assert!(
+        !keeping
+            .expire_points(merchant, day(800))
+            .await
+            .unwrap()
+            .enabled
+    );
 }

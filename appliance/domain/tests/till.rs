@@ -217,7 +217,9 @@ fn apply(expected: &mut [Expected], members: &[tongka_domain::MemberId], order: 
             e.points -= i128::from(m.points_offset);
         }
         // The sequences here have no daily tick.
-        tongka_domain::OrderKind::DailyTick => unreachable!("no tick in these sequences"),
+        tongka_domain::OrderKind::DailyTick | tongka_domain::OrderKind::PointsExpired => {
+            unreachable!("no daily run in these sequences")
+        }
         // Points given up for bonus stored value.
         tongka_domain::OrderKind::PointsConversion => {
             e.bonus += bonus;

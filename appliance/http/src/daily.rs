@@ -27,6 +27,19 @@ pub struct DailyTickBody {
     failures: Vec<String>,
 }
 
+/// 积分清零: the year's expiry, run once, on the first day of a year the box runs.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PointsExpiryBody {
+    /// False when points never expire (`till.points_expiry_years` = 0).
+    enabled: bool,
+    /// The year whose expiry this run did; none if done already.
+    year: Option<u16>,
+    members: u64,
+    points: String,
+    /// Members to try again tomorrow.
+    failed: u64,
+}
+
 /// 等级评定.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TierReviewBody {
@@ -53,12 +66,13 @@ pub struct BonusPayoutBody {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DailyRunBody {
     daily_tick: DailyTickBody,
+    points_expiry: PointsExpiryBody,
     tier_review: TierReviewBody,
     bonus_payout: BonusPayoutBody,
 }
 
 /// 每日任务 / Runs today's daily jobs now (head office): the loyalty scheme's daily tick for
-/// every member, then the tier review, then the monthly bonus parts due. The box runs them by
+/// every member, the year's points expiry, the tier review, the monthly bonus parts due. The box runs them by
 /// itself every day at 03:00 China time and when it starts.
 #[utoipa::path(post, path = "/api/v1/daily-run", operation_id = "daily_run", tag = "members", security(("bearer" = [])),
     responses((status = 200, body = DailyRunBody), (status = 403, body = crate::problem::ProblemDoc)))]
@@ -85,6 +99,13 @@ pub(crate) async fn run(
             changed: run.tick.changed,
             failed: run.tick.failed,
             failures: run.tick.failures,
+        },
+        points_expiry: PointsExpiryBody {
+            enabled: run.expiry.enabled,
+            year: run.expiry.year,
+            members: run.expiry.members,
+            points: run.expiry.points.to_string(),
+            failed: run.expiry.failed,
         },
         tier_review: TierReviewBody {
             enabled: run.review.enabled,

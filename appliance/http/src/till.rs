@@ -448,7 +448,8 @@ impl From<&Moved> for MovedBody {
 pub struct OrderBody {
     order: String,
     /// `top-up`, `checkout`, `refund`, `joined` (a card opened at the till),
-    /// `points-conversion`, `gift-redemption`, `tier-purchase` or `daily-tick`.
+    /// `points-conversion`, `gift-redemption`, `tier-purchase`, `daily-tick` or
+    /// `points-expired`.
     #[schema(value_type = String)]
     kind: OrderKind,
     member: String,

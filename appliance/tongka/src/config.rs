@@ -32,6 +32,7 @@ pub struct TillConfig {
     pub points_to_stored_value_fen_per_100: u64,
     pub tier_review_days: u32,
     pub top_up_bonus_months: u32,
+    pub points_expiry_years: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -387,12 +388,19 @@ impl Config {
             0,
             tongka_domain::BONUS_MONTHS_MAX,
         )?;
+        check_range(
+            "till.points_expiry_years",
+            self.till.points_expiry_years,
+            0,
+            tongka_domain::POINTS_EXPIRY_YEARS_MAX,
+        )?;
         Ok(tongka_domain::TillOptions {
             spend_order,
             spent_points,
             points_to_stored_value_fen_per_100: self.till.points_to_stored_value_fen_per_100,
             tier_review_days: self.till.tier_review_days,
             top_up_bonus_months: self.till.top_up_bonus_months,
+            points_expiry_years: self.till.points_expiry_years,
         })
     }
 

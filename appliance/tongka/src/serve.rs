@@ -281,8 +281,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The daily run — the loyalty scheme's daily tick (每日结算), the tier review (等级评定), the
-/// monthly bonus parts due (赠送按月返还) — when the box starts (catching up days it was off) and
+/// The daily run — the loyalty scheme's daily tick (每日结算), the year's points expiry
+/// (积分清零), the tier review (等级评定), the monthly bonus parts due (赠送按月返还) — when the box starts (catching up days it was off) and
 /// then every day at 03:00 China time. Each job fails alone and is tried again the next day.
 async fn daily_run(
     till: std::sync::Arc<tongka_domain::Till>,
@@ -305,6 +305,16 @@ async fn daily_run(
             }
             Ok(_) => {}
             Err(error) => warn!(%error, "the daily tick failed; it runs again tomorrow"),
+        }
+        match till.expire_points(merchant, now).await {
+            Ok(expiry) if expiry.year.is_some() => info!(
+                members = expiry.members,
+                points = expiry.points,
+                failed = expiry.failed,
+                "points expired for the year"
+            ),
+            Ok(_) => {}
+            Err(error) => warn!(%error, "the points expiry failed; it runs again tomorrow"),
         }
         match till.review_tiers(merchant, now).await {
             Ok(review) if review.enabled => info!(
