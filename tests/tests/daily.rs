@@ -14,8 +14,8 @@
 //! on the box's day 200 has them that day, once, kept as the order `tick-YYYYMMDD-{member}`.
 //!
 //! 积分清零 (次年年底清零, `points_expiry_years` = 2): the birthday points are still there on
-//! day 400; started again in mid-January two years after they were earned, the box has expired
-//! them. `tongka ledger verify` stays clean.
+//! day 400, and told as expiring at the end of the year after they were earned; started again
+//! in mid-January two years after they were earned, the box has expired them. `tongka ledger verify` stays clean.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -276,6 +276,15 @@ async fn a_tier_not_kept_up_for_a_year_moves_down_when_the_box_reviews() {
     assert_eq!(balances.stored_value.bonus.amount, "240.00");
     // The birthday gift came once, on the day.
     assert_eq!(boss.get_member(&born).await.unwrap().balances.points, "88");
+    // 积分到期提醒: points of the birthday's year go at the end of the next one, and the box says
+    // so ahead.
+    let year_400 = tongka_e2e::china_clock(400).0.year;
+    let notice = boss.points_expiring(&born).await.unwrap();
+    let due = if year_400 == birthday_on.year + 1 { "88" } else { "0" };
+    assert_eq!(
+        (notice.points.as_str(), notice.last_day),
+        (due, Some(format!("{year_400}-12-31")))
+    );
     drop(boss);
     running.terminate().unwrap();
 

@@ -846,6 +846,17 @@ pub mod types {
         ///`loyalty-scheme`, `notifier`, `settlement` or `device-driver`.
         pub world: ::std::string::String,
     }
+    /**Points due to expire (积分到期提醒): what the member will lose at the end of the year if they
+    do not use it.*/
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct PointsExpiringBody {
+        /**The last day they may be used (`2026-12-31`); null when points never expire
+        (`till.points_expiry_years` = 0).*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub last_day: ::std::option::Option<::std::string::String>,
+        ///Whole points, as a string: `"88"`; `"0"` when nothing expires.
+        pub points: ::std::string::String,
+    }
     ///积分清零: the year's expiry, run once, on the first day of a year the box runs.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct PointsExpiryBody {
@@ -2166,6 +2177,22 @@ impl Client {
                 &"/api/v1/pairings",
                 None,
                 crate::Payload::json(body)?,
+            )
+            .await?;
+        crate::parse(&answer)
+    }
+
+    /// 积分到期提醒 / The member's points that expire at the end of this year, counted oldest first
+    /// as the year's expiry will count them: for the till and head office to tell the member ahead.
+    ///
+    /// `GET /api/v1/members/{id}/points-expiry`
+    pub async fn points_expiring(&self, id: &str) -> Result<PointsExpiringBody, ClientError> {
+        let answer = self
+            .send(
+                Method::GET,
+                &format!("/api/v1/members/{}/points-expiry", crate::segment(id)),
+                None,
+                crate::Payload::None,
             )
             .await?;
         crate::parse(&answer)

@@ -14,9 +14,11 @@ use redb::{ReadableDatabase, TableDefinition, WriteTransaction};
 use tongka_ledger::Timestamp;
 
 use crate::accounts::{MemberAccount, StoreAccount, transfer_code};
+use crate::error::MemberError;
 use crate::member::MemberStatus;
 use crate::members::MERCHANT_UTC_OFFSET_MINUTES;
 use crate::merchant::MerchantId;
+use crate::staff::Staff;
 use crate::store::Date;
 use crate::till::{Legs, Moved, Order, OrderKind, Till, TillActor, order_key, part};
 use crate::{DomainError, MemberId, UnixMillis};
@@ -46,6 +48,29 @@ pub struct PointsExpiry {
     pub failed: u64,
 }
 
+/// What a member holds that expires at the end of this year (积分到期提醒), told ahead so the
+/// till and head office can say it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PointsExpiring {
+    pub points: u128,
+    /// The last day the points may be used: 31 December.
+    pub last_day: Date,
+}
+
+/// The ledger time (ns) from which credited points are kept by the expiry run at the start of
+/// `year`: 1 January of `year` − `years` + 1.
+fn kept_since(years: u32, year: u16) -> u64 {
+    let kept_year = year.saturating_sub(u16::try_from(years.saturating_sub(1)).unwrap_or(u16::MAX));
+    Date {
+        year: kept_year,
+        month: 1,
+        day: 1,
+    }
+    .start(MERCHANT_UTC_OFFSET_MINUTES)
+    .0
+    .saturating_mul(1_000_000)
+}
+
 /// The order id of `member`'s expiry at the start of `year`.
 pub fn expiry_order_id(year: u16, member: MemberId) -> String {
     format!("expiry-{year}-{member}")
@@ -68,8 +93,7 @@ impl Till {
             enabled: true,
             ..PointsExpiry::default()
         };
-        let offset = MERCHANT_UTC_OFFSET_MINUTES;
-        let year = Date::at(now, offset).year;
+        let year = Date::at(now, MERCHANT_UTC_OFFSET_MINUTES).year;
         let db = &self.members.directory().db;
         let done = db
             .begin_read()?
@@ -84,16 +108,7 @@ impl Till {
         let Some(first_store) = stores.first() else {
             return Ok(expiry);
         };
-        // Points credited from this day on are kept.
-        let kept_year = year.saturating_sub(u16::try_from(years - 1).unwrap_or(u16::MAX));
-        let kept_from = Date {
-            year: kept_year,
-            month: 1,
-            day: 1,
-        }
-        .start(offset)
-        .0
-        .saturating_mul(1_000_000);
+        let kept_from = kept_since(years, year);
         for member in self.members.members_of(merchant)? {
             if !matches!(member.status, MemberStatus::Active | MemberStatus::Frozen) {
                 continue;
@@ -156,6 +171,35 @@ impl Till {
             txn.commit()?;
         }
         Ok(expiry)
+    }
+
+    /// The points `member` holds that the next year's first run will expire, oldest first as
+    /// that run counts them; `None` when points never expire.
+    pub fn points_expiring(
+        &self,
+        actor: &Staff,
+        member: MemberId,
+        now: UnixMillis,
+    ) -> Result<Result<Option<PointsExpiring>, MemberError>, DomainError> {
+        let view = match self.members.get(actor, member)? {
+            Ok(view) => view,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let years = self.options.points_expiry_years;
+        if years == 0 {
+            return Ok(Ok(None));
+        }
+        let year = Date::at(now, MERCHANT_UTC_OFFSET_MINUTES).year;
+        let credited =
+            self.points_credited_since(member, kept_since(years, year.saturating_add(1)))?;
+        Ok(Ok(Some(PointsExpiring {
+            points: view.balances.points.saturating_sub(credited),
+            last_day: Date {
+                year,
+                month: 12,
+                day: 31,
+            },
+        })))
     }
 
     /// The points credited to `member` (earned, returned, converted in) since `since` (ledger

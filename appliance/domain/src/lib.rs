@@ -60,7 +60,7 @@ pub use error::{
     AuditError, AuthError, DomainError, LoginError, MemberError, StaffError, StoreError,
     TerminalError,
 };
-pub use expiry::{POINTS_EXPIRY_YEARS_MAX, PointsExpiry, expiry_order_id};
+pub use expiry::{POINTS_EXPIRY_YEARS_MAX, PointsExpiring, PointsExpiry, expiry_order_id};
 pub use gifts::{
     GIFT_NAME_CHARS_MAX, GIFT_POINTS_MAX, GIFT_QUANTITY_MAX, GIFT_STOCK_MAX, Gift, GiftEntry,
     GiftError, GiftId, Reservation,

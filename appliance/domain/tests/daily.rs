@@ -599,6 +599,64 @@ impl Scheme for TenADay {
 }
 
 #[tokio::test]
+async fn the_points_that_will_expire_at_the_year_end_are_told_ahead() {
+    // Kept for two calendar years (次年年底清零).
+    let shop = shop_with(TillOptions {
+        points_expiry_years: 2,
+        ..TillOptions::default()
+    })
+    .await;
+    let member = shop.member().await;
+    let merchant = shop.boss.merchant;
+    let on = |n| {
+        shop.clock.set_ns(day(n).0 * 1_000_000);
+        day(n)
+    };
+    let expiring = |now| {
+        shop.till
+            .points_expiring(&shop.boss, member, now)
+            .unwrap()
+            .unwrap()
+            .unwrap()
+    };
+    // 10 points in 2026 (day 1 is 2026-11-25): kept through 2027, none expire at the end of 2026.
+    shop.till
+        .daily_tick(merchant, &TenADay, on(1))
+        .await
+        .unwrap();
+    let in_2026 = expiring(day(2));
+    assert_eq!(in_2026.points, 0);
+    assert_eq!(in_2026.last_day.to_string(), "2026-12-31");
+    // 10 more in 2027: the 10 of 2026 go at the end of 2027, this year's stay a year longer.
+    shop.till
+        .daily_tick(merchant, &TenADay, on(40))
+        .await
+        .unwrap();
+    let in_2027 = expiring(day(41));
+    assert_eq!(in_2027.points, 10);
+    assert_eq!(in_2027.last_day.to_string(), "2027-12-31");
+    // And the first run of 2028 takes exactly what was told.
+    let run = shop.till.expire_points(merchant, on(404)).await.unwrap();
+    assert_eq!((run.year, run.points), (Some(2028), 10));
+    assert_eq!(shop.book.balances(member).unwrap().points, 10);
+    // Nothing is told when points never expire, and a stranger's member is refused.
+    let keeping = Till::new(shop.book.clone(), TillOptions::default());
+    assert_eq!(
+        keeping
+            .points_expiring(&shop.boss, member, day(41))
+            .unwrap(),
+        Ok(None)
+    );
+    let unknown = tongka_domain::MemberId(member.0 ^ 1);
+    assert!(
+        shop.till
+            .points_expiring(&shop.boss, unknown, day(41))
+            .unwrap()
+            .is_err()
+    );
+}
+
+#[tokio::test]
 async fn points_earned_in_a_year_expire_at_its_end_oldest_first() {
     let shop = shop_with(TillOptions {
         points_expiry_years: 1,

@@ -201,6 +201,7 @@ fn api_routes_with(limits: Limits) -> OpenApiRouter<AppState> {
         .routes(routes!(members::set_frozen))
         .routes(routes!(members::set_tier))
         .routes(routes!(members::tier_history))
+        .routes(routes!(members::points_expiring))
         .routes(routes!(members::add_card))
         .routes(routes!(members::report_lost))
         .routes(routes!(members::reissue))
@@ -912,6 +913,7 @@ mod tests {
             ("put", "/api/v1/members/{id}/frozen"),
             ("put", "/api/v1/members/{id}/tier"),
             ("get", "/api/v1/members/{id}/tier-history"),
+            ("get", "/api/v1/members/{id}/points-expiry"),
             ("post", "/api/v1/members/{id}/cards"),
             ("post", "/api/v1/members/{id}/cards/{number}/lost"),
             ("post", "/api/v1/members/{id}/cards/{number}/reissue"),

@@ -851,6 +851,45 @@ pub(crate) async fn tier_history(
     Ok(Json(changes.iter().map(TierChangeBody::from).collect()))
 }
 
+/// Points due to expire (积分到期提醒): what the member will lose at the end of the year if they
+/// do not use it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PointsExpiringBody {
+    /// Whole points, as a string: `"88"`; `"0"` when nothing expires.
+    points: String,
+    /// The last day they may be used (`2026-12-31`); null when points never expire
+    /// (`till.points_expiry_years` = 0).
+    last_day: Option<String>,
+}
+
+/// 积分到期提醒 / The member's points that expire at the end of this year, counted oldest first
+/// as the year's expiry will count them: for the till and head office to tell the member ahead.
+#[utoipa::path(get, path = "/api/v1/members/{id}/points-expiry", operation_id = "points_expiring", tag = "members", security(("bearer" = [])),
+    params(("id" = String, Path, description = "32 hex digits")),
+    responses((status = 200, body = PointsExpiringBody),
+        (status = 404, description = "unknown_member", body = crate::problem::ProblemDoc)))]
+pub(crate) async fn points_expiring(
+    State(state): State<AppState>,
+    actor: CurrentStaff,
+    Path(id): Path<String>,
+) -> Result<Json<PointsExpiringBody>, ApiError> {
+    let expiring = state
+        .till
+        .points_expiring(&actor.staff, member_id(&id)?, UnixMillis::now())
+        .map_err(|e| internal(&e))?
+        .map_err(refused)?;
+    Ok(Json(match expiring {
+        Some(expiring) => PointsExpiringBody {
+            points: expiring.points.to_string(),
+            last_day: Some(expiring.last_day.to_string()),
+        },
+        None => PointsExpiringBody {
+            points: "0".into(),
+            last_day: None,
+        },
+    }))
+}
+
 /// 发卡 / Issue another card to a member.
 #[utoipa::path(post, path = "/api/v1/members/{id}/cards", operation_id = "add_card", tag = "cards", security(("bearer" = [])),
     params(("id" = String, Path, description = "32 hex digits"),
