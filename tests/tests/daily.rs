@@ -280,7 +280,11 @@ async fn a_tier_not_kept_up_for_a_year_moves_down_when_the_box_reviews() {
     // so ahead.
     let year_400 = tongka_e2e::china_clock(400).0.year;
     let notice = boss.points_expiring(&born).await.unwrap();
-    let due = if year_400 == birthday_on.year + 1 { "88" } else { "0" };
+    let due = if year_400 == birthday_on.year + 1 {
+        "88"
+    } else {
+        "0"
+    };
     assert_eq!(
         (notice.points.as_str(), notice.last_day),
         (due, Some(format!("{year_400}-12-31")))

@@ -143,12 +143,7 @@ impl Till {
                 expiry.failed += 1;
                 continue;
             }
-            let actor = TillActor {
-                merchant,
-                store: s,
-                staff: None,
-                terminal: None,
-            };
+            let actor = TillActor::the_box(merchant, s);
             let order = Order {
                 id: order_id,
                 kind: OrderKind::PointsExpired,

@@ -174,12 +174,7 @@ impl Till {
                 tick.failed(m, refused);
                 continue;
             }
-            let actor = TillActor {
-                merchant,
-                store: s,
-                staff: None,
-                terminal: None,
-            };
+            let actor = TillActor::the_box(merchant, s);
             let order = Order {
                 id: order_id,
                 kind: OrderKind::DailyTick,

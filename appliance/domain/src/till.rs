@@ -318,6 +318,18 @@ pub struct TillActor {
     pub terminal: Option<TerminalId>,
 }
 
+impl TillActor {
+    /// The box itself, for the daily run's orders: no staff member, no terminal.
+    pub(crate) fn the_box(merchant: MerchantId, store: StoreId) -> TillActor {
+        TillActor {
+            merchant,
+            store,
+            staff: None,
+            terminal: None,
+        }
+    }
+}
+
 /// How a member paid the part not paid from stored value or points.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
