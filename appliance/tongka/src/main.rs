@@ -7,6 +7,10 @@ mod exit;
 mod serve;
 mod verify;
 
+/// glibc's malloc/free were ~17% of the box's CPU under till load (docs/PERFORMANCE.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
