@@ -9,6 +9,9 @@
 //! is marked done once every member has been seen; a member the ledger refused (their points
 //! moved meanwhile) is tried again the next day, and the order id keeps anyone from expiring
 //! twice.
+//!
+//! Points credited again — returned by a refund, moved in by a merge — count from the day they
+//! came back, as the ledger dates them: the rule errs towards the member.
 
 use redb::{ReadableDatabase, TableDefinition, WriteTransaction};
 use tongka_ledger::Timestamp;

@@ -409,11 +409,14 @@ async fn a_bonus_paid_monthly_comes_on_its_day_and_adds_up_to_the_fen() {
     assert_eq!((shop.bonus(a), shop.bonus(b)), (24_000, 20_000));
 }
 
-/// A scheme with something to say every day: 10 points for everyone (签到), 3 taken back
-/// (expiry), gold for members tagged `vip`, a failure for members tagged `broken`.
-struct Ticking;
+/// A scheme that prices, tops up and refunds as [`Plain`] does, and answers the daily tick with
+/// `tick`: the tests' daily schemes differ only there.
+struct Daily {
+    rules: &'static str,
+    tick: fn(&SchemeContext<'_>) -> Result<Vec<Effect>, SchemeFailure>,
+}
 
-impl Scheme for Ticking {
+impl Scheme for Daily {
     fn quote_checkout(
         &self,
         context: &SchemeContext<'_>,
@@ -442,33 +445,44 @@ impl Scheme for Ticking {
         Plain.refund(context, original, lines)
     }
     fn rules_version(&self) -> String {
-        "ticking".into()
+        self.rules.into()
     }
     fn ticks(&self) -> bool {
         true
     }
     fn daily_tick(&self, context: &SchemeContext<'_>) -> Result<Vec<Effect>, SchemeFailure> {
-        let tags = &context.member.tags;
-        if tags.iter().any(|tag| tag == "broken") {
-            return Err(SchemeFailure {
-                plugin: "ticking".into(),
-                kind: "trap".into(),
-                detail: "unreachable".into(),
-            });
-        }
-        let points = |points| Effect::EarnPoints {
-            to: tongka_domain::Party::Member,
-            points,
-            reason: "tick".into(),
-        };
-        let mut effects = vec![points(10), points(-3)];
-        if tags.iter().any(|tag| tag == "vip") {
-            effects.push(Effect::SetTier {
-                tier: "金卡".into(),
-            });
-        }
-        Ok(effects)
+        (self.tick)(context)
     }
+}
+
+/// Something to say every day: 10 points for everyone (签到), 3 taken back (expiry), gold for
+/// members tagged `vip`, a failure for members tagged `broken`.
+const TICKING: Daily = Daily {
+    rules: "ticking",
+    tick: ticking,
+};
+
+fn ticking(context: &SchemeContext<'_>) -> Result<Vec<Effect>, SchemeFailure> {
+    let tags = &context.member.tags;
+    if tags.iter().any(|tag| tag == "broken") {
+        return Err(SchemeFailure {
+            plugin: "ticking".into(),
+            kind: "trap".into(),
+            detail: "unreachable".into(),
+        });
+    }
+    let points = |points| Effect::EarnPoints {
+        to: tongka_domain::Party::Member,
+        points,
+        reason: "tick".into(),
+    };
+    let mut effects = vec![points(10), points(-3)];
+    if tags.iter().any(|tag| tag == "vip") {
+        effects.push(Effect::SetTier {
+            tier: "金卡".into(),
+        });
+    }
+    Ok(effects)
 }
 
 #[tokio::test]
@@ -509,7 +523,7 @@ async fn the_daily_tick_applies_the_schemes_answer_once_a_day() {
     // Day 1: 10 given; the 3 to take back are capped at the 0 held. The broken one fails alone.
     let tick = shop
         .till
-        .daily_tick(shop.boss.merchant, &Ticking, day(1))
+        .daily_tick(shop.boss.merchant, &TICKING, day(1))
         .await
         .unwrap();
     assert_eq!((tick.asked, tick.changed, tick.failed), (3, 2, 1));
@@ -538,7 +552,7 @@ async fn the_daily_tick_applies_the_schemes_answer_once_a_day() {
     // Again the same day: only the one that failed is asked again.
     let again = shop
         .till
-        .daily_tick(shop.boss.merchant, &Ticking, day(1))
+        .daily_tick(shop.boss.merchant, &TICKING, day(1))
         .await
         .unwrap();
     assert_eq!((again.asked, again.changed, again.failed), (1, 0, 1));
@@ -546,57 +560,23 @@ async fn the_daily_tick_applies_the_schemes_answer_once_a_day() {
 
     // Day 2: 10 more, 3 taken.
     shop.till
-        .daily_tick(shop.boss.merchant, &Ticking, day(2))
+        .daily_tick(shop.boss.merchant, &TICKING, day(2))
         .await
         .unwrap();
     assert_eq!((points(plain), points(vip)), (17, 17));
 }
 
-/// A scheme whose daily tick gives everyone 10 points: points with a date.
-struct TenADay;
-
-impl Scheme for TenADay {
-    fn quote_checkout(
-        &self,
-        context: &SchemeContext<'_>,
-        lines: &[TillLine],
-    ) -> Result<Vec<Effect>, SchemeFailure> {
-        Plain.quote_checkout(context, lines)
-    }
-    fn commit_checkout(
-        &self,
-        context: &SchemeContext<'_>,
-        lines: &[TillLine],
-        paid: Paid,
-        accepted: &[Effect],
-    ) -> Result<Vec<Effect>, SchemeFailure> {
-        Plain.commit_checkout(context, lines, paid, accepted)
-    }
-    fn top_up(&self, context: &SchemeContext<'_>, paid: u64) -> Result<Vec<Effect>, SchemeFailure> {
-        Plain.top_up(context, paid)
-    }
-    fn refund(
-        &self,
-        context: &SchemeContext<'_>,
-        original: &str,
-        lines: &[TillLine],
-    ) -> Result<Vec<Effect>, SchemeFailure> {
-        Plain.refund(context, original, lines)
-    }
-    fn rules_version(&self) -> String {
-        "ten".into()
-    }
-    fn ticks(&self) -> bool {
-        true
-    }
-    fn daily_tick(&self, _: &SchemeContext<'_>) -> Result<Vec<Effect>, SchemeFailure> {
+/// Everyone 10 points a day: points with a date.
+const TEN_A_DAY: Daily = Daily {
+    rules: "ten",
+    tick: |_| {
         Ok(vec![Effect::EarnPoints {
             to: tongka_domain::Party::Member,
             points: 10,
             reason: "tick".into(),
         }])
-    }
-}
+    },
+};
 
 #[tokio::test]
 async fn the_points_that_will_expire_at_the_year_end_are_told_ahead() {
@@ -621,7 +601,7 @@ async fn the_points_that_will_expire_at_the_year_end_are_told_ahead() {
     };
     // 10 points in 2026 (day 1 is 2026-11-25): kept through 2027, none expire at the end of 2026.
     shop.till
-        .daily_tick(merchant, &TenADay, on(1))
+        .daily_tick(merchant, &TEN_A_DAY, on(1))
         .await
         .unwrap();
     let in_2026 = expiring(day(2));
@@ -629,7 +609,7 @@ async fn the_points_that_will_expire_at_the_year_end_are_told_ahead() {
     assert_eq!(in_2026.last_day.to_string(), "2026-12-31");
     // 10 more in 2027: the 10 of 2026 go at the end of 2027, this year's stay a year longer.
     shop.till
-        .daily_tick(merchant, &TenADay, on(40))
+        .daily_tick(merchant, &TEN_A_DAY, on(40))
         .await
         .unwrap();
     let in_2027 = expiring(day(41));
@@ -673,7 +653,7 @@ async fn points_earned_in_a_year_expire_at_its_end_oldest_first() {
     };
     // 10 points on 2026-11-25. The first run of 2026 finds nothing older than the year.
     shop.till
-        .daily_tick(merchant, &TenADay, on(1))
+        .daily_tick(merchant, &TEN_A_DAY, on(1))
         .await
         .unwrap();
     let first = shop.till.expire_points(merchant, day(2)).await.unwrap();
@@ -684,7 +664,7 @@ async fn points_earned_in_a_year_expire_at_its_end_oldest_first() {
     assert_eq!(points(), 10);
     // 10 more on 2027-01-03; then the year's first run: the 10 of 2026 expire, this year's stay.
     shop.till
-        .daily_tick(merchant, &TenADay, on(40))
+        .daily_tick(merchant, &TEN_A_DAY, on(40))
         .await
         .unwrap();
     assert_eq!(points(), 20);

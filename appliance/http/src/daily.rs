@@ -72,8 +72,8 @@ pub struct DailyRunBody {
 }
 
 /// 每日任务 / Runs today's daily jobs now (head office): the loyalty scheme's daily tick for
-/// every member, the year's points expiry, the tier review, the monthly bonus parts due. The box runs them by
-/// itself every day at 03:00 China time and when it starts.
+/// every member, the year's points expiry, the tier review, the monthly bonus parts due. The
+/// box runs them by itself every day at 03:00 China time and when it starts.
 #[utoipa::path(post, path = "/api/v1/daily-run", operation_id = "daily_run", tag = "members", security(("bearer" = [])),
     responses((status = 200, body = DailyRunBody), (status = 403, body = crate::problem::ProblemDoc)))]
 pub(crate) async fn run(

@@ -282,8 +282,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 /// The daily run — the loyalty scheme's daily tick (每日结算), the year's points expiry
-/// (积分清零), the tier review (等级评定), the monthly bonus parts due (赠送按月返还) — when the box starts (catching up days it was off) and
-/// then every day at 03:00 China time. Each job fails alone and is tried again the next day.
+/// (积分清零), the tier review (等级评定), the monthly bonus parts due (赠送按月返还) — when the
+/// box starts (catching up days it was off) and then every day at 03:00 China time. Each job
+/// fails alone and is tried again the next day.
 async fn daily_run(
     till: std::sync::Arc<tongka_domain::Till>,
     merchant: tongka_domain::MerchantId,
