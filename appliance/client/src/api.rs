@@ -1718,8 +1718,8 @@ impl Client {
     }
 
     /// 每日任务 / Runs today's daily jobs now (head office): the loyalty scheme's daily tick for
-    /// every member, the year's points expiry, the tier review, the monthly bonus parts due. The box runs them by
-    /// itself every day at 03:00 China time and when it starts.
+    /// every member, the year's points expiry, the tier review, the monthly bonus parts due. The
+    /// box runs them by itself every day at 03:00 China time and when it starts.
     ///
     /// `POST /api/v1/daily-run`
     pub async fn daily_run(&self) -> Result<DailyRunBody, ClientError> {
