@@ -651,6 +651,33 @@ fn check_state(ledger: &Ledger, model: &Model) -> Result<(), TestCaseError> {
         prop_assert_eq!(account.balance, expected.balance, "account {}", id);
         prop_assert_eq!(account.closed, expected.closed, "account {} closed", id);
     }
+    // The same accounts read at once, with one the ledger never had.
+    let mut ids: Vec<AccountId> = model.accounts.keys().map(|id| AccountId(*id)).collect();
+    let never = (1..).find(|id| !model.accounts.contains_key(id)).unwrap();
+    ids.push(AccountId(never));
+    let together = ledger.accounts(&ids).unwrap();
+    prop_assert_eq!(together.len(), ids.len());
+    for (id, account) in ids.iter().zip(&together) {
+        match (account, model.accounts.get(&id.0)) {
+            (Some(account), Some(expected)) => {
+                prop_assert_eq!(account.id, *id);
+                prop_assert_eq!(
+                    account.balance,
+                    expected.balance,
+                    "account {} read at once",
+                    id.0
+                );
+            }
+            (None, None) => {}
+            (found, expected) => prop_assert!(
+                false,
+                "account {}: {:?} against {:?}",
+                id.0,
+                found.is_some(),
+                expected.is_some()
+            ),
+        }
+    }
     for (id, status) in &model.statuses {
         prop_assert_eq!(
             ledger.pending_status(TransferId(*id)).unwrap(),
