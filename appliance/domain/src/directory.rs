@@ -11,8 +11,10 @@ use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefiniti
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::Tier;
 use crate::UnixMillis;
 use crate::audit::{AuditCursor, AuditEntry, AuditLogPage};
+use crate::cache::ReadCache;
 use crate::error::{
     AuditError, AuthError, DomainError, LoginError, StaffError, StoreError, TerminalError,
 };
@@ -243,6 +245,9 @@ pub struct Directory {
     writer: GroupWriter,
     options: SessionOptions,
     first_merchant: MerchantId,
+    /// Read on every sale, changed by head office: see `cache.rs`.
+    stores: ReadCache<StoreId, Store>,
+    pub(crate) tiers: ReadCache<MerchantId, Arc<Vec<Tier>>>,
 }
 
 impl Directory {
@@ -308,6 +313,8 @@ impl Directory {
             db,
             options,
             first_merchant,
+            stores: ReadCache::new(),
+            tiers: ReadCache::new(),
         })
     }
 
@@ -586,6 +593,7 @@ impl Directory {
             record.to_store(store.0, self.first_merchant)?
         };
         txn.commit()?;
+        self.stores.changed();
         Ok(Ok(store))
     }
 
@@ -644,14 +652,17 @@ impl Directory {
     /// A store of any merchant by id, whoever asks: for the till, whose terminal is already bound
     /// to it.
     pub fn store_record(&self, id: StoreId) -> Result<Option<Store>, DomainError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(STORES)?;
-        let Some(bytes) = table.get(id.0)? else {
-            return Ok(None);
-        };
-        Ok(Some(
-            decode::<StoreRecord>("store", bytes.value())?.to_store(id.0, self.first_merchant)?,
-        ))
+        self.stores.get(id, || {
+            let txn = self.db.begin_read()?;
+            let table = txn.open_table(STORES)?;
+            let Some(bytes) = table.get(id.0)? else {
+                return Ok(None);
+            };
+            Ok(Some(
+                decode::<StoreRecord>("store", bytes.value())?
+                    .to_store(id.0, self.first_merchant)?,
+            ))
+        })
     }
 
     /// The answer kept for an idempotency `key`, with the fingerprint of the request it answered,

@@ -29,6 +29,7 @@ macro_rules! hex_id {
 pub mod accounts;
 mod audit;
 mod bonus;
+mod cache;
 mod commission;
 mod directory;
 mod error;

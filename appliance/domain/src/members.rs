@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
-use tongka_ledger::{Ledger, NewTransfer, TransferKind, UserData};
+use tongka_ledger::{Account, Ledger, NewTransfer, TransferKind, UserData};
 
 use crate::UnixMillis;
 use crate::accounts::{self, MemberAccount, batch_error, transfer_code};
@@ -225,19 +225,25 @@ impl Members {
         Ok(Ok(field))
     }
 
+    /// The merchant's tiers, lowest rank first.
     pub fn tiers(&self, merchant: MerchantId) -> Result<Vec<Tier>, DomainError> {
-        let txn = self.db().begin_read()?;
-        let table = txn.open_table(TIERS)?;
-        let mut tiers = Vec::new();
-        for entry in table.iter()? {
-            let (_, bytes) = entry?;
-            let tier: Tier = decode("tier", bytes.value())?;
-            if tier.merchant == merchant {
-                tiers.push(tier);
+        let tiers = self.directory.tiers.get(merchant, || {
+            let txn = self.db().begin_read()?;
+            let table = txn.open_table(TIERS)?;
+            let mut tiers = Vec::new();
+            for entry in table.iter()? {
+                let (_, bytes) = entry?;
+                let tier: Tier = decode("tier", bytes.value())?;
+                if tier.merchant == merchant {
+                    tiers.push(tier);
+                }
             }
-        }
-        tiers.sort_by_key(|t| t.rank);
-        Ok(tiers)
+            tiers.sort_by_key(|t| t.rank);
+            Ok::<_, DomainError>(Some(Arc::new(tiers)))
+        })?;
+        Ok(tiers
+            .map(|tiers| tiers.as_ref().clone())
+            .unwrap_or_default())
     }
 
     /// Creates a tier (`id` `None`) or replaces one (head office only). Rank and name are unique.
@@ -275,6 +281,7 @@ impl Members {
         txn.open_table(TIERS)?
             .insert(id.0, encode(&tier)?.as_slice())?;
         txn.commit()?;
+        self.directory.tiers.changed();
         Ok(Ok(tier))
     }
 
@@ -539,23 +546,30 @@ impl Members {
     }
 
     pub fn balances(&self, id: MemberId) -> Result<Balances, DomainError> {
-        let available = |account: MemberAccount| -> Result<u128, DomainError> {
-            Ok(self
-                .ledger
-                .balance(account.id(id))?
-                .map(|b| b.available_to_debit())
-                .unwrap_or(0))
-        };
+        let ids = [
+            MemberAccount::Points.id(id),
+            MemberAccount::Principal.id(id),
+            MemberAccount::Bonus.id(id),
+            MemberAccount::Growth.id(id),
+            accounts::points_owed_id(id),
+        ];
+        let [points, principal, bonus, growth, owed] = self
+            .ledger
+            .accounts(&ids)?
+            .try_into()
+            .map_err(|_| DomainError::Corrupt("the ledger answered another count".into()))?;
+        let available =
+            |account: Option<Account>| account.map_or(0, |a| a.balance.available_to_debit());
         Ok(Balances {
-            points: available(MemberAccount::Points)?,
-            principal_fen: available(MemberAccount::Principal)?,
-            bonus_fen: available(MemberAccount::Bonus)?,
-            growth: available(MemberAccount::Growth)?,
-            points_owed: self
-                .ledger
-                .balance(accounts::points_owed_id(id))?
-                .map(|b| b.debits_posted.saturating_sub(b.credits_posted))
-                .unwrap_or(0),
+            points: available(points),
+            principal_fen: available(principal),
+            bonus_fen: available(bonus),
+            growth: available(growth),
+            points_owed: owed.map_or(0, |a| {
+                a.balance
+                    .debits_posted
+                    .saturating_sub(a.balance.credits_posted)
+            }),
         })
     }
 
