@@ -125,7 +125,7 @@ pub enum LoginError {
 }
 
 /// Why a session token was not accepted.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthError {
     #[error("no such session, or it was signed out")]

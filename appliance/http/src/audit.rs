@@ -27,7 +27,9 @@ pub(crate) async fn record(
         return next.run(request).await;
     }
     let now = UnixMillis::now();
-    let actor = signed_in(request.headers(), &state.directory, now).map(|staff| staff.id);
+    let (mut parts, body) = request.into_parts();
+    let actor = signed_in(&mut parts, &state.directory, now).map(|staff| staff.id);
+    let request = Request::from_parts(parts, body);
     let token = token(request.headers());
     // A reference that tells sessions apart without being usable as one.
     let session = token.map(|token| {

@@ -12,7 +12,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use tongka_domain::{AuthError, Directory, LoginError, Scope, Staff, UnixMillis};
+use tongka_domain::{
+    AuthError, Directory, DomainError, LoginError, Scope, Staff, TERMINAL_TOKEN_PREFIX, Terminal,
+    UnixMillis,
+};
 
 use crate::AppState;
 use crate::json::ApiJson;
@@ -209,15 +212,49 @@ pub(crate) fn is_write(method: &axum::http::Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
+/// Who a request's token names. Looked up once per request and kept in its extensions: the
+/// audit and idempotency layers and the route's own extractor each need it, and each look is a
+/// hash and a directory read.
+#[derive(Clone, Debug)]
+pub(crate) enum Bearer {
+    Staff(Result<Staff, AuthError>),
+    Terminal(Result<Terminal, AuthError>),
+}
+
+/// The request's [`Bearer`]: the one an earlier layer found, or looked up now; `None` without a
+/// token. A failing directory is not kept, so whoever asks next tries again.
+pub(crate) fn bearer(
+    parts: &mut Parts,
+    directory: &Directory,
+    now: UnixMillis,
+) -> Result<Option<Bearer>, DomainError> {
+    if let Some(known) = parts.extensions.get::<Bearer>() {
+        return Ok(Some(known.clone()));
+    }
+    let Some(token) = token(&parts.headers) else {
+        return Ok(None);
+    };
+    // Session tokens are hex, so the prefix alone tells a terminal's from a session's.
+    let found = if token.starts_with(TERMINAL_TOKEN_PREFIX) {
+        Bearer::Terminal(directory.authenticate_terminal(&token)?)
+    } else {
+        Bearer::Staff(directory.authenticate(&token, now)?)
+    };
+    parts.extensions.insert(found.clone());
+    Ok(Some(found))
+}
+
 /// The staff member behind a request's token, if it has a valid one: for layers that note who
 /// asked but leave refusing to the route.
 pub(crate) fn signed_in(
-    headers: &HeaderMap,
+    parts: &mut Parts,
     directory: &Directory,
     now: UnixMillis,
 ) -> Option<Staff> {
-    let token = token(headers)?;
-    directory.authenticate(&token, now).ok()?.ok()
+    match bearer(parts, directory, now) {
+        Ok(Some(Bearer::Staff(Ok(staff)))) => Some(staff),
+        _ => None,
+    }
 }
 
 pub(crate) fn token(headers: &HeaderMap) -> Option<String> {
@@ -242,11 +279,13 @@ impl FromRequestParts<AppState> for CurrentStaff {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = token(&parts.headers).ok_or_else(ApiError::unauthenticated)?;
-        let directory: &Directory = &state.directory;
-        match directory
-            .authenticate(&token, UnixMillis::now())
+        let found = match bearer(parts, &state.directory, UnixMillis::now())
             .map_err(|error| internal(&error))?
         {
+            Some(Bearer::Staff(found)) => found,
+            _ => Err(AuthError::Unknown),
+        };
+        match found {
             Ok(staff) => Ok(CurrentStaff { staff, token }),
             Err(AuthError::Expired) => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -19,6 +20,7 @@ use sha2::{Digest, Sha256};
 use tongka_domain::UnixMillis;
 
 use crate::AppState;
+use crate::auth::Bearer;
 use crate::problem::{ApiError, Text};
 
 pub const HEADER: &str = "idempotency-key";
@@ -88,8 +90,8 @@ pub(crate) async fn idempotent(
         );
     }
     let now = UnixMillis::now();
-    let caller = caller(request.headers(), &state.directory, now);
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    let caller = caller(&mut parts, &state.directory, now);
     let Ok(body) = axum::body::to_bytes(body, state.limits.body_bytes_max).await else {
         return ApiError::body_too_large().into_response();
     };
@@ -245,18 +247,10 @@ pub(crate) fn in_flight() -> Arc<InFlight> {
 
 /// Whose keys these are: the signed-in staff member, the paired terminal, or no one. Two tills
 /// that happen to pick the same key never see each other's answers.
-fn caller(
-    headers: &axum::http::HeaderMap,
-    directory: &tongka_domain::Directory,
-    now: UnixMillis,
-) -> String {
-    if let Some(staff) = crate::auth::signed_in(headers, directory, now) {
-        return staff.id.to_string();
+fn caller(parts: &mut Parts, directory: &tongka_domain::Directory, now: UnixMillis) -> String {
+    match crate::auth::bearer(parts, directory, now) {
+        Ok(Some(Bearer::Staff(Ok(staff)))) => staff.id.to_string(),
+        Ok(Some(Bearer::Terminal(Ok(terminal)))) => format!("terminal:{}", terminal.id),
+        _ => "anonymous".to_owned(),
     }
-    crate::auth::token(headers)
-        .and_then(|token| directory.authenticate_terminal(&token).ok()?.ok())
-        .map_or_else(
-            || "anonymous".to_owned(),
-            |terminal| format!("terminal:{}", terminal.id),
-        )
 }

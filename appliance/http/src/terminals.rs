@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tongka_domain::{AuthError, Terminal, TerminalError, TerminalId, UnixMillis};
 
 use crate::AppState;
-use crate::auth::{CurrentStaff, internal, parse_id, rfc3339, token};
+use crate::auth::{Bearer, CurrentStaff, bearer, internal, parse_id, rfc3339};
 use crate::json::ApiJson;
 use crate::problem::{ApiError, Text};
 
@@ -153,12 +153,13 @@ impl FromRequestParts<AppState> for CurrentTerminal {
                 Text::new("终端未授权", "This terminal is not authorised"),
             )
         };
-        let token = token(&parts.headers).ok_or_else(unauthenticated)?;
-        match state
-            .directory
-            .authenticate_terminal(&token)
+        let found = match bearer(parts, &state.directory, UnixMillis::now())
             .map_err(|error| internal(&error))?
         {
+            Some(Bearer::Terminal(found)) => found,
+            _ => Err(AuthError::Unknown),
+        };
+        match found {
             Ok(terminal) => Ok(CurrentTerminal(terminal)),
             Err(AuthError::Revoked) => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
