@@ -15,7 +15,8 @@
 //!
 //! 积分清零 (次年年底清零, `points_expiry_years` = 2): the birthday points are still there on
 //! day 400, and told as expiring at the end of the year after they were earned; started again
-//! in mid-January two years after they were earned, the box has expired them. `tongka ledger verify` stays clean.
+//! in mid-January two years after they were earned, the box has expired them. `tongka ledger
+//! verify` stays clean.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -42,37 +42,36 @@ impl<K: Eq + Hash, V: Clone> ReadCache<K, V> {
         key: K,
         load: impl FnOnce() -> Result<Option<V>, E>,
     ) -> Result<Option<V>, E> {
-        let started = match self.inner.lock() {
-            Ok(inner) => match inner.entries.get(&key) {
-                Some(value) => return Ok(Some(value.clone())),
-                None => Some(inner.number),
-            },
-            // A poisoned lock only costs the cache: the record is read each time.
-            Err(_) => None,
+        let started = {
+            let inner = self.lock();
+            if let Some(value) = inner.entries.get(&key) {
+                return Ok(Some(value.clone()));
+            }
+            inner.number
         };
         let value = load()?;
-        if let (Some(started), Some(value)) = (started, &value)
-            && let Ok(mut inner) = self.inner.lock()
-            && inner.number == started
-        {
-            inner.entries.insert(key, value.clone());
+        if let Some(value) = &value {
+            let mut inner = self.lock();
+            if inner.number == started {
+                inner.entries.insert(key, value.clone());
+            }
         }
         Ok(value)
     }
 
     /// Forgets everything kept: called after a write to the records has committed.
     pub(crate) fn changed(&self) {
-        match self.inner.lock() {
-            Ok(mut inner) => {
-                inner.number += 1;
-                inner.entries.clear();
-            }
-            Err(poisoned) => {
-                let mut inner = poisoned.into_inner();
-                inner.number += 1;
-                inner.entries.clear();
-            }
-        }
+        let mut inner = self.lock();
+        inner.number += 1;
+        inner.entries.clear();
+    }
+
+    /// A panic while the lock was held cannot leave the map half-changed (an insert or a
+    /// clear either happened or not), so a poisoned lock is used as it is.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Generation<K, V>> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -247,7 +247,7 @@ pub struct Directory {
     first_merchant: MerchantId,
     /// Read on every sale, changed by head office: see `cache.rs`.
     stores: ReadCache<StoreId, Store>,
-    pub(crate) tiers: ReadCache<MerchantId, Arc<Vec<Tier>>>,
+    pub(crate) tiers: ReadCache<MerchantId, Vec<Tier>>,
 }
 
 impl Directory {

@@ -239,11 +239,9 @@ impl Members {
                 }
             }
             tiers.sort_by_key(|t| t.rank);
-            Ok::<_, DomainError>(Some(Arc::new(tiers)))
+            Ok::<_, DomainError>(Some(tiers))
         })?;
-        Ok(tiers
-            .map(|tiers| tiers.as_ref().clone())
-            .unwrap_or_default())
+        Ok(tiers.unwrap_or_default())
     }
 
     /// Creates a tier (`id` `None`) or replaces one (head office only). Rank and name are unique.
