@@ -2,8 +2,9 @@
 //! points on a ¥100 order, spends them on the next, then returns the first. The refund gives all
 //! the money back and takes the points all the same: what she no longer holds becomes a debt on
 //! her balances. Head office merges her into a second record of hers: the debt moves with her
-//! balances and card, and the next order on the card repays it before any points reach her.
-//! `tongka ledger verify` stays clean.
+//! balances and card. A friend she brought buys: his referral points repay her debt first; he
+//! returns the order, and what she had of them becomes her debt again. The next order on her
+//! card repays it before any points reach her. `tongka ledger verify` stays clean.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -18,11 +19,18 @@ use tongka_e2e::RunningBox;
 use tongka_e2e::api::{boss_client, first_admin, open_store, pair_terminal};
 use tongka_e2e::plugins::{TILL_HOOKS, install_standard_points};
 
-/// A cash sale of one line at `price`, using all the points the quote offers if asked.
-async fn sell(till: &Client, order: &str, price: &str, pay_with_points: bool) -> OrderBody {
+/// A cash sale of one line at `price` on card `card`, using all the points the quote offers if
+/// asked.
+async fn sell_on(
+    till: &Client,
+    card: &str,
+    order: &str,
+    price: &str,
+    pay_with_points: bool,
+) -> OrderBody {
     let mut sale = CheckoutRequest::by_card(
         order,
-        "8800-0001",
+        card,
         vec![LineRequest::new(1, "TEA", "drinks", "1", price)],
     );
     let quote = till.quote(&sale).await.unwrap();
@@ -45,6 +53,11 @@ async fn sell(till: &Client, order: &str, price: &str, pay_with_points: bool) ->
     till.checkout(&sale).await.unwrap()
 }
 
+/// A sale on her card.
+async fn sell(till: &Client, order: &str, price: &str, pay_with_points: bool) -> OrderBody {
+    sell_on(till, "8800-0001", order, price, pay_with_points).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn points_already_spent_become_a_debt_the_next_points_repay() {
     let dir = tempfile::tempdir().unwrap();
@@ -63,13 +76,14 @@ async fn points_already_spent_become_a_debt_the_next_points_repay() {
     .unwrap();
     let (client, boss) = boss_client(&running).await;
     let shop = open_store(&boss, "SH-1").await;
-    // A point a yuan; 100 points pay ¥1, up to the whole order.
+    // A point a yuan, a tenth of it to the referrer; 100 points pay ¥1, up to the whole order.
     install_standard_points(
         &boss,
         dir.path(),
         &serde_json::json!({
             "base_points_per_yuan_bp": 10_000,
-            "offset": {"points_per_unit": 100, "unit_fen": 100, "cap_percent": 100}
+            "offset": {"points_per_unit": 100, "unit_fen": 100, "cap_percent": 100},
+            "referral": {"share_percent": 10}
         }),
         &TILL_HOOKS,
     )
@@ -137,6 +151,47 @@ async fn points_already_spent_become_a_debt_the_next_points_repay() {
         .unwrap();
     assert_eq!(merged.balances.points_owed, owed.to_string());
     let member = kept;
+
+    // A friend she brought spends ¥100: his 10 referral points go to her debt first.
+    boss.create_member(&CreateMember {
+        home_store: Some(shop.clone()),
+        referrer: Some(member.clone()),
+        card: Some(CardRequest {
+            kind: "barcode".into(),
+            number: "8800-0002".into(),
+        }),
+        ..CreateMember::default()
+    })
+    .await
+    .unwrap();
+    let friends = sell_on(&till, "8800-0002", "F-1", "100.00", false).await;
+    assert_eq!(
+        (
+            friends.moved.referrer_points.as_str(),
+            friends.moved.referrer_points_repaid.as_str()
+        ),
+        ("10", "10")
+    );
+    let balances = boss.get_member(&member).await.unwrap().balances;
+    assert_eq!(
+        (balances.points.as_str(), balances.points_owed.as_str()),
+        ("0", (owed - 10).to_string().as_str())
+    );
+    // He returns it: she holds none of those points, so they are her debt again.
+    let returned = till
+        .refund(&RefundRequest::of("RF-1", "F-1", Vec::new()))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            returned.moved.referrer_points.as_str(),
+            returned.moved.referrer_points_owed.as_str(),
+            returned.moved.referrer_points_written_off.as_str()
+        ),
+        ("0", "10", "0")
+    );
+    let balances = boss.get_member(&member).await.unwrap().balances;
+    assert_eq!(balances.points_owed, owed.to_string());
 
     // ¥200 earns 200 points: the debt is repaid first, the rest is hers.
     let third = sell(&till, "S-3", "200.00", false).await;

@@ -695,7 +695,15 @@ pub mod types {
         pub points_repaid: ::std::string::String,
         ///Stored value principal spent, paid in, or returned.
         pub principal: Money,
+        ///Points the referrer earned, or (refund) gave back from what they held.
         pub referrer_points: ::std::string::String,
+        /**A refund: referral points the referrer had already spent, now their debt (policy
+        `"negative"`)…*/
+        pub referrer_points_owed: ::std::string::String,
+        ///Of `referrer_points`, what went to repay the referrer's own points debt.
+        pub referrer_points_repaid: ::std::string::String,
+        ///…or let go (the other policies: the member's refund never pays for them).
+        pub referrer_points_written_off: ::std::string::String,
         pub tenders: ::std::vec::Vec<TenderBody>,
         ///The order's value: what was due, paid in, or refunded.
         pub total: Money,

@@ -471,6 +471,17 @@ pub struct Moved {
     /// Of `points_earned`, what went to repay the member's points debt.
     #[serde(default)]
     pub points_repaid: u64,
+    /// Of `referrer_points`, what went to repay the referrer's own points debt.
+    #[serde(default)]
+    pub referrer_points_repaid: u64,
+    /// A refund: referral points the referrer no longer held, now their debt (policy
+    /// `negative`).
+    #[serde(default)]
+    pub referrer_points_owed: u64,
+    /// A refund: referral points the referrer no longer held, let go (the other policies: the
+    /// member's refund is not made to pay for what the referrer spent).
+    #[serde(default)]
+    pub referrer_points_written_off: u64,
 }
 
 /// A committed till operation: what the receipt prints, what a refund reverses.
@@ -961,6 +972,15 @@ fn taken_back(effects: &[Effect]) -> Option<(u64, u64)> {
     (points.is_some() || growth.is_some()).then(|| (points.unwrap_or(0), growth.unwrap_or(0)))
 }
 
+/// A member's referrer as an order finds them: who, and the points debt they owe (read with the
+/// order's other balances; a debt repaid meanwhile by another till fails the batch, and asking
+/// again succeeds).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Referrer {
+    pub(crate) id: MemberId,
+    pub(crate) owed: u128,
+}
+
 /// The transfers of one order, leg by leg; a leg of nothing is left out.
 pub(crate) struct Legs {
     /// The order's key: transfer ids derive from it and the leg's part.
@@ -1063,14 +1083,16 @@ impl Legs {
     }
 
     /// What the order earns: the member's points and growth, and the referrer's points if they
-    /// are still a member. The referrer's points given, which are none without a referrer.
+    /// are still a member — put towards the referrer's own points debt first, as the member's
+    /// own earnings are (`repay`). The referrer's points given in all, and of them what repaid
+    /// their debt; none without a referrer.
     pub(crate) fn earnings(
         &mut self,
         store: StoreId,
         member: MemberId,
-        referrer: Option<MemberId>,
+        referrer: Option<Referrer>,
         gains: Earned,
-    ) -> u64 {
+    ) -> (u64, u64) {
         self.leg(
             part::POINTS_EARNED,
             StoreAccount::PointsIssued.id(store),
@@ -1086,16 +1108,25 @@ impl Legs {
             transfer_code::GROWTH_EARNED,
         );
         let Some(referrer) = referrer else {
-            return 0;
+            return (0, 0);
         };
+        let given = gains.referrer_points;
+        let repaid = u64::try_from(referrer.owed.min(u128::from(given))).unwrap_or(0);
+        self.leg(
+            part::REFERRER_REPAID,
+            StoreAccount::PointsIssued.id(store),
+            accounts::points_owed_id(referrer.id),
+            repaid,
+            transfer_code::POINTS_DEBT_REPAID,
+        );
         self.leg(
             part::REFERRER_POINTS,
             StoreAccount::PointsIssued.id(store),
-            MemberAccount::Points.id(referrer),
-            gains.referrer_points,
+            MemberAccount::Points.id(referrer.id),
+            given - repaid,
             transfer_code::REFERRAL_POINTS,
         );
-        gains.referrer_points
+        (given, repaid)
     }
 
     /// Commission `amount` for `seller`, from the store's expense; reversed by a refund.
@@ -1140,6 +1171,10 @@ pub(crate) mod part {
     /// Points and growth a daily tick takes away (expiry).
     pub const POINTS_REMOVED: u16 = 11;
     pub const GROWTH_REMOVED: u16 = 12;
+    /// Referral points put towards the referrer's own points debt.
+    pub const REFERRER_REPAID: u16 = 13;
+    /// A refund's referral points taken back beyond what the referrer held: their new debt.
+    pub const REFERRER_OWED: u16 = 14;
 }
 
 impl Till {
@@ -1632,7 +1667,7 @@ impl Till {
         );
         let mut credited = gains;
         let repaid = legs.repay(s, m, balances.points_owed, &mut credited);
-        let referrer_points = legs.earnings(s, m, referrer, credited);
+        let (referrer_points, referrer_points_repaid) = legs.earnings(s, m, referrer, credited);
         self.credit(
             &mut legs,
             part::COMMISSION,
@@ -1666,6 +1701,9 @@ impl Till {
                 points_earned: gains.points,
                 growth_earned: gains.growth,
                 referrer_points,
+                referrer_points_repaid,
+                referrer_points_owed: 0,
+                referrer_points_written_off: 0,
                 card_fee_fen: 0,
                 clawback_points: 0,
                 clawback_fen: 0,
@@ -1675,7 +1713,7 @@ impl Till {
                 points_removed: 0,
                 growth_removed: 0,
             },
-            referrer,
+            referrer: referrer.map(|r| r.id),
             effects,
             transfers: ids,
             seller: seller.map(|seller| seller.id),
@@ -1762,7 +1800,7 @@ impl Till {
         legs.top_up(s, m, request.amount_fen, bonus);
         let mut credited = gains;
         let repaid = legs.repay(s, m, context.member.balances.points_owed, &mut credited);
-        let referrer_points = legs.earnings(s, m, referrer, credited);
+        let (referrer_points, referrer_points_repaid) = legs.earnings(s, m, referrer, credited);
         self.credit(
             &mut legs,
             part::COMMISSION,
@@ -1792,6 +1830,9 @@ impl Till {
                 points_earned: gains.points,
                 growth_earned: gains.growth,
                 referrer_points,
+                referrer_points_repaid,
+                referrer_points_owed: 0,
+                referrer_points_written_off: 0,
                 card_fee_fen: 0,
                 clawback_points: 0,
                 clawback_fen: 0,
@@ -1801,7 +1842,7 @@ impl Till {
                 points_removed: 0,
                 growth_removed: 0,
             },
-            referrer,
+            referrer: referrer.map(|r| r.id),
             effects,
             transfers: ids,
             approved_by: request.approved_by,
@@ -1972,7 +2013,7 @@ impl Till {
         tenders.retain(|t| t.amount_fen > 0);
         let mut points_taken = back(paid.points_earned, before.points_earned);
         let mut growth_taken = back(paid.growth_earned, before.growth_earned);
-        let referrer_taken = back(paid.referrer_points, before.referrer_points);
+        let referrer_share = back(paid.referrer_points, before.referrer_points);
         let commission_back = back(paid.commission_fen, before.commission_fen);
 
         let (_, member) = match self.member_for_till(actor.merchant, original.member)? {
@@ -2055,10 +2096,32 @@ impl Till {
         }
         // Growth is not money: what was already used up by a downgrade simply stays.
         growth_taken = growth_taken.min(u64::try_from(balances.growth).unwrap_or(u64::MAX));
-        let referrer_taken = match original.referrer {
-            Some(r) => referrer_taken
-                .min(u64::try_from(self.members.balances(r)?.points).unwrap_or(u64::MAX)),
-            None => 0,
+        // The referrer gives back their share from the points they hold; what they already
+        // spent becomes their debt under `negative` (if they are still a member to owe it),
+        // and is otherwise let go: the member's refund does not pay for the referrer's spending.
+        let (referrer_taken, referrer_owed, referrer_written_off) = match original.referrer {
+            Some(r) => {
+                let held = u64::try_from(self.members.balances(r)?.points).unwrap_or(u64::MAX);
+                let taken = referrer_share.min(held);
+                let short = referrer_share - taken;
+                let may_owe = short > 0
+                    && self.options.spent_points == SpentPoints::Negative
+                    && self
+                        .members
+                        .member_record(r)?
+                        .is_some_and(|r| r.status == MemberStatus::Active);
+                if may_owe {
+                    self.members
+                        .ledger()
+                        .create_accounts(vec![accounts::points_owed_account(r)])
+                        .await
+                        .map_err(batch_error)?;
+                    (taken, short, 0)
+                } else {
+                    (taken, 0, short)
+                }
+            }
+            None => (0, 0, 0),
         };
 
         let m = original.member;
@@ -2120,6 +2183,14 @@ impl Till {
                 referrer_taken,
                 transfer_code::REVERSAL,
             );
+            legs.leg_reversing(
+                part::REFERRER_OWED,
+                part::REFERRER_POINTS,
+                accounts::points_owed_id(r),
+                StoreAccount::PointsIssued.id(s),
+                referrer_owed,
+                transfer_code::REVERSAL,
+            );
         }
         let commission_back = match original.seller {
             Some(seller) => {
@@ -2142,6 +2213,9 @@ impl Till {
             points_earned: points_taken,
             growth_earned: growth_taken,
             referrer_points: referrer_taken,
+            referrer_points_repaid: 0,
+            referrer_points_owed: referrer_owed,
+            referrer_points_written_off: referrer_written_off,
             card_fee_fen: 0,
             clawback_points: spent,
             clawback_fen,
@@ -2156,6 +2230,9 @@ impl Till {
             bonus_fen: settled.1,
             tenders: settled.2,
             points_earned: settled.3,
+            // The referrer's whole share is settled, whether taken, owed or let go: a later
+            // refund of the same order does not ask them for it again.
+            referrer_points: referrer_share,
             ..moved.clone()
         };
         let refund = Order {
@@ -2540,7 +2617,7 @@ impl Till {
         let (bonus, bonus_plan) = self.bonus_now(m, s, bonus, now);
         let mut legs = Legs::new(order_key(actor.merchant, &order_id), None);
         legs.top_up(s, m, top_up_fen, bonus);
-        let referrer_points = legs.earnings(s, m, referrer, gains);
+        let (referrer_points, referrer_points_repaid) = legs.earnings(s, m, referrer, gains);
         let seller_ref = seller.as_ref();
         self.credit(
             &mut legs,
@@ -2585,11 +2662,12 @@ impl Till {
                 points_earned: gains.points,
                 growth_earned: gains.growth,
                 referrer_points,
+                referrer_points_repaid,
                 card_fee_fen,
                 commission_fen: opening_commission + top_up_commission,
                 ..Moved::default()
             },
-            referrer,
+            referrer: referrer.map(|r| r.id),
             effects,
             transfers: ids,
             approved_by,
@@ -2632,16 +2710,22 @@ impl Till {
         }
     }
 
-    /// The referrer who gets a share, if they are still an active member.
-    fn live_referrer(&self, member: &Member) -> Result<Option<MemberId>, DomainError> {
+    /// The referrer who gets a share, if they are still an active member, with their points
+    /// debt (which their share repays first).
+    fn live_referrer(&self, member: &Member) -> Result<Option<Referrer>, DomainError> {
         let Some(referrer) = member.referrer else {
             return Ok(None);
         };
-        Ok(self
+        let Some(id) = self
             .members
             .member_record(referrer)?
             .filter(|r| r.status == MemberStatus::Active)
-            .map(|r| r.id))
+            .map(|r| r.id)
+        else {
+            return Ok(None);
+        };
+        let owed = self.members.balances(id)?.points_owed;
+        Ok(Some(Referrer { id, owed }))
     }
 
     /// The tier a `set-tier` effect names, checked before anything is written.
@@ -2681,7 +2765,19 @@ impl Till {
                 let Some((_, first)) = errors.into_iter().next() else {
                     return Err(DomainError::Ledger("rejected without a reason".into()));
                 };
+                let members_own = |account: AccountId| {
+                    account == accounts::points_owed_id(member)
+                        || MemberAccount::ALL.iter().any(|a| a.id(member) == account)
+                };
                 match first {
+                    // The referrer's points or debt moved since they were read (another till):
+                    // asking again reads them afresh.
+                    TransferError::ExceedsCredits { account, .. }
+                    | TransferError::ExceedsDebits { account }
+                        if !members_own(account) =>
+                    {
+                        Ok(Err(TillError::BalancesChanged))
+                    }
                     TransferError::ExceedsCredits { account, available }
                         if account == MemberAccount::Points.id(member) =>
                     {
@@ -2864,6 +2960,9 @@ fn add_moved(a: &Moved, b: &Moved) -> Moved {
         points_repaid: a.points_repaid + b.points_repaid,
         points_removed: a.points_removed + b.points_removed,
         growth_removed: a.growth_removed + b.growth_removed,
+        referrer_points_repaid: a.referrer_points_repaid + b.referrer_points_repaid,
+        referrer_points_owed: a.referrer_points_owed + b.referrer_points_owed,
+        referrer_points_written_off: a.referrer_points_written_off + b.referrer_points_written_off,
     }
 }
 

@@ -4,7 +4,9 @@
 //! every step each member's balances equal what the receipts say they should be and no member
 //! account owes more than it holds; a retry answers the same receipt and moves nothing; a fully
 //! refunded order has returned exactly what it took; the cashier's commission follows the
-//! merchant's rules and refunds take back their share of it; at the end the ledger verifies clean.
+//! merchant's rules and refunds take back their share of it; a referrer's share repays their
+//! own points debt first, and a refund takes it back, making what they spent their debt or
+//! letting it go by the policy; at the end the ledger verifies clean.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -22,8 +24,9 @@ use tongka_domain::{
 
 const NOW: UnixMillis = UnixMillis(1_795_000_000_000);
 
-/// A small scheme in plain Rust: a point per yuan due, 10% off odd lines, points pay 10 fen per
-/// 10 up to half the order, 20% on top of a top-up of ¥100 or more.
+/// A small scheme in plain Rust: a point per yuan due and a fifth of that to the referrer, 10%
+/// off odd lines, points pay 10 fen per 10 up to half the order, 20% on top of a top-up of ¥100
+/// or more.
 struct Rules;
 
 impl Scheme for Rules {
@@ -50,6 +53,11 @@ impl Scheme for Rules {
             to: Party::Member,
             points: due / 100,
             reason: "消费积分".into(),
+        });
+        effects.push(Effect::EarnPoints {
+            to: Party::Referrer,
+            points: due / 500,
+            reason: "推荐奖励".into(),
         });
         effects.push(Effect::OfferPointsOffset {
             max_points: due / 2,
@@ -184,9 +192,25 @@ async fn run(till: &Till, actor: &TillActor, request: &Request) -> Result<Order,
 }
 
 fn apply(expected: &mut [Expected], members: &[tongka_domain::MemberId], order: &Order) {
+    let m = &order.moved;
+    if let Some(referrer) = order.referrer {
+        let index = members.iter().position(|m| *m == referrer).unwrap();
+        let r = &mut expected[index];
+        let (given, repaid, owed) = (
+            i128::from(m.referrer_points),
+            i128::from(m.referrer_points_repaid),
+            i128::from(m.referrer_points_owed),
+        );
+        if order.kind == tongka_domain::OrderKind::Refund {
+            r.points -= given;
+            r.owed += owed;
+        } else {
+            r.points += given - repaid;
+            r.owed -= repaid;
+        }
+    }
     let index = members.iter().position(|m| *m == order.member).unwrap();
     let e = &mut expected[index];
-    let m = &order.moved;
     // Earned points repay a debt first: only the rest reaches the member's points.
     let repaid = i128::from(m.points_repaid);
     e.owed += i128::from(m.points_owed) - repaid;
@@ -287,13 +311,14 @@ async fn scenario(
         .unwrap()
         .unwrap();
     let book = Members::open(Arc::clone(&directory), ledger).await.unwrap();
-    let mut members = Vec::new();
+    // A chain of referrals: the first brought the second, who brought the third.
+    let mut members: Vec<tongka_domain::MemberId> = Vec::new();
     for _ in 0..3 {
-        let member = book
-            .create(&boss, &NewMember::default(), NOW)
-            .await
-            .unwrap()
-            .unwrap();
+        let joining = NewMember {
+            referrer: members.last().copied(),
+            ..NewMember::default()
+        };
+        let member = book.create(&boss, &joining, NOW).await.unwrap().unwrap();
         members.push(member.member.id);
     }
     let till = Till::new(book.clone(), options);
@@ -487,6 +512,7 @@ async fn scenario(
                         prop_assert_eq!(&now.refunded.tenders, &now.moved.tenders);
                         prop_assert_eq!(now.refunded.points_earned, now.moved.points_earned);
                         prop_assert_eq!(now.refunded.commission_fen, now.moved.commission_fen);
+                        prop_assert_eq!(now.refunded.referrer_points, now.moved.referrer_points);
                     }
                     let returned = order.moved.principal_fen
                         + order.moved.bonus_fen
@@ -515,6 +541,16 @@ async fn scenario(
                         0
                     };
                     prop_assert_eq!(order.moved.points_owed, owed);
+                    // The referrer's spent share: owed under `negative`, else let go.
+                    let (owes, lets_go) = (
+                        order.moved.referrer_points_owed,
+                        order.moved.referrer_points_written_off,
+                    );
+                    if options.spent_points == SpentPoints::Negative {
+                        prop_assert_eq!(lets_go, 0);
+                    } else {
+                        prop_assert_eq!(owes, 0);
+                    }
                 }
             }
             // Refusals the sequence can run into; each must have changed nothing.
@@ -672,6 +708,90 @@ fn a_refund_of_spent_points_leaves_a_debt_the_next_earnings_repay_under_negative
     assert_eq!(
         (next.balances_after.points, next.balances_after.points_owed),
         (18, 0)
+    );
+}
+
+/// The first member (the referrer) owes 72 points after a refund of points she spent; the
+/// second member's ¥1,000 order gives her 180 referral points, which repay the 72 first. She
+/// turns the other 108 into stored value; then the second member returns his order, and the 180
+/// are taken back from a referrer who holds none of them.
+fn referrer_owes_earns_spends_and_is_refunded() -> Vec<Step> {
+    let mut steps = earn_spend_return();
+    steps.extend([
+        Step::Checkout {
+            member: 1,
+            lines: vec![(1_000, 100_000)],
+            stored_percent: 0,
+            points: false,
+        },
+        Step::Convert {
+            member: 0,
+            points: 108,
+        },
+        Step::Refund {
+            sale: 2,
+            line: None,
+        },
+    ]);
+    steps
+}
+
+#[test]
+fn referral_points_repay_the_referrers_debt_and_what_she_spent_becomes_debt_again() {
+    let answers = block_on(scenario(
+        referrer_owes_earns_spends_and_is_refunded(),
+        options(2),
+    ));
+    let answers = answers.unwrap();
+    let sale = answers[4].as_ref().unwrap();
+    assert_eq!(
+        (
+            sale.moved.points_earned,
+            sale.moved.referrer_points,
+            sale.moved.referrer_points_repaid
+        ),
+        (900, 180, 72)
+    );
+    let refund = answers[6].as_ref().unwrap();
+    assert_eq!(
+        (
+            refund.moved.referrer_points,
+            refund.moved.referrer_points_owed,
+            refund.moved.referrer_points_written_off
+        ),
+        (0, 180, 0)
+    );
+}
+
+#[test]
+fn under_deduct_a_referrers_spent_share_is_let_go_not_charged_to_the_member() {
+    let answers = block_on(scenario(
+        referrer_owes_earns_spends_and_is_refunded(),
+        options(1),
+    ));
+    let answers = answers.unwrap();
+    // No debt to repay here: she paid for her spent points at her own refund.
+    let sale = answers[4].as_ref().unwrap();
+    assert_eq!(
+        (
+            sale.moved.referrer_points,
+            sale.moved.referrer_points_repaid
+        ),
+        (180, 0)
+    );
+    let refund = answers[6].as_ref().unwrap();
+    assert_eq!(
+        (
+            refund.moved.referrer_points,
+            refund.moved.referrer_points_owed,
+            refund.moved.referrer_points_written_off
+        ),
+        (72, 0, 108)
+    );
+    assert_eq!(
+        (refund.moved.clawback_fen, refund.moved.net_fen),
+        (0, 90_000),
+        "the member gets all his money back"
     );
 }
 

@@ -392,7 +392,15 @@ pub struct MovedBody {
     /// Points the member earned, or (refund) that were taken back.
     points: String,
     growth: String,
+    /// Points the referrer earned, or (refund) gave back from what they held.
     referrer_points: String,
+    /// Of `referrer_points`, what went to repay the referrer's own points debt.
+    referrer_points_repaid: String,
+    /// A refund: referral points the referrer had already spent, now their debt (policy
+    /// `"negative"`)…
+    referrer_points_owed: String,
+    /// …or let go (the other policies: the member's refund never pays for them).
+    referrer_points_written_off: String,
     /// The card fee (工本费) taken when the card was opened.
     card_fee: Money,
     /// A refund: points to take back that the member had already spent…
@@ -431,6 +439,9 @@ impl From<&Moved> for MovedBody {
             points: points_of(m.points_earned),
             growth: points_of(m.growth_earned),
             referrer_points: points_of(m.referrer_points),
+            referrer_points_repaid: points_of(m.referrer_points_repaid),
+            referrer_points_owed: points_of(m.referrer_points_owed),
+            referrer_points_written_off: points_of(m.referrer_points_written_off),
             card_fee: money(u128::from(m.card_fee_fen)),
             clawback_points: points_of(m.clawback_points),
             clawback: money(u128::from(m.clawback_fen)),
