@@ -394,7 +394,8 @@ fn a_member_tops_up_pays_with_points_and_stored_value_and_is_refunded() {
         dir.path(),
         &json!({
             "offset": {"points_per_unit": 100, "unit_fen": 100, "cap_percent": 50},
-            "top_up_offers": [{"min_fen": 10000, "bonus_fen": 2000, "bonus_points": 500}],
+            "top_up_offers": [{"min_fen": 10000, "bonus_fen": 2000, "bonus_points": 500},
+                              {"min_fen": 300000, "bonus_fen": 90000, "bonus_months": 3}],
             "growth_per_yuan": 1,
             "referral": {"share_percent": 10, "join_points": 50},
             "welcome_points": 100
@@ -430,6 +431,16 @@ fn a_member_tops_up_pays_with_points_and_stored_value_and_is_refunded() {
     let (status, again) = till.call("POST", "/api/v1/till/top-ups", Some(&top_up));
     assert_eq!((status, &again), (201, &receipt));
     assert_eq!(balances(&boss, &li), owned(["100.00", "20.00", "500", "0"]));
+    // 充3000送900, 分3个月返还: that offer's own schedule, the box paying other bonuses at once.
+    let big = json!({"order": "T-BIG", "member": referrer, "amount": "3000.00",
+                     "tenders": [{"kind": "cash", "amount": "3000.00"}]})
+    .to_string();
+    let (status, receipt) = till.call("POST", "/api/v1/till/top-ups", Some(&big));
+    assert_eq!(status, 201, "{receipt}");
+    assert_eq!(amount(&receipt["moved"]["bonus"]), "300.00");
+    assert_eq!(receipt["bonus_plan"]["months"], 3);
+    assert_eq!(amount(&receipt["bonus_plan"]["total"]), "900.00");
+    assert_eq!(receipt["bonus_plan"]["paid_parts"], 1);
 
     // Milk ×2 and bread: ¥40.00. Points may pay half, but she has 500: ¥5.00.
     let lines = json!([
@@ -469,7 +480,8 @@ fn a_member_tops_up_pays_with_points_and_stored_value_and_is_refunded() {
     // the same rules give the same token.
     let rules = json!({
         "offset": {"points_per_unit": 100, "unit_fen": 100, "cap_percent": 50},
-        "top_up_offers": [{"min_fen": 10000, "bonus_fen": 2000, "bonus_points": 500}],
+        "top_up_offers": [{"min_fen": 10000, "bonus_fen": 2000, "bonus_points": 500},
+                              {"min_fen": 300000, "bonus_fen": 90000, "bonus_months": 3}],
         "growth_per_yuan": 1,
         "referral": {"share_percent": 10, "join_points": 50},
         "welcome_points": 100

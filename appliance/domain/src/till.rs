@@ -20,7 +20,7 @@ use tongka_ledger::{AccountId, BatchError, NewTransfer, TransferError, TransferK
 
 use crate::UnixMillis;
 use crate::accounts::{self, MemberAccount, StoreAccount, batch_error, transfer_code};
-use crate::bonus::{self, BonusPlan};
+use crate::bonus::{self, BONUS_MONTHS_MAX, BonusPlan};
 use crate::commission::{self, CommissionError, CommissionEvent, CommissionRule, commission_for};
 use crate::directory::{decode, encode};
 use crate::error::{DomainError, MemberError};
@@ -112,6 +112,10 @@ pub enum Effect {
     },
     BonusStoredValue {
         amount_fen: i64,
+        /// Paid in this many monthly parts, whatever the box's setting for other bonuses (the
+        /// offer's own schedule); none: as the box pays every bonus.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        months: Option<u32>,
     },
     IssueCoupon {
         to: Party,
@@ -902,18 +906,34 @@ fn approved(store: &Store, amount: u64, by: Option<StaffId>) -> Result<(), TillE
 }
 
 /// The stored value a top-up answer gives on top (赠送).
-fn bonus_of(effects: &[Effect]) -> Result<u64, TillError> {
-    let bonus = effects
-        .iter()
-        .map(|effect| match effect {
-            Effect::BonusStoredValue { amount_fen } => positive(*amount_fen),
-            _ => 0,
-        })
-        .fold(0u64, u64::saturating_add);
+/// A top-up's bonus, and the schedule an offer named for it (none: the box's own). One top-up
+/// pays its bonus on one schedule: bonuses naming different ones are refused.
+fn bonus_of(effects: &[Effect]) -> Result<(u64, Option<u32>), TillError> {
+    let mut bonus = 0u64;
+    let mut schedules = Vec::new();
+    for effect in effects {
+        if let Effect::BonusStoredValue { amount_fen, months } = effect {
+            bonus = bonus.saturating_add(positive(*amount_fen));
+            if !schedules.contains(months) {
+                schedules.push(*months);
+            }
+        }
+    }
     if bonus > AMOUNT_FEN_MAX {
         return Err(TillError::SchemeProposal(format!("a bonus of {bonus} fen")));
     }
-    Ok(bonus)
+    if let Some(months) = schedules.iter().flatten().find(|m| **m > BONUS_MONTHS_MAX) {
+        return Err(TillError::SchemeProposal(format!(
+            "a bonus spread over {months} months"
+        )));
+    }
+    match schedules.as_slice() {
+        [] => Ok((bonus, None)),
+        [months] => Ok((bonus, *months)),
+        _ => Err(TillError::SchemeProposal(
+            "bonuses paid on different schedules in one top-up".into(),
+        )),
+    }
 }
 
 fn positive(value: i64) -> u64 {
@@ -1312,16 +1332,16 @@ impl Till {
         Ok(commission_for(&rules, on, tier, seller.role, base_fen))
     }
 
-    /// The part of a top-up's `bonus` paid now, and the plan for the rest when the merchant pays
-    /// bonuses monthly.
+    /// The part of a top-up's `bonus` paid now, and the plan for the rest when it is paid
+    /// monthly: over the `months` the scheme's offer named, else as the merchant pays bonuses.
     fn bonus_now(
         &self,
         member: MemberId,
         store: StoreId,
-        bonus: u64,
+        (bonus, months): (u64, Option<u32>),
         now: UnixMillis,
     ) -> (u64, Option<BonusPlan>) {
-        let months = self.options.top_up_bonus_months;
+        let months = months.unwrap_or(self.options.top_up_bonus_months);
         if months <= 1 || bonus == 0 {
             return (bonus, None);
         }
@@ -2591,7 +2611,7 @@ impl Till {
             Ok(effects) => effects,
             Err(failure) => return Ok(Err(TillError::Scheme(failure))),
         };
-        let mut bonus = 0;
+        let mut bonus = (0, None);
         if top_up_fen > 0 {
             let offer = match scheme.top_up(&context, top_up_fen) {
                 Ok(offer) => offer,
@@ -3156,4 +3176,39 @@ fn price(
         effects,
         token: String::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bonus(amount_fen: i64, months: Option<u32>) -> Effect {
+        Effect::BonusStoredValue { amount_fen, months }
+    }
+
+    #[test]
+    fn a_top_up_pays_its_bonus_on_one_schedule() {
+        assert_eq!(bonus_of(&[]).ok(), Some((0, None)));
+        assert_eq!(
+            bonus_of(&[bonus(1_000, None), bonus(500, None)]).ok(),
+            Some((1_500, None))
+        );
+        assert_eq!(
+            bonus_of(&[bonus(1_000, Some(6)), bonus(500, Some(6))]).ok(),
+            Some((1_500, Some(6)))
+        );
+        // Two schedules, or one past three years: the proposal is refused, not guessed at.
+        assert!(matches!(
+            bonus_of(&[bonus(1_000, Some(6)), bonus(500, None)]),
+            Err(TillError::SchemeProposal(_))
+        ));
+        assert!(matches!(
+            bonus_of(&[bonus(1_000, Some(BONUS_MONTHS_MAX + 1))]),
+            Err(TillError::SchemeProposal(_))
+        ));
+        assert_eq!(
+            bonus_of(&[bonus(1_000, Some(BONUS_MONTHS_MAX))]).ok(),
+            Some((1_000, Some(BONUS_MONTHS_MAX)))
+        );
+    }
 }

@@ -27,8 +27,9 @@ fn day(n: u64) -> UnixMillis {
     START.plus_ms(n * DAY)
 }
 
-/// A scheme that gives only 20% on top of a top-up of ¥1,000 or more: orders cost what their
-/// lines say.
+/// A scheme that gives only 20% on top of a top-up of ¥1,000 or more, paid as the box pays
+/// bonuses, and 30% on ¥5,000 or more, paid over three months whatever the box's setting (an
+/// offer with a schedule of its own): orders cost what their lines say.
 struct Plain;
 
 impl Scheme for Plain {
@@ -49,9 +50,15 @@ impl Scheme for Plain {
         Ok(Vec::new())
     }
     fn top_up(&self, _: &SchemeContext<'_>, paid: u64) -> Result<Vec<Effect>, SchemeFailure> {
-        Ok(if paid >= 100_000 {
+        Ok(if paid >= 500_000 {
+            vec![Effect::BonusStoredValue {
+                amount_fen: i64::try_from(paid * 3 / 10).unwrap(),
+                months: Some(3),
+            }]
+        } else if paid >= 100_000 {
             vec![Effect::BonusStoredValue {
                 amount_fen: i64::try_from(paid / 5).unwrap(),
+                months: None,
             }]
         } else {
             Vec::new()
@@ -407,6 +414,38 @@ async fn a_bonus_paid_monthly_comes_on_its_day_and_adds_up_to_the_fen() {
     );
     assert_eq!(shop.pay(day(800)).await, BonusPayout::default());
     assert_eq!((shop.bonus(a), shop.bonus(b)), (24_000, 20_000));
+}
+
+/// 充5000送1500, 分3个月返还: the offer's own three months hold whether the box pays other bonuses at
+/// once or over twelve months; the ¥1,000 offer beside it follows the box.
+#[tokio::test]
+async fn an_offer_with_its_own_schedule_keeps_it_whatever_the_box_pays_others() {
+    for box_months in [1, 12] {
+        let shop = shop_with(TillOptions {
+            top_up_bonus_months: box_months,
+            ..TillOptions::default()
+        })
+        .await;
+        let (a, b) = (shop.member().await, shop.member().await);
+        let receipt = shop.top_up(a, 500_000, "T-1", day(0)).await;
+        let plan = receipt.bonus_plan.clone().unwrap();
+        assert_eq!(
+            (plan.total_fen, plan.months, plan.paid_fen),
+            (150_000, 3, 50_000),
+            "box pays over {box_months}"
+        );
+        assert_eq!(shop.bonus(a), 50_000);
+        let other = shop.top_up(b, 100_000, "T-2", day(0)).await;
+        assert_eq!(
+            other.bonus_plan.map(|plan| plan.months),
+            (box_months > 1).then_some(box_months)
+        );
+        // Two months on, the offer's last part is paid; the box's own plan goes on.
+        shop.pay(day(61)).await;
+        assert_eq!(shop.bonus(a), 150_000);
+        let open = shop.till.open_bonus_plans(shop.boss.merchant).unwrap();
+        assert_eq!(open.len(), usize::from(box_months > 1));
+    }
 }
 
 /// A scheme that prices, tops up and refunds as [`Plain`] does, and answers the daily tick with

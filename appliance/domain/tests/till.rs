@@ -85,6 +85,7 @@ impl Scheme for Rules {
         Ok(if paid >= 10_000 {
             vec![Effect::BonusStoredValue {
                 amount_fen: i64::try_from(paid / 5).unwrap(),
+                months: None,
             }]
         } else {
             Vec::new()

@@ -317,7 +317,14 @@ fn from_plugin(effect: host::Effect) -> Effect {
             reason: d.reason,
         },
         host::Effect::DiscountOrder(fen) => Effect::DiscountOrder { amount_fen: fen },
-        host::Effect::BonusStoredValue(fen) => Effect::BonusStoredValue { amount_fen: fen },
+        host::Effect::BonusStoredValue(fen) => Effect::BonusStoredValue {
+            amount_fen: fen,
+            months: None,
+        },
+        host::Effect::BonusStoredValueMonthly(bonus) => Effect::BonusStoredValue {
+            amount_fen: bonus.amount_fen,
+            months: Some(u32::from(bonus.months)),
+        },
         host::Effect::IssueCoupon(c) => Effect::IssueCoupon {
             to: party(c.to),
             template: c.template,
@@ -363,7 +370,18 @@ fn to_plugin(effect: &Effect) -> host::Effect {
             reason: reason.clone(),
         }),
         Effect::DiscountOrder { amount_fen } => host::Effect::DiscountOrder(*amount_fen),
-        Effect::BonusStoredValue { amount_fen } => host::Effect::BonusStoredValue(*amount_fen),
+        Effect::BonusStoredValue {
+            amount_fen,
+            months: None,
+        } => host::Effect::BonusStoredValue(*amount_fen),
+        Effect::BonusStoredValue {
+            amount_fen,
+            months: Some(months),
+        } => host::Effect::BonusStoredValueMonthly(host::MonthlyBonus {
+            amount_fen: *amount_fen,
+            // A schedule the host accepted fits; one past it is refused at the till anyway.
+            months: u8::try_from(*months).unwrap_or(u8::MAX),
+        }),
         Effect::IssueCoupon { to, template } => host::Effect::IssueCoupon(host::CouponGrant {
             to: to_party(*to),
             template: template.clone(),

@@ -11,6 +11,8 @@ const EFFECTS_MAX: usize = 64;
 const AMOUNT_MAX: i64 = 1_000_000_000_000;
 /// Reasons, templates and values are short texts.
 const TEXT_CHARS_MAX: usize = 200;
+/// The longest a bonus may be spread, in months (the box's own limit, three years).
+const BONUS_MONTHS_MAX: u8 = 36;
 
 /// Which way an amount may go for a hook.
 #[derive(Clone, Copy)]
@@ -54,6 +56,7 @@ fn name(effect: &Effect) -> &'static str {
         Effect::DiscountOrder(_) => "discount-order",
         Effect::GrantGrowth(_) => "grant-growth",
         Effect::BonusStoredValue(_) => "bonus-stored-value",
+        Effect::BonusStoredValueMonthly(_) => "bonus-stored-value-monthly",
         Effect::IssueCoupon(_) => "issue-coupon",
         Effect::SetTier(_) => "set-tier",
         Effect::SendMessage(_) => "send-message",
@@ -120,6 +123,15 @@ pub(crate) fn check(hook: Hook, effects: &[Effect]) -> Result<(), String> {
             }
             (Hook::TopUp, Effect::BonusStoredValue(fen)) => {
                 amount("bonus-stored-value", *fen, Sign::Give)?;
+            }
+            (Hook::TopUp, Effect::BonusStoredValueMonthly(bonus)) => {
+                amount("bonus-stored-value-monthly", bonus.amount_fen, Sign::Give)?;
+                if !(1..=BONUS_MONTHS_MAX).contains(&bonus.months) {
+                    return Err(format!(
+                        "bonus-stored-value-monthly: months must be 1 to {BONUS_MONTHS_MAX}, not {}",
+                        bonus.months
+                    ));
+                }
             }
             (
                 Hook::CommitCheckout | Hook::TopUp | Hook::MemberJoined | Hook::DailyTick,
@@ -190,6 +202,17 @@ mod tests {
         );
         assert!(check(Hook::TopUp, &[Effect::BonusStoredValue(2_000)]).is_ok());
         assert!(check(Hook::QuoteCheckout, &[Effect::BonusStoredValue(2_000)]).is_err());
+        let monthly = |amount_fen, months| {
+            Effect::BonusStoredValueMonthly(
+                crate::bindings::scheme::tongka::plugin::types::MonthlyBonus { amount_fen, months },
+            )
+        };
+        assert!(check(Hook::TopUp, &[monthly(2_000, 12)]).is_ok());
+        assert!(check(Hook::TopUp, &[monthly(2_000, 1)]).is_ok());
+        assert!(check(Hook::TopUp, &[monthly(2_000, 0)]).is_err());
+        assert!(check(Hook::TopUp, &[monthly(2_000, 37)]).is_err());
+        assert!(check(Hook::TopUp, &[monthly(-1, 12)]).is_err());
+        assert!(check(Hook::CommitCheckout, &[monthly(2_000, 12)]).is_err());
         assert!(
             check(
                 Hook::DailyTick,

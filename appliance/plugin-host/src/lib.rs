@@ -48,8 +48,8 @@ pub use bindings::scheme::exports::tongka::plugin::scheme::{
 };
 pub use bindings::scheme::tongka::plugin::types::{
     Asset, CouponGrant, Date, Effect, HookError, LineDiscount, LineFlags, LocalTime, MemberStats,
-    MemberSummary, Message, Money, OrderLine, Party, PointsGrant, PointsOffset, Store as StoreInfo,
-    StoreKind, Tier as TierInfo,
+    MemberSummary, Message, Money, MonthlyBonus, OrderLine, Party, PointsGrant, PointsOffset,
+    Store as StoreInfo, StoreKind, Tier as TierInfo,
 };
 pub use bindings::settlement::exports::tongka::plugin::settle::{
     Entry as SettlementEntry, Statement,

@@ -44,7 +44,7 @@ pub use exports::tongka::plugin::scheme::{
 };
 pub use tongka::plugin::types::{
     Asset, CouponGrant, Date, Effect, HookError, LineDiscount, LineFlags, LocalTime, MemberSummary,
-    Message, Money, OrderLine, Party, PointsGrant, PointsOffset, Store, Tier,
+    Message, Money, MonthlyBonus, OrderLine, Party, PointsGrant, PointsOffset, Store, Tier,
 };
 pub use tongka::plugin::{config, kv, log};
 
@@ -167,9 +167,9 @@ pub fn info(message: &str) {
 pub mod prelude {
     pub use crate::{
         Asset, Checkout, CommittedCheckout, Date, Effect, HookError, LineDiscount, LineFlags,
-        LocalTime, MemberSummary, Money, OrderLine, Party, PointsGrant, PointsOffset, Refund,
-        Scheme, Store, Tier, TopUp, config_integer, earn, info, line_total_fen, order_total_fen,
-        quoted_earnings,
+        LocalTime, MemberSummary, Money, MonthlyBonus, OrderLine, Party, PointsGrant, PointsOffset,
+        Refund, Scheme, Store, Tier, TopUp, config_integer, earn, info, line_total_fen,
+        order_total_fen, quoted_earnings,
     };
     pub use alloc::string::{String, ToString};
     pub use alloc::vec;

@@ -109,6 +109,10 @@ struct TopUpOffer {
     bonus_fen: i64,
     #[serde(default)]
     bonus_points: i64,
+    /// The bonus paid in this many monthly parts (赠送分N个月返还), whatever the box does with
+    /// other bonuses; absent: as the box pays every bonus.
+    #[serde(default)]
+    bonus_months: Option<u8>,
     /// A tier by name (充1000升金卡).
     #[serde(default)]
     tier: Option<String>,
@@ -382,7 +386,13 @@ impl Scheme for Standard {
         };
         let mut effects = Vec::new();
         if offer.bonus_fen > 0 {
-            effects.push(Effect::BonusStoredValue(offer.bonus_fen));
+            effects.push(match offer.bonus_months {
+                None => Effect::BonusStoredValue(offer.bonus_fen),
+                Some(months) => Effect::BonusStoredValueMonthly(MonthlyBonus {
+                    amount_fen: offer.bonus_fen,
+                    months,
+                }),
+            });
         }
         if offer.bonus_points > 0 {
             effects.push(earn(offer.bonus_points, "充值赠送积分"));
