@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tongka_ledger::{AccountId, BatchError, NewTransfer, TransferError, TransferKind, UserData};
+use tongka_ledger::{
+    AccountId, BatchError, NewTransfer, Transfer, TransferError, TransferKind, UserData,
+};
 
 use crate::UnixMillis;
 use crate::accounts::{self, MemberAccount, StoreAccount, batch_error, transfer_code};
@@ -1195,6 +1197,60 @@ pub(crate) mod part {
     pub const REFERRER_REPAID: u16 = 13;
     /// A refund's referral points taken back beyond what the referrer held: their new debt.
     pub const REFERRER_OWED: u16 = 14;
+    /// The highest part of an order's own (parts from 100 are a bonus plan's later payments).
+    pub const LAST: u16 = REFERRER_OWED;
+}
+
+/// `balances` of `member` as they were before `transfers` moved them.
+fn balances_before(mut balances: Balances, member: MemberId, transfers: &[Transfer]) -> Balances {
+    // Each balance with its account and which side of it adds: credits for what the member
+    // holds, debits for what they owe.
+    let undo = |value: &mut u128, account: AccountId, credit_adds: bool, t: &Transfer| {
+        let (added, taken) = if credit_adds {
+            (t.credit == account, t.debit == account)
+        } else {
+            (t.debit == account, t.credit == account)
+        };
+        if added {
+            *value = value.saturating_sub(t.amount);
+        }
+        if taken {
+            *value = value.saturating_add(t.amount);
+        }
+    };
+    for t in transfers {
+        undo(
+            &mut balances.principal_fen,
+            MemberAccount::Principal.id(member),
+            true,
+            t,
+        );
+        undo(
+            &mut balances.bonus_fen,
+            MemberAccount::Bonus.id(member),
+            true,
+            t,
+        );
+        undo(
+            &mut balances.points,
+            MemberAccount::Points.id(member),
+            true,
+            t,
+        );
+        undo(
+            &mut balances.growth,
+            MemberAccount::Growth.id(member),
+            true,
+            t,
+        );
+        undo(
+            &mut balances.points_owed,
+            accounts::points_owed_id(member),
+            false,
+            t,
+        );
+    }
+    balances
 }
 
 impl Till {
@@ -1475,13 +1531,14 @@ impl Till {
         now: UnixMillis,
     ) -> Outcome<Quote> {
         Ok(self
-            .quoted(actor, scheme, request, now, None)?
+            .quoted(actor, scheme, request, now, None, &[])?
             .map(|quoted| quoted.quote))
     }
 
     /// A quote with what it was made from: the commit goes on with the same member and store
     /// rather than reading them again. Given the token a commit brings, the proposal kept for
-    /// it is tried first (see [`Proposals`]).
+    /// it is tried first (see [`Proposals`]). With the order's `own` transfers (already in the
+    /// ledger, see [`Till::own_transfers`]), it is made at the balances from before them.
     fn quoted(
         &self,
         actor: &TillActor,
@@ -1489,16 +1546,18 @@ impl Till {
         request: &CheckoutRequest,
         now: UnixMillis,
         token: Option<&str>,
+        own: &[Transfer],
     ) -> Outcome<Quoted> {
         if let Err(refused) =
             check_order_id("order", &request.order).and_then(|()| check_lines(&request.lines))
         {
             return Ok(Err(refused));
         }
-        let (record, member) = match self.member_for_till(actor.merchant, request.member)? {
+        let (record, mut member) = match self.member_for_till(actor.merchant, request.member)? {
             Ok(found) => found,
             Err(refused) => return Ok(Err(refused)),
         };
+        member.balances = balances_before(member.balances, member.id, own);
         let store = self.store(actor)?;
         let at = LocalTime::at(now);
         let context = SchemeContext {
@@ -1582,16 +1641,31 @@ impl Till {
         if payment.stored_value_fen > AMOUNT_FEN_MAX {
             return Ok(Err(invalid("stored_value", Invalid::Number { scale: 2 })));
         }
+        let mut quoted = match self.quoted(actor, scheme, request, now, Some(token), &[])? {
+            Ok(quoted) => quoted,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        // A stale token may be this order's own doing: its batch reached the ledger but its
+        // record never did (the box stopped in between). Priced at the balances from before
+        // that batch, the retry finds the same legs, which the ledger answers as already there,
+        // and the record is written: the sale completes once, with its receipt.
+        let mut own = Vec::new();
+        if quoted.quote.token != token {
+            own = self.own_transfers(order_key(actor.merchant, &request.order))?;
+            if !own.is_empty()
+                && let Ok(retried) = self.quoted(actor, scheme, request, now, Some(token), &own)?
+                && retried.quote.token == token
+            {
+                quoted = retried;
+            }
+        }
         let Quoted {
             quote,
             record: member_record,
             member,
             store,
             at,
-        } = match self.quoted(actor, scheme, request, now, Some(token))? {
-            Ok(quoted) => quoted,
-            Err(refused) => return Ok(Err(refused)),
-        };
+        } = quoted;
         if quote.token != token {
             return Ok(Err(TillError::QuoteStale(Box::new(quote))));
         }
@@ -1659,7 +1733,7 @@ impl Till {
             Err(refused) => return Ok(Err(refused)),
         };
         let gains = earned(&effects);
-        let referrer = self.live_referrer(&member_record)?;
+        let referrer = self.live_referrer(&member_record, &own)?;
 
         let m = request.member;
         let s = actor.store;
@@ -1774,10 +1848,16 @@ impl Till {
             Ok(tenders) => tenders,
             Err(refused) => return Ok(Err(refused)),
         };
-        let (member_record, member) = match self.member_for_till(actor.merchant, request.member)? {
-            Ok(found) => found,
-            Err(refused) => return Ok(Err(refused)),
-        };
+        let (member_record, mut member) =
+            match self.member_for_till(actor.merchant, request.member)? {
+                Ok(found) => found,
+                Err(refused) => return Ok(Err(refused)),
+            };
+        // A retry whose first attempt's batch reached the ledger without its record (see
+        // `checkout`) is made from the balances before that batch, so it finds the same legs.
+        let key = order_key(actor.merchant, &request.order);
+        let own = self.own_transfers_with(key, part::PRINCIPAL)?;
+        member.balances = balances_before(member.balances, member.id, &own);
         let store = self.store(actor)?;
         if let Err(refused) = approved(&store, request.amount_fen, request.approved_by) {
             return Ok(Err(refused));
@@ -1812,11 +1892,11 @@ impl Till {
             Ok(bonus) => bonus,
             Err(refused) => return Ok(Err(refused)),
         };
-        let referrer = self.live_referrer(&member_record)?;
+        let referrer = self.live_referrer(&member_record, &own)?;
         let m = request.member;
         let s = actor.store;
         let (bonus, bonus_plan) = self.bonus_now(m, s, bonus, now);
-        let mut legs = Legs::new(order_key(actor.merchant, &request.order), None);
+        let mut legs = Legs::new(key, None);
         legs.top_up(s, m, request.amount_fen, bonus);
         let mut credited = gains;
         let repaid = legs.repay(s, m, context.member.balances.points_owed, &mut credited);
@@ -2036,7 +2116,7 @@ impl Till {
         let referrer_share = back(paid.referrer_points, before.referrer_points);
         let commission_back = back(paid.commission_fen, before.commission_fen);
 
-        let (_, member) = match self.member_for_till(actor.merchant, original.member)? {
+        let (_, mut member) = match self.member_for_till(actor.merchant, original.member)? {
             Ok(found) => found,
             Err(TillError::Frozen) => {
                 // A frozen member can still be refunded: the money is theirs.
@@ -2052,6 +2132,10 @@ impl Till {
             }
             Err(refused) => return Ok(Err(refused)),
         };
+        // A retry whose first attempt's batch reached the ledger without its record (see
+        // `checkout`): worked out from the balances before that batch, it finds the same legs.
+        let own = self.own_transfers(order_key(actor.merchant, &request.order))?;
+        member.balances = balances_before(member.balances, original.member, &own);
         let store = self.store(actor)?;
         let context = SchemeContext {
             order: &request.order,
@@ -2121,7 +2205,8 @@ impl Till {
         // and is otherwise let go: the member's refund does not pay for the referrer's spending.
         let (referrer_taken, referrer_owed, referrer_written_off) = match original.referrer {
             Some(r) => {
-                let held = u64::try_from(self.members.balances(r)?.points).unwrap_or(u64::MAX);
+                let held = balances_before(self.members.balances(r)?, r, &own).points;
+                let held = u64::try_from(held).unwrap_or(u64::MAX);
                 let taken = referrer_share.min(held);
                 let short = referrer_share - taken;
                 let may_owe = short > 0
@@ -2627,7 +2712,7 @@ impl Till {
             Ok(tier) => tier,
             Err(refused) => return Ok(Err(refused)),
         };
-        let referrer = self.live_referrer(&member)?;
+        let referrer = self.live_referrer(&member, &[])?;
         let view = match self.members.insert_new(member).await? {
             Ok(view) => view,
             Err(error) => return Ok(Err(TillError::Member(error))),
@@ -2730,9 +2815,41 @@ impl Till {
         }
     }
 
+    /// The transfers of the order `key` the ledger already holds. None, but for a retry whose
+    /// first attempt committed its batch and stopped before its record (a crash, a failed
+    /// directory write); asked only when a commit's token is stale.
+    fn own_transfers(&self, key: u128) -> Result<Vec<Transfer>, DomainError> {
+        let ledger = self.members.ledger();
+        let mut found = Vec::new();
+        for part in 1..=part::LAST {
+            if let Some(transfer) = ledger
+                .transfer(accounts::transfer_id(b"till", key, part))
+                .map_err(|e| DomainError::Ledger(e.to_string()))?
+            {
+                found.push(transfer);
+            }
+        }
+        Ok(found)
+    }
+
+    /// [`Till::own_transfers`] for an order whose batch always holds part `always`: a single
+    /// read when the ledger has none of it.
+    fn own_transfers_with(&self, key: u128, always: u16) -> Result<Vec<Transfer>, DomainError> {
+        let probe = accounts::transfer_id(b"till", key, always);
+        match self.members.ledger().transfer(probe) {
+            Ok(None) => Ok(Vec::new()),
+            Ok(Some(_)) => self.own_transfers(key),
+            Err(e) => Err(DomainError::Ledger(e.to_string())),
+        }
+    }
+
     /// The referrer who gets a share, if they are still an active member, with their points
-    /// debt (which their share repays first).
-    fn live_referrer(&self, member: &Member) -> Result<Option<Referrer>, DomainError> {
+    /// debt (which their share repays first) as it was before the order's `own` transfers.
+    fn live_referrer(
+        &self,
+        member: &Member,
+        own: &[Transfer],
+    ) -> Result<Option<Referrer>, DomainError> {
         let Some(referrer) = member.referrer else {
             return Ok(None);
         };
@@ -2744,7 +2861,7 @@ impl Till {
         else {
             return Ok(None);
         };
-        let owed = self.members.balances(id)?.points_owed;
+        let owed = balances_before(self.members.balances(id)?, id, own).points_owed;
         Ok(Some(Referrer { id, owed }))
     }
 

@@ -1040,3 +1040,323 @@ fn a_commit_reuses_its_quotes_proposal_only_while_the_token_holds() {
         assert_eq!(scheme.quotes(), asked + 1);
     });
 }
+
+/// A shop's files opened as the box opens them.
+struct Opened {
+    directory: Arc<Directory>,
+    book: Members,
+    till: Till,
+}
+
+async fn open_shop(dir: &std::path::Path) -> Opened {
+    let directory =
+        Arc::new(Directory::open(&dir.join("directory.redb"), SessionOptions::default()).unwrap());
+    let ledger = tongka_ledger::Ledger::open(&dir.join("ledger.redb"), Default::default()).unwrap();
+    let book = Members::open(Arc::clone(&directory), ledger).await.unwrap();
+    let till = Till::new(book.clone(), options(2));
+    Opened {
+        directory,
+        book,
+        till,
+    }
+}
+
+/// [`Rules`], and a point per ¥10 topped up.
+struct PointsForTopUps;
+
+impl Scheme for PointsForTopUps {
+    fn quote_checkout(
+        &self,
+        context: &SchemeContext<'_>,
+        lines: &[TillLine],
+    ) -> Result<Vec<Effect>, SchemeFailure> {
+        Rules.quote_checkout(context, lines)
+    }
+    fn commit_checkout(
+        &self,
+        context: &SchemeContext<'_>,
+        lines: &[TillLine],
+        paid: Paid,
+        accepted: &[Effect],
+    ) -> Result<Vec<Effect>, SchemeFailure> {
+        Rules.commit_checkout(context, lines, paid, accepted)
+    }
+    fn top_up(&self, context: &SchemeContext<'_>, paid: u64) -> Result<Vec<Effect>, SchemeFailure> {
+        let mut effects = Rules.top_up(context, paid)?;
+        effects.push(Effect::EarnPoints {
+            to: Party::Member,
+            points: i64::try_from(paid / 1_000).unwrap(),
+            reason: "充值积分".into(),
+        });
+        Ok(effects)
+    }
+    fn refund(
+        &self,
+        context: &SchemeContext<'_>,
+        original: &str,
+        lines: &[TillLine],
+    ) -> Result<Vec<Effect>, SchemeFailure> {
+        Rules.refund(context, original, lines)
+    }
+    fn rules_version(&self) -> String {
+        "points-for-top-ups".into()
+    }
+}
+
+/// The box stops after a sale's ledger batch is durable and before its order record is: what
+/// that leaves is the ledger with the sale and the directory as it was before it, which this
+/// test makes by putting back a copy of `directory.redb` taken before the sale. The till then
+/// retries the same commit (same order, token and payment): it completes with the receipt the
+/// sale would have had, the money moves once, and the ledger verifies clean. The same for a
+/// refund that leaves a points debt (policy `negative`) and a top-up whose points repay it —
+/// both of which a retry would work out differently from the balances after their own batch.
+#[test]
+fn a_retry_completes_a_sale_whose_record_was_lost_after_its_ledger_batch() {
+    block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let shop = open_shop(dir.path()).await;
+        let boss = shop
+            .directory
+            .create_staff(
+                shop.directory.first_merchant(),
+                &NewStaff {
+                    department: None,
+                    username: "boss".into(),
+                    display_name: "老板".into(),
+                    role: Role::HqAdmin,
+                    scope: Scope::AllStores,
+                    password: "long enough".into(),
+                },
+                NOW,
+            )
+            .unwrap()
+            .unwrap();
+        let store = shop
+            .directory
+            .create_store(
+                &boss,
+                &NewStore {
+                    code: "A".into(),
+                    name: "A 店".into(),
+                    kind: StoreKind::Direct,
+                    opened_on: tongka_domain::Date::parse("2024-01-01").unwrap(),
+                    time_zone: "Asia/Shanghai".into(),
+                },
+                NOW,
+            )
+            .unwrap()
+            .unwrap();
+        let referrer = shop
+            .book
+            .create(&boss, &NewMember::default(), NOW)
+            .await
+            .unwrap()
+            .unwrap()
+            .member
+            .id;
+        let member = shop
+            .book
+            .create(
+                &boss,
+                &NewMember {
+                    referrer: Some(referrer),
+                    ..NewMember::default()
+                },
+                NOW,
+            )
+            .await
+            .unwrap()
+            .unwrap()
+            .member
+            .id;
+        let actor = TillActor {
+            merchant: boss.merchant,
+            store: store.id,
+            staff: Some(boss.id),
+            terminal: None,
+        };
+        // ¥200 paid in (¥40 on top), and points from a first sale.
+        let top_up = TopUpRequest {
+            order: "T-1".into(),
+            member,
+            amount_fen: 20_000,
+            tenders: Vec::new(),
+            seller: None,
+            approved_by: None,
+        };
+        shop.till
+            .top_up(&actor, &PointsForTopUps, &top_up, NOW)
+            .await
+            .unwrap()
+            .unwrap();
+        let sale = |order: &str, price: u64| CheckoutRequest {
+            order: order.into(),
+            member,
+            lines: vec![TillLine {
+                line: 1,
+                sku: "TEA".into(),
+                category: String::new(),
+                quantity_milli: 1_000,
+                unit_price_fen: price,
+                promotional: false,
+                no_points: false,
+                no_discount: false,
+            }],
+        };
+        let quote = shop
+            .till
+            .quote(&actor, &PointsForTopUps, &sale("S-1", 10_000), NOW)
+            .unwrap()
+            .unwrap();
+        let pay_all = |fen| Payment {
+            stored_value_fen: fen,
+            points: 0,
+            tenders: Vec::new(),
+            seller: None,
+        };
+        shop.till
+            .checkout(
+                &actor,
+                &PointsForTopUps,
+                &sale("S-1", 10_000),
+                &pay_all(quote.payable_fen),
+                &quote.token,
+                NOW,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+
+        // S-2 pays with points and stored value: quoted, then the box's files are copied.
+        let request = sale("S-2", 4_000);
+        let quote = shop
+            .till
+            .quote(&actor, &PointsForTopUps, &request, NOW)
+            .unwrap()
+            .unwrap();
+        let offer = quote.offset.unwrap();
+        let payment = Payment {
+            points: offer.max_points,
+            ..pay_all(quote.payable_fen - offer.max_value_fen)
+        };
+        drop(shop);
+        let saved = dir.path().join("directory.before");
+        let live = dir.path().join("directory.redb");
+        std::fs::copy(&live, &saved).unwrap();
+
+        let shop = open_shop(dir.path()).await;
+        let sold = shop
+            .till
+            .checkout(
+                &actor,
+                &PointsForTopUps,
+                &request,
+                &payment,
+                &quote.token,
+                NOW,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let held = shop.book.balances(member).unwrap();
+        let referrer_held = shop.book.balances(referrer).unwrap();
+        assert!(sold.moved.points_offset > 0 && sold.moved.principal_fen > 0);
+        drop(shop);
+        // What the crash leaves: the sale in the ledger, not in the directory.
+        std::fs::copy(&saved, &live).unwrap();
+
+        let shop = open_shop(dir.path()).await;
+        assert!(
+            shop.till.order(actor.merchant, "S-2").unwrap().is_none(),
+            "the record is gone"
+        );
+        let retried = shop
+            .till
+            .checkout(
+                &actor,
+                &PointsForTopUps,
+                &request,
+                &payment,
+                &quote.token,
+                NOW,
+            )
+            .await
+            .unwrap();
+        let retried = retried.unwrap();
+        assert_eq!(retried.moved, sold.moved);
+        assert_eq!(retried.transfers, sold.transfers);
+        assert_eq!(retried.balances_after, sold.balances_after);
+        assert_eq!(shop.book.balances(member).unwrap(), held, "moved once");
+        assert_eq!(shop.book.balances(referrer).unwrap(), referrer_held);
+        // Recorded now: the next retry is answered from the record.
+        let again = shop
+            .till
+            .checkout(
+                &actor,
+                &PointsForTopUps,
+                &request,
+                &payment,
+                &quote.token,
+                NOW,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(again, retried);
+
+        // S-2 spent the 90 points S-1 earned: returning S-1 takes back the 36 S-2 earned and
+        // leaves 54 owed. Then ¥1,000 paid in earns 100 points, 54 of which repay the debt.
+        let refund = RefundRequest {
+            order: "R-1".into(),
+            original: "S-1".into(),
+            lines: Vec::new(),
+        };
+        let top_up = TopUpRequest {
+            order: "T-2".into(),
+            amount_fen: 100_000,
+            ..top_up
+        };
+        async fn write(
+            till: &Till,
+            actor: &TillActor,
+            request: &Result<TopUpRequest, RefundRequest>,
+        ) -> Order {
+            match request {
+                Ok(top_up) => till.top_up(actor, &PointsForTopUps, top_up, NOW).await,
+                Err(refund) => till.refund(actor, &PointsForTopUps, refund, NOW).await,
+            }
+            .unwrap()
+            .unwrap()
+        }
+        drop(shop);
+        for request in [Err(refund), Ok(top_up)] {
+            std::fs::copy(&live, &saved).unwrap();
+            let shop = open_shop(dir.path()).await;
+            let done = write(&shop.till, &actor, &request).await;
+            let held = shop.book.balances(member).unwrap();
+            drop(shop);
+            std::fs::copy(&saved, &live).unwrap();
+            let shop = open_shop(dir.path()).await;
+            assert!(shop.till.order(actor.merchant, &done.id).unwrap().is_none());
+            let retried = write(&shop.till, &actor, &request).await;
+            assert_eq!(
+                (&retried.moved, &retried.transfers, &retried.balances_after),
+                (&done.moved, &done.transfers, &done.balances_after),
+                "{}",
+                done.id
+            );
+            assert_eq!(shop.book.balances(member).unwrap(), held, "{}", done.id);
+            drop(shop);
+        }
+        let shop = open_shop(dir.path()).await;
+        let refunded = shop.till.order(actor.merchant, "R-1").unwrap().unwrap();
+        let topped_up = shop.till.order(actor.merchant, "T-2").unwrap().unwrap();
+        assert_eq!(
+            (refunded.moved.points_owed, topped_up.moved.points_repaid),
+            (54, 54)
+        );
+        drop(shop);
+        let report = tongka_ledger::verify(&dir.path().join("ledger.redb")).unwrap();
+        assert!(report.violations.is_empty(), "{:?}", report.violations);
+    });
+}
