@@ -24,8 +24,8 @@ use std::path::{Path, PathBuf};
 
 use tongka_client::Client;
 use tongka_client::types::{
-    CardRequest, CheckoutRequest, CreateMember, LineRequest, PaymentRequest, TenderRequest,
-    ThresholdsBody, TierRequestBody, TopUpRequest,
+    CardRequest, CheckoutRequest, CreateMember, FindMemberQuery, LineRequest, PaymentRequest,
+    TenderRequest, ThresholdsBody, TierRequestBody, TopUpRequest,
 };
 use tongka_e2e::RunningBox;
 use tongka_e2e::api::{boss_client, first_admin, open_store};
@@ -158,6 +158,7 @@ async fn a_tier_not_kept_up_for_a_year_moves_down_when_the_box_reviews() {
                 "1990-{:02}-{:02}",
                 birthday_on.month, birthday_on.day
             )),
+            phone: Some("13900139088".into()),
             ..CreateMember::default()
         })
         .await
@@ -289,6 +290,28 @@ async fn a_tier_not_kept_up_for_a_year_moves_down_when_the_box_reviews() {
     assert_eq!(
         (notice.points.as_str(), notice.last_day),
         (due, Some(format!("{year_400}-12-31")))
+    );
+    // The till's lookup says the same, for the cashier to tell her and the receipt to print.
+    let at_till = boss
+        .find_member(&FindMemberQuery {
+            card: None,
+            phone: Some("13900139088".into()),
+        })
+        .await
+        .unwrap()
+        .points_expiring
+        .unwrap();
+    assert_eq!(
+        (at_till.points.as_str(), at_till.last_day),
+        (due, Some(format!("{year_400}-12-31")))
+    );
+    // Head office's own view of the member does not carry it.
+    assert!(
+        boss.get_member(&born)
+            .await
+            .unwrap()
+            .points_expiring
+            .is_none()
     );
     drop(boss);
     running.terminate().unwrap();

@@ -593,6 +593,8 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub phone: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub points_expiring: ::std::option::Option<PointsExpiringBody>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub referrer: ::std::option::Option<::std::string::String>,
         ///`active`, `frozen`, `merged`, `erased`.
         pub status: ::std::string::String,
@@ -1824,7 +1826,9 @@ impl Client {
     }
 
     /// 查会员 / The member a scanned card or a typed phone number belongs to: what the till shows
-    /// before an order (name, tier, balances). A lost card answers 409 `card_not_active`.
+    /// before an order (name, tier, balances, and the points that expire at the end of the year —
+    /// 积分到期提醒 — for the cashier to tell and the receipt to print). A lost card answers 409
+    /// `card_not_active`.
     ///
     /// `GET /api/v1/till/members`
     pub async fn find_member(

@@ -183,21 +183,32 @@ impl Till {
             Ok(view) => view,
             Err(refused) => return Ok(Err(refused)),
         };
+        Ok(Ok(self.expiring_of(member, view.balances.points, now)?))
+    }
+
+    /// [`Till::points_expiring`] for a member the caller has already found (the till's card
+    /// lookup), who holds `held` points.
+    pub fn expiring_of(
+        &self,
+        member: MemberId,
+        held: u128,
+        now: UnixMillis,
+    ) -> Result<Option<PointsExpiring>, DomainError> {
         let years = self.options.points_expiry_years;
         if years == 0 {
-            return Ok(Ok(None));
+            return Ok(None);
         }
         let year = Date::at(now, MERCHANT_UTC_OFFSET_MINUTES).year;
         let credited =
             self.points_credited_since(member, kept_since(years, year.saturating_add(1)))?;
-        Ok(Ok(Some(PointsExpiring {
-            points: view.balances.points.saturating_sub(credited),
+        Ok(Some(PointsExpiring {
+            points: held.saturating_sub(credited),
             last_day: Date {
                 year,
                 month: 12,
                 day: 31,
             },
-        })))
+        }))
     }
 
     /// The points credited to `member` (earned, returned, converted in) since `since` (ledger

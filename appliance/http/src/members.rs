@@ -321,6 +321,11 @@ pub struct MemberBody {
     cards: Vec<CardBody>,
     balances: BalancesBody,
     joined_at: String,
+    /// At the till's lookup only (积分到期提醒): the points that expire at the end of this year
+    /// unless used. Absent elsewhere — head office asks `/members/{id}/points-expiry` — and
+    /// when points never expire.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) points_expiring: Option<PointsExpiringBody>,
 }
 
 impl From<&MemberView> for MemberBody {
@@ -363,6 +368,7 @@ impl From<&MemberView> for MemberBody {
             cards: m.cards.iter().map(CardBody::from).collect(),
             balances: BalancesBody::from(&view.balances),
             joined_at: rfc3339(m.joined_at),
+            points_expiring: None,
         }
     }
 }
@@ -862,6 +868,15 @@ pub struct PointsExpiringBody {
     last_day: Option<String>,
 }
 
+impl From<&tongka_domain::PointsExpiring> for PointsExpiringBody {
+    fn from(expiring: &tongka_domain::PointsExpiring) -> Self {
+        PointsExpiringBody {
+            points: expiring.points.to_string(),
+            last_day: Some(expiring.last_day.to_string()),
+        }
+    }
+}
+
 /// 积分到期提醒 / The member's points that expire at the end of this year, counted oldest first
 /// as the year's expiry will count them: for the till and head office to tell the member ahead.
 #[utoipa::path(get, path = "/api/v1/members/{id}/points-expiry", operation_id = "points_expiring", tag = "members", security(("bearer" = [])),
@@ -879,10 +894,7 @@ pub(crate) async fn points_expiring(
         .map_err(|e| internal(&e))?
         .map_err(refused)?;
     Ok(Json(match expiring {
-        Some(expiring) => PointsExpiringBody {
-            points: expiring.points.to_string(),
-            last_day: Some(expiring.last_day.to_string()),
-        },
+        Some(expiring) => PointsExpiringBody::from(&expiring),
         None => PointsExpiringBody {
             points: "0".into(),
             last_day: None,

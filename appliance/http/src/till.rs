@@ -24,7 +24,8 @@ use crate::auth::{CurrentStaff, internal, parse_id, rfc3339};
 use crate::idempotency::Keeping;
 use crate::json::ApiJson;
 use crate::members::{
-    BalancesBody, CreateMember, MemberBody, Money, field_error, money, unknown_member,
+    BalancesBody, CreateMember, MemberBody, Money, PointsExpiringBody, field_error, money,
+    unknown_member,
 };
 use crate::problem::{ApiError, Text};
 use crate::scheme::RoutedScheme;
@@ -1386,7 +1387,9 @@ pub struct FindParams {
 }
 
 /// 查会员 / The member a scanned card or a typed phone number belongs to: what the till shows
-/// before an order (name, tier, balances). A lost card answers 409 `card_not_active`.
+/// before an order (name, tier, balances, and the points that expire at the end of the year —
+/// 积分到期提醒 — for the cashier to tell and the receipt to print). A lost card answers 409
+/// `card_not_active`.
 #[utoipa::path(get, path = "/api/v1/till/members", operation_id = "find_member", tag = "till", security(("bearer" = [])),
     params(FindParams),
     responses((status = 200, body = MemberBody),
@@ -1431,7 +1434,13 @@ pub(crate) async fn find_member(
     if !view.member.status.is_live() {
         return Err(crate::members::refused(MemberError::NotLive));
     }
-    Ok(Json(MemberBody::from(&view)))
+    let mut body = MemberBody::from(&view);
+    body.points_expiring = state
+        .till
+        .expiring_of(view.member.id, view.balances.points, UnixMillis::now())
+        .map_err(|e| internal(&e))?
+        .map(|expiring| PointsExpiringBody::from(&expiring));
+    Ok(Json(body))
 }
 
 /// Layer for the quote: sent as a POST (it carries an order) but writes nothing, so neither the
