@@ -42,9 +42,11 @@ pub fn assets() -> Vec<Asset> {
     ]
 }
 
-/// An asset the box defines, by id: its code and scale.
-pub fn asset(id: AssetId) -> Option<Asset> {
-    assets().into_iter().find(|asset| asset.id == id)
+/// An asset the box defines, by id: its code and scale. Kept once: every amount on every
+/// receipt is shown through it.
+pub fn asset(id: AssetId) -> Option<&'static Asset> {
+    static ASSETS: std::sync::LazyLock<Vec<Asset>> = std::sync::LazyLock::new(assets);
+    ASSETS.iter().find(|asset| asset.id == id)
 }
 
 /// `amount` of `asset` as the decimal people read (`1230` fen → `12.30`), through the ledger's

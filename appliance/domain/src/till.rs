@@ -796,7 +796,13 @@ fn fingerprint<T: Serialize>(what: &T) -> Result<String, DomainError> {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(DIGITS[usize::from(byte & 0xF)]));
+    }
+    text
 }
 
 /// `total × part / whole`, rounded down; all of `total` once `part` reaches `whole`. Refunds use
@@ -3301,6 +3307,12 @@ mod tests {
 
     fn bonus(amount_fen: i64, months: Option<u32>) -> Effect {
         Effect::BonusStoredValue { amount_fen, months }
+    }
+
+    #[test]
+    fn hex_is_two_lowercase_digits_a_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(hex(&[]), "");
     }
 
     #[test]
