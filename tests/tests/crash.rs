@@ -8,34 +8,18 @@
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use tongka_e2e::crash::batch_ids;
+use tongka_e2e::crash::{self, batch_ids};
 use tongka_ledger::{Ledger, LedgerOptions, TransferId};
 
 const ROUNDS: u64 = 6;
 
 #[test]
 fn acknowledged_batches_survive_sigkill_whole_and_nothing_is_half_applied() {
-    let seed = std::env::var("CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    // Printed so a failure can be replayed with CRASH_SEED=<seed>.
-    eprintln!("crash test seed: {seed}");
+    let seed = crash::seed("crash test");
     let mut rng = seed;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut next = move || crash::next(&mut rng);
 
     let dir = tempfile::tempdir().unwrap();
     let ledger_file = dir.path().join("ledger.redb");

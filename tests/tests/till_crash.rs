@@ -10,16 +10,16 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tongka_client::Client;
 use tongka_client::types::{
     CardRequest, CheckoutRequest, CreateMember, LineRequest, PairRequest, PaymentRequest,
     TopUpRequest,
 };
-use tongka_e2e::RunningBox;
 use tongka_e2e::api::{boss_client, first_admin, open_store};
 use tongka_e2e::plugins::{TILL_HOOKS, install_standard_points};
+use tongka_e2e::{RunningBox, crash};
 
 const TERMINALS: usize = 8;
 const ROUNDS: u64 = 4;
@@ -66,10 +66,8 @@ async fn sell(
     paid: Arc<Mutex<u64>>,
 ) {
     for n in 0.. {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let price = format!("{}.{:02}", 1 + seed % 20, seed % 100);
+        let dice = crash::next(&mut seed);
+        let price = format!("{}.{:02}", 1 + dice % 20, dice % 100);
         let mut sale = CheckoutRequest::by_card(
             &format!("K{round}-{terminal}-{n}"),
             &card(terminal),
@@ -94,18 +92,7 @@ async fn sell(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sales_in_flight_when_the_box_is_killed_complete_once_when_retried() {
-    let seed = std::env::var("CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    // Printed so a failure can be replayed with CRASH_SEED=<seed>.
-    eprintln!("till crash test seed: {seed}");
+    let seed = crash::seed("till crash test");
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let log = dir.path().join("box.log");
@@ -166,19 +153,16 @@ async fn sales_in_flight_when_the_box_is_killed_complete_once_when_retried() {
                 .await
                 .unwrap()
                 .with_token(&tokens[terminal]);
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
             tasks.push(tokio::spawn(sell(
                 till,
                 terminal,
                 round,
-                rng,
+                crash::next(&mut rng),
                 Arc::clone(&in_flight[terminal]),
                 Arc::clone(&paid[terminal]),
             )));
         }
-        let wait_ms = 300 + rng % 700;
+        let wait_ms = 300 + crash::next(&mut rng) % 700;
         tokio::time::sleep(Duration::from_millis(wait_ms)).await;
         running.child.kill().unwrap(); // SIGKILL: no destructor, no final checkpoint.
         running.child.wait().unwrap();

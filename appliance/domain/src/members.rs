@@ -291,13 +291,19 @@ impl Members {
         now: UnixMillis,
     ) -> Outcome<MemberView> {
         match self.prepare(actor, new, now)? {
-            Ok(member) => self.insert_new(member).await,
+            Ok(member) => self.insert_new(member, None).await,
             Err(error) => Ok(Err(error)),
         }
     }
 
     /// Writes a checked new member: accounts first, then the record.
-    pub(crate) async fn insert_new(&self, member: Member) -> Outcome<MemberView> {
+    /// Writes a prepared member, and with `opened` (a till's card-opening order id and request
+    /// fingerprint) which member that order made, in the same transaction.
+    pub(crate) async fn insert_new(
+        &self,
+        member: Member,
+        opened: Option<(&str, &str)>,
+    ) -> Outcome<MemberView> {
         // Cheap uniqueness check before touching the ledger; repeated inside the write.
         if let Err(error) = self.check_unique(&member)? {
             return Ok(Err(error));
@@ -316,6 +322,10 @@ impl Members {
             (None, None),
             member.joined_at,
         )?;
+        if let Some((order, print)) = opened {
+            txn.open_table(crate::till::CARD_OPENINGS)?
+                .insert((member.merchant.0, order), (member.id.0, print))?;
+        }
         txn.commit()?;
         Ok(Ok(self.view(member)?))
     }

@@ -38,10 +38,16 @@ use crate::terminal::TerminalId;
 pub(crate) const ORDERS: TableDefinition<(u128, &str), &[u8]> = TableDefinition::new("orders");
 /// member → what the till has seen of them (spend, visits).
 pub(crate) const MEMBER_STATS: TableDefinition<u128, &[u8]> = TableDefinition::new("member_stats");
+/// (merchant, order id) of a card opened at the till with an order → (the member it made, the
+/// request's fingerprint): written with the member, before the order's batch, so a retry after
+/// a stop in between goes on with that member rather than making another.
+pub(crate) const CARD_OPENINGS: TableDefinition<(u128, &str), (u128, &str)> =
+    TableDefinition::new("card_openings");
 
 pub(crate) fn open_tables(txn: &WriteTransaction) -> Result<(), DomainError> {
     txn.open_table(ORDERS)?;
     txn.open_table(MEMBER_STATS)?;
+    txn.open_table(CARD_OPENINGS)?;
     Ok(())
 }
 
@@ -1209,52 +1215,37 @@ pub(crate) mod part {
 
 /// `balances` of `member` as they were before `transfers` moved them.
 fn balances_before(mut balances: Balances, member: MemberId, transfers: &[Transfer]) -> Balances {
-    // Each balance with its account and which side of it adds: credits for what the member
-    // holds, debits for what they owe.
-    let undo = |value: &mut u128, account: AccountId, credit_adds: bool, t: &Transfer| {
-        let (added, taken) = if credit_adds {
-            (t.credit == account, t.debit == account)
-        } else {
-            (t.debit == account, t.credit == account)
-        };
-        if added {
-            *value = value.saturating_sub(t.amount);
-        }
-        if taken {
-            *value = value.saturating_add(t.amount);
-        }
-    };
+    let owed = accounts::points_owed_id(member);
     for t in transfers {
-        undo(
-            &mut balances.principal_fen,
-            MemberAccount::Principal.id(member),
-            true,
-            t,
-        );
-        undo(
-            &mut balances.bonus_fen,
-            MemberAccount::Bonus.id(member),
-            true,
-            t,
-        );
-        undo(
-            &mut balances.points,
-            MemberAccount::Points.id(member),
-            true,
-            t,
-        );
-        undo(
-            &mut balances.growth,
-            MemberAccount::Growth.id(member),
-            true,
-            t,
-        );
-        undo(
-            &mut balances.points_owed,
-            accounts::points_owed_id(member),
-            false,
-            t,
-        );
+        // Each balance, its account, and whether a credit adds to it (what the member holds)
+        // or a debit does (what they owe).
+        for (value, account, credit_adds) in [
+            (
+                &mut balances.principal_fen,
+                MemberAccount::Principal.id(member),
+                true,
+            ),
+            (
+                &mut balances.bonus_fen,
+                MemberAccount::Bonus.id(member),
+                true,
+            ),
+            (&mut balances.points, MemberAccount::Points.id(member), true),
+            (&mut balances.growth, MemberAccount::Growth.id(member), true),
+            (&mut balances.points_owed, owed, false),
+        ] {
+            let (added, taken) = if credit_adds {
+                (t.credit == account, t.debit == account)
+            } else {
+                (t.debit == account, t.credit == account)
+            };
+            if added {
+                *value = value.saturating_sub(t.amount);
+            }
+            if taken {
+                *value = value.saturating_add(t.amount);
+            }
+        }
     }
     balances
 }
@@ -2648,16 +2639,35 @@ impl Till {
         }
         let top_up_fen = opening.map_or(0, |opening| opening.top_up_fen);
         let card_fee_fen = opening.map_or(0, |opening| opening.card_fee_fen);
-        let prepared = match signer {
-            Signer::Terminal(terminal) => {
-                self.members
-                    .prepare_at_till(actor.merchant, actor.store, terminal, new, now)?
+        // A retry whose first attempt wrote the member and stopped before the receipt goes on
+        // with that member, from the balances before its own batch (see `checkout`).
+        let earlier = match (opening, &print) {
+            (Some(opening), Some(print)) => {
+                match self.card_opened(actor.merchant, &opening.order, print)? {
+                    Ok(earlier) => earlier,
+                    Err(refused) => return Ok(Err(refused)),
+                }
             }
-            Signer::Staff(staff) => self.members.prepare(staff, new, now)?,
+            _ => None,
         };
-        let member = match prepared {
-            Ok(member) => member,
-            Err(error) => return Ok(Err(TillError::Member(error))),
+        let member = match &earlier {
+            Some(member) => member.clone(),
+            None => {
+                let prepared = match signer {
+                    Signer::Terminal(terminal) => self.members.prepare_at_till(
+                        actor.merchant,
+                        actor.store,
+                        terminal,
+                        new,
+                        now,
+                    )?,
+                    Signer::Staff(staff) => self.members.prepare(staff, new, now)?,
+                };
+                match prepared {
+                    Ok(member) => member,
+                    Err(error) => return Ok(Err(TillError::Member(error))),
+                }
+            }
         };
         let order_id = opening.map_or_else(
             || format!("joined-{}", member.id),
@@ -2718,10 +2728,25 @@ impl Till {
             Ok(tier) => tier,
             Err(refused) => return Ok(Err(refused)),
         };
-        let referrer = self.live_referrer(&member, &[])?;
-        let view = match self.members.insert_new(member).await? {
-            Ok(view) => view,
-            Err(error) => return Ok(Err(TillError::Member(error))),
+        let own = match &earlier {
+            Some(_) => self.own_transfers(order_key(actor.merchant, &order_id))?,
+            None => Vec::new(),
+        };
+        let referrer = self.live_referrer(&member, &own)?;
+        let view = match earlier {
+            Some(member) => crate::members::MemberView {
+                balances: self.members.balances(member.id)?,
+                member,
+            },
+            None => {
+                let opened = opening
+                    .zip(print.as_deref())
+                    .map(|(opening, print)| (opening.order.as_str(), print));
+                match self.members.insert_new(member, opened).await? {
+                    Ok(view) => view,
+                    Err(error) => return Ok(Err(TillError::Member(error))),
+                }
+            }
         };
         let gains = earned(&effects);
         let (m, s) = (view.member.id, actor.store);
@@ -2836,6 +2861,26 @@ impl Till {
             }
         }
         Ok(found)
+    }
+
+    /// The member an earlier attempt of the card opening `order` wrote, if one did and the
+    /// request is the same; `OrderIdReused` if the id was used for another opening.
+    fn card_opened(
+        &self,
+        merchant: MerchantId,
+        order: &str,
+        print: &str,
+    ) -> Outcome<Option<Member>> {
+        let txn = self.db().begin_read()?;
+        let table = txn.open_table(CARD_OPENINGS)?;
+        let Some(entry) = table.get((merchant.0, order))? else {
+            return Ok(Ok(None));
+        };
+        let (member, kept) = entry.value();
+        if kept != print {
+            return Ok(Err(TillError::OrderIdReused));
+        }
+        Ok(Ok(self.members.member_record(MemberId(member))?))
     }
 
     /// [`Till::own_transfers`] for an order whose batch always holds part `always`: a single

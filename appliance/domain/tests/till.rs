@@ -253,21 +253,8 @@ fn apply(expected: &mut [Expected], members: &[tongka_domain::MemberId], order: 
     }
 }
 
-/// Runs `steps` under `options`; answers what each step but a retry answered, in order.
-async fn scenario(
-    steps: Vec<Step>,
-    options: TillOptions,
-) -> Result<Vec<Result<Order, String>>, TestCaseError> {
-    let dir = tempfile::tempdir().unwrap();
-    let directory = Arc::new(
-        Directory::open(
-            &dir.path().join("directory.redb"),
-            SessionOptions::default(),
-        )
-        .unwrap(),
-    );
-    let ledger_path = dir.path().join("ledger.redb");
-    let ledger = tongka_ledger::Ledger::open(&ledger_path, Default::default()).unwrap();
+/// Head office's first admin and a store, on a fresh directory.
+fn boss_and_store(directory: &Directory) -> (tongka_domain::Staff, tongka_domain::Store) {
     let boss = directory
         .create_staff(
             directory.first_merchant(),
@@ -297,6 +284,25 @@ async fn scenario(
         )
         .unwrap()
         .unwrap();
+    (boss, store)
+}
+
+/// Runs `steps` under `options`; answers what each step but a retry answered, in order.
+async fn scenario(
+    steps: Vec<Step>,
+    options: TillOptions,
+) -> Result<Vec<Result<Order, String>>, TestCaseError> {
+    let dir = tempfile::tempdir().unwrap();
+    let directory = Arc::new(
+        Directory::open(
+            &dir.path().join("directory.redb"),
+            SessionOptions::default(),
+        )
+        .unwrap(),
+    );
+    let ledger_path = dir.path().join("ledger.redb");
+    let ledger = tongka_ledger::Ledger::open(&ledger_path, Default::default()).unwrap();
+    let (boss, store) = boss_and_store(&directory);
     // A gift of 40 points, four in stock: sequences run out of it, or of points.
     let gift = directory
         .add_gift(
@@ -896,35 +902,7 @@ fn a_commit_reuses_its_quotes_proposal_only_while_the_token_holds() {
         let ledger =
             tongka_ledger::Ledger::open(&dir.path().join("ledger.redb"), Default::default())
                 .unwrap();
-        let boss = directory
-            .create_staff(
-                directory.first_merchant(),
-                &NewStaff {
-                    department: None,
-                    username: "boss".into(),
-                    display_name: "老板".into(),
-                    role: Role::HqAdmin,
-                    scope: Scope::AllStores,
-                    password: "long enough".into(),
-                },
-                NOW,
-            )
-            .unwrap()
-            .unwrap();
-        let store = directory
-            .create_store(
-                &boss,
-                &NewStore {
-                    code: "A".into(),
-                    name: "A 店".into(),
-                    kind: StoreKind::Direct,
-                    opened_on: tongka_domain::Date::parse("2024-01-01").unwrap(),
-                    time_zone: "Asia/Shanghai".into(),
-                },
-                NOW,
-            )
-            .unwrap()
-            .unwrap();
+        let (boss, store) = boss_and_store(&directory);
         let book = Members::open(Arc::clone(&directory), ledger).await.unwrap();
         let member = book
             .create(&boss, &NewMember::default(), NOW)
@@ -1115,37 +1093,7 @@ fn a_retry_completes_a_sale_whose_record_was_lost_after_its_ledger_batch() {
     block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let shop = open_shop(dir.path()).await;
-        let boss = shop
-            .directory
-            .create_staff(
-                shop.directory.first_merchant(),
-                &NewStaff {
-                    department: None,
-                    username: "boss".into(),
-                    display_name: "老板".into(),
-                    role: Role::HqAdmin,
-                    scope: Scope::AllStores,
-                    password: "long enough".into(),
-                },
-                NOW,
-            )
-            .unwrap()
-            .unwrap();
-        let store = shop
-            .directory
-            .create_store(
-                &boss,
-                &NewStore {
-                    code: "A".into(),
-                    name: "A 店".into(),
-                    kind: StoreKind::Direct,
-                    opened_on: tongka_domain::Date::parse("2024-01-01").unwrap(),
-                    time_zone: "Asia/Shanghai".into(),
-                },
-                NOW,
-            )
-            .unwrap()
-            .unwrap();
+        let (boss, store) = boss_and_store(&shop.directory);
         let referrer = shop
             .book
             .create(&boss, &NewMember::default(), NOW)
@@ -1354,6 +1302,126 @@ fn a_retry_completes_a_sale_whose_record_was_lost_after_its_ledger_batch() {
         assert_eq!(
             (refunded.moved.points_owed, topped_up.moved.points_repaid),
             (54, 54)
+        );
+        drop(shop);
+        let report = tongka_ledger::verify(&dir.path().join("ledger.redb")).unwrap();
+        assert!(report.violations.is_empty(), "{:?}", report.violations);
+    });
+}
+
+/// A card opened at the till with a fee and a first top-up, stopped after its batch and before
+/// its receipt (here: the receipt and the statistics it would have written taken out of
+/// `directory.redb`, which is what such a stop leaves; the member, written before the batch,
+/// stays). The POS's retry of the same opening goes on with that member — not a second one, and
+/// not a refusal because her card is taken — and completes once, with the receipt.
+#[test]
+fn a_retried_card_opening_goes_on_with_the_member_its_first_attempt_made() {
+    block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let shop = open_shop(dir.path()).await;
+        let (boss, store) = boss_and_store(&shop.directory);
+        let actor = TillActor {
+            merchant: boss.merchant,
+            store: store.id,
+            staff: Some(boss.id),
+            terminal: None,
+        };
+        let new = NewMember {
+            card: Some(tongka_domain::NewCard {
+                number: "8800-0001".into(),
+                kind: "barcode".into(),
+            }),
+            ..NewMember::default()
+        };
+        let opening = tongka_domain::Opening {
+            order: "OPEN-1".into(),
+            card_fee_fen: 1_000,
+            top_up_fen: 20_000,
+            tenders: Vec::new(),
+            seller: None,
+            approved_by: None,
+        };
+        async fn open(
+            till: &Till,
+            actor: &TillActor,
+            boss: &tongka_domain::Staff,
+            new: &NewMember,
+            opening: &tongka_domain::Opening,
+        ) -> (tongka_domain::MemberView, Order) {
+            let (view, receipt) = till
+                .open_card(
+                    actor,
+                    tongka_domain::Signer::Staff(boss),
+                    &PointsForTopUps,
+                    new,
+                    Some(opening),
+                    NOW,
+                )
+                .await
+                .unwrap()
+                .unwrap();
+            (view, receipt.unwrap())
+        }
+        let (view, receipt) = open(&shop.till, &actor, &boss, &new, &opening).await;
+        let held = shop.book.balances(view.member.id).unwrap();
+        assert_eq!((held.principal_fen, held.bonus_fen), (20_000, 4_000));
+        drop(shop);
+        {
+            let db = redb::Database::open(dir.path().join("directory.redb")).unwrap();
+            let txn = db.begin_write().unwrap();
+            let orders: redb::TableDefinition<(u128, &str), &[u8]> =
+                redb::TableDefinition::new("orders");
+            let stats: redb::TableDefinition<u128, &[u8]> =
+                redb::TableDefinition::new("member_stats");
+            assert!(
+                txn.open_table(orders)
+                    .unwrap()
+                    .remove((boss.merchant.0, "OPEN-1"))
+                    .unwrap()
+                    .is_some()
+            );
+            txn.open_table(stats)
+                .unwrap()
+                .remove(view.member.id.0)
+                .unwrap();
+            txn.commit().unwrap();
+        }
+
+        let shop = open_shop(dir.path()).await;
+        let (again, retried) = open(&shop.till, &actor, &boss, &new, &opening).await;
+        assert_eq!(again.member.id, view.member.id, "the same member");
+        assert_eq!(
+            (&retried.moved, &retried.transfers),
+            (&receipt.moved, &receipt.transfers)
+        );
+        assert_eq!(
+            shop.book.balances(view.member.id).unwrap(),
+            held,
+            "paid in once"
+        );
+        // The same order id for another opening is refused.
+        let other = NewMember {
+            card: Some(tongka_domain::NewCard {
+                number: "8800-0002".into(),
+                kind: "barcode".into(),
+            }),
+            ..NewMember::default()
+        };
+        let refused = shop
+            .till
+            .open_card(
+                &actor,
+                tongka_domain::Signer::Staff(&boss),
+                &PointsForTopUps,
+                &other,
+                Some(&opening),
+                NOW,
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(refused, Err(TillError::OrderIdReused)),
+            "{refused:?}"
         );
         drop(shop);
         let report = tongka_ledger::verify(&dir.path().join("ledger.redb")).unwrap();
