@@ -1,10 +1,12 @@
-//! The box killed mid-sale, for real. Terminals sell on cards of their own, paid from stored
-//! value, as fast as they can; the box is SIGKILLed at a random moment. Restarted, every sale that
-//! was in flight is retried as a POS retries it: the same order id, quote token and payment.
-//! Every retry must complete, each member's stored value must be the opening balance less every
-//! receipt, and `tongka ledger verify` must be clean. A sale's ledger batch and its order record
-//! are two commits, so most kills catch some sale between them (its money moved, no record): the
-//! test counts those and fails if no round caught one, as it would then prove nothing.
+//! The box killed mid-sale, for real. Terminals work on cards of their own as fast as they can —
+//! sales paid from stored value, a top-up now and then, a refund of the previous sale now and
+//! then — and the box is SIGKILLed at a random moment. Restarted, every write that was in flight
+//! is retried as a POS retries it: the same order id (and for a sale the same quote token and
+//! payment). Every retry must complete, each member's stored value must be the opening balance
+//! moved by exactly the receipts, and `tongka ledger verify` must be clean. A write's ledger batch
+//! and its order record are two commits, so most kills catch some write between them (its money
+//! moved, no record): the test counts those and fails if no round caught one, as it would then
+//! prove nothing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -15,7 +17,7 @@ use std::time::Duration;
 use tongka_client::Client;
 use tongka_client::types::{
     CardRequest, CheckoutRequest, CreateMember, LineRequest, PairRequest, PaymentRequest,
-    TopUpRequest,
+    RefundRequest, TenderRequest, TopUpRequest,
 };
 use tongka_e2e::api::{boss_client, first_admin, open_store};
 use tongka_e2e::plugins::{TILL_HOOKS, install_standard_points};
@@ -24,7 +26,7 @@ use tongka_e2e::{RunningBox, crash};
 const TERMINALS: usize = 8;
 const ROUNDS: u64 = 4;
 /// Each member's opening stored value, in fen: ¥10,000.
-const OPENING_FEN: u64 = 1_000_000;
+const OPENING_FEN: i64 = 1_000_000;
 
 fn start(data: &Path, log: &Path) -> RunningBox {
     RunningBox::start_logged(
@@ -50,48 +52,114 @@ fn fen(amount: &str) -> u64 {
 }
 
 /// A member's stored value (principal and bonus), in fen.
-async fn stored_value(boss: &Client, member: &str) -> u64 {
+async fn stored_value(boss: &Client, member: &str) -> i64 {
     let balances = boss.get_member(member).await.unwrap().balances;
-    fen(&balances.stored_value.total.amount)
+    i64::try_from(fen(&balances.stored_value.total.amount)).unwrap()
 }
 
-/// Sells on `terminal`'s card until the box goes away. A sale is put in `in_flight` just before
-/// its commit is sent and taken out with its receipt (whose value joins `paid`).
-async fn sell(
+/// A till write as the POS keeps it until it has the receipt, with what it moves the member's
+/// stored value by, in fen.
+#[derive(Clone, Debug)]
+enum Write {
+    Sale(CheckoutRequest, i64),
+    TopUp(TopUpRequest, i64),
+    Refund(RefundRequest, i64),
+}
+
+impl Write {
+    fn order(&self) -> &str {
+        match self {
+            Write::Sale(r, _) => &r.order,
+            Write::TopUp(r, _) => &r.order,
+            Write::Refund(r, _) => &r.order,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Write::Sale(..) => "sale",
+            Write::TopUp(..) => "top-up",
+            Write::Refund(..) => "refund",
+        }
+    }
+
+    fn moves(&self) -> i64 {
+        match self {
+            Write::Sale(_, fen) | Write::TopUp(_, fen) | Write::Refund(_, fen) => *fen,
+        }
+    }
+
+    /// Sends it; what its receipt says it moved.
+    async fn send(&self, till: &Client) -> Result<i64, tongka_client::ClientError> {
+        let value = |amount: &str| i64::try_from(fen(amount)).unwrap();
+        Ok(match self {
+            Write::Sale(r, _) => -value(&till.checkout(r).await?.moved.total.amount),
+            Write::TopUp(r, _) => value(&till.top_up(r).await?.moved.principal.amount),
+            Write::Refund(r, _) => {
+                let moved = till.refund(r).await?.moved;
+                value(&moved.principal.amount) + value(&moved.bonus.amount)
+            }
+        })
+    }
+}
+
+/// Works `terminal`'s card until the box goes away: mostly sales from stored value, every
+/// seventh a ¥50 top-up, every fifth a refund of the sale before. A write is put in `in_flight`
+/// just before it is sent and taken out with its receipt, whose movement joins `net`.
+async fn work(
     till: Client,
     terminal: usize,
     round: u64,
     mut seed: u64,
-    in_flight: Arc<Mutex<Option<CheckoutRequest>>>,
-    paid: Arc<Mutex<u64>>,
+    in_flight: Arc<Mutex<Option<Write>>>,
+    net: Arc<Mutex<i64>>,
 ) {
+    let mut last_sale: Option<(String, i64)> = None;
     for n in 0.. {
-        let dice = crash::next(&mut seed);
-        let price = format!("{}.{:02}", 1 + dice % 20, dice % 100);
-        let mut sale = CheckoutRequest::by_card(
-            &format!("K{round}-{terminal}-{n}"),
-            &card(terminal),
-            vec![LineRequest::new(1, "TEA", "drinks", "1", &price)],
-        );
-        let Ok(quote) = till.quote(&sale).await else {
+        let order = format!("K{round}-{terminal}-{n}");
+        let write = if n % 7 == 3 {
+            let mut top_up = TopUpRequest::by_card(&order, &card(terminal), "50.00");
+            top_up.tenders = vec![TenderRequest {
+                kind: "cash".into(),
+                amount: "50.00".into(),
+            }];
+            Write::TopUp(top_up, 5_000)
+        } else if n % 5 == 4
+            && let Some((original, paid)) = last_sale.take()
+        {
+            Write::Refund(RefundRequest::of(&order, &original, Vec::new()), paid)
+        } else {
+            let dice = crash::next(&mut seed);
+            let price = format!("{}.{:02}", 1 + dice % 20, dice % 100);
+            let mut sale = CheckoutRequest::by_card(
+                &order,
+                &card(terminal),
+                vec![LineRequest::new(1, "TEA", "drinks", "1", &price)],
+            );
+            let Ok(quote) = till.quote(&sale).await else {
+                return;
+            };
+            sale.quote_token = Some(quote.quote_token);
+            let payable = i64::try_from(fen(&quote.payable.amount)).unwrap();
+            sale.payment = Some(PaymentRequest {
+                stored_value: Some(quote.payable.amount),
+                ..PaymentRequest::default()
+            });
+            last_sale = Some((order.clone(), payable));
+            Write::Sale(sale, -payable)
+        };
+        *in_flight.lock().unwrap() = Some(write.clone());
+        let Ok(moved) = write.send(&till).await else {
             return;
         };
-        sale.quote_token = Some(quote.quote_token);
-        sale.payment = Some(PaymentRequest {
-            stored_value: Some(quote.payable.amount),
-            ..PaymentRequest::default()
-        });
-        *in_flight.lock().unwrap() = Some(sale.clone());
-        let Ok(receipt) = till.checkout(&sale).await else {
-            return;
-        };
-        *paid.lock().unwrap() += fen(&receipt.moved.total.amount);
+        assert_eq!(moved, write.moves(), "{}", write.order());
+        *net.lock().unwrap() += moved;
         *in_flight.lock().unwrap() = None;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sales_in_flight_when_the_box_is_killed_complete_once_when_retried() {
+async fn till_writes_in_flight_when_the_box_is_killed_complete_once_when_retried() {
     let seed = crash::seed("till crash test");
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -139,12 +207,13 @@ async fn sales_in_flight_when_the_box_is_killed_complete_once_when_retried() {
     }
     drop((client, boss));
 
-    let paid: Vec<Arc<Mutex<u64>>> = (0..TERMINALS).map(|_| Arc::default()).collect();
+    let net: Vec<Arc<Mutex<i64>>> = (0..TERMINALS).map(|_| Arc::default()).collect();
     let mut caught_between = 0;
+    let mut caught_kinds = std::collections::BTreeMap::new();
     let mut rng = seed;
     for round in 0..ROUNDS {
         let url = format!("https://{}", running.address);
-        let in_flight: Vec<Arc<Mutex<Option<CheckoutRequest>>>> =
+        let in_flight: Vec<Arc<Mutex<Option<Write>>>> =
             (0..TERMINALS).map(|_| Arc::default()).collect();
         let mut tasks = Vec::new();
         for terminal in 0..TERMINALS {
@@ -153,13 +222,13 @@ async fn sales_in_flight_when_the_box_is_killed_complete_once_when_retried() {
                 .await
                 .unwrap()
                 .with_token(&tokens[terminal]);
-            tasks.push(tokio::spawn(sell(
+            tasks.push(tokio::spawn(work(
                 till,
                 terminal,
                 round,
                 crash::next(&mut rng),
                 Arc::clone(&in_flight[terminal]),
-                Arc::clone(&paid[terminal]),
+                Arc::clone(&net[terminal]),
             )));
         }
         let wait_ms = 300 + crash::next(&mut rng) % 700;
@@ -174,22 +243,16 @@ async fn sales_in_flight_when_the_box_is_killed_complete_once_when_retried() {
         let (client, boss) = boss_client(&running).await;
         let mut retried = 0;
         for terminal in 0..TERMINALS {
-            let Some(sale) = in_flight[terminal].lock().unwrap().take() else {
+            let Some(write) = in_flight[terminal].lock().unwrap().take() else {
                 continue;
             };
-            let receipts: u64 = *paid[terminal].lock().unwrap();
+            let before = OPENING_FEN + *net[terminal].lock().unwrap();
             let held = stored_value(&boss, &members[terminal]).await;
-            let payable = fen(sale
-                .payment
-                .as_ref()
-                .unwrap()
-                .stored_value
-                .as_ref()
-                .unwrap());
-            let money_moved = held + receipts + payable == OPENING_FEN;
-            let recorded = boss.order(&sale.order).await.is_ok();
+            let money_moved = held == before + write.moves();
+            let recorded = boss.order(write.order()).await.is_ok();
             if money_moved && !recorded {
                 caught_between += 1;
+                *caught_kinds.entry(write.kind()).or_insert(0) += 1;
             }
             let till = Client::connect(
                 &format!("https://{}", running.address),
@@ -198,35 +261,34 @@ async fn sales_in_flight_when_the_box_is_killed_complete_once_when_retried() {
             .await
             .unwrap()
             .with_token(&tokens[terminal]);
-            let receipt = till.checkout(&sale).await.unwrap_or_else(|error| {
+            let moved = write.send(&till).await.unwrap_or_else(|error| {
                 panic!(
-                    "round {round}: the retry of {} failed (money moved: {money_moved}, \
-                     recorded: {recorded}, seed {seed}): {error}",
-                    sale.order
+                    "round {round}: the retry of {write:?} failed (money moved: {money_moved}, \
+                     recorded: {recorded}, seed {seed}): {error}"
                 )
             });
-            assert_eq!(fen(&receipt.moved.total.amount), payable);
-            *paid[terminal].lock().unwrap() += payable;
+            assert_eq!(moved, write.moves(), "{}", write.order());
+            *net[terminal].lock().unwrap() += moved;
             retried += 1;
         }
         for terminal in 0..TERMINALS {
-            let receipts: u64 = *paid[terminal].lock().unwrap();
+            let receipts = *net[terminal].lock().unwrap();
             assert_eq!(
-                stored_value(&boss, &members[terminal]).await + receipts,
-                OPENING_FEN,
-                "round {round}: terminal {terminal}'s member paid other than the receipts say \
+                stored_value(&boss, &members[terminal]).await,
+                OPENING_FEN + receipts,
+                "round {round}: terminal {terminal}'s member holds other than the receipts say \
                  (seed {seed})"
             );
         }
         eprintln!(
-            "round {round}: killed {wait_ms} ms in, {retried} sales retried, \
-             {caught_between} caught between ledger and record so far"
+            "round {round}: killed {wait_ms} ms in, {retried} writes retried, \
+             {caught_between} caught between ledger and record so far {caught_kinds:?}"
         );
         drop((client, boss));
     }
     assert!(
         caught_between > 0,
-        "no kill caught a sale between its ledger batch and its record (seed {seed}): the test \
+        "no kill caught a write between its ledger batch and its record (seed {seed}): the test \
          proved nothing"
     );
     running.terminate().unwrap();
