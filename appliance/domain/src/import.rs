@@ -187,7 +187,7 @@ impl Members {
             }
         }
         let mut report = ImportReport {
-            import_id: import.iter().map(|b| format!("{b:02x}")).collect(),
+            import_id: crate::hex(&import),
             rows: rows.len() + errors.len(),
             errors,
             applied: false,

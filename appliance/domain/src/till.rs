@@ -798,17 +798,7 @@ fn sha16(bytes: &[u8]) -> [u8; 16] {
 
 fn fingerprint<T: Serialize>(what: &T) -> Result<String, DomainError> {
     let bytes = serde_json::to_vec(what).map_err(|e| DomainError::Corrupt(e.to_string()))?;
-    Ok(hex(&Sha256::digest(&bytes)))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        text.push(char::from(DIGITS[usize::from(byte & 0xF)]));
-    }
-    text
+    Ok(crate::hex(&Sha256::digest(&bytes)))
 }
 
 /// `total × part / whole`, rounded down; all of `total` once `part` reaches `whole`. Refunds use
@@ -1161,6 +1151,31 @@ impl Legs {
             transfer_code::REFERRAL_POINTS,
         );
         (given, repaid)
+    }
+
+    /// A refund taking back points an order gave `who` (part `earned` of it): `taken` from the
+    /// points they hold, and `owed` — what they no longer hold — as their debt, under part
+    /// `owed_part`, reversing the same earning.
+    fn take_back_points(
+        &mut self,
+        (earned, owed_part): (u16, u16),
+        who: MemberId,
+        store: StoreId,
+        taken: u64,
+        owed: u64,
+    ) {
+        let issued = StoreAccount::PointsIssued.id(store);
+        let points = MemberAccount::Points.id(who);
+        self.leg(earned, points, issued, taken, transfer_code::REVERSAL);
+        let debt = accounts::points_owed_id(who);
+        self.leg_reversing(
+            owed_part,
+            earned,
+            debt,
+            issued,
+            owed,
+            transfer_code::REVERSAL,
+        );
     }
 
     /// Commission `amount` for `seller`, from the store's expense; reversed by a refund.
@@ -2254,21 +2269,12 @@ impl Till {
             points_offset,
             transfer_code::REVERSAL,
         );
-        legs.leg(
-            part::POINTS_EARNED,
-            MemberAccount::Points.id(m),
-            StoreAccount::PointsIssued.id(s),
+        legs.take_back_points(
+            (part::POINTS_EARNED, part::POINTS_OWED),
+            m,
+            s,
             points_taken,
-            transfer_code::REVERSAL,
-        );
-        // Points the member no longer holds become their debt, reversing the same earning.
-        legs.leg_reversing(
-            part::POINTS_OWED,
-            part::POINTS_EARNED,
-            accounts::points_owed_id(m),
-            StoreAccount::PointsIssued.id(s),
             owed,
-            transfer_code::REVERSAL,
         );
         legs.leg(
             part::GROWTH_EARNED,
@@ -2278,21 +2284,8 @@ impl Till {
             transfer_code::REVERSAL,
         );
         if let Some(r) = original.referrer {
-            legs.leg(
-                part::REFERRER_POINTS,
-                MemberAccount::Points.id(r),
-                StoreAccount::PointsIssued.id(s),
-                referrer_taken,
-                transfer_code::REVERSAL,
-            );
-            legs.leg_reversing(
-                part::REFERRER_OWED,
-                part::REFERRER_POINTS,
-                accounts::points_owed_id(r),
-                StoreAccount::PointsIssued.id(s),
-                referrer_owed,
-                transfer_code::REVERSAL,
-            );
+            let parts = (part::REFERRER_POINTS, part::REFERRER_OWED);
+            legs.take_back_points(parts, r, s, referrer_taken, referrer_owed);
         }
         let commission_back = match original.seller {
             Some(seller) => {
@@ -3352,12 +3345,6 @@ mod tests {
 
     fn bonus(amount_fen: i64, months: Option<u32>) -> Effect {
         Effect::BonusStoredValue { amount_fen, months }
-    }
-
-    #[test]
-    fn hex_is_two_lowercase_digits_a_byte() {
-        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
-        assert_eq!(hex(&[]), "");
     }
 
     #[test]

@@ -26,8 +26,19 @@ const NOW: UnixMillis = UnixMillis(1_795_000_000_000);
 
 /// A small scheme in plain Rust: a point per yuan due and a fifth of that to the referrer, 10%
 /// off odd lines, points pay 10 fen per 10 up to half the order, 20% on top of a top-up of ¥100
-/// or more.
-struct Rules;
+/// or more, and with `top_up_points` a point per ¥10 topped up.
+struct Rules {
+    top_up_points: bool,
+}
+
+/// The rules the sequences run under.
+const RULES: Rules = Rules {
+    top_up_points: false,
+};
+/// The same, with points for top-ups: a top-up can then repay a points debt.
+const POINTS_FOR_TOP_UPS: Rules = Rules {
+    top_up_points: true,
+};
 
 impl Scheme for Rules {
     fn quote_checkout(
@@ -82,14 +93,21 @@ impl Scheme for Rules {
     }
 
     fn top_up(&self, _: &SchemeContext<'_>, paid: u64) -> Result<Vec<Effect>, SchemeFailure> {
-        Ok(if paid >= 10_000 {
-            vec![Effect::BonusStoredValue {
+        let mut effects = Vec::new();
+        if paid >= 10_000 {
+            effects.push(Effect::BonusStoredValue {
                 amount_fen: i64::try_from(paid / 5).unwrap(),
                 months: None,
-            }]
-        } else {
-            Vec::new()
-        })
+            });
+        }
+        if self.top_up_points {
+            effects.push(Effect::EarnPoints {
+                to: Party::Member,
+                points: i64::try_from(paid / 1_000).unwrap(),
+                reason: "充值积分".into(),
+            });
+        }
+        Ok(effects)
     }
 
     fn refund(
@@ -102,7 +120,11 @@ impl Scheme for Rules {
     }
 
     fn rules_version(&self) -> String {
-        "rules-1".into()
+        if self.top_up_points {
+            "points-for-top-ups".into()
+        } else {
+            "rules-1".into()
+        }
     }
 }
 
@@ -181,12 +203,12 @@ enum Request {
 
 async fn run(till: &Till, actor: &TillActor, request: &Request) -> Result<Order, TillError> {
     match request {
-        Request::TopUp(r) => till.top_up(actor, &Rules, r, NOW).await.unwrap(),
+        Request::TopUp(r) => till.top_up(actor, &RULES, r, NOW).await.unwrap(),
         Request::Checkout(r, p, token) => till
-            .checkout(actor, &Rules, r, p, token, NOW)
+            .checkout(actor, &RULES, r, p, token, NOW)
             .await
             .unwrap(),
-        Request::Refund(r) => till.refund(actor, &Rules, r, NOW).await.unwrap(),
+        Request::Refund(r) => till.refund(actor, &RULES, r, NOW).await.unwrap(),
         Request::Convert(r) => till.convert_points(actor, r, NOW).await.unwrap(),
         Request::Redeem(r) => till.redeem_gift(actor, r, NOW).await.unwrap(),
     }
@@ -397,7 +419,7 @@ async fn scenario(
                         })
                         .collect(),
                 };
-                let quote = till.quote(&actor, &Rules, &request, NOW).unwrap().unwrap();
+                let quote = till.quote(&actor, &RULES, &request, NOW).unwrap().unwrap();
                 let offset = if points { quote.offset } else { None };
                 let (points, value) = offset.map_or((0, 0), |o| (o.max_points, o.max_value_fen));
                 let due = quote.payable_fen - value;
@@ -858,7 +880,7 @@ impl Scheme for Counted {
     ) -> Result<Vec<Effect>, SchemeFailure> {
         self.quotes
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Rules.quote_checkout(context, lines)
+        RULES.quote_checkout(context, lines)
     }
     fn commit_checkout(
         &self,
@@ -867,10 +889,10 @@ impl Scheme for Counted {
         paid: Paid,
         accepted: &[Effect],
     ) -> Result<Vec<Effect>, SchemeFailure> {
-        Rules.commit_checkout(context, lines, paid, accepted)
+        RULES.commit_checkout(context, lines, paid, accepted)
     }
     fn top_up(&self, context: &SchemeContext<'_>, paid: u64) -> Result<Vec<Effect>, SchemeFailure> {
-        Rules.top_up(context, paid)
+        RULES.top_up(context, paid)
     }
     fn refund(
         &self,
@@ -878,7 +900,7 @@ impl Scheme for Counted {
         original: &str,
         lines: &[TillLine],
     ) -> Result<Vec<Effect>, SchemeFailure> {
-        Rules.refund(context, original, lines)
+        RULES.refund(context, original, lines)
     }
     fn rules_version(&self) -> String {
         self.version.lock().unwrap().clone()
@@ -1039,48 +1061,6 @@ async fn open_shop(dir: &std::path::Path) -> Opened {
     }
 }
 
-/// [`Rules`], and a point per ¥10 topped up.
-struct PointsForTopUps;
-
-impl Scheme for PointsForTopUps {
-    fn quote_checkout(
-        &self,
-        context: &SchemeContext<'_>,
-        lines: &[TillLine],
-    ) -> Result<Vec<Effect>, SchemeFailure> {
-        Rules.quote_checkout(context, lines)
-    }
-    fn commit_checkout(
-        &self,
-        context: &SchemeContext<'_>,
-        lines: &[TillLine],
-        paid: Paid,
-        accepted: &[Effect],
-    ) -> Result<Vec<Effect>, SchemeFailure> {
-        Rules.commit_checkout(context, lines, paid, accepted)
-    }
-    fn top_up(&self, context: &SchemeContext<'_>, paid: u64) -> Result<Vec<Effect>, SchemeFailure> {
-        let mut effects = Rules.top_up(context, paid)?;
-        effects.push(Effect::EarnPoints {
-            to: Party::Member,
-            points: i64::try_from(paid / 1_000).unwrap(),
-            reason: "充值积分".into(),
-        });
-        Ok(effects)
-    }
-    fn refund(
-        &self,
-        context: &SchemeContext<'_>,
-        original: &str,
-        lines: &[TillLine],
-    ) -> Result<Vec<Effect>, SchemeFailure> {
-        Rules.refund(context, original, lines)
-    }
-    fn rules_version(&self) -> String {
-        "points-for-top-ups".into()
-    }
-}
-
 /// The box stops after a sale's ledger batch is durable and before its order record is: what
 /// that leaves is the ledger with the sale and the directory as it was before it, which this
 /// test makes by putting back a copy of `directory.redb` taken before the sale. The till then
@@ -1133,7 +1113,7 @@ fn a_retry_completes_a_sale_whose_record_was_lost_after_its_ledger_batch() {
             approved_by: None,
         };
         shop.till
-            .top_up(&actor, &PointsForTopUps, &top_up, NOW)
+            .top_up(&actor, &POINTS_FOR_TOP_UPS, &top_up, NOW)
             .await
             .unwrap()
             .unwrap();
@@ -1153,7 +1133,7 @@ fn a_retry_completes_a_sale_whose_record_was_lost_after_its_ledger_batch() {
         };
         let quote = shop
             .till
-            .quote(&actor, &PointsForTopUps, &sale("S-1", 10_000), NOW)
+            .quote(&actor, &POINTS_FOR_TOP_UPS, &sale("S-1", 10_000), NOW)
             .unwrap()
             .unwrap();
         let pay_all = |fen| Payment {
@@ -1165,7 +1145,7 @@ fn a_retry_completes_a_sale_whose_record_was_lost_after_its_ledger_batch() {
         shop.till
             .checkout(
                 &actor,
-                &PointsForTopUps,
+                &POINTS_FOR_TOP_UPS,
                 &sale("S-1", 10_000),
                 &pay_all(quote.payable_fen),
                 &quote.token,
@@ -1179,7 +1159,7 @@ fn a_retry_completes_a_sale_whose_record_was_lost_after_its_ledger_batch() {
         let request = sale("S-2", 4_000);
         let quote = shop
             .till
-            .quote(&actor, &PointsForTopUps, &request, NOW)
+            .quote(&actor, &POINTS_FOR_TOP_UPS, &request, NOW)
             .unwrap()
             .unwrap();
         let offer = quote.offset.unwrap();
@@ -1197,7 +1177,7 @@ fn a_retry_completes_a_sale_whose_record_was_lost_after_its_ledger_batch() {
             .till
             .checkout(
                 &actor,
-                &PointsForTopUps,
+                &POINTS_FOR_TOP_UPS,
                 &request,
                 &payment,
                 &quote.token,
@@ -1222,7 +1202,7 @@ fn a_retry_completes_a_sale_whose_record_was_lost_after_its_ledger_batch() {
             .till
             .checkout(
                 &actor,
-                &PointsForTopUps,
+                &POINTS_FOR_TOP_UPS,
                 &request,
                 &payment,
                 &quote.token,
@@ -1241,7 +1221,7 @@ fn a_retry_completes_a_sale_whose_record_was_lost_after_its_ledger_batch() {
             .till
             .checkout(
                 &actor,
-                &PointsForTopUps,
+                &POINTS_FOR_TOP_UPS,
                 &request,
                 &payment,
                 &quote.token,
@@ -1270,8 +1250,8 @@ fn a_retry_completes_a_sale_whose_record_was_lost_after_its_ledger_batch() {
             request: &Result<TopUpRequest, RefundRequest>,
         ) -> Order {
             match request {
-                Ok(top_up) => till.top_up(actor, &PointsForTopUps, top_up, NOW).await,
-                Err(refund) => till.refund(actor, &PointsForTopUps, refund, NOW).await,
+                Ok(top_up) => till.top_up(actor, &POINTS_FOR_TOP_UPS, top_up, NOW).await,
+                Err(refund) => till.refund(actor, &POINTS_FOR_TOP_UPS, refund, NOW).await,
             }
             .unwrap()
             .unwrap()
@@ -1352,7 +1332,7 @@ fn a_retried_card_opening_goes_on_with_the_member_its_first_attempt_made() {
                 .open_card(
                     actor,
                     tongka_domain::Signer::Staff(boss),
-                    &PointsForTopUps,
+                    &POINTS_FOR_TOP_UPS,
                     new,
                     Some(opening),
                     NOW,
@@ -1412,7 +1392,7 @@ fn a_retried_card_opening_goes_on_with_the_member_its_first_attempt_made() {
             .open_card(
                 &actor,
                 tongka_domain::Signer::Staff(&boss),
-                &PointsForTopUps,
+                &POINTS_FOR_TOP_UPS,
                 &other,
                 Some(&opening),
                 NOW,
