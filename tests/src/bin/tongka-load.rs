@@ -10,9 +10,16 @@
 //! value for 30% of checkouts, in cash for the rest. Only committed checkouts are counted, and
 //! only after the warm-up. At the end the box is stopped and `tongka ledger verify` must be clean.
 //!
+//! Over the counted window it also reads `/proc` for the CPU the box and the generator used
+//! (the target is for the two together on one machine), and the machine's idle and I/O-wait.
+//!
 //! `tongka-load [--members N] [--terminals N] [--seconds N] [--warmup N]`
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+// The generator's own CPU counts against the target: it allocates as lean as the box does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,6 +52,10 @@ fn options() -> Result<Options> {
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
+        if flag == "--help" || flag == "-h" {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
         let value = args
             .next()
             .with_context(|| format!("{flag} needs a value"))?;
@@ -53,13 +64,93 @@ fn options() -> Result<Options> {
             "--terminals" => options.terminals = value.parse()?,
             "--seconds" => options.seconds = value.parse()?,
             "--warmup" => options.warmup = value.parse()?,
-            other => bail!("unknown flag {other}"),
+            other => bail!("unknown flag {other}\n{USAGE}"),
         }
     }
     if options.members == 0 || options.terminals == 0 || options.seconds == 0 {
         bail!("--members, --terminals and --seconds must be at least 1");
     }
     Ok(options)
+}
+
+const USAGE: &str =
+    "tongka-load [--members N (100000)] [--terminals N (16)] [--seconds N (30)] [--warmup N (5)]";
+
+/// Clock ticks of CPU (user and system) a process has used, from `/proc/PID/stat`.
+fn cpu_ticks(pid: &str) -> Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name (field 2) may hold spaces; the fields after its `)` are fixed.
+    let after = stat.rsplit_once(')').context("no ) in stat")?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let utime: u64 = fields.get(11).context("no utime")?.parse()?;
+    let stime: u64 = fields.get(12).context("no stime")?.parse()?;
+    Ok(utime + stime)
+}
+
+/// The machine's CPU time so far, from `/proc/stat`: (all, idle, iowait) in clock ticks.
+fn machine_ticks() -> Result<(u64, u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let line = stat.lines().next().context("empty /proc/stat")?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    let (idle, iowait) = (ticks.get(3).copied(), ticks.get(4).copied());
+    Ok((
+        ticks.iter().sum(),
+        idle.context("no idle")?,
+        iowait.context("no iowait")?,
+    ))
+}
+
+/// CPU used by the box and the generator, and the whole machine, between two readings.
+struct CpuReading {
+    box_ticks: u64,
+    load_ticks: u64,
+    machine: (u64, u64, u64),
+}
+
+impl CpuReading {
+    fn now(box_pid: &str) -> Result<CpuReading> {
+        Ok(CpuReading {
+            box_ticks: cpu_ticks(box_pid)?,
+            load_ticks: cpu_ticks("self")?,
+            machine: machine_ticks()?,
+        })
+    }
+}
+
+/// Linux reports process and machine CPU in USER_HZ ticks, 100 a second on every platform
+/// the box ships on.
+const TICKS_PER_SECOND: u64 = 100;
+
+fn print_cpu(before: &CpuReading, after: &CpuReading, elapsed_ms: u128, committed: usize) {
+    let box_ticks = after.box_ticks.saturating_sub(before.box_ticks);
+    let load_ticks = after.load_ticks.saturating_sub(before.load_ticks);
+    let all = after.machine.0.saturating_sub(before.machine.0).max(1);
+    let idle = after.machine.1.saturating_sub(before.machine.1);
+    let iowait = after.machine.2.saturating_sub(before.machine.2);
+    // Cores used: ticks over the window's ticks; per checkout: microseconds of CPU.
+    let window_ticks = u128::from(TICKS_PER_SECOND) * elapsed_ms;
+    let cores = |ticks: u64| {
+        let hundredths = u128::from(ticks) * 1000 * 100 / window_ticks.max(1);
+        format!("{}.{:02}", hundredths / 100, hundredths % 100)
+    };
+    let per_checkout = |ticks: u64| {
+        let micros = u128::from(ticks) * 1_000_000 / u128::from(TICKS_PER_SECOND);
+        micros / u128::try_from(committed.max(1)).unwrap_or(1)
+    };
+    println!(
+        "CPU: box {} cores ({} µs per checkout), load generator {} cores ({} µs); machine idle {}%, I/O wait {}%",
+        cores(box_ticks),
+        per_checkout(box_ticks),
+        cores(load_ticks),
+        per_checkout(load_ticks),
+        idle * 100 / all,
+        iowait * 100 / all
+    );
 }
 
 const PASSWORD: &str = "load test password";
@@ -327,10 +418,13 @@ async fn main() -> Result<()> {
         })
         .collect();
     tokio::time::sleep(Duration::from_secs(options.warmup)).await;
+    let box_pid = running.child.id().to_string();
     counting.store(true, Ordering::Relaxed);
     let counted = Instant::now();
+    let cpu_before = CpuReading::now(&box_pid)?;
     tokio::time::sleep(Duration::from_secs(options.seconds)).await;
     counting.store(false, Ordering::Relaxed);
+    let cpu_after = CpuReading::now(&box_pid)?;
     let elapsed = counted.elapsed();
     stop.store(true, Ordering::Relaxed);
     let mut all = Seen::default();
@@ -371,6 +465,7 @@ async fn main() -> Result<()> {
             percentile(sorted, 999)
         );
     }
+    print_cpu(&cpu_before, &cpu_after, elapsed_ms, committed);
     if !all.refused.is_empty() {
         println!("refused: {:?}", all.refused);
     }
