@@ -21,6 +21,7 @@ mod apply;
 mod clock;
 mod codec;
 mod error;
+mod paced;
 mod store;
 mod types;
 mod verify;
@@ -128,7 +129,8 @@ impl Ledger {
     /// Opens the ledger file at `path`, creating it if missing, replays its write-ahead log
     /// (`path` with the extension `wal`), and starts its writer.
     pub fn open(path: &Path, options: LedgerOptions) -> Result<Ledger, LedgerError> {
-        let db = Arc::new(redb::Database::create(path)?);
+        let db =
+            Arc::new(redb::Database::builder().create_with_backend(paced::PacedFile::open(path)?)?);
         let position = store::init(&db)?;
         let records = wal::recover(&wal_path(path))?;
         let position = replay(&db, position, records)?;
