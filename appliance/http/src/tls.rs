@@ -70,6 +70,9 @@ impl TlsListener {
                         continue;
                     }
                 };
+                // An answer goes out as soon as it is written: a POS waits on every one, and
+                // Nagle's wait for the previous segment's ACK only adds latency here.
+                let _ = tcp.set_nodelay(true);
                 let (acceptor, ready_tx) = (acceptor.clone(), ready_tx.clone());
                 tokio::spawn(async move {
                     let handshake = tokio::time::timeout(limits.timeout, acceptor.accept(tcp));
