@@ -132,10 +132,10 @@ fn print_cpu(before: &CpuReading, after: &CpuReading, elapsed_ms: u128, committe
     let all = after.machine.0.saturating_sub(before.machine.0).max(1);
     let idle = after.machine.1.saturating_sub(before.machine.1);
     let iowait = after.machine.2.saturating_sub(before.machine.2);
-    // Cores used: ticks over the window's ticks; per checkout: microseconds of CPU.
-    let window_ticks = u128::from(TICKS_PER_SECOND) * elapsed_ms;
+    // Cores used: ticks used over the ticks the window lasted; per checkout: µs of CPU.
+    let window_milliticks = u128::from(TICKS_PER_SECOND) * elapsed_ms;
     let cores = |ticks: u64| {
-        let hundredths = u128::from(ticks) * 1000 * 100 / window_ticks.max(1);
+        let hundredths = u128::from(ticks) * 1000 * 100 / window_milliticks.max(1);
         format!("{}.{:02}", hundredths / 100, hundredths % 100)
     };
     let per_checkout = |ticks: u64| {
