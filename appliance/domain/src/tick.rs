@@ -199,18 +199,21 @@ impl Till {
     }
 }
 
-/// What one daily run did: the tick, the points expiry, the tier review, the bonus parts.
+/// What one daily run did: the tick, the points expiry, the tier review, the bonus parts,
+/// and how many completed card openings' notes were let go.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DailyRun {
     pub tick: DailyTick,
     pub expiry: crate::PointsExpiry,
     pub review: crate::TierReview,
     pub payout: crate::BonusPayout,
+    pub card_openings_pruned: u64,
 }
 
 impl Till {
     /// Today's daily jobs, in order: the scheme's tick (which may give points or set tiers),
-    /// the year's points expiry, the tier review, the monthly bonus parts due.
+    /// the year's points expiry, the tier review, the monthly bonus parts due; then the
+    /// housekeeping of card openings completed (see [`Till::prune_card_openings`]).
     pub async fn daily_run(
         &self,
         merchant: MerchantId,
@@ -222,6 +225,7 @@ impl Till {
             expiry: self.expire_points(merchant, now).await?,
             review: self.review_tiers(merchant, now).await?,
             payout: self.pay_bonus_parts(merchant, now).await?,
+            card_openings_pruned: self.prune_card_openings(merchant).await?,
         })
     }
 }

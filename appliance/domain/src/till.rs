@@ -2876,6 +2876,36 @@ impl Till {
         Ok(Ok(self.members.member_record(MemberId(member))?))
     }
 
+    /// Lets go of the notes of `merchant`'s card openings whose receipt is kept: from then on
+    /// the receipt answers a retry (and refuses the id for another opening), so the note, kept
+    /// for a stop between the member and the receipt, has done its work. Run with the daily
+    /// jobs; returns how many went.
+    pub async fn prune_card_openings(&self, merchant: MerchantId) -> Result<u64, DomainError> {
+        let m = merchant.0;
+        self.members
+            .directory()
+            .write_grouped(move |txn| {
+                let orders = txn.open_table(ORDERS)?;
+                let mut openings = txn.open_table(CARD_OPENINGS)?;
+                let mut done = Vec::new();
+                for entry in openings.range((m, "")..)? {
+                    let (key, _) = entry?;
+                    let (of, order) = key.value();
+                    if of != m {
+                        break;
+                    }
+                    if orders.get((m, order))?.is_some() {
+                        done.push(order.to_owned());
+                    }
+                }
+                for order in &done {
+                    openings.remove((m, order.as_str()))?;
+                }
+                Ok(u64::try_from(done.len()).unwrap_or(u64::MAX))
+            })
+            .await
+    }
+
     /// [`Till::own_transfers`] for an order whose batch always holds part `always`: a single
     /// read when the ledger has none of it.
     fn own_transfers_with(&self, key: u128, always: u16) -> Result<Vec<Transfer>, DomainError> {

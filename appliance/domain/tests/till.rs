@@ -1403,7 +1403,47 @@ fn a_retried_card_opening_goes_on_with_the_member_its_first_attempt_made() {
             matches!(refused, Err(TillError::OrderIdReused)),
             "{refused:?}"
         );
+
+        // The daily jobs let go of the note once the receipt is kept; the receipt then answers
+        // the retry and refuses the id for another opening on its own.
+        let card_openings: redb::TableDefinition<(u128, &str), (u128, &str)> =
+            redb::TableDefinition::new("card_openings");
+        let notes = |dir: &std::path::Path| {
+            let db = redb::Database::open(dir.join("directory.redb")).unwrap();
+            let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
+            let table = txn.open_table(card_openings).unwrap();
+            redb::ReadableTableMetadata::len(&table).unwrap()
+        };
         drop(shop);
+        assert_eq!(notes(dir.path()), 1, "kept until the daily jobs");
+        let shop = open_shop(dir.path()).await;
+        let run = shop
+            .till
+            .daily_run(boss.merchant, &POINTS_FOR_TOP_UPS, NOW)
+            .await
+            .unwrap();
+        assert_eq!(run.card_openings_pruned, 1);
+        let (third, replayed) = open(&shop.till, &actor, &boss, &new, &opening).await;
+        assert_eq!(third.member.id, view.member.id);
+        assert_eq!(replayed.transfers, receipt.transfers);
+        let refused = shop
+            .till
+            .open_card(
+                &actor,
+                tongka_domain::Signer::Staff(&boss),
+                &POINTS_FOR_TOP_UPS,
+                &other,
+                Some(&opening),
+                NOW,
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(refused, Err(TillError::OrderIdReused)),
+            "{refused:?}"
+        );
+        drop(shop);
+        assert_eq!(notes(dir.path()), 0, "let go");
         let report = tongka_ledger::verify(&dir.path().join("ledger.redb")).unwrap();
         assert!(report.violations.is_empty(), "{:?}", report.violations);
     });

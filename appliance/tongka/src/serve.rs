@@ -339,6 +339,11 @@ async fn daily_run(
                 warn!(%error, "paying monthly bonus parts failed; they are paid tomorrow")
             }
         }
+        match till.prune_card_openings(merchant).await {
+            Ok(0) => {}
+            Ok(pruned) => info!(pruned, "card openings with their receipts: notes let go"),
+            Err(error) => warn!(%error, "pruning card openings failed; it runs again tomorrow"),
+        }
         tokio::time::sleep(until_next_review(tongka_domain::UnixMillis::now())).await;
     }
 }
