@@ -14,7 +14,8 @@
 //! on the box's day 200 has them that day, once, kept as the order `tick-YYYYMMDD-{member}`.
 //!
 //! 积分清零 (次年年底清零, `points_expiry_years` = 2): the birthday points are still there on
-//! day 400, and told as expiring at the end of the year after they were earned; started again
+//! day 400, and told as expiring at the end of the year after they were earned (checked again on
+//! 1 December of that year, where they are always due, whatever day the test runs); started again
 //! in mid-January two years after they were earned, the box has expired them. `tongka ledger
 //! verify` stays clean.
 
@@ -312,6 +313,47 @@ async fn a_tier_not_kept_up_for_a_year_moves_down_when_the_box_reviews() {
             .unwrap()
             .points_expiring
             .is_none()
+    );
+    drop(boss);
+    running.terminate().unwrap();
+
+    // 1 December of the year after the birthday, whatever day the test runs: the 88 points are
+    // due at that year's end, and both views say so (day 400 above may fall in either year).
+    // Not on her birthday, which would bring the next year's gift and keep points past expiry.
+    let notice_day = tongka_domain::Date {
+        year: birthday_on.year + 1,
+        month: 12,
+        day: if (birthday_on.month, birthday_on.day) == (12, 1) {
+            2
+        } else {
+            1
+        },
+    };
+    let days = (notice_day.start(480).0 - today.start(480).0) / 86_400_000;
+    let running = start(
+        &data,
+        &dir.path().join("notice.log"),
+        u32::try_from(days).unwrap(),
+    );
+    let (_, boss) = boss_client(&running).await;
+    let last_day = Some(format!("{}-12-31", notice_day.year));
+    let notice = boss.points_expiring(&born).await.unwrap();
+    assert_eq!(
+        (notice.points.as_str(), notice.last_day),
+        ("88", last_day.clone())
+    );
+    let at_till = boss
+        .find_member(&FindMemberQuery {
+            card: None,
+            phone: Some("13900139088".into()),
+        })
+        .await
+        .unwrap()
+        .points_expiring
+        .unwrap();
+    assert_eq!(
+        (at_till.points.as_str(), at_till.last_day),
+        ("88", last_day)
     );
     drop(boss);
     running.terminate().unwrap();
