@@ -447,56 +447,82 @@ pub enum OrderKind {
 }
 
 /// What a refund has returned of a checkout so far, or what one refund returned.
+///
+/// Kept with every order: what is zero or empty is left out of the record (most of it, for a
+/// sale) and read back as zero, which also reads records written before a field existed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Moved {
     /// What was paid for the order (checkout), or the value refunded (refund).
+    #[serde(skip_serializing_if = "is_zero")]
     pub net_fen: u64,
+    #[serde(skip_serializing_if = "is_zero")]
     pub principal_fen: u64,
+    #[serde(skip_serializing_if = "is_zero")]
     pub bonus_fen: u64,
+    #[serde(skip_serializing_if = "is_zero")]
     pub points_offset: u64,
+    #[serde(skip_serializing_if = "is_zero")]
     pub offset_value_fen: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tenders: Vec<Tender>,
+    #[serde(skip_serializing_if = "is_zero")]
     pub points_earned: u64,
+    #[serde(skip_serializing_if = "is_zero")]
     pub growth_earned: u64,
+    #[serde(skip_serializing_if = "is_zero")]
     pub referrer_points: u64,
     /// The card fee (工本费) taken when a card was opened.
-    #[serde(default)]
+    #[serde(skip_serializing_if = "is_zero")]
     pub card_fee_fen: u64,
     /// A refund: points it had to take back that the member had already spent, settled by
     /// keeping `clawback_fen` of the money going back (policy `deduct`).
-    #[serde(default)]
+    #[serde(skip_serializing_if = "is_zero")]
     pub clawback_points: u64,
-    #[serde(default)]
+    #[serde(skip_serializing_if = "is_zero")]
     pub clawback_fen: u64,
     /// Staff commission credited (or, for a refund, taken back).
-    #[serde(default)]
+    #[serde(skip_serializing_if = "is_zero")]
     pub commission_fen: u64,
     /// A refund: points taken back beyond what the member held, now their debt (policy
     /// `negative`).
-    #[serde(default)]
+    #[serde(skip_serializing_if = "is_zero")]
     pub points_owed: u64,
     /// A daily tick: points and growth taken away (expiry), never more than the member held.
-    #[serde(default)]
+    #[serde(skip_serializing_if = "is_zero")]
     pub points_removed: u64,
-    #[serde(default)]
+    #[serde(skip_serializing_if = "is_zero")]
     pub growth_removed: u64,
     /// Of `points_earned`, what went to repay the member's points debt.
-    #[serde(default)]
+    #[serde(skip_serializing_if = "is_zero")]
     pub points_repaid: u64,
     /// Of `referrer_points`, what went to repay the referrer's own points debt.
-    #[serde(default)]
+    #[serde(skip_serializing_if = "is_zero")]
     pub referrer_points_repaid: u64,
     /// A refund: referral points the referrer no longer held, now their debt (policy
     /// `negative`).
-    #[serde(default)]
+    #[serde(skip_serializing_if = "is_zero")]
     pub referrer_points_owed: u64,
     /// A refund: referral points the referrer no longer held, let go (the other policies: the
     /// member's refund is not made to pay for what the referrer spent).
-    #[serde(default)]
+    #[serde(skip_serializing_if = "is_zero")]
     pub referrer_points_written_off: u64,
 }
 
-/// A committed till operation: what the receipt prints, what a refund reverses.
+fn is_zero(amount: &u64) -> bool {
+    *amount == 0
+}
+
+impl Moved {
+    /// Nothing moved: a checkout's `refunded` before any refund.
+    fn is_nothing(&self) -> bool {
+        *self == Moved::default()
+    }
+}
+
+/// A committed till operation: what the receipt prints, what a refund reverses. Stored as
+/// JSON with what is absent or empty left out (a sale's record is about a third smaller, and
+/// the directory writes one per sale).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
     pub id: String,
@@ -504,26 +530,35 @@ pub struct Order {
     pub kind: OrderKind,
     pub member: MemberId,
     pub store: StoreId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub staff: Option<StaffId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terminal: Option<TerminalId>,
     pub at: UnixMillis,
     /// SHA-256 of the request: a retry must match it.
     pub fingerprint: String,
     pub till_lines: Vec<TillLine>,
     pub lines: Vec<PricedLine>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub discounts: Vec<Discount>,
     /// What the order moved: a checkout's payments and earnings, a top-up's (paid in as
     /// principal, given as bonus), a refund's returns and take-backs.
     pub moved: Moved,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub referrer: Option<MemberId>,
     /// The member's tier after the order, if it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tier_change: Option<TierId>,
     /// For a refund: the checkout it refunds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original: Option<String>,
     /// For a checkout: its refunds, and what they returned in all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refunds: Vec<String>,
+    #[serde(default, skip_serializing_if = "Moved::is_nothing")]
     pub refunded: Moved,
     /// Refunded quantity per line (thousandths) and refunded net per line.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub refunded_lines: BTreeMap<u32, (u32, u64)>,
     pub effects: Vec<Effect>,
     /// The ledger transfers it made, as 32 hex digits.
@@ -531,17 +566,17 @@ pub struct Order {
     /// The member's balances once the order was committed.
     pub balances_after: Balances,
     /// The manager who authorised it (a large top-up).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_by: Option<StaffId>,
     /// A gift redemption's gift, quantity and points.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gift: Option<Reservation>,
     /// The staff member credited with the order's commission (`moved.commission_fen`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seller: Option<StaffId>,
     /// A top-up whose bonus is paid monthly: the plan and how far it has got (`moved.bonus_fen`
     /// is the first part, paid with the top-up).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bonus_plan: Option<BonusPlan>,
 }
 
@@ -3372,6 +3407,36 @@ fn price(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A sale's record as the box stored it before empty fields were left out (from a load run:
+    /// five lines, paid from stored value, points and growth earned).
+    const FULL_RECORD: &str = r##"{"id":"L0-1","merchant":253019909022160101399663700161906729232,"kind":"checkout","member":987677467652268732487289,"store":277274852944519917443748299011868298130,"staff":null,"terminal":112624443929352343998951053495189282007,"at":1796494147579,"fingerprint":"f9d126bda326325dd97fc97f894456e05cd245eb03e92b32012516f03e7e6a53","till_lines":[{"line":1,"sku":"SKU-0413","category":"frozen","quantity_milli":2000,"unit_price_fen":881,"promotional":false,"no_points":false,"no_discount":false},{"line":2,"sku":"SKU-0383","category":"tobacco","quantity_milli":1000,"unit_price_fen":2671,"promotional":false,"no_points":false,"no_discount":false},{"line":3,"sku":"SKU-0437","category":"frozen","quantity_milli":3000,"unit_price_fen":1769,"promotional":false,"no_points":false,"no_discount":false},{"line":4,"sku":"SKU-0399","category":"tobacco","quantity_milli":1000,"unit_price_fen":363,"promotional":false,"no_points":false,"no_discount":false},{"line":5,"sku":"SKU-0059","category":"snacks","quantity_milli":3000,"unit_price_fen":2283,"promotional":false,"no_points":false,"no_discount":false}],"lines":[{"line":1,"quantity_milli":2000,"amount_fen":1762,"discount_fen":0,"net_fen":1762},{"line":2,"quantity_milli":1000,"amount_fen":2671,"discount_fen":0,"net_fen":2671},{"line":3,"quantity_milli":3000,"amount_fen":5307,"discount_fen":0,"net_fen":5307},{"line":4,"quantity_milli":1000,"amount_fen":363,"discount_fen":0,"net_fen":363},{"line":5,"quantity_milli":3000,"amount_fen":6849,"discount_fen":0,"net_fen":6849}],"discounts":[],"moved":{"net_fen":16952,"principal_fen":16952,"bonus_fen":0,"points_offset":0,"offset_value_fen":0,"tenders":[],"points_earned":139,"growth_earned":139,"referrer_points":0,"card_fee_fen":0,"clawback_points":0,"clawback_fen":0,"commission_fen":0,"points_owed":0,"points_removed":0,"growth_removed":0,"points_repaid":0,"referrer_points_repaid":0,"referrer_points_owed":0,"referrer_points_written_off":0},"referrer":null,"tier_change":null,"original":null,"refunds":[],"refunded":{"net_fen":0,"principal_fen":0,"bonus_fen":0,"points_offset":0,"offset_value_fen":0,"tenders":[],"points_earned":0,"growth_earned":0,"referrer_points":0,"card_fee_fen":0,"clawback_points":0,"clawback_fen":0,"commission_fen":0,"points_owed":0,"points_removed":0,"growth_removed":0,"points_repaid":0,"referrer_points_repaid":0,"referrer_points_owed":0,"referrer_points_written_off":0},"refunded_lines":{},"effects":[{"kind":"earn-points","to":"member","points":139,"reason":"消费积分"},{"kind":"grant-growth","to":"member","points":139,"reason":"消费成长值"}],"transfers":["e8291be8756105664ca143d188f60001","e8291be8756105664ca143d188f60004","e8291be8756105664ca143d188f60005"],"balances_after":{"points":139,"principal_fen":83048,"bonus_fen":0,"growth":139,"points_owed":0},"approved_by":null,"gift":null,"seller":null,"bonus_plan":null}"##;
+
+    #[test]
+    fn stored_orders_leave_out_what_is_empty_and_still_read_full_records() {
+        let old: Order = crate::directory::decode("order", FULL_RECORD.as_bytes()).unwrap();
+        assert_eq!(old.moved.points_earned, 139);
+        let compact = crate::directory::encode(&old).unwrap();
+        assert!(
+            compact.len() * 10 < FULL_RECORD.len() * 7,
+            "{} bytes of {}",
+            compact.len(),
+            FULL_RECORD.len()
+        );
+        let back: Order = crate::directory::decode("order", &compact).unwrap();
+        assert_eq!(back, old);
+        let text = String::from_utf8(compact).unwrap();
+        for left_out in [
+            "\"refunded\"",
+            "\"clawback_fen\"",
+            "\"gift\"",
+            "null",
+            "\"tenders\"",
+        ] {
+            assert!(!text.contains(left_out), "{left_out} in {text}");
+        }
+        assert!(text.contains("\"points_earned\":139"), "{text}");
+    }
 
     fn bonus(amount_fen: i64, months: Option<u32>) -> Effect {
         Effect::BonusStoredValue { amount_fen, months }
