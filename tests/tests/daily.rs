@@ -82,6 +82,30 @@ async fn buy(boss: &Client, store: &str, order: &str, card: &str, price: &str) {
     boss.checkout(&sale).await.unwrap();
 }
 
+/// Head office's notice for `born` and the till's card lookup (by her phone) both say `points`
+/// are due on the last day of `year`: for the cashier to tell her and the receipt to print.
+async fn expiring_told(boss: &Client, born: &str, points: &str, year: u16) {
+    let last_day = Some(format!("{year}-12-31"));
+    let notice = boss.points_expiring(born).await.unwrap();
+    assert_eq!(
+        (notice.points.as_str(), notice.last_day),
+        (points, last_day.clone())
+    );
+    let at_till = boss
+        .find_member(&FindMemberQuery {
+            card: None,
+            phone: Some("13900139088".into()),
+        })
+        .await
+        .unwrap()
+        .points_expiring
+        .unwrap();
+    assert_eq!(
+        (at_till.points.as_str(), at_till.last_day),
+        (points, last_day)
+    );
+}
+
 async fn member(boss: &Client, store: &str, card: &str) -> String {
     boss.create_member(&CreateMember {
         home_store: Some(store.into()),
@@ -282,30 +306,12 @@ async fn a_tier_not_kept_up_for_a_year_moves_down_when_the_box_reviews() {
     // 积分到期提醒: points of the birthday's year go at the end of the next one, and the box says
     // so ahead.
     let year_400 = tongka_e2e::china_clock(400).0.year;
-    let notice = boss.points_expiring(&born).await.unwrap();
     let due = if year_400 == birthday_on.year + 1 {
         "88"
     } else {
         "0"
     };
-    assert_eq!(
-        (notice.points.as_str(), notice.last_day),
-        (due, Some(format!("{year_400}-12-31")))
-    );
-    // The till's lookup says the same, for the cashier to tell her and the receipt to print.
-    let at_till = boss
-        .find_member(&FindMemberQuery {
-            card: None,
-            phone: Some("13900139088".into()),
-        })
-        .await
-        .unwrap()
-        .points_expiring
-        .unwrap();
-    assert_eq!(
-        (at_till.points.as_str(), at_till.last_day),
-        (due, Some(format!("{year_400}-12-31")))
-    );
+    expiring_told(&boss, &born, due, year_400).await;
     // Head office's own view of the member does not carry it.
     assert!(
         boss.get_member(&born)
@@ -329,32 +335,14 @@ async fn a_tier_not_kept_up_for_a_year_moves_down_when_the_box_reviews() {
             1
         },
     };
-    let days = (notice_day.start(480).0 - today.start(480).0) / 86_400_000;
-    let running = start(
-        &data,
-        &dir.path().join("notice.log"),
-        u32::try_from(days).unwrap(),
-    );
+    // The box started on a given date (China time), its clock moved that many days on.
+    let start_on = |date: tongka_domain::Date, log: &str| {
+        let days = (date.start(480).0 - today.start(480).0) / 86_400_000;
+        start(&data, &dir.path().join(log), u32::try_from(days).unwrap())
+    };
+    let running = start_on(notice_day, "notice.log");
     let (_, boss) = boss_client(&running).await;
-    let last_day = Some(format!("{}-12-31", notice_day.year));
-    let notice = boss.points_expiring(&born).await.unwrap();
-    assert_eq!(
-        (notice.points.as_str(), notice.last_day),
-        ("88", last_day.clone())
-    );
-    let at_till = boss
-        .find_member(&FindMemberQuery {
-            card: None,
-            phone: Some("13900139088".into()),
-        })
-        .await
-        .unwrap()
-        .points_expiring
-        .unwrap();
-    assert_eq!(
-        (at_till.points.as_str(), at_till.last_day),
-        ("88", last_day)
-    );
+    expiring_told(&boss, &born, "88", notice_day.year).await;
     drop(boss);
     running.terminate().unwrap();
 
@@ -365,12 +353,7 @@ async fn a_tier_not_kept_up_for_a_year_moves_down_when_the_box_reviews() {
         month: 1,
         day: 15,
     };
-    let days = (expiry_day.start(480).0 - today.start(480).0) / 86_400_000;
-    let running = start(
-        &data,
-        &dir.path().join("expiry.log"),
-        u32::try_from(days).unwrap(),
-    );
+    let running = start_on(expiry_day, "expiry.log");
     let (_, boss) = boss_client(&running).await;
     boss.daily_run().await.unwrap();
     let again = boss.daily_run().await.unwrap().points_expiry;

@@ -1379,7 +1379,6 @@ fn a_retried_card_opening_goes_on_with_the_member_its_first_attempt_made() {
             held,
             "paid in once"
         );
-        // The same order id for another opening is refused.
         let other = NewMember {
             card: Some(tongka_domain::NewCard {
                 number: "8800-0002".into(),
@@ -1387,22 +1386,31 @@ fn a_retried_card_opening_goes_on_with_the_member_its_first_attempt_made() {
             }),
             ..NewMember::default()
         };
-        let refused = shop
-            .till
-            .open_card(
-                &actor,
-                tongka_domain::Signer::Staff(&boss),
-                &POINTS_FOR_TOP_UPS,
-                &other,
-                Some(&opening),
-                NOW,
-            )
-            .await
-            .unwrap();
-        assert!(
-            matches!(refused, Err(TillError::OrderIdReused)),
-            "{refused:?}"
-        );
+        // Another opening under the same order id is refused.
+        async fn another_is_refused(
+            till: &Till,
+            actor: &TillActor,
+            boss: &tongka_domain::Staff,
+            other: &NewMember,
+            opening: &tongka_domain::Opening,
+        ) {
+            let refused = till
+                .open_card(
+                    actor,
+                    tongka_domain::Signer::Staff(boss),
+                    &POINTS_FOR_TOP_UPS,
+                    other,
+                    Some(opening),
+                    NOW,
+                )
+                .await
+                .unwrap();
+            assert!(
+                matches!(refused, Err(TillError::OrderIdReused)),
+                "{refused:?}"
+            );
+        }
+        another_is_refused(&shop.till, &actor, &boss, &other, &opening).await;
 
         // The daily jobs let go of the note once the receipt is kept; the receipt then answers
         // the retry and refuses the id for another opening on its own.
@@ -1426,22 +1434,7 @@ fn a_retried_card_opening_goes_on_with_the_member_its_first_attempt_made() {
         let (third, replayed) = open(&shop.till, &actor, &boss, &new, &opening).await;
         assert_eq!(third.member.id, view.member.id);
         assert_eq!(replayed.transfers, receipt.transfers);
-        let refused = shop
-            .till
-            .open_card(
-                &actor,
-                tongka_domain::Signer::Staff(&boss),
-                &POINTS_FOR_TOP_UPS,
-                &other,
-                Some(&opening),
-                NOW,
-            )
-            .await
-            .unwrap();
-        assert!(
-            matches!(refused, Err(TillError::OrderIdReused)),
-            "{refused:?}"
-        );
+        another_is_refused(&shop.till, &actor, &boss, &other, &opening).await;
         drop(shop);
         assert_eq!(notes(dir.path()), 0, "let go");
         let report = tongka_ledger::verify(&dir.path().join("ledger.redb")).unwrap();
