@@ -9,14 +9,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
 use tongka_domain::{
-    BonusPayout, CheckoutRequest, Directory, Effect, MemberId, Members, NewMember, NewStaff,
-    NewStore, NewTier, Order, Paid, Payment, Role, Scheme, SchemeContext, SchemeFailure, Scope,
-    SessionOptions, Staff, StoreKind, Tender, TenderKind, Thresholds, TierId, TierReason,
-    TierReview, Till, TillActor, TillLine, TillOptions, TopUpRequest, UnixMillis,
+    BonusPayout, CheckoutRequest, Effect, MemberId, Members, NewMember, NewStaff, NewStore,
+    NewTier, Order, Paid, Payment, Role, Scheme, SchemeContext, SchemeFailure, Scope, Staff,
+    StoreKind, Tender, TenderKind, Thresholds, TierId, TierReason, TierReview, Till, TillActor,
+    TillLine, TillOptions, TopUpRequest, UnixMillis,
 };
 
 const DAY: u64 = 86_400_000;
@@ -99,13 +101,7 @@ async fn shop() -> Shop {
 async fn shop_with(options: TillOptions) -> Shop {
     let clock = tongka_ledger::ManualClock::new(START.0 * 1_000_000);
     let dir = tempfile::tempdir().unwrap();
-    let directory = Arc::new(
-        Directory::open(
-            &dir.path().join("directory.redb"),
-            SessionOptions::default(),
-        )
-        .unwrap(),
-    );
+    let directory = common::directory_in(dir.path());
     let ledger = tongka_ledger::Ledger::open(
         &dir.path().join("ledger.redb"),
         tongka_ledger::LedgerOptions {

@@ -1,13 +1,12 @@
 //! The member book against a real directory file and a real ledger: accounts opened with the
 //! member, uniqueness, search, cards, merge through the ledger, erasure, import.
 
-use std::sync::Arc;
+mod common;
 
 use tongka_domain::accounts::MemberAccount;
 use tongka_domain::{
-    CardStatus, Directory, MemberError, MemberId, MemberQuery, MemberStatus, Members, NewCard,
-    NewMember, NewStaff, NewStore, ProfileEntry, Role, RowProblem, Scope, SessionOptions, Staff,
-    StoreKind, UnixMillis,
+    CardStatus, MemberError, MemberId, MemberQuery, MemberStatus, Members, NewCard, NewMember,
+    NewStaff, NewStore, ProfileEntry, Role, RowProblem, Scope, Staff, StoreKind, UnixMillis,
 };
 
 const NOW: UnixMillis = UnixMillis(1_795_000_000_000);
@@ -20,15 +19,8 @@ struct Book {
 
 async fn book() -> Book {
     let dir = tempfile::tempdir().unwrap();
-    let directory = Arc::new(
-        Directory::open(
-            &dir.path().join("directory.redb"),
-            SessionOptions::default(),
-        )
-        .unwrap(),
-    );
-    let ledger =
-        tongka_ledger::Ledger::open(&dir.path().join("ledger.redb"), Default::default()).unwrap();
+    let directory = common::directory_in(dir.path());
+    let ledger = common::ledger_in(dir.path());
     let boss = directory
         .create_staff(
             directory.first_merchant(),

@@ -10,6 +10,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 
 use proptest::prelude::*;
@@ -18,8 +20,8 @@ use tongka_domain::{
     CheckoutRequest, CommissionAmount, CommissionEvent, CommissionRule, ConversionRequest,
     Directory, Effect, GiftEntry, Members, NewMember, NewStaff, NewStore, Order, Paid, Party,
     Payment, RedemptionRequest, RefundLine, RefundRequest, Role, Scheme, SchemeContext,
-    SchemeFailure, Scope, SessionOptions, SpentPoints, StoreKind, Tender, TenderKind, Till,
-    TillActor, TillError, TillLine, TillOptions, TopUpRequest, UnixMillis,
+    SchemeFailure, Scope, SpentPoints, StoreKind, Tender, TenderKind, Till, TillActor, TillError,
+    TillLine, TillOptions, TopUpRequest, UnixMillis,
 };
 
 const NOW: UnixMillis = UnixMillis(1_795_000_000_000);
@@ -315,15 +317,9 @@ async fn scenario(
     options: TillOptions,
 ) -> Result<Vec<Result<Order, String>>, TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
-    let directory = Arc::new(
-        Directory::open(
-            &dir.path().join("directory.redb"),
-            SessionOptions::default(),
-        )
-        .unwrap(),
-    );
+    let directory = common::directory_in(dir.path());
     let ledger_path = dir.path().join("ledger.redb");
-    let ledger = tongka_ledger::Ledger::open(&ledger_path, Default::default()).unwrap();
+    let ledger = common::ledger_in(dir.path());
     let (boss, store) = boss_and_store(&directory);
     // A gift of 40 points, four in stock: sequences run out of it, or of points.
     let gift = directory
@@ -374,12 +370,7 @@ async fn scenario(
         SpentPoints::Refuse | SpentPoints::Negative => 0,
     };
     let (mut redeemed, mut taken_total) = (Vec::<String>::new(), 0u64);
-    let actor = TillActor {
-        merchant: boss.merchant,
-        store: store.id,
-        staff: Some(boss.id),
-        terminal: None,
-    };
+    let actor = boss_at(&boss, &store);
     let mut expected = vec![Expected::default(); 3];
     let mut sales: Vec<Order> = Vec::new();
     let mut last: Option<(Request, Result<Order, TillError>)> = None;
@@ -623,6 +614,16 @@ const GIFT_STOCK: u64 = 4;
 const POINTS_FEN_PER_100: u64 = 100;
 
 /// The till's settings under each spent-points policy: 0 refuse, 1 deduct, 2 negative.
+/// The till as head office's `boss` works it at `store` (no terminal).
+fn boss_at(boss: &tongka_domain::Staff, store: &tongka_domain::Store) -> TillActor {
+    TillActor {
+        merchant: boss.merchant,
+        store: store.id,
+        staff: Some(boss.id),
+        terminal: None,
+    }
+}
+
 fn options(policy: u8) -> TillOptions {
     TillOptions {
         spent_points: match policy {
@@ -765,63 +766,49 @@ fn referrer_owes_earns_spends_and_is_refunded() -> Vec<Step> {
     steps
 }
 
+/// The same sequence under `negative` and `deduct`. Under `negative` her 72-point debt is
+/// repaid from the 180 she is given, and when the referred order is refunded the 180 she has
+/// spent become her debt again. Under `deduct` she has no debt to repay (she paid for her spent
+/// points at her own refund), and the refund takes back the 72 she still holds and lets go of
+/// the 108 she spent: the member gets all his money back, never charged for her spending.
 #[test]
-fn referral_points_repay_the_referrers_debt_and_what_she_spent_becomes_debt_again() {
-    let answers = block_on(scenario(
-        referrer_owes_earns_spends_and_is_refunded(),
-        options(2),
-    ));
-    let answers = answers.unwrap();
-    let sale = answers[4].as_ref().unwrap();
-    assert_eq!(
-        (
-            sale.moved.points_earned,
-            sale.moved.referrer_points,
-            sale.moved.referrer_points_repaid
-        ),
-        (900, 180, 72)
-    );
-    let refund = answers[6].as_ref().unwrap();
-    assert_eq!(
-        (
-            refund.moved.referrer_points,
-            refund.moved.referrer_points_owed,
-            refund.moved.referrer_points_written_off
-        ),
-        (0, 180, 0)
-    );
-}
-
-#[test]
-fn under_deduct_a_referrers_spent_share_is_let_go_not_charged_to_the_member() {
-    let answers = block_on(scenario(
-        referrer_owes_earns_spends_and_is_refunded(),
-        options(1),
-    ));
-    let answers = answers.unwrap();
-    // No debt to repay here: she paid for her spent points at her own refund.
-    let sale = answers[4].as_ref().unwrap();
-    assert_eq!(
-        (
-            sale.moved.referrer_points,
-            sale.moved.referrer_points_repaid
-        ),
-        (180, 0)
-    );
-    let refund = answers[6].as_ref().unwrap();
-    assert_eq!(
-        (
-            refund.moved.referrer_points,
-            refund.moved.referrer_points_owed,
-            refund.moved.referrer_points_written_off
-        ),
-        (72, 0, 108)
-    );
-    assert_eq!(
-        (refund.moved.clawback_fen, refund.moved.net_fen),
-        (0, 90_000),
-        "the member gets all his money back"
-    );
+fn a_referrers_share_repays_her_debt_and_her_spent_share_is_settled_by_policy() {
+    // (policy; the sale's referrer points and repaid; the refund's referrer points taken back,
+    // owed and written off)
+    for (policy, sale_expected, refund_expected) in
+        [(2, (180, 72), (0, 180, 0)), (1, (180, 0), (72, 0, 108))]
+    {
+        let answers = block_on(scenario(
+            referrer_owes_earns_spends_and_is_refunded(),
+            options(policy),
+        ));
+        let answers = answers.unwrap();
+        let sale = answers[4].as_ref().unwrap();
+        assert_eq!(sale.moved.points_earned, 900, "policy {policy}");
+        assert_eq!(
+            (
+                sale.moved.referrer_points,
+                sale.moved.referrer_points_repaid
+            ),
+            sale_expected,
+            "policy {policy}"
+        );
+        let refund = answers[6].as_ref().unwrap();
+        assert_eq!(
+            (
+                refund.moved.referrer_points,
+                refund.moved.referrer_points_owed,
+                refund.moved.referrer_points_written_off
+            ),
+            refund_expected,
+            "policy {policy}"
+        );
+        assert_eq!(
+            (refund.moved.clawback_fen, refund.moved.net_fen),
+            (0, 90_000),
+            "policy {policy}: the member gets all his money back"
+        );
+    }
 }
 
 /// Balances as the receipts say, and no member account past its limit.
@@ -914,16 +901,8 @@ impl Scheme for Counted {
 fn a_commit_reuses_its_quotes_proposal_only_while_the_token_holds() {
     block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let directory = Arc::new(
-            Directory::open(
-                &dir.path().join("directory.redb"),
-                SessionOptions::default(),
-            )
-            .unwrap(),
-        );
-        let ledger =
-            tongka_ledger::Ledger::open(&dir.path().join("ledger.redb"), Default::default())
-                .unwrap();
+        let directory = common::directory_in(dir.path());
+        let ledger = common::ledger_in(dir.path());
         let (boss, store) = boss_and_store(&directory);
         let book = Members::open(Arc::clone(&directory), ledger).await.unwrap();
         let member = book
@@ -934,12 +913,7 @@ fn a_commit_reuses_its_quotes_proposal_only_while_the_token_holds() {
             .member
             .id;
         let till = Till::new(book.clone(), options(0));
-        let actor = TillActor {
-            merchant: boss.merchant,
-            store: store.id,
-            staff: Some(boss.id),
-            terminal: None,
-        };
+        let actor = boss_at(&boss, &store);
         let scheme = Counted {
             quotes: Default::default(),
             version: std::sync::Mutex::new("rules-1".into()),
@@ -1049,9 +1023,8 @@ struct Opened {
 }
 
 async fn open_shop(dir: &std::path::Path) -> Opened {
-    let directory =
-        Arc::new(Directory::open(&dir.join("directory.redb"), SessionOptions::default()).unwrap());
-    let ledger = tongka_ledger::Ledger::open(&dir.join("ledger.redb"), Default::default()).unwrap();
+    let directory = common::directory_in(dir);
+    let ledger = common::ledger_in(dir);
     let book = Members::open(Arc::clone(&directory), ledger).await.unwrap();
     let till = Till::new(book.clone(), options(2));
     Opened {
@@ -1097,12 +1070,7 @@ fn a_retry_completes_a_sale_whose_record_was_lost_after_its_ledger_batch() {
             .unwrap()
             .member
             .id;
-        let actor = TillActor {
-            merchant: boss.merchant,
-            store: store.id,
-            staff: Some(boss.id),
-            terminal: None,
-        };
+        let actor = boss_at(&boss, &store);
         // ¥200 paid in (¥40 on top), and points from a first sale.
         let top_up = TopUpRequest {
             order: "T-1".into(),
@@ -1172,20 +1140,21 @@ fn a_retry_completes_a_sale_whose_record_was_lost_after_its_ledger_batch() {
         let live = dir.path().join("directory.redb");
         std::fs::copy(&live, &saved).unwrap();
 
+        /// The same commit each time: order, payment and token as first sent.
+        async fn commit(
+            till: &Till,
+            actor: &TillActor,
+            request: &CheckoutRequest,
+            payment: &Payment,
+            token: &str,
+        ) -> Order {
+            till.checkout(actor, &POINTS_FOR_TOP_UPS, request, payment, token, NOW)
+                .await
+                .unwrap()
+                .unwrap()
+        }
         let shop = open_shop(dir.path()).await;
-        let sold = shop
-            .till
-            .checkout(
-                &actor,
-                &POINTS_FOR_TOP_UPS,
-                &request,
-                &payment,
-                &quote.token,
-                NOW,
-            )
-            .await
-            .unwrap()
-            .unwrap();
+        let sold = commit(&shop.till, &actor, &request, &payment, &quote.token).await;
         let held = shop.book.balances(member).unwrap();
         let referrer_held = shop.book.balances(referrer).unwrap();
         assert!(sold.moved.points_offset > 0 && sold.moved.principal_fen > 0);
@@ -1198,38 +1167,14 @@ fn a_retry_completes_a_sale_whose_record_was_lost_after_its_ledger_batch() {
             shop.till.order(actor.merchant, "S-2").unwrap().is_none(),
             "the record is gone"
         );
-        let retried = shop
-            .till
-            .checkout(
-                &actor,
-                &POINTS_FOR_TOP_UPS,
-                &request,
-                &payment,
-                &quote.token,
-                NOW,
-            )
-            .await
-            .unwrap();
-        let retried = retried.unwrap();
+        let retried = commit(&shop.till, &actor, &request, &payment, &quote.token).await;
         assert_eq!(retried.moved, sold.moved);
         assert_eq!(retried.transfers, sold.transfers);
         assert_eq!(retried.balances_after, sold.balances_after);
         assert_eq!(shop.book.balances(member).unwrap(), held, "moved once");
         assert_eq!(shop.book.balances(referrer).unwrap(), referrer_held);
         // Recorded now: the next retry is answered from the record.
-        let again = shop
-            .till
-            .checkout(
-                &actor,
-                &POINTS_FOR_TOP_UPS,
-                &request,
-                &payment,
-                &quote.token,
-                NOW,
-            )
-            .await
-            .unwrap()
-            .unwrap();
+        let again = commit(&shop.till, &actor, &request, &payment, &quote.token).await;
         assert_eq!(again, retried);
 
         // S-2 spent the 90 points S-1 earned: returning S-1 takes back the 36 S-2 earned and
@@ -1300,12 +1245,7 @@ fn a_retried_card_opening_goes_on_with_the_member_its_first_attempt_made() {
         let dir = tempfile::tempdir().unwrap();
         let shop = open_shop(dir.path()).await;
         let (boss, store) = boss_and_store(&shop.directory);
-        let actor = TillActor {
-            merchant: boss.merchant,
-            store: store.id,
-            staff: Some(boss.id),
-            terminal: None,
-        };
+        let actor = boss_at(&boss, &store);
         let new = NewMember {
             card: Some(tongka_domain::NewCard {
                 number: "8800-0001".into(),
@@ -1321,6 +1261,25 @@ fn a_retried_card_opening_goes_on_with_the_member_its_first_attempt_made() {
             seller: None,
             approved_by: None,
         };
+        /// One attempt at the opening, as the POS sends it.
+        async fn attempt(
+            till: &Till,
+            actor: &TillActor,
+            boss: &tongka_domain::Staff,
+            new: &NewMember,
+            opening: &tongka_domain::Opening,
+        ) -> Result<(tongka_domain::MemberView, Option<Order>), TillError> {
+            till.open_card(
+                actor,
+                tongka_domain::Signer::Staff(boss),
+                &POINTS_FOR_TOP_UPS,
+                new,
+                Some(opening),
+                NOW,
+            )
+            .await
+            .unwrap()
+        }
         async fn open(
             till: &Till,
             actor: &TillActor,
@@ -1328,18 +1287,7 @@ fn a_retried_card_opening_goes_on_with_the_member_its_first_attempt_made() {
             new: &NewMember,
             opening: &tongka_domain::Opening,
         ) -> (tongka_domain::MemberView, Order) {
-            let (view, receipt) = till
-                .open_card(
-                    actor,
-                    tongka_domain::Signer::Staff(boss),
-                    &POINTS_FOR_TOP_UPS,
-                    new,
-                    Some(opening),
-                    NOW,
-                )
-                .await
-                .unwrap()
-                .unwrap();
+            let (view, receipt) = attempt(till, actor, boss, new, opening).await.unwrap();
             (view, receipt.unwrap())
         }
         let (view, receipt) = open(&shop.till, &actor, &boss, &new, &opening).await;
@@ -1394,17 +1342,7 @@ fn a_retried_card_opening_goes_on_with_the_member_its_first_attempt_made() {
             other: &NewMember,
             opening: &tongka_domain::Opening,
         ) {
-            let refused = till
-                .open_card(
-                    actor,
-                    tongka_domain::Signer::Staff(boss),
-                    &POINTS_FOR_TOP_UPS,
-                    other,
-                    Some(opening),
-                    NOW,
-                )
-                .await
-                .unwrap();
+            let refused = attempt(till, actor, boss, other, opening).await;
             assert!(
                 matches!(refused, Err(TillError::OrderIdReused)),
                 "{refused:?}"

@@ -1,0 +1,20 @@
+//! What every domain test opens: the box's two files in a folder, as `tongka serve` opens them.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tongka_domain::{Directory, SessionOptions};
+
+/// `directory.redb` in `dir`, with default sessions.
+pub fn directory_in(dir: &Path) -> Arc<Directory> {
+    Arc::new(Directory::open(&dir.join("directory.redb"), SessionOptions::default()).unwrap())
+}
+
+/// `ledger.redb` in `dir`, with default options. (The daily tests run the ledger on a manual
+/// clock instead: each test file compiles this module alone.)
+#[allow(dead_code)]
+pub fn ledger_in(dir: &Path) -> tongka_ledger::Ledger {
+    tongka_ledger::Ledger::open(&dir.join("ledger.redb"), Default::default()).unwrap()
+}
