@@ -248,6 +248,9 @@ pub struct Directory {
     /// Read on every sale, changed by head office: see `cache.rs`.
     stores: ReadCache<StoreId, Store>,
     pub(crate) tiers: ReadCache<MerchantId, Vec<Tier>>,
+    /// Terminals by their token's hash: every till request is signed by one, and a record
+    /// changes only when it is revoked.
+    terminals: ReadCache<[u8; 32], Terminal>,
 }
 
 impl Directory {
@@ -315,6 +318,7 @@ impl Directory {
             first_merchant,
             stores: ReadCache::new(),
             tiers: ReadCache::new(),
+            terminals: ReadCache::new(),
         })
     }
 
@@ -1122,6 +1126,7 @@ impl Directory {
             record.to_terminal(id.0)
         };
         txn.commit()?;
+        self.terminals.changed();
         Ok(Ok(terminal))
     }
 
@@ -1130,23 +1135,28 @@ impl Directory {
         &self,
         token: &str,
     ) -> Result<Result<Terminal, AuthError>, DomainError> {
-        let txn = self.db.begin_read()?;
-        let Some(id) = txn
-            .open_table(TERMINAL_TOKENS)?
-            .get(&token_hash(token)[..])?
-            .map(|v| v.value())
-        else {
-            return Ok(Err(AuthError::Unknown));
-        };
-        let table = txn.open_table(TERMINALS)?;
-        let Some(bytes) = table.get(id)? else {
-            return Ok(Err(AuthError::Unknown));
-        };
-        let terminal = decode::<TerminalRecord>("terminal", bytes.value())?.to_terminal(id);
-        if terminal.revoked_at.is_some() {
-            return Ok(Err(AuthError::Revoked));
+        let hash = token_hash(token);
+        let found = self.terminals.get(hash, || {
+            let txn = self.db.begin_read()?;
+            let Some(id) = txn
+                .open_table(TERMINAL_TOKENS)?
+                .get(&hash[..])?
+                .map(|v| v.value())
+            else {
+                return Ok(None);
+            };
+            let table = txn.open_table(TERMINALS)?;
+            let Some(bytes) = table.get(id)? else {
+                return Ok(None);
+            };
+            let record = decode::<TerminalRecord>("terminal", bytes.value())?;
+            Ok::<_, DomainError>(Some(record.to_terminal(id)))
+        })?;
+        match found {
+            None => Ok(Err(AuthError::Unknown)),
+            Some(terminal) if terminal.revoked_at.is_some() => Ok(Err(AuthError::Revoked)),
+            Some(terminal) => Ok(Ok(terminal)),
         }
-        Ok(Ok(terminal))
     }
 
     /// Ends a session; `false` if there was none.
