@@ -5,6 +5,9 @@
 //! change and comes back after it does not keep what it loaded: the generation it started
 //! from is gone. One that reads in the instant between the commit and `changed` sees the
 //! record as it was just before, as a read a moment earlier would have.
+//!
+//! Records written on every sale (members) cannot be kept that way; [`DecodeMemo`] keeps the
+//! last decodings of them instead, each with the bytes it came from.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -75,6 +78,93 @@ impl<K: Eq + Hash, V: Clone> ReadCache<K, V> {
     }
 }
 
+/// Records decoded lately, each with the bytes it was decoded from. A reader still reads the
+/// record's bytes (so nothing it answers is stale, whoever wrote them and however) and is spared
+/// only decoding them again when they are the bytes it saw last time: a quote and its commit,
+/// a card's holder and the till's view of her, read one member four times.
+///
+/// Bounded by two generations of `capacity` entries: when the newer fills up, the older is
+/// dropped, and an entry found in the older moves to the newer.
+pub(crate) struct DecodeMemo<K, V> {
+    inner: Mutex<Generations<K, V>>,
+    capacity: usize,
+}
+
+struct Generations<K, V> {
+    newer: HashMap<K, (Box<[u8]>, V)>,
+    older: HashMap<K, (Box<[u8]>, V)>,
+}
+
+impl<K, V> std::fmt::Debug for DecodeMemo<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecodeMemo")
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Eq + Hash + Copy, V: Clone> DecodeMemo<K, V> {
+    pub(crate) fn new(capacity: usize) -> DecodeMemo<K, V> {
+        DecodeMemo {
+            inner: Mutex::new(Generations {
+                newer: HashMap::new(),
+                older: HashMap::new(),
+            }),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// `bytes` decoded: the value remembered for `key` if it came from the same bytes, else
+    /// `decode`'s, remembered.
+    pub(crate) fn decode<E>(
+        &self,
+        key: K,
+        bytes: &[u8],
+        decode: impl FnOnce(&[u8]) -> Result<V, E>,
+    ) -> Result<V, E> {
+        {
+            let mut inner = self.lock();
+            let inner = &mut *inner;
+            if let Some((seen, value)) = inner.newer.get(&key)
+                && **seen == *bytes
+            {
+                return Ok(value.clone());
+            }
+            if let Some(entry) = inner.older.remove(&key)
+                && *entry.0 == *bytes
+            {
+                let value = entry.1.clone();
+                Self::keep(inner, self.capacity, key, entry);
+                return Ok(value);
+            }
+        }
+        let value = decode(bytes)?;
+        let mut inner = self.lock();
+        Self::keep(
+            &mut inner,
+            self.capacity,
+            key,
+            (bytes.into(), value.clone()),
+        );
+        Ok(value)
+    }
+
+    fn keep(inner: &mut Generations<K, V>, capacity: usize, key: K, entry: (Box<[u8]>, V)) {
+        if inner.newer.len() >= capacity && !inner.newer.contains_key(&key) {
+            inner.older = std::mem::take(&mut inner.newer);
+        }
+        inner.older.remove(&key);
+        inner.newer.insert(key, entry);
+    }
+
+    /// As [`ReadCache::lock`]: an insert or a removal either happened or not.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Generations<K, V>> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +194,48 @@ mod tests {
         let cache: ReadCache<u8, u8> = ReadCache::new();
         assert_eq!(cache.get(1, || Ok::<_, ()>(None)).unwrap(), None);
         assert_eq!(cache.get(1, || Ok::<_, ()>(Some(7))).unwrap(), Some(7));
+    }
+
+    #[test]
+    fn a_memo_decodes_again_exactly_when_the_bytes_differ() {
+        let memo: DecodeMemo<u8, String> = DecodeMemo::new(2);
+        let decodings = std::cell::Cell::new(0);
+        let decode = |bytes: &[u8]| {
+            decodings.set(decodings.get() + 1);
+            Ok::<_, ()>(String::from_utf8_lossy(bytes).into_owned())
+        };
+        assert_eq!(memo.decode(1, b"first", decode).unwrap(), "first");
+        assert_eq!(memo.decode(1, b"first", decode).unwrap(), "first");
+        assert_eq!(decodings.get(), 1, "the same bytes were decoded again");
+        // Written since: the new bytes are decoded, never the remembered value answered.
+        assert_eq!(memo.decode(1, b"second", decode).unwrap(), "second");
+        assert_eq!(decodings.get(), 2);
+        // A failed decoding is answered and leaves nothing behind.
+        assert_eq!(memo.decode(1, b"bad", |_| Err::<String, _>(())), Err(()));
+        assert_eq!(memo.decode(1, b"second", decode).unwrap(), "second");
+        assert_eq!(decodings.get(), 2);
+    }
+
+    #[test]
+    fn a_memo_holds_at_most_two_generations() {
+        let memo: DecodeMemo<u8, u8> = DecodeMemo::new(2);
+        let decodings = std::cell::Cell::new(0);
+        let decode = |bytes: &[u8]| {
+            decodings.set(decodings.get() + 1);
+            Ok::<_, ()>(bytes[0])
+        };
+        for key in [1, 2, 3] {
+            memo.decode(key, &[key], decode).unwrap();
+        }
+        // 1 and 2 filled the first generation and 3 began the next, so 1 is still remembered
+        // (and moves up); 4 begins a third, dropping the one 2 was left in.
+        memo.decode(1, &[1], decode).unwrap();
+        assert_eq!(decodings.get(), 3);
+        memo.decode(4, &[4], decode).unwrap();
+        memo.decode(5, &[5], decode).unwrap();
+        memo.decode(2, &[2], decode).unwrap();
+        assert_eq!(decodings.get(), 6, "2 should have been forgotten");
+        let inner = memo.lock();
+        assert!(inner.newer.len() <= 2 && inner.older.len() <= 2);
     }
 }

@@ -13,6 +13,7 @@ use tongka_ledger::{Account, Ledger, NewTransfer, TransferKind, UserData};
 
 use crate::UnixMillis;
 use crate::accounts::{self, MemberAccount, batch_error, transfer_code};
+use crate::cache::DecodeMemo;
 use crate::directory::{Directory, MERCHANTS, decode, encode, random_u128};
 use crate::error::{DomainError, MemberError};
 use crate::member::{
@@ -142,7 +143,13 @@ type Outcome<T> = Result<Result<T, MemberError>, DomainError>;
 pub struct Members {
     directory: Arc<Directory>,
     ledger: Ledger,
+    /// Members read lately, decoded: see `cache.rs`.
+    decoded: Arc<DecodeMemo<MemberId, Member>>,
 }
+
+/// Members whose decoding is remembered (two generations of this many): a few seconds of a
+/// busy chain's sales.
+const DECODED_MEMBERS: usize = 4096;
 
 /// Who may change a member: head office anyone; store staff members of their stores (or with no
 /// home store yet). Departments read.
@@ -177,7 +184,11 @@ impl Members {
     /// Sets up the ledger side (assets, the merchant's accounts) and returns the book.
     pub async fn open(directory: Arc<Directory>, ledger: Ledger) -> Result<Members, DomainError> {
         accounts::set_up(&ledger, directory.first_merchant()).await?;
-        Ok(Members { directory, ledger })
+        Ok(Members {
+            directory,
+            ledger,
+            decoded: Arc::new(DecodeMemo::new(DECODED_MEMBERS)),
+        })
     }
 
     pub fn directory(&self) -> &Arc<Directory> {
@@ -544,7 +555,10 @@ impl Members {
         let table = txn.open_table(MEMBERS)?;
         table
             .get(id.0)?
-            .map(|bytes| decode("member", bytes.value()))
+            .map(|bytes| {
+                self.decoded
+                    .decode(id, bytes.value(), |bytes| decode("member", bytes))
+            })
             .transpose()
     }
 
