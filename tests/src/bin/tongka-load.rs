@@ -11,7 +11,9 @@
 //! only after the warm-up. At the end the box is stopped and `tongka ledger verify` must be clean.
 //!
 //! Over the counted window it also reads `/proc` for the CPU the box and the generator used
-//! (the target is for the two together on one machine), and the machine's idle and I/O-wait.
+//! (the target is for the two together on one machine), and the machine's idle and I/O-wait;
+//! and `/sys/dev/block` for the requests the data folder's disk served (writes, flushes) — on a
+//! virtual disk, what the tail turns on.
 //!
 //! `tongka-load [--members N] [--terminals N] [--seconds N] [--warmup N]`
 
@@ -150,6 +152,53 @@ fn print_cpu(before: &CpuReading, after: &CpuReading, elapsed_ms: u128, committe
         per_checkout(load_ticks),
         idle * 100 / all,
         iowait * 100 / all
+    );
+}
+
+/// The block device a path lives on, as `/sys/dev/block/MAJOR:MINOR/stat`; `None` where there
+/// is none (a tmpfs, an overlay).
+fn disk_stat_path(path: &std::path::Path) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let dev = std::fs::metadata(path).ok()?.dev();
+    // Linux's dev_t encoding (glibc's gnu_dev_major/minor).
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    let stat = PathBuf::from(format!("/sys/dev/block/{major}:{minor}/stat"));
+    stat.exists().then_some(stat)
+}
+
+/// Completed write requests, sectors written and flushes so far (Documentation/block/stat.rst:
+/// fields 5, 7 and 16).
+fn disk_counts(stat: &std::path::Path) -> Option<(u64, u64, u64)> {
+    let text = std::fs::read_to_string(stat).ok()?;
+    let fields: Vec<u64> = text
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    Some((
+        *fields.get(4)?,
+        *fields.get(6)?,
+        fields.get(15).copied().unwrap_or(0),
+    ))
+}
+
+fn print_disk(before: (u64, u64, u64), after: (u64, u64, u64), elapsed_ms: u128, committed: usize) {
+    let writes = u128::from(after.0.saturating_sub(before.0));
+    let bytes = u128::from(after.1.saturating_sub(before.1)) * 512;
+    let flushes = u128::from(after.2.saturating_sub(before.2));
+    let committed = u128::try_from(committed.max(1)).unwrap_or(1);
+    // Tenths, to one decimal place without floats.
+    let per_checkout = |n: u128| {
+        let tenths = n * 10 / committed;
+        format!("{}.{}", tenths / 10, tenths % 10)
+    };
+    println!(
+        "disk (the data folder's, all its traffic): {} write requests ({} KiB each) and {} flushes per checkout; {} MB/s written",
+        per_checkout(writes),
+        bytes / 1024 / writes.max(1),
+        per_checkout(flushes),
+        bytes * 1000 / elapsed_ms.max(1) / 1_000_000
     );
 }
 
@@ -421,10 +470,13 @@ async fn main() -> Result<()> {
     let box_pid = running.child.id().to_string();
     counting.store(true, Ordering::Relaxed);
     let counted = Instant::now();
+    let disk = disk_stat_path(&data);
+    let disk_before = disk.as_deref().and_then(disk_counts);
     let cpu_before = CpuReading::now(&box_pid)?;
     tokio::time::sleep(Duration::from_secs(options.seconds)).await;
     counting.store(false, Ordering::Relaxed);
     let cpu_after = CpuReading::now(&box_pid)?;
+    let disk_after = disk.as_deref().and_then(disk_counts);
     let elapsed = counted.elapsed();
     stop.store(true, Ordering::Relaxed);
     let mut all = Seen::default();
@@ -466,6 +518,9 @@ async fn main() -> Result<()> {
         );
     }
     print_cpu(&cpu_before, &cpu_after, elapsed_ms, committed);
+    if let (Some(before), Some(after)) = (disk_before, disk_after) {
+        print_disk(before, after, elapsed_ms, committed);
+    }
     if !all.refused.is_empty() {
         println!("refused: {:?}", all.refused);
     }
