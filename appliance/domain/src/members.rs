@@ -147,9 +147,9 @@ pub struct Members {
     decoded: Arc<DecodeMemo<MemberId, Member>>,
 }
 
-/// Members whose decoding is remembered (two generations of this many): a few seconds of a
-/// busy chain's sales.
-const DECODED_MEMBERS: usize = 4096;
+/// Members whose decoding is remembered, two generations of this many: far more than a chain's
+/// tills have between a quote and its commit, and a few MiB at most (a record is ~700 bytes).
+const DECODED_MEMBERS: usize = 1024;
 
 /// Who may change a member: head office anyone; store staff members of their stores (or with no
 /// home store yet). Departments read.
