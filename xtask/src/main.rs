@@ -23,7 +23,8 @@ commands:
   test            formatting, clippy with warnings denied, and every test: what CI runs
   load [ARGS…]    the till under load: the box and `tongka-load` built in release mode, N
                   terminals checking out against 100,000 members over HTTPS (ARGS go to
-                  tongka-load, e.g. --terminals 32 --seconds 60 --members 20000)
+                  tongka-load, e.g. --terminals 32 --seconds 60 --members 20000, or
+                  --terminals 4,8,16 for rounds on one box ending in one table)
   codegen         rewrite docs/openapi.json from the API's code, then tongka-client's typed
                   calls from it (appliance/client/src/api.rs); `test` fails while either is stale
   bench [ARGS…]   measure the ledger (fsync rate, single commits, group commit) in release

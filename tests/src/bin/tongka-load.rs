@@ -15,7 +15,8 @@
 //! and `/sys/dev/block` for the requests the data folder's disk served (writes, flushes) — on a
 //! virtual disk, what the tail turns on.
 //!
-//! `tongka-load [--members N] [--terminals N] [--seconds N] [--warmup N]`
+//! `tongka-load [--members N] [--terminals N[,N…]] [--seconds N] [--warmup N]`: several terminal
+//! counts run as rounds on one box, each with its warm-up, and end with one table of them all.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -40,7 +41,8 @@ use tongka_e2e::{RunningBox, tongka_admin_create, tongka_verify, workspace_binar
 
 struct Options {
     members: u32,
-    terminals: u32,
+    /// One round per entry, in order, on the same box: `--terminals 4,8,16`.
+    terminals: Vec<u32>,
     seconds: u64,
     warmup: u64,
 }
@@ -48,7 +50,7 @@ struct Options {
 fn options() -> Result<Options> {
     let mut options = Options {
         members: 100_000,
-        terminals: 16,
+        terminals: vec![16],
         seconds: 30,
         warmup: 5,
     };
@@ -63,20 +65,26 @@ fn options() -> Result<Options> {
             .with_context(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--members" => options.members = value.parse()?,
-            "--terminals" => options.terminals = value.parse()?,
+            "--terminals" => {
+                options.terminals = value
+                    .split(',')
+                    .map(|n| n.trim().parse())
+                    .collect::<Result<_, _>>()?;
+            }
             "--seconds" => options.seconds = value.parse()?,
             "--warmup" => options.warmup = value.parse()?,
             other => bail!("unknown flag {other}\n{USAGE}"),
         }
     }
-    if options.members == 0 || options.terminals == 0 || options.seconds == 0 {
+    if options.members == 0 || options.terminals.contains(&0) || options.seconds == 0 {
         bail!("--members, --terminals and --seconds must be at least 1");
     }
     Ok(options)
 }
 
-const USAGE: &str =
-    "tongka-load [--members N (100000)] [--terminals N (16)] [--seconds N (30)] [--warmup N (5)]";
+const USAGE: &str = "tongka-load [--members N (100000)] [--terminals N[,N…] (16)] [--seconds N (30)] [--warmup N (5)]
+  Several terminal counts run one after another on the same box, each with its warm-up, and end
+  with one table of them all.";
 
 /// Clock ticks of CPU (user and system) a process has used, from `/proc/PID/stat`.
 fn cpu_ticks(pid: &str) -> Result<u64> {
@@ -128,7 +136,23 @@ impl CpuReading {
 /// the box ships on.
 const TICKS_PER_SECOND: u64 = 100;
 
-fn print_cpu(before: &CpuReading, after: &CpuReading, elapsed_ms: u128, committed: usize) {
+/// The CPU figures of a counted window: the box's and the generator's cores and µs per
+/// checkout, the machine's idle and I/O-wait percentages.
+struct CpuFigures {
+    box_cores: String,
+    box_us: u128,
+    load_cores: String,
+    load_us: u128,
+    idle: u64,
+    iowait: u64,
+}
+
+fn cpu_figures(
+    before: &CpuReading,
+    after: &CpuReading,
+    elapsed_ms: u128,
+    committed: usize,
+) -> CpuFigures {
     let box_ticks = after.box_ticks.saturating_sub(before.box_ticks);
     let load_ticks = after.load_ticks.saturating_sub(before.load_ticks);
     let all = after.machine.0.saturating_sub(before.machine.0).max(1);
@@ -144,15 +168,14 @@ fn print_cpu(before: &CpuReading, after: &CpuReading, elapsed_ms: u128, committe
         let micros = u128::from(ticks) * 1_000_000 / u128::from(TICKS_PER_SECOND);
         micros / u128::try_from(committed.max(1)).unwrap_or(1)
     };
-    println!(
-        "CPU: box {} cores ({} µs per checkout), load generator {} cores ({} µs); machine idle {}%, I/O wait {}%",
-        cores(box_ticks),
-        per_checkout(box_ticks),
-        cores(load_ticks),
-        per_checkout(load_ticks),
-        idle * 100 / all,
-        iowait * 100 / all
-    );
+    CpuFigures {
+        box_cores: cores(box_ticks),
+        box_us: per_checkout(box_ticks),
+        load_cores: cores(load_ticks),
+        load_us: per_checkout(load_ticks),
+        idle: idle * 100 / all,
+        iowait: iowait * 100 / all,
+    }
 }
 
 /// The block device a path lives on, as `/sys/dev/block/MAJOR:MINOR/stat`; `None` where there
@@ -183,7 +206,20 @@ fn disk_counts(stat: &std::path::Path) -> Option<(u64, u64, u64)> {
     ))
 }
 
-fn print_disk(before: (u64, u64, u64), after: (u64, u64, u64), elapsed_ms: u128, committed: usize) {
+/// The disk figures of a counted window, per checkout.
+struct DiskFigures {
+    writes: String,
+    kib_each: u128,
+    flushes: String,
+    mb_per_second: u128,
+}
+
+fn disk_figures(
+    before: (u64, u64, u64),
+    after: (u64, u64, u64),
+    elapsed_ms: u128,
+    committed: usize,
+) -> DiskFigures {
     let writes = u128::from(after.0.saturating_sub(before.0));
     let bytes = u128::from(after.1.saturating_sub(before.1)) * 512;
     let flushes = u128::from(after.2.saturating_sub(before.2));
@@ -193,13 +229,12 @@ fn print_disk(before: (u64, u64, u64), after: (u64, u64, u64), elapsed_ms: u128,
         let tenths = n * 10 / committed;
         format!("{}.{}", tenths / 10, tenths % 10)
     };
-    println!(
-        "disk (the data folder's, all its traffic): {} write requests ({} KiB each) and {} flushes per checkout; {} MB/s written",
-        per_checkout(writes),
-        bytes / 1024 / writes.max(1),
-        per_checkout(flushes),
-        bytes * 1000 / elapsed_ms.max(1) / 1_000_000
-    );
+    DiskFigures {
+        writes: per_checkout(writes),
+        kib_each: bytes / 1024 / writes.max(1),
+        flushes: per_checkout(flushes),
+        mb_per_second: bytes * 1000 / elapsed_ms.max(1) / 1_000_000,
+    }
 }
 
 const PASSWORD: &str = "load test password";
@@ -264,22 +299,26 @@ struct Seen {
     refused: std::collections::BTreeMap<String, u64>,
 }
 
+/// One terminal's loop for one round; gives its connection back with what it saw.
 async fn terminal(
     till: Client,
+    round: usize,
     number: u32,
     members: u32,
     counting: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
-) -> Seen {
-    let mut dice = Dice(0x9E37_79B9_7F4A_7C15 ^ ((u64::from(number) + 1) * 0x1000_0001));
+) -> (Client, Seen) {
+    let seed = (u64::from(number) + 1) * 0x1000_0001 + u64::try_from(round).unwrap_or(0);
+    let mut dice = Dice(0x9E37_79B9_7F4A_7C15 ^ seed);
     let mut seen = Seen::default();
     let mut n = 0u64;
     while !stop.load(Ordering::Relaxed) {
         n += 1;
         let member = dice.below(u64::from(members));
         let from_stored_value = dice.below(10) < 3;
+        // Unique across rounds: a terminal's order ids are never used twice on one box.
         let mut order = CheckoutRequest::by_card(
-            &format!("L{number}-{n}"),
+            &format!("L{round}.{number}-{n}"),
             &card(member),
             card_lines(&mut dice),
         );
@@ -321,7 +360,7 @@ async fn terminal(
             Err(error) => note(&mut seen, &error),
         }
     }
-    seen
+    (till, seen)
 }
 
 fn note(seen: &mut Seen, error: &ClientError) {
@@ -339,6 +378,144 @@ fn percentile(sorted: &[u32], per_mille: usize) -> String {
     let rank = (per_mille * sorted.len()).div_ceil(1000);
     let micros = sorted[rank.clamp(1, sorted.len()) - 1];
     format!("{}.{:02} ms", micros / 1000, micros % 1000 / 10)
+}
+
+/// What one round measured, for the summary table.
+struct Row {
+    terminals: usize,
+    rate: u128,
+    checkout: [String; 3],
+    cpu: CpuFigures,
+    disk: Option<DiskFigures>,
+}
+
+impl Row {
+    fn table_line(&self) -> String {
+        let disk = self.disk.as_ref().map_or_else(
+            || "-".to_owned(),
+            |d| format!("{} / {}", d.writes, d.flushes),
+        );
+        format!(
+            "| {} | {} | {} | {} | {} | {} µs ({} cores) | {} µs | {}% / {}% | {disk} |",
+            self.terminals,
+            self.rate,
+            self.checkout[0],
+            self.checkout[1],
+            self.checkout[2],
+            self.cpu.box_us,
+            self.cpu.box_cores,
+            self.cpu.load_us,
+            self.cpu.idle,
+            self.cpu.iowait,
+        )
+    }
+}
+
+/// Runs the first `busy` of `tills` for a warm-up and a counted window, prints what it saw, and
+/// gives every connection back for the next round.
+async fn run_round(
+    mut tills: Vec<Client>,
+    busy: usize,
+    round: usize,
+    options: &Options,
+    box_pid: &str,
+    disk: Option<&std::path::Path>,
+) -> Result<(Row, Vec<Client>)> {
+    let idle = tills.split_off(busy.min(tills.len()));
+    let counting = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let tasks: Vec<_> = tills
+        .into_iter()
+        .zip(0..)
+        .map(|(till, number)| {
+            tokio::spawn(terminal(
+                till,
+                round,
+                number,
+                options.members,
+                Arc::clone(&counting),
+                Arc::clone(&stop),
+            ))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(options.warmup)).await;
+    counting.store(true, Ordering::Relaxed);
+    let counted = Instant::now();
+    let disk_before = disk.and_then(disk_counts);
+    let cpu_before = CpuReading::now(box_pid)?;
+    tokio::time::sleep(Duration::from_secs(options.seconds)).await;
+    counting.store(false, Ordering::Relaxed);
+    let cpu_after = CpuReading::now(box_pid)?;
+    let disk_after = disk.and_then(disk_counts);
+    let elapsed = counted.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let mut back = Vec::new();
+    let mut all = Seen::default();
+    for task in tasks {
+        let (till, seen) = task.await?;
+        back.push(till);
+        all.checkout_us.extend(seen.checkout_us);
+        all.quote_us.extend(seen.quote_us);
+        all.commit_us.extend(seen.commit_us);
+        all.stored_value += seen.stored_value;
+        for (code, count) in seen.refused {
+            *all.refused.entry(code).or_default() += count;
+        }
+    }
+    back.extend(idle);
+    all.checkout_us.sort_unstable();
+    all.quote_us.sort_unstable();
+    all.commit_us.sort_unstable();
+    let committed = all.checkout_us.len();
+    let elapsed_ms = elapsed.as_millis().max(1);
+    let rate = u128::try_from(committed).unwrap_or(u128::MAX) * 1000 / elapsed_ms;
+    println!(
+        "\n{committed} checkouts committed in {}.{} s: {rate}/s ({} from stored value); {busy} terminals, {} members",
+        elapsed_ms / 1000,
+        elapsed_ms % 1000 / 100,
+        all.stored_value,
+        options.members
+    );
+    println!("| | p50 | p99 | p99.9 |\n| --- | ---: | ---: | ---: |");
+    for (what, sorted) in [
+        ("checkout (quote + commit)", &all.checkout_us),
+        ("quote", &all.quote_us),
+        ("commit", &all.commit_us),
+    ] {
+        println!(
+            "| {what} | {} | {} | {} |",
+            percentile(sorted, 500),
+            percentile(sorted, 990),
+            percentile(sorted, 999)
+        );
+    }
+    let cpu = cpu_figures(&cpu_before, &cpu_after, elapsed_ms, committed);
+    println!(
+        "CPU: box {} cores ({} µs per checkout), load generator {} cores ({} µs); machine idle {}%, I/O wait {}%",
+        cpu.box_cores, cpu.box_us, cpu.load_cores, cpu.load_us, cpu.idle, cpu.iowait
+    );
+    let disk = match (disk_before, disk_after) {
+        (Some(before), Some(after)) => Some(disk_figures(before, after, elapsed_ms, committed)),
+        _ => None,
+    };
+    if let Some(d) = &disk {
+        println!(
+            "disk (the data folder's, all its traffic): {} write requests ({} KiB each) and {} flushes per checkout; {} MB/s written",
+            d.writes, d.kib_each, d.flushes, d.mb_per_second
+        );
+    }
+    if !all.refused.is_empty() {
+        println!("refused: {:?}", all.refused);
+    }
+    let checkout = [500, 990, 999].map(|per_mille| percentile(&all.checkout_us, per_mille));
+    let row = Row {
+        terminals: busy,
+        rate,
+        checkout,
+        cpu,
+        disk,
+    };
+    Ok((row, back))
 }
 
 #[tokio::main]
@@ -433,8 +610,9 @@ async fn main() -> Result<()> {
     }
     eprintln!("imported in {} ms", started.elapsed().as_millis());
 
+    let most = options.terminals.iter().copied().max().unwrap_or(1);
     let mut tills = Vec::new();
-    for number in 0..options.terminals {
+    for number in 0..most {
         let pairing = boss.open_pairing(&store.id).await?;
         let paired = client
             .pair(&PairRequest {
@@ -447,82 +625,35 @@ async fn main() -> Result<()> {
         tills.push(own.with_token(&paired.token));
     }
 
-    eprintln!(
-        "{} terminals, {} s warm-up, {} s counted",
-        options.terminals, options.warmup, options.seconds
-    );
-    let counting = Arc::new(AtomicBool::new(false));
-    let stop = Arc::new(AtomicBool::new(false));
-    let tasks: Vec<_> = tills
-        .into_iter()
-        .zip(0..)
-        .map(|(till, number)| {
-            tokio::spawn(terminal(
-                till,
-                number,
-                options.members,
-                Arc::clone(&counting),
-                Arc::clone(&stop),
-            ))
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_secs(options.warmup)).await;
     let box_pid = running.child.id().to_string();
-    counting.store(true, Ordering::Relaxed);
-    let counted = Instant::now();
     let disk = disk_stat_path(&data);
-    let disk_before = disk.as_deref().and_then(disk_counts);
-    let cpu_before = CpuReading::now(&box_pid)?;
-    tokio::time::sleep(Duration::from_secs(options.seconds)).await;
-    counting.store(false, Ordering::Relaxed);
-    let cpu_after = CpuReading::now(&box_pid)?;
-    let disk_after = disk.as_deref().and_then(disk_counts);
-    let elapsed = counted.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    let mut all = Seen::default();
-    for task in tasks {
-        let seen = task.await?;
-        all.checkout_us.extend(seen.checkout_us);
-        all.quote_us.extend(seen.quote_us);
-        all.commit_us.extend(seen.commit_us);
-        all.stored_value += seen.stored_value;
-        for (code, count) in seen.refused {
-            *all.refused.entry(code).or_default() += count;
-        }
-    }
-    all.checkout_us.sort_unstable();
-    all.quote_us.sort_unstable();
-    all.commit_us.sort_unstable();
-    let committed = all.checkout_us.len();
-    let elapsed_ms = elapsed.as_millis().max(1);
-    let rate = u128::try_from(committed).unwrap_or(u128::MAX) * 1000 / elapsed_ms;
-    println!(
-        "\n{committed} checkouts committed in {}.{} s: {rate}/s ({} from stored value); {} terminals, {} members",
-        elapsed_ms / 1000,
-        elapsed_ms % 1000 / 100,
-        all.stored_value,
-        options.terminals,
-        options.members
-    );
-    println!("| | p50 | p99 | p99.9 |\n| --- | ---: | ---: | ---: |");
-    for (what, sorted) in [
-        ("checkout (quote + commit)", &all.checkout_us),
-        ("quote", &all.quote_us),
-        ("commit", &all.commit_us),
-    ] {
-        println!(
-            "| {what} | {} | {} | {} |",
-            percentile(sorted, 500),
-            percentile(sorted, 990),
-            percentile(sorted, 999)
+    let mut rows = Vec::new();
+    for (round, &terminals) in options.terminals.iter().enumerate() {
+        eprintln!(
+            "{terminals} terminals, {} s warm-up, {} s counted",
+            options.warmup, options.seconds
         );
+        let busy = usize::try_from(terminals).unwrap_or(usize::MAX);
+        let (row, back) = run_round(
+            tills.split_off(0),
+            busy,
+            round,
+            &options,
+            &box_pid,
+            disk.as_deref(),
+        )
+        .await?;
+        tills = back;
+        rows.push(row);
     }
-    print_cpu(&cpu_before, &cpu_after, elapsed_ms, committed);
-    if let (Some(before), Some(after)) = (disk_before, disk_after) {
-        print_disk(before, after, elapsed_ms, committed);
-    }
-    if !all.refused.is_empty() {
-        println!("refused: {:?}", all.refused);
+    if rows.len() > 1 {
+        println!(
+            "\n| terminals | checkouts/s | checkout p50 | p99 | p99.9 | box CPU per checkout | generator | idle / I/O wait | disk writes / flushes per checkout |"
+        );
+        println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        for row in &rows {
+            println!("{}", row.table_line());
+        }
     }
 
     running.terminate()?;
