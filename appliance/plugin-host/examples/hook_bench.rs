@@ -3,7 +3,8 @@
 //! and the load times, cold (compiling) and from the compiled cache (a restart).
 //!
 //! `cargo xtask bench` runs it after building the plugins; alone:
-//! `cargo run --release -p tongka-plugin-host --example hook_bench -- [--calls N] [--component PATH]`.
+//! `cargo run --release -p tongka-plugin-host --example hook_bench -- [--calls N] [--component PATH]
+//! [--config JSON]` (the settings the component is loaded with; the example scheme's by default).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -35,6 +36,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             wasm.display()
         )
     })?;
+    let config = std::env::args()
+        .skip_while(|a| a != "--config")
+        .nth(1)
+        .unwrap_or_else(|| r#"{"points_per_yuan": 1}"#.to_owned());
     let manifest = Manifest::new("example", "1.0.0", World::LoyaltyScheme);
     let packed = manifest::pack(&component, &manifest)?;
     let cache = std::env::temp_dir().join(format!("tongka-hook-bench-{}", std::process::id()));
@@ -45,12 +50,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let started = Instant::now();
     let cold = Host::new(options.clone(), Arc::new(MemoryKv::default()))?;
-    cold.load(&packed, &[], r#"{"points_per_yuan": 1}"#)?;
+    cold.load(&packed, &[], &config)?;
     let cold_load = started.elapsed();
     drop(cold);
     let started = Instant::now();
     let host = Arc::new(Host::new(options, Arc::new(MemoryKv::default()))?);
-    host.load(&packed, &[], r#"{"points_per_yuan": 1}"#)?;
+    host.load(&packed, &[], &config)?;
     let warm_load = started.elapsed();
 
     let order = checkout();
