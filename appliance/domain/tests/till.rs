@@ -1261,36 +1261,56 @@ fn a_retried_card_opening_goes_on_with_the_member_its_first_attempt_made() {
             seller: None,
             approved_by: None,
         };
-        /// One attempt at the opening, as the POS sends it.
-        async fn attempt(
-            till: &Till,
-            actor: &TillActor,
-            boss: &tongka_domain::Staff,
-            new: &NewMember,
-            opening: &tongka_domain::Opening,
-        ) -> Result<(tongka_domain::MemberView, Option<Order>), TillError> {
-            till.open_card(
-                actor,
-                tongka_domain::Signer::Staff(boss),
-                &POINTS_FOR_TOP_UPS,
-                new,
-                Some(opening),
-                NOW,
-            )
-            .await
-            .unwrap()
+        /// The POS sending this opening, to whichever till is running (the box restarts).
+        struct Pos<'a> {
+            actor: &'a TillActor,
+            boss: &'a tongka_domain::Staff,
+            opening: &'a tongka_domain::Opening,
         }
-        async fn open(
-            till: &Till,
-            actor: &TillActor,
-            boss: &tongka_domain::Staff,
-            new: &NewMember,
-            opening: &tongka_domain::Opening,
-        ) -> (tongka_domain::MemberView, Order) {
-            let (view, receipt) = attempt(till, actor, boss, new, opening).await.unwrap();
-            (view, receipt.unwrap())
+        impl Pos<'_> {
+            /// One attempt at the opening for `new`.
+            async fn attempt(
+                &self,
+                till: &Till,
+                new: &NewMember,
+            ) -> Result<(tongka_domain::MemberView, Option<Order>), TillError> {
+                till.open_card(
+                    self.actor,
+                    tongka_domain::Signer::Staff(self.boss),
+                    &POINTS_FOR_TOP_UPS,
+                    new,
+                    Some(self.opening),
+                    NOW,
+                )
+                .await
+                .unwrap()
+            }
+
+            /// An attempt that must open the card, with its receipt.
+            async fn open(
+                &self,
+                till: &Till,
+                new: &NewMember,
+            ) -> (tongka_domain::MemberView, Order) {
+                let (view, receipt) = self.attempt(till, new).await.unwrap();
+                (view, receipt.unwrap())
+            }
+
+            /// Another opening under the same order id: refused.
+            async fn another_is_refused(&self, till: &Till, other: &NewMember) {
+                let refused = self.attempt(till, other).await;
+                assert!(
+                    matches!(refused, Err(TillError::OrderIdReused)),
+                    "{refused:?}"
+                );
+            }
         }
-        let (view, receipt) = open(&shop.till, &actor, &boss, &new, &opening).await;
+        let pos = Pos {
+            actor: &actor,
+            boss: &boss,
+            opening: &opening,
+        };
+        let (view, receipt) = pos.open(&shop.till, &new).await;
         let held = shop.book.balances(view.member.id).unwrap();
         assert_eq!((held.principal_fen, held.bonus_fen), (20_000, 4_000));
         drop(shop);
@@ -1316,7 +1336,7 @@ fn a_retried_card_opening_goes_on_with_the_member_its_first_attempt_made() {
         }
 
         let shop = open_shop(dir.path()).await;
-        let (again, retried) = open(&shop.till, &actor, &boss, &new, &opening).await;
+        let (again, retried) = pos.open(&shop.till, &new).await;
         assert_eq!(again.member.id, view.member.id, "the same member");
         assert_eq!(
             (&retried.moved, &retried.transfers),
@@ -1335,20 +1355,7 @@ fn a_retried_card_opening_goes_on_with_the_member_its_first_attempt_made() {
             ..NewMember::default()
         };
         // Another opening under the same order id is refused.
-        async fn another_is_refused(
-            till: &Till,
-            actor: &TillActor,
-            boss: &tongka_domain::Staff,
-            other: &NewMember,
-            opening: &tongka_domain::Opening,
-        ) {
-            let refused = attempt(till, actor, boss, other, opening).await;
-            assert!(
-                matches!(refused, Err(TillError::OrderIdReused)),
-                "{refused:?}"
-            );
-        }
-        another_is_refused(&shop.till, &actor, &boss, &other, &opening).await;
+        pos.another_is_refused(&shop.till, &other).await;
 
         // The daily jobs let go of the note once the receipt is kept; the receipt then answers
         // the retry and refuses the id for another opening on its own.
@@ -1369,10 +1376,10 @@ fn a_retried_card_opening_goes_on_with_the_member_its_first_attempt_made() {
             .await
             .unwrap();
         assert_eq!(run.card_openings_pruned, 1);
-        let (third, replayed) = open(&shop.till, &actor, &boss, &new, &opening).await;
+        let (third, replayed) = pos.open(&shop.till, &new).await;
         assert_eq!(third.member.id, view.member.id);
         assert_eq!(replayed.transfers, receipt.transfers);
-        another_is_refused(&shop.till, &actor, &boss, &other, &opening).await;
+        pos.another_is_refused(&shop.till, &other).await;
         drop(shop);
         assert_eq!(notes(dir.path()), 0, "let go");
         let report = tongka_ledger::verify(&dir.path().join("ledger.redb")).unwrap();
