@@ -346,6 +346,43 @@ pub(crate) fn decode_journal(
 }
 
 /// Encodes a group's changes for the write-ahead log.
+/// A log record: the group's delta, then the notes its callers logged with it (`notes.rs`), if
+/// any. A record without notes ends with the delta, as every record before notes did.
+pub(crate) fn encode_record(delta: &Delta, notes: &[Vec<u8>]) -> Vec<u8> {
+    let mut bytes = encode_delta(delta);
+    if !notes.is_empty() {
+        let mut w = Writer(Vec::with_capacity(
+            4 + notes.iter().map(|n| 4 + n.len()).sum::<usize>(),
+        ));
+        // A note is a caller's record of one batch: far below 4 GiB, and at most one per batch.
+        w.u32(notes.len() as u32);
+        for note in notes {
+            w.u32(note.len() as u32);
+            w.0.extend_from_slice(note);
+        }
+        bytes.extend_from_slice(&w.0);
+    }
+    bytes
+}
+
+/// A log record's delta and notes.
+pub(crate) fn decode_record(bytes: &[u8]) -> Result<(Delta, Vec<Vec<u8>>), LedgerError> {
+    let what = "log";
+    let (delta, rest) = decode_delta_prefix(bytes)?;
+    let mut notes = Vec::new();
+    if !rest.is_empty() {
+        let mut r = Reader { bytes: rest, what };
+        for _ in 0..r.u32()? {
+            let len = r.u32()? as usize;
+            notes.push(r.slice(len)?.to_vec());
+        }
+        if !r.rest().is_empty() {
+            return Err(corrupt(what, "trailing bytes"));
+        }
+    }
+    Ok((delta, notes))
+}
+
 pub(crate) fn encode_delta(delta: &Delta) -> Vec<u8> {
     let transfers = delta.transfers.len();
     let mut w =
@@ -388,7 +425,8 @@ pub(crate) fn encode_delta(delta: &Delta) -> Vec<u8> {
     w.0
 }
 
-pub(crate) fn decode_delta(bytes: &[u8]) -> Result<Delta, LedgerError> {
+/// A delta, and the bytes after it.
+fn decode_delta_prefix(bytes: &[u8]) -> Result<(Delta, &[u8]), LedgerError> {
     let what = "log";
     let mut r = Reader::new(bytes, what, None)?;
     let mut delta = Delta {
@@ -429,10 +467,7 @@ pub(crate) fn decode_delta(bytes: &[u8]) -> Result<Delta, LedgerError> {
         let entry = decode_journal((r.u8()?, r.u128()?, r.u64()?, r.u64()?))?;
         delta.journal.push((at, entry));
     }
-    if !r.rest().is_empty() {
-        return Err(corrupt(what, "trailing bytes"));
-    }
-    Ok(delta)
+    Ok((delta, r.rest()))
 }
 
 #[cfg(test)]
@@ -522,5 +557,33 @@ mod tests {
             decode_account(5, &bytes[..10]),
             Err(LedgerError::Corrupt(_))
         ));
+    }
+
+    #[test]
+    fn a_log_record_carries_its_notes_and_one_without_reads_as_before() {
+        let delta = Delta {
+            last_timestamp: 7,
+            ..Delta::default()
+        };
+        let notes = vec![b"first".to_vec(), Vec::new(), vec![0xff; 3_000]];
+        assert_eq!(
+            decode_record(&encode_record(&delta, &notes)).unwrap(),
+            (
+                Delta {
+                    last_timestamp: 7,
+                    ..Delta::default()
+                },
+                notes
+            )
+        );
+        // A record from before notes: the delta alone.
+        assert_eq!(
+            decode_record(&encode_delta(&delta)).unwrap().1,
+            Vec::<Vec<u8>>::new()
+        );
+        // A note cut short is corruption, not a shorter note.
+        let mut cut = encode_record(&delta, &[b"whole".to_vec()]);
+        cut.pop();
+        assert!(decode_record(&cut).is_err());
     }
 }

@@ -21,6 +21,7 @@ mod apply;
 mod clock;
 mod codec;
 mod error;
+mod notes;
 mod paced;
 mod store;
 mod types;
@@ -39,6 +40,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use amount::AmountError;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AccountError, AssetError, BatchError, CloseError, LedgerError, TransferError};
+pub use notes::{CheckpointHook, NoteGuard};
 pub use types::{
     ASSET_CODE_LEN_MAX, Account, AccountFlags, AccountId, Applied, Asset, AssetId, Balance,
     NewAccount, NewTransfer, PendingStatus, SCALE_MAX, Timestamp, Transfer, TransferId,
@@ -49,6 +51,7 @@ pub use verify::{AssetTotals, VerifyReport, Violation, WideSum, verify};
 use apply::Delta;
 use apply::ItemResults;
 use codec::JournalEntry;
+use notes::{HookSlot, NoteHolds};
 use writer::{Command, Layers, Memtable, Writer};
 
 /// How the ledger is run. The defaults suit the box; tests shrink or fake them.
@@ -109,6 +112,8 @@ struct Inner {
     /// `None` only while the last handle is being dropped.
     queue: Option<mpsc::Sender<Command>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// Set once by the caller that writes records for its notes.
+    checkpoint_hook: Arc<HookSlot>,
     options: LedgerOptions,
 }
 
@@ -137,7 +142,10 @@ impl Ledger {
         let wal = wal::Wal::create(&wal_path(path), options.wal_bytes_max)?;
         let (queue, receiver) = mpsc::channel(options.queue_depth_max.max(1));
         let memtable = Memtable::default();
+        let checkpoint_hook = Arc::new(HookSlot::default());
         let writer = Writer {
+            note_holds: Arc::new(NoteHolds::default()),
+            checkpoint_hook: Arc::clone(&checkpoint_hook),
             db: Arc::clone(&db),
             clock: Arc::clone(&options.clock),
             last_timestamp: position.last_timestamp,
@@ -164,6 +172,7 @@ impl Ledger {
                 memtable,
                 queue: Some(queue),
                 writer: Mutex::new(Some(handle)),
+                checkpoint_hook,
                 options,
             }),
         })
@@ -230,6 +239,62 @@ impl Ledger {
     ) -> Result<Vec<Applied<Transfer>>, BatchError<TransferError>> {
         self.submit(batch.len(), |reply| Command::Transfers(batch, reply))
             .await
+    }
+
+    /// Creates transfers, all or none, with `note` in the same log record (see `notes.rs`): the
+    /// caller's own record of the batch, made durable by the same sync. The caller holds the
+    /// guard until it has written that record, which it may do without syncing if the guard says
+    /// the note was logged; the checkpoint hook must make it durable.
+    pub async fn create_transfers_noted(
+        &self,
+        batch: Vec<NewTransfer>,
+        note: Vec<u8>,
+    ) -> Result<(Vec<Applied<Transfer>>, NoteGuard), BatchError<TransferError>> {
+        let max = self.inner.options.batch_items_max;
+        if batch.is_empty() || batch.len() > max {
+            let len = batch.len();
+            return Err(LedgerError::BatchTooLarge { len, max }.into());
+        }
+        let (reply, answer) = oneshot::channel();
+        let queue = self.inner.queue.as_ref().ok_or(LedgerError::ShutDown)?;
+        queue
+            .send(Command::NotedTransfers(batch, note, reply))
+            .await
+            .map_err(|_| LedgerError::ShutDown)?;
+        match answer.await.map_err(|_| LedgerError::ShutDown)?? {
+            (Ok(applied), guard) => Ok((applied, guard)),
+            (Err(errors), _) => Err(BatchError::Rejected { errors }),
+        }
+    }
+
+    /// Sets what makes the callers' records of their notes durable; run before each checkpoint
+    /// lets the log forget notes. Only the first call sets it.
+    pub fn set_checkpoint_hook(&self, hook: CheckpointHook) {
+        self.inner.checkpoint_hook.set(hook);
+    }
+
+    /// The notes found in the log when it was opened (a crash stopped the box before their
+    /// records were surely durable), in the order they were logged. Kept until
+    /// `forget_replayed_notes`, so they are handed back again if the box stops before that.
+    pub fn replayed_notes(&self) -> Result<Vec<Vec<u8>>, LedgerError> {
+        let txn = self.read()?;
+        let table = txn.open_table(store::REPLAYED_NOTES)?;
+        let mut notes = Vec::new();
+        for entry in table.iter()? {
+            notes.push(entry?.1.value().to_vec());
+        }
+        Ok(notes)
+    }
+
+    /// Lets go of the replayed notes, once the caller's records of them are durable.
+    pub fn forget_replayed_notes(&self) -> Result<(), LedgerError> {
+        let txn = self.inner.db.begin_write()?;
+        {
+            let mut table = txn.open_table(store::REPLAYED_NOTES)?;
+            table.retain(|_, _| false)?;
+        }
+        txn.commit()?;
+        Ok(())
     }
 
     /// A snapshot of redb. Read after the memtable: an answered write is in one or the other,
@@ -537,8 +602,16 @@ fn replay(
     let txn = db.begin_write()?;
     {
         let mut tables = apply::Tables::open(&txn)?;
+        let mut replayed_notes = txn.open_table(store::REPLAYED_NOTES)?;
+        let mut next_note = replayed_notes.last()?.map_or(0, |(key, _)| key.value() + 1);
         for record in &pending {
-            let delta = codec::decode_delta(&record.payload)?;
+            let (delta, notes) = codec::decode_record(&record.payload)?;
+            // Kept with the tables this replay makes durable: the log they came from is
+            // written again from now on.
+            for note in notes {
+                replayed_notes.insert(next_note, note.as_slice())?;
+                next_note += 1;
+            }
             if delta.last_timestamp < position.last_timestamp {
                 return Err(LedgerError::Corrupt(format!(
                     "log group {} goes back in time",

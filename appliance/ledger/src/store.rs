@@ -25,6 +25,11 @@ pub(crate) const PENDING_EXPIRY: TableDefinition<(u64, u128), ()> =
 /// per side of every transfer, and with it most of the pages each checkpoint rewrote.)
 pub(crate) const JOURNAL: TableDefinition<u64, JournalRecord> = TableDefinition::new("journal");
 
+/// Callers' notes found in the log on open (`notes.rs`), kept until the caller has them, by the
+/// order they were logged in. Empty but for that short while.
+pub(crate) const REPLAYED_NOTES: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("replayed_notes");
+
 pub(crate) const META_SCHEMA_VERSION: &str = "schema_version";
 pub(crate) const META_LAST_TIMESTAMP: &str = "last_timestamp";
 /// The sequence number of the last group written into these tables: log records after it are
@@ -63,6 +68,7 @@ pub(crate) fn init(db: &redb::Database) -> Result<Position, LedgerError> {
         txn.open_table(PENDING_STATUS)?;
         txn.open_table(PENDING_EXPIRY)?;
         txn.open_table(JOURNAL)?;
+        txn.open_table(REPLAYED_NOTES)?;
         Position {
             last_timestamp: meta.get(META_LAST_TIMESTAMP)?.map_or(0, |v| v.value()),
             wal_seq: meta.get(META_WAL_SEQ)?.map_or(0, |v| v.value()),

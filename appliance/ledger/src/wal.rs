@@ -126,6 +126,11 @@ impl Wal {
         (self.half + 1) * self.half_len
     }
 
+    /// Which half records go to: 0 or 1.
+    pub(crate) fn half(&self) -> usize {
+        self.half as usize
+    }
+
     /// Whether a record with `payload_len` bytes fits after the records already in this half.
     pub(crate) fn fits(&self, payload_len: usize) -> bool {
         self.position + align((HEADER_LEN + payload_len) as u64) <= self.half_end()

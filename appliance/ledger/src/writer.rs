@@ -34,16 +34,21 @@ use crate::apply::{self, Delta, Group, ItemResults, Snapshot, Tables};
 use crate::clock::Clock;
 use crate::codec;
 use crate::error::{AccountError, AssetError, CloseError, LedgerError, TransferError};
+use crate::notes::{HookSlot, NoteGuard, NoteHolds};
 use crate::types::{Account, AccountId, Asset, NewAccount, NewTransfer, Transfer};
 use crate::wal::Wal;
 
 type Reply<T, E> = oneshot::Sender<Result<ItemResults<T, E>, LedgerError>>;
+type NotedReply =
+    oneshot::Sender<Result<(ItemResults<Transfer, TransferError>, NoteGuard), LedgerError>>;
 
 pub(crate) enum Command {
     Assets(Vec<Asset>, Reply<Asset, AssetError>),
     Accounts(Vec<NewAccount>, Reply<Account, AccountError>),
     Close(Vec<AccountId>, Reply<Account, CloseError>),
     Transfers(Vec<NewTransfer>, Reply<Transfer, TransferError>),
+    /// Transfers with the caller's note, logged with them if they are created (`notes.rs`).
+    NotedTransfers(Vec<NewTransfer>, Vec<u8>, NotedReply),
     /// Nothing to apply: lets an idle writer sweep expired holds and commit what is open.
     Tick,
 }
@@ -55,6 +60,7 @@ impl Command {
             Command::Accounts(batch, _) => batch.len(),
             Command::Close(batch, _) => batch.len(),
             Command::Transfers(batch, _) => batch.len(),
+            Command::NotedTransfers(batch, _, _) => batch.len(),
             Command::Tick => 0,
         }
     }
@@ -92,6 +98,8 @@ pub(crate) struct Writer {
     pub(crate) checkpoint_interval: Duration,
     pub(crate) last_checkpoint: Instant,
     pub(crate) last_table_commit: Instant,
+    pub(crate) note_holds: Arc<NoteHolds>,
+    pub(crate) checkpoint_hook: Arc<HookSlot>,
 }
 
 /// A frozen layer for the applier to write, with the log sequence number it ends at.
@@ -99,6 +107,9 @@ struct Job {
     layer: Arc<Delta>,
     wal_seq: u64,
     durability: redb::Durability,
+    /// The halves of the log this durable commit lets be written again: their notes' records
+    /// must be durable first.
+    releases: &'static [usize],
 }
 
 /// The writer's side of the applier thread.
@@ -111,14 +122,20 @@ struct Applier {
 }
 
 impl Applier {
-    fn start(db: Arc<redb::Database>, memtable: Memtable) -> Result<Applier, LedgerError> {
+    fn start(
+        db: Arc<redb::Database>,
+        memtable: Memtable,
+        note_holds: Arc<NoteHolds>,
+        checkpoint_hook: Arc<HookSlot>,
+    ) -> Result<Applier, LedgerError> {
         let (jobs, job_queue) = std_mpsc::channel::<Job>();
         let (done_tx, done) = std_mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("ledger-applier".into())
             .spawn(move || {
                 for job in job_queue {
-                    let result = apply_layer(&db, &job);
+                    let result = release_notes(&note_holds, &checkpoint_hook, job.releases)
+                        .and_then(|()| apply_layer(&db, &job));
                     if result.is_ok()
                         && let Ok(mut layers) = memtable.write()
                     {
@@ -179,6 +196,24 @@ impl Applier {
     }
 }
 
+/// Before a durable commit lets `halves` of the log be written again: waits for the callers
+/// holding guards on their notes to write their records, then has those records made durable.
+fn release_notes(holds: &NoteHolds, hook: &HookSlot, halves: &[usize]) -> Result<(), LedgerError> {
+    let Some(hook) = hook.get() else {
+        // No caller writes records for notes.
+        return Ok(());
+    };
+    for &half in halves {
+        if !holds.wait_released(half) {
+            tracing::warn!(
+                half,
+                "a note's record is late; the log lets the note go without it"
+            );
+        }
+    }
+    hook().map_err(LedgerError::WriterFailed)
+}
+
 fn apply_layer(db: &redb::Database, job: &Job) -> Result<(), LedgerError> {
     let mut txn = db.begin_write()?;
     txn.set_durability(job.durability)
@@ -203,6 +238,7 @@ enum Answer {
         Reply<Transfer, TransferError>,
         ItemResults<Transfer, TransferError>,
     ),
+    NotedTransfers(NotedReply, ItemResults<Transfer, TransferError>, NoteGuard),
 }
 
 impl Answer {
@@ -213,6 +249,9 @@ impl Answer {
             Answer::Accounts(reply, result) => reply.send(Ok(result)).map_err(drop),
             Answer::Close(reply, result) => reply.send(Ok(result)).map_err(drop),
             Answer::Transfers(reply, result) => reply.send(Ok(result)).map_err(drop),
+            Answer::NotedTransfers(reply, result, guard) => {
+                reply.send(Ok((result, guard))).map_err(drop)
+            }
         };
     }
 }
@@ -224,6 +263,7 @@ fn fail(command: Command, error: &LedgerError) {
         Command::Accounts(_, reply) => reply.send(Err(failed)).map_err(drop),
         Command::Close(_, reply) => reply.send(Err(failed)).map_err(drop),
         Command::Transfers(_, reply) => reply.send(Err(failed)).map_err(drop),
+        Command::NotedTransfers(_, _, reply) => reply.send(Err(failed)).map_err(drop),
         Command::Tick => Ok(()),
     };
 }
@@ -234,7 +274,13 @@ fn poisoned() -> LedgerError {
 
 impl Writer {
     pub(crate) fn run(mut self, mut queue: mpsc::Receiver<Command>) {
-        let mut applier = match Applier::start(Arc::clone(&self.db), Arc::clone(&self.memtable)) {
+        let applier = Applier::start(
+            Arc::clone(&self.db),
+            Arc::clone(&self.memtable),
+            Arc::clone(&self.note_holds),
+            Arc::clone(&self.checkpoint_hook),
+        );
+        let mut applier = match applier {
             Ok(applier) => applier,
             Err(error) => {
                 error!(%error, "cannot start the ledger applier");
@@ -308,6 +354,8 @@ impl Writer {
         group: &mut Vec<Command>,
     ) -> Result<(), LedgerError> {
         let mut answers = Vec::with_capacity(group.len());
+        // The notes of the batches created, and which answers get their guards.
+        let mut notes = Vec::new();
         let delta = {
             let snapshot = match snapshot_slot {
                 Some(snapshot) => snapshot,
@@ -342,6 +390,13 @@ impl Writer {
                     Command::Transfers(batch, reply) => {
                         Answer::Transfers(reply, state.create_transfers(&batch)?)
                     }
+                    Command::NotedTransfers(batch, note, reply) => {
+                        let result = state.create_transfers(&batch)?;
+                        if result.is_ok() {
+                            notes.push(note);
+                        }
+                        Answer::NotedTransfers(reply, result, NoteGuard::unlogged())
+                    }
                     Command::Tick => continue,
                 });
             }
@@ -357,7 +412,7 @@ impl Writer {
             "ledger time went backwards"
         );
         let seq = self.wal_seq + 1;
-        let payload = codec::encode_delta(&delta);
+        let payload = codec::encode_record(&delta, &notes);
         if !self.wal.fits(payload.len()) && self.wal.fits_in_empty_half(payload.len()) {
             self.rotate_log(applier, snapshot_slot, true)?;
         }
@@ -372,8 +427,22 @@ impl Writer {
             .map_err(|_| poisoned())?
             .active
             .merge(delta);
+        if logged && !notes.is_empty() {
+            let mut guards = self
+                .note_holds
+                .hold(self.wal.half(), notes.len())
+                .into_iter();
+            for answer in &mut answers {
+                if let Answer::NotedTransfers(_, Ok(_), guard) = answer
+                    && let Some(held) = guards.next()
+                {
+                    *guard = held;
+                }
+            }
+        }
         if !logged {
-            // Too large for the log: make it durable through the tables instead.
+            // Too large for the log: make it durable through the tables instead. Its notes
+            // were not logged: their guards say so, and their callers sync their records.
             self.checkpoint(applier, snapshot_slot)?;
         }
         // Durable and visible to readers: answer.
@@ -398,7 +467,7 @@ impl Writer {
         let due = items >= self.memtable_items_max
             || (items > 0 && self.last_table_commit.elapsed() >= self.table_commit_interval);
         if due && applier.in_flight.is_none() {
-            self.freeze(applier, redb::Durability::None)?;
+            self.freeze(applier, redb::Durability::None, &[])?;
         }
         Ok(())
     }
@@ -408,6 +477,7 @@ impl Writer {
         &mut self,
         applier: &mut Applier,
         durability: redb::Durability,
+        releases: &'static [usize],
     ) -> Result<(), LedgerError> {
         let layer = {
             let mut layers = self.memtable.write().map_err(|_| poisoned())?;
@@ -421,6 +491,7 @@ impl Writer {
             layer,
             wal_seq: self.wal_seq,
             durability,
+            releases,
         })
     }
 
@@ -437,7 +508,8 @@ impl Writer {
         if applier.in_flight.is_some() {
             return Ok(());
         }
-        self.freeze(applier, redb::Durability::Immediate)?;
+        let releases: &'static [usize] = if self.wal.half() == 0 { &[0] } else { &[1] };
+        self.freeze(applier, redb::Durability::Immediate, releases)?;
         self.wal.switch_halves();
         self.last_checkpoint = Instant::now();
         Ok(())
@@ -451,7 +523,7 @@ impl Writer {
         snapshot: &mut Option<Snapshot>,
     ) -> Result<(), LedgerError> {
         self.renew_if_applied(applier, snapshot, true)?;
-        self.freeze(applier, redb::Durability::Immediate)?;
+        self.freeze(applier, redb::Durability::Immediate, &[0, 1])?;
         self.renew_if_applied(applier, snapshot, true)?;
         self.wal.reset();
         self.last_checkpoint = Instant::now();

@@ -4,10 +4,13 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use common::*;
 use tongka_ledger::{
     AccountError, AccountFlags, AccountId, Applied, AssetError, Balance, BatchError, CloseError,
-    LedgerError, PendingStatus, Timestamp, TransferError, TransferId, UserData,
+    Ledger, LedgerError, LedgerOptions, ManualClock, PendingStatus, Timestamp, TransferError,
+    TransferId, UserData,
 };
 
 const MEMBER: u128 = 10;
@@ -727,4 +730,157 @@ fn tamper_account(path: &std::path::Path, id: u128, edit: impl FnOnce(&mut Vec<u
         table.insert(id, bytes.as_slice()).unwrap();
     }
     txn.commit().unwrap();
+}
+
+/// A ledger whose checkpoint hook always fails, as if the caller never made its records of the
+/// notes durable: the log is never let go, as after a crash.
+fn open_noted(dir: &std::path::Path, clock: &ManualClock) -> Ledger {
+    let ledger = Ledger::open(
+        &dir.join("ledger.redb"),
+        LedgerOptions {
+            checkpoint_interval_ms: 3_600_000,
+            ..options(clock)
+        },
+    )
+    .unwrap();
+    ledger.set_checkpoint_hook(Arc::new(|| Err("the records are not durable".into())));
+    ledger
+}
+
+#[tokio::test]
+async fn notes_whose_records_were_not_made_durable_are_handed_back_until_forgotten() {
+    let f = chain().await;
+    let Fixture { dir, clock, ledger } = f;
+    drop(ledger);
+    let ledger = open_noted(dir.path(), &clock);
+    let (first, guard) = ledger
+        .create_transfers_noted(
+            vec![posted(1, MERCHANT, MEMBER, 1_000)],
+            b"order one".to_vec(),
+        )
+        .await
+        .unwrap();
+    assert!(first[0].is_created() && guard.logged());
+    drop(guard);
+    let (_, second) = ledger
+        .create_transfers_noted(
+            vec![posted(2, MERCHANT, MEMBER, 500)],
+            b"order two".to_vec(),
+        )
+        .await
+        .unwrap();
+    assert!(second.logged());
+    // A retry writes nothing new: its note is not logged, and its caller must sync its record.
+    let (retry, unlogged) = ledger
+        .create_transfers_noted(
+            vec![posted(2, MERCHANT, MEMBER, 500)],
+            b"order two".to_vec(),
+        )
+        .await
+        .unwrap();
+    assert!(!retry[0].is_created() && !unlogged.logged());
+    // A refused batch logs nothing.
+    let refused = ledger
+        .create_transfers_noted(
+            vec![posted(3, MEMBER, STORE, 1_000_000)],
+            b"refused".to_vec(),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(BatchError::Rejected { .. })),
+        "{refused:?}"
+    );
+    drop((second, unlogged));
+    // The final checkpoint's hook fails: the log keeps the notes.
+    drop(ledger);
+
+    for _ in 0..2 {
+        // Handed back on every open until forgotten, with the money they were logged with.
+        let ledger = open_noted(dir.path(), &clock);
+        assert_eq!(
+            ledger.replayed_notes().unwrap(),
+            vec![b"order one".to_vec(), b"order two".to_vec()]
+        );
+        assert_eq!(
+            ledger
+                .balance(AccountId(MEMBER))
+                .unwrap()
+                .unwrap()
+                .credits_posted,
+            1_500
+        );
+        drop(ledger);
+    }
+    let ledger = open_noted(dir.path(), &clock);
+    ledger.forget_replayed_notes().unwrap();
+    drop(ledger);
+    let ledger = open_noted(dir.path(), &clock);
+    assert!(ledger.replayed_notes().unwrap().is_empty());
+    assert_eq!(
+        ledger
+            .balance(AccountId(MEMBER))
+            .unwrap()
+            .unwrap()
+            .credits_posted,
+        1_500
+    );
+    drop(ledger);
+    assert_verifies(&dir.path().join("ledger.redb"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_runs_the_hook_only_after_the_notes_guards_are_dropped() {
+    let f = chain().await;
+    let Fixture { dir, clock, ledger } = f;
+    drop(ledger);
+    let ledger = Ledger::open(
+        &dir.path().join("ledger.redb"),
+        LedgerOptions {
+            // Every group starts a checkpoint.
+            checkpoint_interval_ms: 0,
+            ..options(&clock)
+        },
+    )
+    .unwrap();
+    let record_written = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // What each run of the hook saw: whether the record was written by then.
+    let runs = Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let (record_written, runs) = (Arc::clone(&record_written), Arc::clone(&runs));
+        ledger.set_checkpoint_hook(Arc::new(move || {
+            let written = record_written.load(std::sync::atomic::Ordering::SeqCst);
+            runs.lock().unwrap().push(written);
+            Ok(())
+        }));
+    }
+    let (_, guard) = ledger
+        .create_transfers_noted(vec![posted(1, MERCHANT, MEMBER, 1_000)], b"order".to_vec())
+        .await
+        .unwrap();
+    assert!(guard.logged());
+    // More groups, each wanting a checkpoint: the one covering the note waits for its guard.
+    for id in 2..5 {
+        ledger
+            .create_transfers(vec![posted(id, MERCHANT, STORE, 1)])
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        runs.lock().unwrap().is_empty(),
+        "the hook ran while the note's guard was held"
+    );
+    record_written.store(true, std::sync::atomic::Ordering::SeqCst);
+    drop(guard);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while runs.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let seen = runs.lock().unwrap().clone();
+    assert!(
+        !seen.is_empty() && seen.iter().all(|&written| written),
+        "{seen:?}"
+    );
+    drop(ledger);
+    assert_verifies(&dir.path().join("ledger.redb"));
 }
