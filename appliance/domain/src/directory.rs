@@ -748,15 +748,18 @@ impl Directory {
 
     /// Appends an entry to the audit log.
     pub async fn audit(&self, entry: &AuditEntry) -> Result<(), DomainError> {
-        self.audit_queued(entry)?.await
+        self.audit_queued(entry, true)?.await
     }
 
     /// Queues an entry for the audit log's next group commit now; the future says when it is
-    /// durable. For writes whose own record already names who did what and when (a till
-    /// order), so the answer to the client need not wait for the entry too.
+    /// committed — durably if `synced`. Unsynced is for writes whose own durable record already
+    /// names who did what and when (a till order): the entry is synced with the next durable
+    /// group, within about a second (`group.rs`), so the answer to the client need not wait for
+    /// it, nor any sale's group for its sync.
     pub fn audit_queued(
         &self,
         entry: &AuditEntry,
+        synced: bool,
     ) -> Result<impl Future<Output = Result<(), DomainError>> + use<>, DomainError> {
         let record = encode(&AuditRecord {
             at: entry.at.0,
@@ -767,7 +770,7 @@ impl Directory {
             remote: entry.remote.clone(),
         })?;
         let at = entry.at.0;
-        self.writer.submit(move |txn| {
+        self.writer.submit(synced, move |txn| {
             let mut table = txn.open_table(AUDIT)?;
             let last = table.last()?.map_or(0, |(key, _)| key.value());
             // Unique and increasing even when two writes share a microsecond or the clock steps back.
@@ -775,6 +778,22 @@ impl Directory {
             table.insert(sequence, record.as_slice())?;
             Ok(())
         })
+    }
+
+    /// `write_grouped`, committed without a sync unless another write in the group needs one:
+    /// for a write whose redo is in the ledger's log, synced by `make_durable`.
+    pub(crate) async fn write_grouped_unsynced<T, F>(&self, write: F) -> Result<T, DomainError>
+    where
+        T: Send + 'static,
+        F: FnMut(&redb::WriteTransaction) -> Result<T, DomainError> + Send + 'static,
+    {
+        self.writer.write_unsynced(write).await
+    }
+
+    /// Syncs every write committed so far. Blocks the thread: for the ledger's checkpoint hook,
+    /// not for a runtime's worker.
+    pub(crate) fn make_durable(&self) -> Result<(), DomainError> {
+        self.writer.make_durable()
     }
 
     /// Runs `write` with the other writes waiting, in one durable commit (`group.rs`).

@@ -4,6 +4,11 @@
 //! one commit. A caller's write is acknowledged only after that commit, as before; what changes
 //! is that a hundred callers share one fsync instead of queueing for a hundred.
 //!
+//! A write whose durability is somebody else's — the till's order record, whose redo the ledger
+//! logged with the sale's batch (`tongka_ledger::NoteGuard`) — asks for none: a group of only
+//! such writes commits without syncing, and `make_durable`, which the ledger calls before its log
+//! forgets those notes, syncs them all at once.
+//!
 //! A write that fails is taken out of its group and the rest run again in a fresh transaction
 //! (redb cannot roll back part of a transaction once written to), so one caller's damaged record
 //! never fails another's write. Writes must therefore be repeatable: they are `FnMut`, and read
@@ -19,7 +24,13 @@ use crate::DomainError;
 /// The most writes committed together: bounds the latency one commit adds to its first caller.
 const GROUP_MAX: usize = 512;
 
+/// How long the writer waits, idle, before it syncs commits made without a sync. Under load the
+/// ledger's checkpoints sync them about every second (`make_durable`).
+const SYNC_WHEN_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
 trait Job: Send {
+    /// Whether the write must be durable before its caller hears back.
+    fn durable(&self) -> bool;
     /// Runs the write in `txn`; false if it failed (its result is kept for the caller).
     fn run(&mut self, txn: &WriteTransaction) -> bool;
     /// Answers the caller: its result if `committed`, else the commit's error.
@@ -28,6 +39,7 @@ trait Job: Send {
 
 struct Task<T, F> {
     write: F,
+    durable: bool,
     result: Option<Result<T, DomainError>>,
     reply: tokio::sync::oneshot::Sender<Result<T, DomainError>>,
 }
@@ -37,6 +49,10 @@ where
     T: Send,
     F: FnMut(&WriteTransaction) -> Result<T, DomainError> + Send,
 {
+    fn durable(&self) -> bool {
+        self.durable
+    }
+
     fn run(&mut self, txn: &WriteTransaction) -> bool {
         let result = (self.write)(txn);
         let ok = result.is_ok();
@@ -49,6 +65,7 @@ where
             write,
             result,
             reply,
+            ..
         } = *self;
         // What the write held (a handle on the directory, say) is let go before the caller
         // hears back, so a caller that then closes the directory finds it closed.
@@ -105,15 +122,35 @@ impl GroupWriter {
         T: Send + 'static,
         F: FnMut(&WriteTransaction) -> Result<T, DomainError> + Send + 'static,
     {
-        self.submit(write)?.await
+        self.submit(true, write)?.await
     }
 
-    /// Queues `write` for the next group now, and returns what waits for its result: a caller
-    /// may answer its own client first and learn the outcome later.
-    pub(crate) fn submit<T, F>(
+    /// Runs `write` in the next group and returns its result once the group is committed,
+    /// durably only if another write in it needs that: the caller's write is made durable by
+    /// the next `make_durable`.
+    pub(crate) async fn write_unsynced<T, F>(&self, write: F) -> Result<T, DomainError>
+    where
+        T: Send + 'static,
+        F: FnMut(&WriteTransaction) -> Result<T, DomainError> + Send + 'static,
+    {
+        self.queue(write, false)?
+            .await
+            .map_err(|_| DomainError::Storage("the directory writer stopped".into()))?
+    }
+
+    /// Makes every write committed so far durable; blocks the calling thread (not a runtime's
+    /// worker) until it is.
+    pub(crate) fn make_durable(&self) -> Result<(), DomainError> {
+        self.queue(|_: &WriteTransaction| Ok(()), true)?
+            .blocking_recv()
+            .map_err(|_| DomainError::Storage("the directory writer stopped".into()))?
+    }
+
+    fn queue<T, F>(
         &self,
         write: F,
-    ) -> Result<impl Future<Output = Result<T, DomainError>> + use<T, F>, DomainError>
+        durable: bool,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<T, DomainError>>, DomainError>
     where
         T: Send + 'static,
         F: FnMut(&WriteTransaction) -> Result<T, DomainError> + Send + 'static,
@@ -124,10 +161,27 @@ impl GroupWriter {
             .ok_or_else(|| DomainError::Storage("the directory writer stopped".into()))?
             .send(Box::new(Task {
                 write,
+                durable,
                 result: None,
                 reply,
             }))
             .map_err(|_| DomainError::Storage("the directory writer stopped".into()))?;
+        Ok(answer)
+    }
+
+    /// Queues `write` for the next group now (synced with it if `durable`), and returns what
+    /// waits for its result: a caller may answer its own client first and learn the outcome
+    /// later.
+    pub(crate) fn submit<T, F>(
+        &self,
+        durable: bool,
+        write: F,
+    ) -> Result<impl Future<Output = Result<T, DomainError>> + use<T, F>, DomainError>
+    where
+        T: Send + 'static,
+        F: FnMut(&WriteTransaction) -> Result<T, DomainError> + Send + 'static,
+    {
+        let answer = self.queue(write, durable)?;
         Ok(async move {
             answer
                 .await
@@ -137,7 +191,21 @@ impl GroupWriter {
 }
 
 fn writer(db: &redb::Database, queue: &mpsc::Receiver<Box<dyn Job>>) {
-    while let Ok(first) = queue.recv() {
+    // Whether a commit since the last durable one was not synced.
+    let mut unsynced = false;
+    loop {
+        let first = match queue.recv_timeout(SYNC_WHEN_IDLE) {
+            Ok(job) => job,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                // Nothing came for a while: sync what waits, rather than leave it unsynced
+                // until the next durable write, however late that comes.
+                if unsynced && sync(db) {
+                    unsynced = false;
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
         let mut group = vec![first];
         while group.len() < GROUP_MAX {
             match queue.try_recv() {
@@ -145,12 +213,33 @@ fn writer(db: &redb::Database, queue: &mpsc::Receiver<Box<dyn Job>>) {
                 Err(_) => break,
             }
         }
-        commit_group(db, group);
+        if let Some(durable) = commit_group(db, group) {
+            unsynced = !durable;
+        }
+    }
+    if unsynced {
+        // The directory is closing: what was committed without a sync is made durable now.
+        sync(db);
     }
 }
 
-fn commit_group(db: &redb::Database, mut group: Vec<Box<dyn Job>>) {
+/// An empty durable commit: syncs every commit before it. False if it failed (logged).
+fn sync(db: &redb::Database) -> bool {
+    let synced = db
+        .begin_write()
+        .map_err(redb::Error::from)
+        .and_then(|txn| txn.commit().map_err(redb::Error::from));
+    if let Err(error) = &synced {
+        tracing::error!(%error, "the directory's unsynced commits could not be synced");
+    }
+    synced.is_ok()
+}
+
+/// Commits the group's writes; returns whether the commit was durable, `None` if nothing was
+/// committed.
+fn commit_group(db: &redb::Database, mut group: Vec<Box<dyn Job>>) -> Option<bool> {
     while !group.is_empty() {
+        let durable = group.iter().any(|job| job.durable());
         let txn = match db.begin_write() {
             Ok(txn) => txn,
             Err(error) => {
@@ -158,9 +247,17 @@ fn commit_group(db: &redb::Database, mut group: Vec<Box<dyn Job>>) {
                 for job in group {
                     job.finish(Err(why.clone()));
                 }
-                return;
+                return None;
             }
         };
+        let mut txn = txn;
+        if !durable && let Err(error) = txn.set_durability(redb::Durability::None) {
+            let why = error.to_string();
+            for job in group {
+                job.finish(Err(why.clone()));
+            }
+            return None;
+        }
         // A write that panics (a bug, not bad input) fails alone, like one that errs: the
         // writer thread must outlive it, or every later write of the box would fail.
         let failed = group.iter_mut().position(|job| {
@@ -175,13 +272,15 @@ fn commit_group(db: &redb::Database, mut group: Vec<Box<dyn Job>>) {
             }
             None => {
                 let committed = txn.commit().map_err(|e| e.to_string());
+                let done = committed.is_ok().then_some(durable);
                 for job in group {
                     job.finish(committed.clone());
                 }
-                return;
+                return done;
             }
         }
     }
+    None
 }
 
 #[cfg(test)]

@@ -57,7 +57,11 @@ pub(crate) async fn record(
         remote,
     };
     let action = entry.action.clone();
-    let written = state.directory.audit_queued(&entry);
+    // A till write's order record is its durable trace (who, which terminal, when), committed
+    // before this answer: its entry is queued now and lands with the next group, synced with a
+    // later one, without a wait for the cashier. Every other write waits for its entry, synced.
+    let till_write = response.extensions().get::<Keeping>() == Some(&Keeping::OwnKey);
+    let written = state.directory.audit_queued(&entry, !till_write);
     let written = async move {
         let result = match written {
             Ok(durable) => durable.await,
@@ -67,10 +71,7 @@ pub(crate) async fn record(
             tracing::error!(%error, %action, "cannot write the audit log");
         }
     };
-    // A till write's order record is its durable trace (who, which terminal, when), committed
-    // before this answer: its entry is queued now and lands with the next group, without a
-    // second wait for the cashier. Every other write waits for its entry.
-    if response.extensions().get::<Keeping>() == Some(&Keeping::OwnKey) {
+    if till_write {
         tokio::spawn(written);
     } else {
         written.await;
