@@ -17,7 +17,7 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tongka_ledger::{
-    AccountId, BatchError, NewTransfer, Transfer, TransferError, TransferKind, UserData,
+    AccountId, BatchError, NewTransfer, NoteGuard, Transfer, TransferError, TransferKind, UserData,
 };
 
 use crate::UnixMillis;
@@ -158,7 +158,48 @@ pub struct MemberStats {
     pub period_top_up_max_fen: u64,
 }
 
+/// When a till write's record is synced: now, or by the ledger's checkpoint hook (its note is
+/// in the ledger's log); a redo from a note skips an order already recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RecordSync {
+    Now,
+    Later { unless_there: bool },
+}
+
+/// A sale as the member's statistics count it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Visit {
+    pub(crate) spent_fen: u64,
+    pub(crate) date: Date,
+}
+
+/// What a sale's ledger batch carries as its note (`tongka_ledger::NoteGuard`): everything its
+/// `record` writes to the directory, so that after a crash the record is written from the log
+/// (`Till::redo_notes`) — one sync, the ledger's, makes the whole sale durable.
+#[derive(Debug, Deserialize)]
+struct SaleNote {
+    order: Order,
+    tier_set: Option<(TierId, TierReason)>,
+    visit: Option<Visit>,
+}
+
+/// A `SaleNote` as written: the same fields, the order borrowed.
+#[derive(Serialize)]
+struct SaleNoteOf<'a> {
+    order: &'a Order,
+    tier_set: Option<(TierId, TierReason)>,
+    visit: Option<Visit>,
+}
+
 impl MemberStats {
+    /// Counts a sale.
+    pub(crate) fn visited(&mut self, visit: Visit) {
+        self.total_spend_fen = self.total_spend_fen.saturating_add(visit.spent_fen);
+        self.period_spend_fen = self.period_spend_fen.saturating_add(visit.spent_fen);
+        self.visits = self.visits.saturating_add(1);
+        self.last_visit = Some(visit.date);
+    }
+
     /// A new review period from `date`, nothing done in it yet.
     pub(crate) fn restart_period(&mut self, date: Date) {
         self.period_from = Some(date);
@@ -1302,6 +1343,16 @@ fn balances_before(mut balances: Balances, member: MemberId, transfers: &[Transf
 
 impl Till {
     pub fn new(members: Members, options: TillOptions) -> Till {
+        // Sales' records are written without a sync, their redo logged with their batches: the
+        // ledger has them synced before its log forgets those (see `SaleNote`). Held weakly: a
+        // directory already closed has synced them as it closed.
+        let directory = Arc::downgrade(members.directory());
+        members
+            .ledger()
+            .set_checkpoint_hook(Arc::new(move || match directory.upgrade() {
+                Some(directory) => directory.make_durable().map_err(|error| error.to_string()),
+                None => Ok(()),
+            }));
         Till {
             members,
             options,
@@ -1819,10 +1870,6 @@ impl Till {
         )
         .await?;
         let ids = legs.ids();
-        if let Err(refused) = self.apply(actor.store, m, legs.transfers).await? {
-            return Ok(Err(refused));
-        }
-
         let order = Order {
             id: request.order.clone(),
             kind: OrderKind::Checkout,
@@ -1860,16 +1907,32 @@ impl Till {
             seller: seller.map(|seller| seller.id),
             ..Order::blank(actor, now)
         };
-        let date = context.at.date;
-        let spent = quote.payable_fen;
+        let visit = Some(Visit {
+            spent_fen: quote.payable_fen,
+            date: context.at.date,
+        });
+        let tier_set = scheme_set(tier_set);
+        let note = encode(&SaleNoteOf {
+            order: &order,
+            tier_set,
+            visit,
+        })?;
+        let guard = match self.apply_noted(s, m, legs.transfers, Some(note)).await? {
+            Ok(guard) => guard,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let sync = match &guard {
+            Some(guard) if guard.logged() => RecordSync::Later {
+                unless_there: false,
+            },
+            _ => RecordSync::Now,
+        };
         let order = self
-            .record(order, scheme_set(tier_set), 0, move |stats| {
-                stats.total_spend_fen = stats.total_spend_fen.saturating_add(spent);
-                stats.period_spend_fen = stats.period_spend_fen.saturating_add(spent);
-                stats.visits = stats.visits.saturating_add(1);
-                stats.last_visit = Some(date);
-            })
-            .await?;
+            .record_with(order, tier_set, 0, visit, sync)
+            .await?
+            .ok_or_else(|| DomainError::Corrupt("an order recorded twice".into()))?;
+        // Only now may the ledger's log let the note go.
+        drop(guard);
         Ok(Ok(order))
     }
 
@@ -1998,7 +2061,7 @@ impl Till {
             ..Order::blank(actor, now)
         };
         Ok(Ok(self
-            .record(order, scheme_set(tier_set), request.amount_fen, |_| {})
+            .record(order, scheme_set(tier_set), request.amount_fen, None)
             .await?))
     }
 
@@ -2461,7 +2524,7 @@ impl Till {
             gift: spend.gift,
             ..Order::blank(actor, now)
         };
-        Ok(Ok(self.record(order, spend.tier, 0, |_| {}).await?))
+        Ok(Ok(self.record(order, spend.tier, 0, None).await?))
     }
 
     /// 积分升级: moves a member up to a tier for the points it costs (`Tier::upgrade_points`),
@@ -2840,7 +2903,7 @@ impl Till {
             ..Order::blank(actor, now)
         };
         let order = self
-            .record(order, scheme_set(tier_set), top_up_fen, |_| {})
+            .record(order, scheme_set(tier_set), top_up_fen, None)
             .await?;
         let view = crate::members::MemberView {
             balances: order.balances_after,
@@ -3001,12 +3064,35 @@ impl Till {
         member: MemberId,
         transfers: Vec<NewTransfer>,
     ) -> Outcome<()> {
+        Ok(self
+            .apply_noted(store, member, transfers, None)
+            .await?
+            .map(drop))
+    }
+
+    /// `apply`, with `note` logged with the batch: the guard is held until the order's record
+    /// is written.
+    pub(crate) async fn apply_noted(
+        &self,
+        store: StoreId,
+        member: MemberId,
+        transfers: Vec<NewTransfer>,
+        note: Option<Vec<u8>>,
+    ) -> Outcome<Option<NoteGuard>> {
         if transfers.is_empty() {
-            return Ok(Ok(()));
+            return Ok(Ok(None));
         }
         self.store_accounts(store).await?;
-        match self.members.ledger().create_transfers(transfers).await {
-            Ok(_) => Ok(Ok(())),
+        let ledger = self.members.ledger();
+        let created = match note {
+            Some(note) => ledger
+                .create_transfers_noted(transfers, note)
+                .await
+                .map(|(_, guard)| Some(guard)),
+            None => ledger.create_transfers(transfers).await.map(|_| None),
+        };
+        match created {
+            Ok(guard) => Ok(Ok(guard)),
             Err(BatchError::Rejected { errors }) => {
                 let Some((_, first)) = errors.into_iter().next() else {
                     return Err(DomainError::Ledger("rejected without a reason".into()));
@@ -3064,8 +3150,57 @@ impl Till {
         order: Order,
         tier_set: Option<(TierId, TierReason)>,
         top_up_fen: u64,
-        update_stats: impl Fn(&mut MemberStats) + Send + 'static,
+        visit: Option<Visit>,
     ) -> Result<Order, DomainError> {
+        let recorded = self
+            .record_with(order, tier_set, top_up_fen, visit, RecordSync::Now)
+            .await?;
+        recorded.ok_or_else(|| DomainError::Corrupt("an order recorded twice".into()))
+    }
+
+    /// Writes the records of the sales whose notes the ledger found in its log on opening: a
+    /// crash stopped the box before they were surely durable (or before they were written).
+    /// Each is written unless its order already is; then they are synced, and the ledger
+    /// forgets the notes. Returns how many were written. Run before the box takes requests.
+    pub async fn redo_notes(&self) -> Result<usize, DomainError> {
+        let ledger = self.members.ledger();
+        let notes = ledger.replayed_notes()?;
+        let mut written = 0;
+        for note in &notes {
+            let SaleNote {
+                order,
+                tier_set,
+                visit,
+            } = decode("sale note", note)?;
+            let recorded = self
+                .record_with(
+                    order,
+                    tier_set,
+                    0,
+                    visit,
+                    RecordSync::Later { unless_there: true },
+                )
+                .await?;
+            written += usize::from(recorded.is_some());
+        }
+        if !notes.is_empty() {
+            // An empty durable group syncs every unsynced one before it.
+            self.members.directory().write_grouped(|_| Ok(())).await?;
+            ledger.forget_replayed_notes()?;
+        }
+        Ok(written)
+    }
+
+    /// `record`; with `RecordSync::Later` the write is committed without a sync (its note is in the
+    /// ledger's log), and with `unless_there` it is skipped (`None`) if the order already is.
+    async fn record_with(
+        &self,
+        order: Order,
+        tier_set: Option<(TierId, TierReason)>,
+        top_up_fen: u64,
+        visit: Option<Visit>,
+        sync: RecordSync,
+    ) -> Result<Option<Order>, DomainError> {
         let balances = self.members.balances(order.member)?;
         let tiers = self.members.tiers(order.merchant)?;
         // Without a tier to be set or reached, the member's record is not read in the writer.
@@ -3080,56 +3215,66 @@ impl Till {
         let (member, id, at) = (order.member, order.id.clone(), order.at);
         let growth = order.moved.growth_earned;
         let plan_opened = order.bonus_plan.is_some();
-        let tier_change = self
-            .members
-            .directory()
-            .write_grouped(move |txn| {
-                let mut stats_table = txn.open_table(MEMBER_STATS)?;
-                let mut stats: MemberStats = stats_table
-                    .get(member.0)?
-                    .map(|bytes| decode("member stats", bytes.value()))
-                    .transpose()?
-                    .unwrap_or_default();
-                update_stats(&mut stats);
-                stats.period_growth = stats.period_growth.saturating_add(growth);
-                stats.period_top_up_max_fen = stats.period_top_up_max_fen.max(top_up_fen);
+        let write = move |txn: &redb::WriteTransaction| {
+            let mut orders = txn.open_table(ORDERS)?;
+            let order_key = (key.0.0, key.1.as_str());
+            if matches!(sync, RecordSync::Later { unless_there: true })
+                && orders.get(order_key)?.is_some()
+            {
+                return Ok(None);
+            }
+            let mut stats_table = txn.open_table(MEMBER_STATS)?;
+            let mut stats: MemberStats = stats_table
+                .get(member.0)?
+                .map(|bytes| decode("member stats", bytes.value()))
+                .transpose()?
+                .unwrap_or_default();
+            if let Some(visit) = visit {
+                stats.visited(visit);
+            }
+            stats.period_growth = stats.period_growth.saturating_add(growth);
+            stats.period_top_up_max_fen = stats.period_top_up_max_fen.max(top_up_fen);
 
-                let mut tier_change = None;
-                if may_move && let Some(record) = members.member_record_in(txn, member)? {
-                    let earned = earned_tier(&tiers, record.tier, &balances, &stats, top_up_fen);
-                    let next = match (tier_set, earned) {
-                        (Some(set), Some(up)) if higher(&tiers, set.0, up.0) == up.0 => Some(up),
-                        (set, up) => set.or(up),
-                    };
-                    if let Some((next, reason)) = next.filter(|next| Some(next.0) != record.tier) {
-                        let mut after = record.clone();
-                        after.tier = Some(next);
-                        members.put_member_in(txn, Some(&record), &after)?;
-                        members.note_tier_in(txn, record.tier, &after, reason, Some(&id), at)?;
-                        tier_change = Some(next);
-                        // A new tier is held for a whole period from the day it was reached.
-                        stats.restart_period(Date::at(at, MERCHANT_UTC_OFFSET_MINUTES));
-                    }
-                }
-                stats_table.insert(member.0, encode(&stats)?.as_slice())?;
-                if plan_opened {
-                    bonus::note_open_in(txn, key.0, &key.1)?;
-                }
-                let mut orders = txn.open_table(ORDERS)?;
-                let key = (key.0.0, key.1.as_str());
-                match tier_change {
-                    None => orders.insert(key, encoded.as_slice())?,
-                    Some(next) => {
-                        let mut moved = decode::<Order>("order", &encoded)?;
-                        moved.tier_change = Some(next);
-                        orders.insert(key, encode(&moved)?.as_slice())?
-                    }
+            let mut tier_change = None;
+            if may_move && let Some(record) = members.member_record_in(txn, member)? {
+                let earned = earned_tier(&tiers, record.tier, &balances, &stats, top_up_fen);
+                let next = match (tier_set, earned) {
+                    (Some(set), Some(up)) if higher(&tiers, set.0, up.0) == up.0 => Some(up),
+                    (set, up) => set.or(up),
                 };
-                Ok(tier_change)
-            })
-            .await?;
-        order.tier_change = tier_change;
-        Ok(order)
+                if let Some((next, reason)) = next.filter(|next| Some(next.0) != record.tier) {
+                    let mut after = record.clone();
+                    after.tier = Some(next);
+                    members.put_member_in(txn, Some(&record), &after)?;
+                    members.note_tier_in(txn, record.tier, &after, reason, Some(&id), at)?;
+                    tier_change = Some(next);
+                    // A new tier is held for a whole period from the day it was reached.
+                    stats.restart_period(Date::at(at, MERCHANT_UTC_OFFSET_MINUTES));
+                }
+            }
+            stats_table.insert(member.0, encode(&stats)?.as_slice())?;
+            if plan_opened {
+                bonus::note_open_in(txn, key.0, &key.1)?;
+            }
+            match tier_change {
+                None => orders.insert(order_key, encoded.as_slice())?,
+                Some(next) => {
+                    let mut moved = decode::<Order>("order", &encoded)?;
+                    moved.tier_change = Some(next);
+                    orders.insert(order_key, encode(&moved)?.as_slice())?
+                }
+            };
+            Ok(Some(tier_change))
+        };
+        let directory = self.members.directory();
+        let written = match sync {
+            RecordSync::Now => directory.write_grouped(write).await?,
+            RecordSync::Later { .. } => directory.write_grouped_unsynced(write).await?,
+        };
+        Ok(written.map(|tier_change| {
+            order.tier_change = tier_change;
+            order
+        }))
     }
 }
 

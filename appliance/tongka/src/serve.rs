@@ -187,6 +187,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let state = tongka_http::AppState::new(VERSION, api_limits, members, plugins)
         .with_pairing(config.pairing_options())
         .with_till(config.till_options()?);
+    // Sales the last run logged but may not have recorded (it stopped, or crashed, first).
+    let redone = state
+        .till
+        .redo_notes()
+        .await
+        .context("cannot write the records of the sales found in the ledger's log")?;
+    if redone > 0 {
+        info!(sales = redone, "sales recorded from the ledger's log");
+    }
     let mut renamed = state.merchant_name.subscribe();
     tokio::spawn(daily_run(
         std::sync::Arc::clone(&state.till),
