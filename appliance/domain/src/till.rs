@@ -159,11 +159,11 @@ pub struct MemberStats {
 }
 
 /// When a till write's record is synced: now, or by the ledger's checkpoint hook (its note is
-/// in the ledger's log); a redo from a note skips an order already recorded.
+/// in the ledger's log).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum RecordSync {
     Now,
-    Later { unless_there: bool },
+    Later,
 }
 
 /// A sale as the member's statistics count it.
@@ -1922,15 +1922,10 @@ impl Till {
             Err(refused) => return Ok(Err(refused)),
         };
         let sync = match &guard {
-            Some(guard) if guard.logged() => RecordSync::Later {
-                unless_there: false,
-            },
+            Some(guard) if guard.logged() => RecordSync::Later,
             _ => RecordSync::Now,
         };
-        let order = self
-            .record_with(order, tier_set, 0, visit, sync)
-            .await?
-            .ok_or_else(|| DomainError::Corrupt("an order recorded twice".into()))?;
+        let order = self.record_with(order, tier_set, 0, visit, sync).await?;
         // Only now may the ledger's log let the note go.
         drop(guard);
         Ok(Ok(order))
@@ -3152,10 +3147,8 @@ impl Till {
         top_up_fen: u64,
         visit: Option<Visit>,
     ) -> Result<Order, DomainError> {
-        let recorded = self
-            .record_with(order, tier_set, top_up_fen, visit, RecordSync::Now)
-            .await?;
-        recorded.ok_or_else(|| DomainError::Corrupt("an order recorded twice".into()))
+        self.record_with(order, tier_set, top_up_fen, visit, RecordSync::Now)
+            .await
     }
 
     /// Writes the records of the sales whose notes the ledger found in its log on opening: a
@@ -3173,13 +3166,7 @@ impl Till {
                 visit,
             } = decode("sale note", note)?;
             let recorded = self
-                .record_with(
-                    order,
-                    tier_set,
-                    0,
-                    visit,
-                    RecordSync::Later { unless_there: true },
-                )
+                .write_record(order, tier_set, 0, visit, RecordSync::Later)
                 .await?;
             written += usize::from(recorded.is_some());
         }
@@ -3191,9 +3178,32 @@ impl Till {
         Ok(written)
     }
 
-    /// `record`; with `RecordSync::Later` the write is committed without a sync (its note is in the
-    /// ledger's log), and with `unless_there` it is skipped (`None`) if the order already is.
+    /// `record`; with `RecordSync::Later` the write is committed without a sync (its note is in
+    /// the ledger's log).
     async fn record_with(
+        &self,
+        order: Order,
+        tier_set: Option<(TierId, TierReason)>,
+        top_up_fen: u64,
+        visit: Option<Visit>,
+        sync: RecordSync,
+    ) -> Result<Order, DomainError> {
+        let (merchant, id) = (order.merchant, order.id.clone());
+        match self
+            .write_record(order, tier_set, top_up_fen, visit, sync)
+            .await?
+        {
+            Some(order) => Ok(order),
+            // Two requests of one order at once both reached here (the ledger applied its
+            // batch once): the first one's record stands, and the statistics count it once.
+            None => self.order(merchant, &id)?.ok_or_else(|| {
+                DomainError::Corrupt(format!("the order {id} was recorded and then was not"))
+            }),
+        }
+    }
+
+    /// Writes the record, unless the order is already recorded (`None`).
+    async fn write_record(
         &self,
         order: Order,
         tier_set: Option<(TierId, TierReason)>,
@@ -3218,9 +3228,7 @@ impl Till {
         let write = move |txn: &redb::WriteTransaction| {
             let mut orders = txn.open_table(ORDERS)?;
             let order_key = (key.0.0, key.1.as_str());
-            if matches!(sync, RecordSync::Later { unless_there: true })
-                && orders.get(order_key)?.is_some()
-            {
+            if orders.get(order_key)?.is_some() {
                 return Ok(None);
             }
             let mut stats_table = txn.open_table(MEMBER_STATS)?;
@@ -3269,7 +3277,7 @@ impl Till {
         let directory = self.members.directory();
         let written = match sync {
             RecordSync::Now => directory.write_grouped(write).await?,
-            RecordSync::Later { .. } => directory.write_grouped_unsynced(write).await?,
+            RecordSync::Later => directory.write_grouped_unsynced(write).await?,
         };
         Ok(written.map(|tier_change| {
             order.tier_change = tier_change;

@@ -1034,6 +1034,87 @@ async fn open_shop(dir: &std::path::Path) -> Opened {
     }
 }
 
+/// The same sale sent twice at once (a POS retrying while its first attempt is still on its
+/// way): both get the one receipt, the money moves once, and the member's statistics count one
+/// visit.
+#[test]
+fn the_same_sale_twice_at_once_is_one_sale_with_one_visit() {
+    block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let shop = open_shop(dir.path()).await;
+        let (boss, store) = boss_and_store(&shop.directory);
+        let member = shop
+            .book
+            .create(&boss, &NewMember::default(), NOW)
+            .await
+            .unwrap()
+            .unwrap()
+            .member
+            .id;
+        let actor = boss_at(&boss, &store);
+        let top_up = TopUpRequest {
+            order: "T-1".into(),
+            member,
+            amount_fen: 100_000,
+            tenders: Vec::new(),
+            seller: None,
+            approved_by: None,
+        };
+        shop.till
+            .top_up(&actor, &RULES, &top_up, NOW)
+            .await
+            .unwrap()
+            .unwrap();
+        let sale = CheckoutRequest {
+            order: "S-1".into(),
+            member,
+            lines: vec![TillLine {
+                line: 1,
+                sku: "TEA".into(),
+                category: String::new(),
+                quantity_milli: 1_000,
+                unit_price_fen: 3_000,
+                promotional: false,
+                no_points: false,
+                no_discount: false,
+            }],
+        };
+        let before = shop.book.balances(member).unwrap();
+        let mut paid = 0;
+        for round in 0..10 {
+            let sale = CheckoutRequest {
+                order: format!("S-{round}"),
+                ..sale.clone()
+            };
+            let quote = shop
+                .till
+                .quote(&actor, &RULES, &sale, NOW)
+                .unwrap()
+                .unwrap();
+            let payment = Payment {
+                stored_value_fen: quote.payable_fen,
+                points: 0,
+                tenders: Vec::new(),
+                seller: None,
+            };
+            let commit = || {
+                shop.till
+                    .checkout(&actor, &RULES, &sale, &payment, &quote.token, NOW)
+            };
+            let (first, second) = tokio::join!(commit(), commit());
+            let (first, second) = (first.unwrap().unwrap(), second.unwrap().unwrap());
+            assert_eq!(first, second, "round {round}");
+            paid += u128::from(quote.payable_fen);
+        }
+        let after = shop.book.balances(member).unwrap();
+        assert_eq!(
+            before.principal_fen + before.bonus_fen - after.principal_fen - after.bonus_fen,
+            paid
+        );
+        assert_eq!(shop.till.stats(member).unwrap().visits, 10);
+    });
+}
+
 /// The box stops after a sale's ledger batch is durable and before its order record is: what
 /// that leaves is the ledger with the sale and the directory as it was before it, which this
 /// test makes by putting back a copy of `directory.redb` taken before the sale. The till then
