@@ -31,6 +31,10 @@ const SYNC_WHEN_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 trait Job: Send {
     /// Whether the write must be durable before its caller hears back.
     fn durable(&self) -> bool;
+    /// Whether it writes nothing and only asks for a sync (`make_durable`).
+    fn sync_only(&self) -> bool {
+        false
+    }
     /// Runs the write in `txn`; false if it failed (its result is kept for the caller).
     fn run(&mut self, txn: &WriteTransaction) -> bool;
     /// Answers the caller: its result if `committed`, else the commit's error.
@@ -79,6 +83,27 @@ where
         };
         // The caller may have gone (its request dropped): the write stands regardless.
         let _ = reply.send(answer);
+    }
+}
+
+/// A request for a sync and nothing else: with nothing unsynced, answered without a commit.
+struct SyncOnly(tokio::sync::oneshot::Sender<Result<(), DomainError>>);
+
+impl Job for SyncOnly {
+    fn durable(&self) -> bool {
+        true
+    }
+
+    fn sync_only(&self) -> bool {
+        true
+    }
+
+    fn run(&mut self, _txn: &WriteTransaction) -> bool {
+        true
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), String>) {
+        let _ = self.0.send(committed.map_err(DomainError::Storage));
     }
 }
 
@@ -141,7 +166,13 @@ impl GroupWriter {
     /// Makes every write committed so far durable; blocks the calling thread (not a runtime's
     /// worker) until it is.
     pub(crate) fn make_durable(&self) -> Result<(), DomainError> {
-        self.queue(|_: &WriteTransaction| Ok(()), true)?
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.jobs
+            .as_ref()
+            .ok_or_else(|| DomainError::Storage("the directory writer stopped".into()))?
+            .send(Box::new(SyncOnly(reply)))
+            .map_err(|_| DomainError::Storage("the directory writer stopped".into()))?;
+        answer
             .blocking_recv()
             .map_err(|_| DomainError::Storage("the directory writer stopped".into()))?
     }
@@ -212,6 +243,13 @@ fn writer(db: &redb::Database, queue: &mpsc::Receiver<Box<dyn Job>>) {
                 Ok(job) => group.push(job),
                 Err(_) => break,
             }
+        }
+        if !unsynced && group.iter().all(|job| job.sync_only()) {
+            // Everything is synced already (an idle box's checkpoints): no empty commit.
+            for job in group {
+                job.finish(Ok(()));
+            }
+            continue;
         }
         if let Some(durable) = commit_group(db, group) {
             unsynced = !durable;
@@ -349,5 +387,78 @@ mod tests {
             let kept = table.get(n).unwrap().map(|v| v.value());
             assert_eq!(kept, (n != 77).then_some(n * 10), "key {n}");
         }
+    }
+
+    /// What a crash would find of `path`'s database: a copy of the file as it is on disk (redb
+    /// keeps unsynced commits' pages in memory), opened afresh.
+    fn after_a_crash(path: &std::path::Path, key: u64) -> Option<u64> {
+        let copy = path.with_extension("copy");
+        std::fs::copy(path, &copy).unwrap();
+        let db = redb::Database::create(&copy).unwrap();
+        let txn = db.begin_read().unwrap();
+        let value = match txn.open_table(TABLE) {
+            Ok(table) => table.get(key).unwrap().map(|v| v.value()),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(error) => panic!("{error}"),
+        };
+        drop((txn, db));
+        std::fs::remove_file(&copy).unwrap();
+        value
+    }
+
+    /// An unsynced write is answered and read at once, is not on disk until `make_durable`
+    /// (or a second of idleness) syncs it, and is then.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unsynced_writes_are_synced_by_make_durable_or_when_idle() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.redb");
+        let db = Arc::new(redb::Database::create(&path).unwrap());
+        let writer = Arc::new(GroupWriter::start(Arc::clone(&db)).unwrap());
+        let put = |key: u64| {
+            let writer = Arc::clone(&writer);
+            async move {
+                writer
+                    .write_unsynced(move |txn| {
+                        txn.open_table(TABLE)?.insert(key, key * 10)?;
+                        Ok(())
+                    })
+                    .await
+                    .unwrap()
+            }
+        };
+        put(1).await;
+        let read = db.begin_read().unwrap();
+        assert_eq!(
+            read.open_table(TABLE)
+                .unwrap()
+                .get(1)
+                .unwrap()
+                .map(|v| v.value()),
+            Some(10)
+        );
+        drop(read);
+        assert_eq!(
+            after_a_crash(&path, 1),
+            None,
+            "an unsynced write was on disk"
+        );
+
+        let syncing = Arc::clone(&writer);
+        tokio::task::spawn_blocking(move || syncing.make_durable())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(after_a_crash(&path, 1), Some(10));
+
+        put(2).await;
+        assert_eq!(after_a_crash(&path, 2), None);
+        tokio::task::spawn_blocking(|| std::thread::sleep(SYNC_WHEN_IDLE * 2))
+            .await
+            .unwrap();
+        assert_eq!(
+            after_a_crash(&path, 2),
+            Some(20),
+            "an idle writer left a write unsynced"
+        );
     }
 }
