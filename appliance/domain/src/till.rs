@@ -175,20 +175,40 @@ pub(crate) struct Visit {
 
 /// What a sale's ledger batch carries as its note (`tongka_ledger::NoteGuard`): everything its
 /// `record` writes to the directory, so that after a crash the record is written from the log
-/// (`Till::redo_notes`) — one sync, the ledger's, makes the whole sale durable.
-#[derive(Debug, Deserialize)]
+/// (`Till::redo_notes`) — one sync, the ledger's, makes the whole sale durable. Laid out as the
+/// order's stored bytes (length first), then this, so the bytes are encoded once for both.
+#[derive(Debug, Serialize, Deserialize)]
 struct SaleNote {
-    order: Order,
     tier_set: Option<(TierId, TierReason)>,
     visit: Option<Visit>,
 }
 
-/// A `SaleNote` as written: the same fields, the order borrowed.
-#[derive(Serialize)]
-struct SaleNoteOf<'a> {
-    order: &'a Order,
-    tier_set: Option<(TierId, TierReason)>,
-    visit: Option<Visit>,
+impl SaleNote {
+    fn encode(&self, order: &[u8]) -> Result<Vec<u8>, DomainError> {
+        let rest = encode(self)?;
+        let len = u32::try_from(order.len())
+            .map_err(|_| DomainError::Corrupt("an order of over 4 GiB".into()))?;
+        let mut note = Vec::with_capacity(4 + order.len() + rest.len());
+        note.extend_from_slice(&len.to_le_bytes());
+        note.extend_from_slice(order);
+        note.extend_from_slice(&rest);
+        Ok(note)
+    }
+
+    /// The order's bytes and the rest.
+    fn decode(note: &[u8]) -> Result<(&[u8], SaleNote), DomainError> {
+        let cut = || DomainError::Corrupt("a sale note cut short".into());
+        let (len, rest) = note.split_first_chunk::<4>().ok_or_else(cut)?;
+        let len = usize::try_from(u32::from_le_bytes(*len)).map_err(|_| cut())?;
+        let (order, rest) = rest.split_at_checked(len).ok_or_else(cut)?;
+        Ok((order, decode("sale note", rest)?))
+    }
+}
+
+/// An order to be recorded, its balances after set, with its stored bytes.
+struct Ready {
+    order: Order,
+    encoded: Vec<u8>,
 }
 
 impl MemberStats {
@@ -1305,9 +1325,33 @@ pub(crate) mod part {
 }
 
 /// `balances` of `member` as they were before `transfers` moved them.
-fn balances_before(mut balances: Balances, member: MemberId, transfers: &[Transfer]) -> Balances {
+fn balances_before(balances: Balances, member: MemberId, transfers: &[Transfer]) -> Balances {
+    let moves = transfers.iter().map(|t| (t.debit, t.credit, t.amount));
+    move_balances(balances, member, moves, false)
+}
+
+/// The member's balances after `transfers` (posted, all of them) moved them.
+fn moved_by(balances: Balances, member: MemberId, transfers: &[NewTransfer]) -> Balances {
+    let moves = transfers.iter().filter_map(|t| match t.kind {
+        TransferKind::Posted {
+            debit,
+            credit,
+            amount,
+        } => Some((debit, credit, amount)),
+        _ => None,
+    });
+    move_balances(balances, member, moves, true)
+}
+
+/// `balances` moved by each (debit, credit, amount) — `forward`, or taken back.
+fn move_balances(
+    mut balances: Balances,
+    member: MemberId,
+    moves: impl Iterator<Item = (AccountId, AccountId, u128)>,
+    forward: bool,
+) -> Balances {
     let owed = accounts::points_owed_id(member);
-    for t in transfers {
+    for (debit, credit, amount) in moves {
         // Each balance, its account, and whether a credit adds to it (what the member holds)
         // or a debit does (what they owe).
         for (value, account, credit_adds) in [
@@ -1325,16 +1369,19 @@ fn balances_before(mut balances: Balances, member: MemberId, transfers: &[Transf
             (&mut balances.growth, MemberAccount::Growth.id(member), true),
             (&mut balances.points_owed, owed, false),
         ] {
-            let (added, taken) = if credit_adds {
-                (t.credit == account, t.debit == account)
+            let (mut added, mut taken) = if credit_adds {
+                (credit == account, debit == account)
             } else {
-                (t.debit == account, t.credit == account)
+                (debit == account, credit == account)
             };
+            if !forward {
+                std::mem::swap(&mut added, &mut taken);
+            }
             if added {
-                *value = value.saturating_sub(t.amount);
+                *value = value.saturating_add(amount);
             }
             if taken {
-                *value = value.saturating_add(t.amount);
+                *value = value.saturating_sub(amount);
             }
         }
     }
@@ -1912,11 +1959,12 @@ impl Till {
             date: context.at.date,
         });
         let tier_set = scheme_set(tier_set);
-        let note = encode(&SaleNoteOf {
-            order: &order,
-            tier_set,
-            visit,
-        })?;
+        // What the balances will be once the batch is in: the quote's, which the token vouches
+        // are current, moved by the batch. Known before it, so the note holds the order whole.
+        let mut order = order;
+        order.balances_after = moved_by(balances, m, &legs.transfers);
+        let encoded = encode(&order)?;
+        let note = SaleNote { tier_set, visit }.encode(&encoded)?;
         let guard = match self.apply_noted(s, m, legs.transfers, Some(note)).await? {
             Ok(guard) => guard,
             Err(refused) => return Ok(Err(refused)),
@@ -1925,7 +1973,9 @@ impl Till {
             Some(guard) if guard.logged() => RecordSync::Later,
             _ => RecordSync::Now,
         };
-        let order = self.record_with(order, tier_set, 0, visit, sync).await?;
+        let order = self
+            .record_ready(Ready { order, encoded }, tier_set, 0, visit, sync)
+            .await?;
         // Only now may the ledger's log let the note go.
         drop(guard);
         Ok(Ok(order))
@@ -3160,13 +3210,13 @@ impl Till {
         let notes = ledger.replayed_notes()?;
         let mut written = 0;
         for note in &notes {
-            let SaleNote {
-                order,
-                tier_set,
-                visit,
-            } = decode("sale note", note)?;
+            let (encoded, SaleNote { tier_set, visit }) = SaleNote::decode(note)?;
+            let ready = Ready {
+                order: decode("order", encoded)?,
+                encoded: encoded.to_vec(),
+            };
             let recorded = self
-                .write_record(order, tier_set, 0, visit, RecordSync::Later)
+                .write_record(ready, tier_set, 0, visit, RecordSync::Later)
                 .await?;
             written += usize::from(recorded.is_some());
         }
@@ -3178,8 +3228,7 @@ impl Till {
         Ok(written)
     }
 
-    /// `record`; with `RecordSync::Later` the write is committed without a sync (its note is in
-    /// the ledger's log).
+    /// `record`, with the balances after read from the ledger (the batch is in).
     async fn record_with(
         &self,
         order: Order,
@@ -3188,9 +3237,27 @@ impl Till {
         visit: Option<Visit>,
         sync: RecordSync,
     ) -> Result<Order, DomainError> {
-        let (merchant, id) = (order.merchant, order.id.clone());
+        let mut order = order;
+        order.balances_after = self.members.balances(order.member)?;
+        // Encoded here, not in the writer every group's writes wait on.
+        let encoded = encode(&order)?;
+        self.record_ready(Ready { order, encoded }, tier_set, top_up_fen, visit, sync)
+            .await
+    }
+
+    /// `record` of an order ready; with `RecordSync::Later` the write is committed without a
+    /// sync (its note is in the ledger's log).
+    async fn record_ready(
+        &self,
+        ready: Ready,
+        tier_set: Option<(TierId, TierReason)>,
+        top_up_fen: u64,
+        visit: Option<Visit>,
+        sync: RecordSync,
+    ) -> Result<Order, DomainError> {
+        let (merchant, id) = (ready.order.merchant, ready.order.id.clone());
         match self
-            .write_record(order, tier_set, top_up_fen, visit, sync)
+            .write_record(ready, tier_set, top_up_fen, visit, sync)
             .await?
         {
             Some(order) => Ok(order),
@@ -3205,22 +3272,18 @@ impl Till {
     /// Writes the record, unless the order is already recorded (`None`).
     async fn write_record(
         &self,
-        order: Order,
+        ready: Ready,
         tier_set: Option<(TierId, TierReason)>,
         top_up_fen: u64,
         visit: Option<Visit>,
         sync: RecordSync,
     ) -> Result<Option<Order>, DomainError> {
-        let balances = self.members.balances(order.member)?;
+        let Ready { mut order, encoded } = ready;
+        let balances = order.balances_after;
         let tiers = self.members.tiers(order.merchant)?;
         // Without a tier to be set or reached, the member's record is not read in the writer.
         let may_move = tier_set.is_some() || tiers.iter().any(|tier| tier.thresholds.any());
         let members = self.members.clone();
-        let mut order = order;
-        order.balances_after = balances;
-        // Encoded here, not in the writer every group's writes wait on; again there only if
-        // the order moved the member to another tier.
-        let encoded = encode(&order)?;
         let key = (order.merchant, order.id.clone());
         let (member, id, at) = (order.member, order.id.clone(), order.at);
         let growth = order.moved.growth_earned;

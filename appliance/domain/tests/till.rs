@@ -483,6 +483,13 @@ async fn scenario(
         match &answer {
             Ok(order) => {
                 apply(&mut expected, &members, order);
+                // A sale's are worked out before its batch (and logged with it); every
+                // receipt's must be what the member then holds.
+                prop_assert_eq!(
+                    order.balances_after,
+                    book.balances(order.member).unwrap(),
+                    "the receipt's balances after are the member's"
+                );
                 let half_up = |fen: u64, basis_points: u64| (fen * basis_points + 5_000) / 10_000;
                 match order.kind {
                     tongka_domain::OrderKind::TopUp => {
