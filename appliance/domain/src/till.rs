@@ -173,18 +173,21 @@ pub(crate) struct Visit {
     pub(crate) date: Date,
 }
 
-/// What a sale's ledger batch carries as its note (`tongka_ledger::NoteGuard`): everything its
-/// `record` writes to the directory, so that after a crash the record is written from the log
-/// (`Till::redo_notes`) — one sync, the ledger's, makes the whole sale durable. Laid out as the
-/// order's stored bytes (length first), then this, so the bytes are encoded once for both.
-#[derive(Debug, Serialize, Deserialize)]
-struct SaleNote {
+/// What a till write's record changes besides storing its order: the tier the scheme set, the
+/// single top-up a tier threshold may count, the sale the member's statistics count.
+///
+/// A sale's ledger batch carries its record as its note (`tongka_ledger::NoteGuard`) — the
+/// order's stored bytes, length first, then these — so that after a crash the record is written
+/// from the log (`Till::redo_notes`): one sync, the ledger's, makes the whole sale durable.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+struct Changes {
     tier_set: Option<(TierId, TierReason)>,
+    top_up_fen: u64,
     visit: Option<Visit>,
 }
 
-impl SaleNote {
-    fn encode(&self, order: &[u8]) -> Result<Vec<u8>, DomainError> {
+impl Changes {
+    fn note(&self, order: &[u8]) -> Result<Vec<u8>, DomainError> {
         let rest = encode(self)?;
         let len = u32::try_from(order.len())
             .map_err(|_| DomainError::Corrupt("an order of over 4 GiB".into()))?;
@@ -195,8 +198,8 @@ impl SaleNote {
         Ok(note)
     }
 
-    /// The order's bytes and the rest.
-    fn decode(note: &[u8]) -> Result<(&[u8], SaleNote), DomainError> {
+    /// A note's order bytes and changes.
+    fn of_note(note: &[u8]) -> Result<(&[u8], Changes), DomainError> {
         let cut = || DomainError::Corrupt("a sale note cut short".into());
         let (len, rest) = note.split_first_chunk::<4>().ok_or_else(cut)?;
         let len = usize::try_from(u32::from_le_bytes(*len)).map_err(|_| cut())?;
@@ -1391,7 +1394,7 @@ fn move_balances(
 impl Till {
     pub fn new(members: Members, options: TillOptions) -> Till {
         // Sales' records are written without a sync, their redo logged with their batches: the
-        // ledger has them synced before its log forgets those (see `SaleNote`). Held weakly: a
+        // ledger has them synced before its log forgets those (see `Changes`). Held weakly: a
         // directory already closed has synced them as it closed.
         let directory = Arc::downgrade(members.directory());
         members
@@ -1964,7 +1967,12 @@ impl Till {
         let mut order = order;
         order.balances_after = moved_by(balances, m, &legs.transfers);
         let encoded = encode(&order)?;
-        let note = SaleNote { tier_set, visit }.encode(&encoded)?;
+        let changes = Changes {
+            tier_set,
+            top_up_fen: 0,
+            visit,
+        };
+        let note = changes.note(&encoded)?;
         let guard = match self.apply_noted(s, m, legs.transfers, Some(note)).await? {
             Ok(guard) => guard,
             Err(refused) => return Ok(Err(refused)),
@@ -1974,7 +1982,7 @@ impl Till {
             _ => RecordSync::Now,
         };
         let order = self
-            .record_ready(Ready { order, encoded }, tier_set, 0, visit, sync)
+            .record_ready(Ready { order, encoded }, changes, sync)
             .await?;
         // Only now may the ledger's log let the note go.
         drop(guard);
@@ -3197,7 +3205,16 @@ impl Till {
         top_up_fen: u64,
         visit: Option<Visit>,
     ) -> Result<Order, DomainError> {
-        self.record_with(order, tier_set, top_up_fen, visit, RecordSync::Now)
+        let mut order = order;
+        order.balances_after = self.members.balances(order.member)?;
+        // Encoded here, not in the writer every group's writes wait on.
+        let encoded = encode(&order)?;
+        let changes = Changes {
+            tier_set,
+            top_up_fen,
+            visit,
+        };
+        self.record_ready(Ready { order, encoded }, changes, RecordSync::Now)
             .await
     }
 
@@ -3210,14 +3227,12 @@ impl Till {
         let notes = ledger.replayed_notes()?;
         let mut written = 0;
         for note in &notes {
-            let (encoded, SaleNote { tier_set, visit }) = SaleNote::decode(note)?;
+            let (encoded, changes) = Changes::of_note(note)?;
             let ready = Ready {
                 order: decode("order", encoded)?,
                 encoded: encoded.to_vec(),
             };
-            let recorded = self
-                .write_record(ready, tier_set, 0, visit, RecordSync::Later)
-                .await?;
+            let recorded = self.write_record(ready, changes, RecordSync::Later).await?;
             written += usize::from(recorded.is_some());
         }
         if !notes.is_empty() {
@@ -3228,38 +3243,16 @@ impl Till {
         Ok(written)
     }
 
-    /// `record`, with the balances after read from the ledger (the batch is in).
-    async fn record_with(
-        &self,
-        order: Order,
-        tier_set: Option<(TierId, TierReason)>,
-        top_up_fen: u64,
-        visit: Option<Visit>,
-        sync: RecordSync,
-    ) -> Result<Order, DomainError> {
-        let mut order = order;
-        order.balances_after = self.members.balances(order.member)?;
-        // Encoded here, not in the writer every group's writes wait on.
-        let encoded = encode(&order)?;
-        self.record_ready(Ready { order, encoded }, tier_set, top_up_fen, visit, sync)
-            .await
-    }
-
     /// `record` of an order ready; with `RecordSync::Later` the write is committed without a
     /// sync (its note is in the ledger's log).
     async fn record_ready(
         &self,
         ready: Ready,
-        tier_set: Option<(TierId, TierReason)>,
-        top_up_fen: u64,
-        visit: Option<Visit>,
+        changes: Changes,
         sync: RecordSync,
     ) -> Result<Order, DomainError> {
         let (merchant, id) = (ready.order.merchant, ready.order.id.clone());
-        match self
-            .write_record(ready, tier_set, top_up_fen, visit, sync)
-            .await?
-        {
+        match self.write_record(ready, changes, sync).await? {
             Some(order) => Ok(order),
             // Two requests of one order at once both reached here (the ledger applied its
             // batch once): the first one's record stands, and the statistics count it once.
@@ -3273,12 +3266,15 @@ impl Till {
     async fn write_record(
         &self,
         ready: Ready,
-        tier_set: Option<(TierId, TierReason)>,
-        top_up_fen: u64,
-        visit: Option<Visit>,
+        changes: Changes,
         sync: RecordSync,
     ) -> Result<Option<Order>, DomainError> {
         let Ready { mut order, encoded } = ready;
+        let Changes {
+            tier_set,
+            top_up_fen,
+            visit,
+        } = changes;
         let balances = order.balances_after;
         let tiers = self.members.tiers(order.merchant)?;
         // Without a tier to be set or reached, the member's record is not read in the writer.

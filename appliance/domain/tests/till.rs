@@ -1041,6 +1041,36 @@ async fn open_shop(dir: &std::path::Path) -> Opened {
     }
 }
 
+/// `fen` paid in for `member`, under `order`.
+fn top_up_of(order: &str, member: tongka_domain::MemberId, fen: u64) -> TopUpRequest {
+    TopUpRequest {
+        order: order.into(),
+        member,
+        amount_fen: fen,
+        tenders: Vec::new(),
+        seller: None,
+        approved_by: None,
+    }
+}
+
+/// One tea at `price` fen for `member`, under `order`.
+fn tea_sale(order: &str, member: tongka_domain::MemberId, price: u64) -> CheckoutRequest {
+    CheckoutRequest {
+        order: order.into(),
+        member,
+        lines: vec![TillLine {
+            line: 1,
+            sku: "TEA".into(),
+            category: String::new(),
+            quantity_milli: 1_000,
+            unit_price_fen: price,
+            promotional: false,
+            no_points: false,
+            no_discount: false,
+        }],
+    }
+}
+
 /// The same sale sent twice at once (a POS retrying while its first attempt is still on its
 /// way): both get the one receipt, the money moves once, and the member's statistics count one
 /// visit.
@@ -1059,40 +1089,15 @@ fn the_same_sale_twice_at_once_is_one_sale_with_one_visit() {
             .member
             .id;
         let actor = boss_at(&boss, &store);
-        let top_up = TopUpRequest {
-            order: "T-1".into(),
-            member,
-            amount_fen: 100_000,
-            tenders: Vec::new(),
-            seller: None,
-            approved_by: None,
-        };
         shop.till
-            .top_up(&actor, &RULES, &top_up, NOW)
+            .top_up(&actor, &RULES, &top_up_of("T-1", member, 100_000), NOW)
             .await
             .unwrap()
             .unwrap();
-        let sale = CheckoutRequest {
-            order: "S-1".into(),
-            member,
-            lines: vec![TillLine {
-                line: 1,
-                sku: "TEA".into(),
-                category: String::new(),
-                quantity_milli: 1_000,
-                unit_price_fen: 3_000,
-                promotional: false,
-                no_points: false,
-                no_discount: false,
-            }],
-        };
         let before = shop.book.balances(member).unwrap();
         let mut paid = 0;
         for round in 0..10 {
-            let sale = CheckoutRequest {
-                order: format!("S-{round}"),
-                ..sale.clone()
-            };
+            let sale = tea_sale(&format!("S-{round}"), member, 3_000);
             let quote = shop
                 .till
                 .quote(&actor, &RULES, &sale, NOW)
@@ -1160,33 +1165,13 @@ fn a_retry_completes_a_sale_whose_record_was_lost_after_its_ledger_batch() {
             .id;
         let actor = boss_at(&boss, &store);
         // ¥200 paid in (¥40 on top), and points from a first sale.
-        let top_up = TopUpRequest {
-            order: "T-1".into(),
-            member,
-            amount_fen: 20_000,
-            tenders: Vec::new(),
-            seller: None,
-            approved_by: None,
-        };
+        let top_up = top_up_of("T-1", member, 20_000);
         shop.till
             .top_up(&actor, &POINTS_FOR_TOP_UPS, &top_up, NOW)
             .await
             .unwrap()
             .unwrap();
-        let sale = |order: &str, price: u64| CheckoutRequest {
-            order: order.into(),
-            member,
-            lines: vec![TillLine {
-                line: 1,
-                sku: "TEA".into(),
-                category: String::new(),
-                quantity_milli: 1_000,
-                unit_price_fen: price,
-                promotional: false,
-                no_points: false,
-                no_discount: false,
-            }],
-        };
+        let sale = |order: &str, price: u64| tea_sale(order, member, price);
         let quote = shop
             .till
             .quote(&actor, &POINTS_FOR_TOP_UPS, &sale("S-1", 10_000), NOW)

@@ -732,6 +732,14 @@ fn tamper_account(path: &std::path::Path, id: u128, edit: impl FnOnce(&mut Vec<u
     txn.commit().unwrap();
 }
 
+fn credits_posted(ledger: &Ledger, id: u128) -> u128 {
+    ledger
+        .balance(AccountId(id))
+        .unwrap()
+        .unwrap()
+        .credits_posted
+}
+
 /// A ledger whose checkpoint hook always fails, as if the caller never made its records of the
 /// notes durable: the log is never let go, as after a crash.
 fn open_noted(dir: &std::path::Path, clock: &ManualClock) -> Ledger {
@@ -801,14 +809,7 @@ async fn notes_whose_records_were_not_made_durable_are_handed_back_until_forgott
             ledger.replayed_notes().unwrap(),
             vec![b"order one".to_vec(), b"order two".to_vec()]
         );
-        assert_eq!(
-            ledger
-                .balance(AccountId(MEMBER))
-                .unwrap()
-                .unwrap()
-                .credits_posted,
-            1_500
-        );
+        assert_eq!(credits_posted(&ledger, MEMBER), 1_500);
         drop(ledger);
     }
     let ledger = open_noted(dir.path(), &clock);
@@ -816,14 +817,7 @@ async fn notes_whose_records_were_not_made_durable_are_handed_back_until_forgott
     drop(ledger);
     let ledger = open_noted(dir.path(), &clock);
     assert!(ledger.replayed_notes().unwrap().is_empty());
-    assert_eq!(
-        ledger
-            .balance(AccountId(MEMBER))
-            .unwrap()
-            .unwrap()
-            .credits_posted,
-        1_500
-    );
+    assert_eq!(credits_posted(&ledger, MEMBER), 1_500);
     drop(ledger);
     assert_verifies(&dir.path().join("ledger.redb"));
 }
