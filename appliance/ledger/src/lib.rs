@@ -250,8 +250,11 @@ impl Ledger {
         batch: Vec<NewTransfer>,
         note: Vec<u8>,
     ) -> Result<(Vec<Applied<Transfer>>, NoteGuard), BatchError<TransferError>> {
+        if batch.is_empty() {
+            return Ok((Vec::new(), NoteGuard::unlogged()));
+        }
         let max = self.inner.options.batch_items_max;
-        if batch.is_empty() || batch.len() > max {
+        if batch.len() > max {
             let len = batch.len();
             return Err(LedgerError::BatchTooLarge { len, max }.into());
         }

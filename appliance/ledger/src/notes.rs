@@ -99,7 +99,7 @@ pub struct NoteGuard {
 
 impl NoteGuard {
     /// A guard for a note that was not logged: the batch wrote nothing new (every transfer was
-    /// already there), or it was made durable by a checkpoint instead of the log. The caller's
+    /// already there, or it had none), or it was made durable by a checkpoint instead of the log. The caller's
     /// record must then be made durable on its own.
     pub(crate) fn unlogged() -> NoteGuard {
         NoteGuard { hold: None }

@@ -878,3 +878,51 @@ async fn a_checkpoint_runs_the_hook_only_after_the_notes_guards_are_dropped() {
     drop(ledger);
     assert_verifies(&dir.path().join("ledger.redb"));
 }
+
+/// The hook runs at checkpoints only: table commits (every group here) keep the log, and with it
+/// the notes, so they need no sync of the caller's records.
+#[tokio::test]
+async fn table_commits_do_not_run_the_checkpoint_hook() {
+    let f = chain().await;
+    let Fixture { dir, clock, ledger } = f;
+    drop(ledger);
+    let ledger = Ledger::open(
+        &dir.path().join("ledger.redb"),
+        LedgerOptions {
+            checkpoint_interval_ms: 3_600_000,
+            table_commit_interval_ms: 0,
+            ..options(&clock)
+        },
+    )
+    .unwrap();
+    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    {
+        let runs = Arc::clone(&runs);
+        ledger.set_checkpoint_hook(Arc::new(move || {
+            runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }));
+    }
+    for id in 1..20 {
+        let (_, guard) = ledger
+            .create_transfers_noted(vec![posted(id, MERCHANT, MEMBER, 1)], b"order".to_vec())
+            .await
+            .unwrap();
+        assert!(guard.logged());
+    }
+    // The tables have had their commits; the applier is idle once this one is in.
+    ledger
+        .create_transfers(vec![posted(100, MERCHANT, STORE, 1)])
+        .await
+        .unwrap();
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // An empty batch logs nothing: its caller syncs its own record.
+    let (none, guard) = ledger
+        .create_transfers_noted(Vec::new(), b"x".to_vec())
+        .await
+        .unwrap();
+    assert!(none.is_empty() && !guard.logged());
+    // The last handle's final checkpoint runs it.
+    drop(ledger);
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
