@@ -6,8 +6,8 @@
 //!
 //! A write whose durability is somebody else's — the till's order record, whose redo the ledger
 //! logged with the sale's batch (`tongka_ledger::NoteGuard`) — asks for none: a group of only
-//! such writes commits without syncing, and `make_durable`, which the ledger calls before its log
-//! forgets those notes, syncs them all at once.
+//! such writes commits without syncing; `make_durable`, which the ledger calls before its log
+//! forgets those notes, syncs them all at once, and so does the first group after `SYNC_EVERY`.
 //!
 //! A write that fails is taken out of its group and the rest run again in a fresh transaction
 //! (redb cannot roll back part of a transaction once written to), so one caller's damaged record
@@ -27,6 +27,12 @@ const GROUP_MAX: usize = 512;
 /// How long the writer waits, idle, before it syncs commits made without a sync. Under load the
 /// ledger's checkpoints sync them about every second (`make_durable`).
 const SYNC_WHEN_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How often unsynced commits are synced under load, whatever the ledger's checkpoints. A sync
+/// writes every page changed since the last one while the writer waits: once a second (the
+/// ledger's checkpoints alone) that stalls every till for 30-100 ms; every 50 ms for a few
+/// (docs/PERFORMANCE.md, "2026-12-05, last").
+const SYNC_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
 trait Job: Send {
     /// Whether the write must be durable before its caller hears back.
@@ -130,10 +136,18 @@ impl Drop for GroupWriter {
 
 impl GroupWriter {
     pub(crate) fn start(db: Arc<redb::Database>) -> Result<GroupWriter, DomainError> {
+        GroupWriter::start_syncing(db, SYNC_EVERY)
+    }
+
+    /// `start`, syncing unsynced commits under load every `sync_every`.
+    fn start_syncing(
+        db: Arc<redb::Database>,
+        sync_every: std::time::Duration,
+    ) -> Result<GroupWriter, DomainError> {
         let (jobs, queue) = mpsc::channel::<Box<dyn Job>>();
         let thread = std::thread::Builder::new()
             .name("directory-writer".into())
-            .spawn(move || writer(&db, &queue))
+            .spawn(move || writer(&db, &queue, sync_every))
             .map_err(|e| DomainError::Storage(format!("cannot start the directory writer: {e}")))?;
         Ok(GroupWriter {
             jobs: Some(jobs),
@@ -221,9 +235,14 @@ impl GroupWriter {
     }
 }
 
-fn writer(db: &redb::Database, queue: &mpsc::Receiver<Box<dyn Job>>) {
+fn writer(
+    db: &redb::Database,
+    queue: &mpsc::Receiver<Box<dyn Job>>,
+    sync_every: std::time::Duration,
+) {
     // Whether a commit since the last durable one was not synced.
     let mut unsynced = false;
+    let mut synced_at = std::time::Instant::now();
     loop {
         let first = match queue.recv_timeout(SYNC_WHEN_IDLE) {
             Ok(job) => job,
@@ -251,8 +270,14 @@ fn writer(db: &redb::Database, queue: &mpsc::Receiver<Box<dyn Job>>) {
             }
             continue;
         }
-        if let Some(durable) = commit_group(db, group) {
+        // Synced every so often even while the ledger's checkpoints are a second apart: a
+        // sync writes every page changed since the last one, and the writer waits for it.
+        let sync_now = unsynced && synced_at.elapsed() >= sync_every;
+        if let Some(durable) = commit_group(db, group, sync_now) {
             unsynced = !durable;
+            if durable {
+                synced_at = std::time::Instant::now();
+            }
         }
     }
     if unsynced {
@@ -275,9 +300,9 @@ fn sync(db: &redb::Database) -> bool {
 
 /// Commits the group's writes; returns whether the commit was durable, `None` if nothing was
 /// committed.
-fn commit_group(db: &redb::Database, mut group: Vec<Box<dyn Job>>) -> Option<bool> {
+fn commit_group(db: &redb::Database, mut group: Vec<Box<dyn Job>>, sync: bool) -> Option<bool> {
     while !group.is_empty() {
-        let durable = group.iter().any(|job| job.durable());
+        let durable = sync || group.iter().any(|job| job.durable());
         let txn = match db.begin_write() {
             Ok(txn) => txn,
             Err(error) => {
@@ -413,7 +438,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("g.redb");
         let db = Arc::new(redb::Database::create(&path).unwrap());
-        let writer = Arc::new(GroupWriter::start(Arc::clone(&db)).unwrap());
+        // No sync under load in this test's time.
+        let writer = GroupWriter::start_syncing(Arc::clone(&db), std::time::Duration::MAX);
+        let writer = Arc::new(writer.unwrap());
         let put = |key: u64| {
             let writer = Arc::clone(&writer);
             async move {
@@ -460,5 +487,38 @@ mod tests {
             Some(20),
             "an idle writer left a write unsynced"
         );
+    }
+
+    /// Under load (writes keep coming), the first group after `sync_every` is synced.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unsynced_writes_are_synced_every_so_often_under_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.redb");
+        let db = Arc::new(redb::Database::create(&path).unwrap());
+        let every = std::time::Duration::from_millis(100);
+        let writer = Arc::new(GroupWriter::start_syncing(Arc::clone(&db), every).unwrap());
+        let put = |key: u64| {
+            writer.write_unsynced(move |txn| {
+                txn.open_table(TABLE)?.insert(key, key * 10)?;
+                Ok(())
+            })
+        };
+        put(1).await.unwrap();
+        let started = std::time::Instant::now();
+        // Writes every 10 ms, never idle for a second: only the periodic sync can sync key 1.
+        let mut key = 2;
+        while after_a_crash(&path, 1).is_none() {
+            assert!(
+                started.elapsed() < every * 20,
+                "unsynced writes stayed unsynced under load"
+            );
+            put(key).await.unwrap();
+            key += 1;
+            tokio::task::spawn_blocking(|| {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            })
+            .await
+            .unwrap();
+        }
     }
 }
