@@ -289,7 +289,9 @@ impl Ledger {
         Ok(notes)
     }
 
-    /// Lets go of the replayed notes, once the caller's records of them are durable.
+    /// Lets go of the replayed notes, once the caller's records of them are durable. For the
+    /// start, before any noted batch: its commit is durable, and makes the tables' latest
+    /// (unsynced) commits durable with it, which lets the log forget what they hold.
     pub fn forget_replayed_notes(&self) -> Result<(), LedgerError> {
         let txn = self.inner.db.begin_write()?;
         {
