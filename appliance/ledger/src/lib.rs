@@ -157,6 +157,7 @@ impl Ledger {
             table_commit_interval: Duration::from_millis(options.table_commit_interval_ms),
             checkpoint_interval: Duration::from_millis(options.checkpoint_interval_ms),
             last_checkpoint: std::time::Instant::now(),
+            checkpointed_seq: position.wal_seq,
             last_table_commit: std::time::Instant::now(),
         };
         let handle = std::thread::Builder::new()

@@ -17,7 +17,8 @@
 //! frozen one, then redb. The writer keeps its own handle on the frozen layer, and its redb
 //! snapshot, until the applier reports the commit, then renews the snapshot.
 //!
-//! A checkpoint (every `checkpoint_interval`, or when the log's half is full) freezes the active
+//! A checkpoint (every `checkpoint_interval` if anything was written since the last one, or when
+//! the log's half is full) freezes the active
 //! layer for a durable commit and moves the log to its other half, so groups go on being logged and
 //! answered while redb syncs. Only a group too large for the log, and the final checkpoint, stop
 //! the writer until the tables are durable.
@@ -97,6 +98,8 @@ pub(crate) struct Writer {
     pub(crate) table_commit_interval: Duration,
     pub(crate) checkpoint_interval: Duration,
     pub(crate) last_checkpoint: Instant,
+    /// The last group a checkpoint covers: an idle ledger has nothing to checkpoint.
+    pub(crate) checkpointed_seq: u64,
     pub(crate) last_table_commit: Instant,
     pub(crate) note_holds: Arc<NoteHolds>,
     pub(crate) checkpoint_hook: Arc<HookSlot>,
@@ -459,7 +462,9 @@ impl Writer {
         applier: &mut Applier,
         snapshot: &mut Option<Snapshot>,
     ) -> Result<(), LedgerError> {
-        if self.last_checkpoint.elapsed() >= self.checkpoint_interval {
+        if self.last_checkpoint.elapsed() >= self.checkpoint_interval
+            && self.wal_seq != self.checkpointed_seq
+        {
             // Not worth a wait: taken as soon as the applier is free.
             self.rotate_log(applier, snapshot, false)?;
         }
@@ -516,6 +521,7 @@ impl Writer {
         self.freeze(applier, redb::Durability::Immediate, releases)?;
         self.wal.switch_halves();
         self.last_checkpoint = Instant::now();
+        self.checkpointed_seq = self.wal_seq;
         Ok(())
     }
 
@@ -531,6 +537,7 @@ impl Writer {
         self.renew_if_applied(applier, snapshot, true)?;
         self.wal.reset();
         self.last_checkpoint = Instant::now();
+        self.checkpointed_seq = self.wal_seq;
         Ok(())
     }
 }

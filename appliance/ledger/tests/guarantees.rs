@@ -926,3 +926,50 @@ async fn table_commits_do_not_run_the_checkpoint_hook() {
     drop(ledger);
     assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+/// An idle ledger makes no checkpoints (each one is a sync of the tables and a run of the hook):
+/// only groups written since the last one call for another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_ledger_makes_no_checkpoints() {
+    let f = chain().await;
+    let Fixture { dir, clock, ledger } = f;
+    drop(ledger);
+    let ledger = Ledger::open(
+        &dir.path().join("ledger.redb"),
+        LedgerOptions {
+            // A checkpoint is due at every chance, and the sweeper gives one every 5 ms.
+            checkpoint_interval_ms: 0,
+            expiry_sweep_interval_ms: Some(5),
+            ..options(&clock)
+        },
+    )
+    .unwrap();
+    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    {
+        let runs = Arc::clone(&runs);
+        ledger.set_checkpoint_hook(Arc::new(move || {
+            runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }));
+    }
+    let count = || runs.load(std::sync::atomic::Ordering::SeqCst);
+    let (_, guard) = ledger
+        .create_transfers_noted(vec![posted(1, MERCHANT, MEMBER, 1)], b"order".to_vec())
+        .await
+        .unwrap();
+    drop(guard);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while count() == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let after_the_write = count();
+    assert!(after_the_write >= 1, "the write's checkpoint never came");
+    // Forty sweeps, nothing written.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        count(),
+        after_the_write,
+        "an idle ledger kept checkpointing"
+    );
+    drop(ledger);
+}
