@@ -158,6 +158,24 @@ pub struct MemberStats {
     pub period_top_up_max_fen: u64,
 }
 
+impl MemberStats {
+    /// Counts a sale.
+    pub(crate) fn visited(&mut self, visit: Visit) {
+        self.total_spend_fen = self.total_spend_fen.saturating_add(visit.spent_fen);
+        self.period_spend_fen = self.period_spend_fen.saturating_add(visit.spent_fen);
+        self.visits = self.visits.saturating_add(1);
+        self.last_visit = Some(visit.date);
+    }
+
+    /// A new review period from `date`, nothing done in it yet.
+    pub(crate) fn restart_period(&mut self, date: Date) {
+        self.period_from = Some(date);
+        self.period_spend_fen = 0;
+        self.period_growth = 0;
+        self.period_top_up_max_fen = 0;
+    }
+}
+
 /// When a till write's record is synced: now, or by the ledger's checkpoint hook (its note is
 /// in the ledger's log).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -212,24 +230,6 @@ impl Changes {
 struct Ready {
     order: Order,
     encoded: Vec<u8>,
-}
-
-impl MemberStats {
-    /// Counts a sale.
-    pub(crate) fn visited(&mut self, visit: Visit) {
-        self.total_spend_fen = self.total_spend_fen.saturating_add(visit.spent_fen);
-        self.period_spend_fen = self.period_spend_fen.saturating_add(visit.spent_fen);
-        self.visits = self.visits.saturating_add(1);
-        self.last_visit = Some(visit.date);
-    }
-
-    /// A new review period from `date`, nothing done in it yet.
-    pub(crate) fn restart_period(&mut self, date: Date) {
-        self.period_from = Some(date);
-        self.period_spend_fen = 0;
-        self.period_growth = 0;
-        self.period_top_up_max_fen = 0;
-    }
 }
 
 /// A member as a scheme sees them.
