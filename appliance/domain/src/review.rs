@@ -11,14 +11,12 @@
 //! a tier without thresholds (reached only by hand or by a scheme) has nothing to keep up and
 //! stays. Either way a new period begins. Reviewing twice a day changes nothing the second time.
 
-use redb::ReadableTable;
-
-use crate::directory::{decode, encode};
+use crate::directory::encode;
 use crate::member::{Member, MemberStatus, Thresholds, Tier, TierId};
 use crate::members::{Balances, MERCHANT_UTC_OFFSET_MINUTES, TierReason};
 use crate::merchant::MerchantId;
 use crate::store::Date;
-use crate::till::{MEMBER_STATS, MemberStats, Till};
+use crate::till::{MEMBER_STATS, MemberStats, Till, stats_in};
 use crate::{DomainError, UnixMillis};
 
 const DAY_MS: u64 = 86_400_000;
@@ -154,11 +152,7 @@ impl Till {
                     return Ok(false);
                 };
                 let mut stats_table = txn.open_table(MEMBER_STATS)?;
-                let mut stats: MemberStats = stats_table
-                    .get(id.0)?
-                    .map(|bytes| decode("member stats", bytes.value()))
-                    .transpose()?
-                    .unwrap_or_default();
+                let mut stats = stats_in(&stats_table, id)?;
                 let kept = record
                     .tier
                     .and_then(|current| kept_tier(&tiers, current, &stats, &balances));

@@ -176,6 +176,18 @@ impl MemberStats {
     }
 }
 
+/// A member's statistics in `table` (all zero if the till has not seen them yet).
+pub(crate) fn stats_in(
+    table: &impl ReadableTable<u128, &'static [u8]>,
+    member: MemberId,
+) -> Result<MemberStats, DomainError> {
+    Ok(table
+        .get(member.0)?
+        .map(|bytes| decode("member stats", bytes.value()))
+        .transpose()?
+        .unwrap_or_default())
+}
+
 /// When a till write's record is synced: now, or by the ledger's checkpoint hook (its note is
 /// in the ledger's log).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1583,12 +1595,7 @@ impl Till {
 
     pub fn stats(&self, member: MemberId) -> Result<MemberStats, DomainError> {
         let txn = self.db().begin_read()?;
-        let table = txn.open_table(MEMBER_STATS)?;
-        Ok(table
-            .get(member.0)?
-            .map(|bytes| decode("member stats", bytes.value()))
-            .transpose()?
-            .unwrap_or_default())
+        stats_in(&txn.open_table(MEMBER_STATS)?, member)
     }
 
     /// A member who may use the till, with the scheme's view of them.
@@ -2518,11 +2525,7 @@ impl Till {
                 encode(&refund)?.as_slice(),
             )?;
             let mut stats_table = txn.open_table(MEMBER_STATS)?;
-            let mut stats: MemberStats = stats_table
-                .get(m.0)?
-                .map(|bytes| decode("member stats", bytes.value()))
-                .transpose()?
-                .unwrap_or_default();
+            let mut stats = stats_in(&stats_table, m)?;
             stats.total_spend_fen = stats.total_spend_fen.saturating_sub(net);
             stats.period_spend_fen = stats.period_spend_fen.saturating_sub(net);
             stats.period_growth = stats.period_growth.saturating_sub(growth_taken);
@@ -3291,11 +3294,7 @@ impl Till {
                 return Ok(None);
             }
             let mut stats_table = txn.open_table(MEMBER_STATS)?;
-            let mut stats: MemberStats = stats_table
-                .get(member.0)?
-                .map(|bytes| decode("member stats", bytes.value()))
-                .transpose()?
-                .unwrap_or_default();
+            let mut stats = stats_in(&stats_table, member)?;
             if let Some(visit) = visit {
                 stats.visited(visit);
             }

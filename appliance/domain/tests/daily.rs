@@ -18,7 +18,7 @@ use tongka_domain::{
     BonusPayout, CheckoutRequest, Effect, MemberId, Members, NewMember, NewStaff, NewStore,
     NewTier, Order, Paid, Payment, Role, Scheme, SchemeContext, SchemeFailure, Scope, Staff,
     StoreKind, Tender, TenderKind, Thresholds, TierId, TierReason, TierReview, Till, TillActor,
-    TillLine, TillOptions, TopUpRequest, UnixMillis,
+    TillLine, TillOptions, UnixMillis,
 };
 
 const DAY: u64 = 86_400_000;
@@ -324,14 +324,7 @@ async fn without_a_period_tiers_are_kept_and_nothing_is_read() {
 
 impl Shop {
     async fn top_up(&self, member: MemberId, fen: u64, order: &str, at: UnixMillis) -> Order {
-        let request = TopUpRequest {
-            order: order.into(),
-            member,
-            amount_fen: fen,
-            tenders: Vec::new(),
-            seller: None,
-            approved_by: None,
-        };
+        let request = common::top_up(order, member, fen);
         self.till
             .top_up(&self.actor, &Plain, &request, at)
             .await

@@ -378,14 +378,9 @@ async fn scenario(
     for (n, step) in steps.into_iter().enumerate() {
         let order_id = format!("O-{n}");
         let request = match step {
-            Step::TopUp { member, fen } => Request::TopUp(TopUpRequest {
-                order: order_id,
-                member: members[member],
-                amount_fen: fen,
-                tenders: Vec::new(),
-                seller: None,
-                approved_by: None,
-            }),
+            Step::TopUp { member, fen } => {
+                Request::TopUp(common::top_up(&order_id, members[member], fen))
+            }
             Step::Checkout {
                 member,
                 lines,
@@ -912,27 +907,14 @@ fn a_commit_reuses_its_quotes_proposal_only_while_the_token_holds() {
         let ledger = common::ledger_in(dir.path());
         let (boss, store) = boss_and_store(&directory);
         let book = Members::open(Arc::clone(&directory), ledger).await.unwrap();
-        let member = book
-            .create(&boss, &NewMember::default(), NOW)
-            .await
-            .unwrap()
-            .unwrap()
-            .member
-            .id;
+        let member = join(&book, &boss, None).await;
         let till = Till::new(book.clone(), options(0));
         let actor = boss_at(&boss, &store);
         let scheme = Counted {
             quotes: Default::default(),
             version: std::sync::Mutex::new("rules-1".into()),
         };
-        let top_up = |order: &str| TopUpRequest {
-            order: order.into(),
-            member,
-            amount_fen: 5_000,
-            tenders: Vec::new(),
-            seller: None,
-            approved_by: None,
-        };
+        let top_up = |order: &str| common::top_up(order, member, 5_000);
         till.top_up(&actor, &scheme, &top_up("T-1"), NOW)
             .await
             .unwrap()
@@ -1041,16 +1023,22 @@ async fn open_shop(dir: &std::path::Path) -> Opened {
     }
 }
 
-/// `fen` paid in for `member`, under `order`.
-fn top_up_of(order: &str, member: tongka_domain::MemberId, fen: u64) -> TopUpRequest {
-    TopUpRequest {
-        order: order.into(),
-        member,
-        amount_fen: fen,
-        tenders: Vec::new(),
-        seller: None,
-        approved_by: None,
-    }
+/// A new member signed up by `boss`, referred by `referrer`.
+async fn join(
+    book: &Members,
+    boss: &tongka_domain::Staff,
+    referrer: Option<tongka_domain::MemberId>,
+) -> tongka_domain::MemberId {
+    let joining = NewMember {
+        referrer,
+        ..NewMember::default()
+    };
+    book.create(boss, &joining, NOW)
+        .await
+        .unwrap()
+        .unwrap()
+        .member
+        .id
 }
 
 /// One tea at `price` fen for `member`, under `order`.
@@ -1080,17 +1068,10 @@ fn the_same_sale_twice_at_once_is_one_sale_with_one_visit() {
         let dir = tempfile::tempdir().unwrap();
         let shop = open_shop(dir.path()).await;
         let (boss, store) = boss_and_store(&shop.directory);
-        let member = shop
-            .book
-            .create(&boss, &NewMember::default(), NOW)
-            .await
-            .unwrap()
-            .unwrap()
-            .member
-            .id;
+        let member = join(&shop.book, &boss, None).await;
         let actor = boss_at(&boss, &store);
         shop.till
-            .top_up(&actor, &RULES, &top_up_of("T-1", member, 100_000), NOW)
+            .top_up(&actor, &RULES, &common::top_up("T-1", member, 100_000), NOW)
             .await
             .unwrap()
             .unwrap();
@@ -1140,32 +1121,11 @@ fn a_retry_completes_a_sale_whose_record_was_lost_after_its_ledger_batch() {
         let dir = tempfile::tempdir().unwrap();
         let shop = open_shop(dir.path()).await;
         let (boss, store) = boss_and_store(&shop.directory);
-        let referrer = shop
-            .book
-            .create(&boss, &NewMember::default(), NOW)
-            .await
-            .unwrap()
-            .unwrap()
-            .member
-            .id;
-        let member = shop
-            .book
-            .create(
-                &boss,
-                &NewMember {
-                    referrer: Some(referrer),
-                    ..NewMember::default()
-                },
-                NOW,
-            )
-            .await
-            .unwrap()
-            .unwrap()
-            .member
-            .id;
+        let referrer = join(&shop.book, &boss, None).await;
+        let member = join(&shop.book, &boss, Some(referrer)).await;
         let actor = boss_at(&boss, &store);
         // ¥200 paid in (¥40 on top), and points from a first sale.
-        let top_up = top_up_of("T-1", member, 20_000);
+        let top_up = common::top_up("T-1", member, 20_000);
         shop.till
             .top_up(&actor, &POINTS_FOR_TOP_UPS, &top_up, NOW)
             .await

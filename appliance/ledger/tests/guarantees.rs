@@ -740,17 +740,40 @@ fn credits_posted(ledger: &Ledger, id: u128) -> u128 {
         .credits_posted
 }
 
+/// The ledger in `dir` opened with the tests' options changed by `edit`.
+fn open_with(
+    dir: &std::path::Path,
+    clock: &ManualClock,
+    edit: impl FnOnce(&mut LedgerOptions),
+) -> Ledger {
+    let mut options = options(clock);
+    edit(&mut options);
+    Ledger::open(&dir.join("ledger.redb"), options).unwrap()
+}
+
+/// `chain`'s ledger closed and opened again with its options changed by `edit`.
+async fn chain_with(edit: impl FnOnce(&mut LedgerOptions)) -> Fixture {
+    let Fixture { dir, clock, ledger } = chain().await;
+    drop(ledger);
+    let ledger = open_with(dir.path(), &clock, edit);
+    Fixture { dir, clock, ledger }
+}
+
+/// A checkpoint hook on `ledger` that counts its runs.
+fn counting_hook(ledger: &Ledger) -> impl Fn() -> usize + use<> {
+    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&runs);
+    ledger.set_checkpoint_hook(Arc::new(move || {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }));
+    move || runs.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// A ledger whose checkpoint hook always fails, as if the caller never made its records of the
 /// notes durable: the log is never let go, as after a crash.
 fn open_noted(dir: &std::path::Path, clock: &ManualClock) -> Ledger {
-    let ledger = Ledger::open(
-        &dir.join("ledger.redb"),
-        LedgerOptions {
-            checkpoint_interval_ms: 3_600_000,
-            ..options(clock)
-        },
-    )
-    .unwrap();
+    let ledger = open_with(dir, clock, |o| o.checkpoint_interval_ms = 3_600_000);
     ledger.set_checkpoint_hook(Arc::new(|| Err("the records are not durable".into())));
     ledger
 }
@@ -824,18 +847,8 @@ async fn notes_whose_records_were_not_made_durable_are_handed_back_until_forgott
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checkpoint_runs_the_hook_only_after_the_notes_guards_are_dropped() {
-    let f = chain().await;
-    let Fixture { dir, clock, ledger } = f;
-    drop(ledger);
-    let ledger = Ledger::open(
-        &dir.path().join("ledger.redb"),
-        LedgerOptions {
-            // Every group starts a checkpoint.
-            checkpoint_interval_ms: 0,
-            ..options(&clock)
-        },
-    )
-    .unwrap();
+    // Every group starts a checkpoint.
+    let Fixture { dir, ledger, .. } = chain_with(|o| o.checkpoint_interval_ms = 0).await;
     let record_written = Arc::new(std::sync::atomic::AtomicBool::new(false));
     // What each run of the hook saw: whether the record was written by then.
     let runs = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -883,26 +896,14 @@ async fn a_checkpoint_runs_the_hook_only_after_the_notes_guards_are_dropped() {
 /// the notes, so they need no sync of the caller's records.
 #[tokio::test]
 async fn table_commits_do_not_run_the_checkpoint_hook() {
-    let f = chain().await;
-    let Fixture { dir, clock, ledger } = f;
-    drop(ledger);
-    let ledger = Ledger::open(
-        &dir.path().join("ledger.redb"),
-        LedgerOptions {
-            checkpoint_interval_ms: 3_600_000,
-            table_commit_interval_ms: 0,
-            ..options(&clock)
-        },
-    )
-    .unwrap();
-    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    {
-        let runs = Arc::clone(&runs);
-        ledger.set_checkpoint_hook(Arc::new(move || {
-            runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Ok(())
-        }));
-    }
+    let Fixture {
+        dir: _kept, ledger, ..
+    } = chain_with(|o| {
+        o.checkpoint_interval_ms = 3_600_000;
+        o.table_commit_interval_ms = 0;
+    })
+    .await;
+    let runs = counting_hook(&ledger);
     for id in 1..20 {
         let (_, guard) = ledger
             .create_transfers_noted(vec![posted(id, MERCHANT, MEMBER, 1)], b"order".to_vec())
@@ -915,7 +916,7 @@ async fn table_commits_do_not_run_the_checkpoint_hook() {
         .create_transfers(vec![posted(100, MERCHANT, STORE, 1)])
         .await
         .unwrap();
-    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(runs(), 0);
     // An empty batch logs nothing: its caller syncs its own record.
     let (none, guard) = ledger
         .create_transfers_noted(Vec::new(), b"x".to_vec())
@@ -924,35 +925,22 @@ async fn table_commits_do_not_run_the_checkpoint_hook() {
     assert!(none.is_empty() && !guard.logged());
     // The last handle's final checkpoint runs it.
     drop(ledger);
-    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(runs(), 1);
 }
 
 /// An idle ledger makes no checkpoints (each one is a sync of the tables and a run of the hook):
 /// only groups written since the last one call for another.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_ledger_makes_no_checkpoints() {
-    let f = chain().await;
-    let Fixture { dir, clock, ledger } = f;
-    drop(ledger);
-    let ledger = Ledger::open(
-        &dir.path().join("ledger.redb"),
-        LedgerOptions {
-            // A checkpoint is due at every chance, and the sweeper gives one every 5 ms.
-            checkpoint_interval_ms: 0,
-            expiry_sweep_interval_ms: Some(5),
-            ..options(&clock)
-        },
-    )
-    .unwrap();
-    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    {
-        let runs = Arc::clone(&runs);
-        ledger.set_checkpoint_hook(Arc::new(move || {
-            runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Ok(())
-        }));
-    }
-    let count = || runs.load(std::sync::atomic::Ordering::SeqCst);
+    // A checkpoint is due at every chance, and the sweeper gives one every 5 ms.
+    let Fixture {
+        dir: _kept, ledger, ..
+    } = chain_with(|o| {
+        o.checkpoint_interval_ms = 0;
+        o.expiry_sweep_interval_ms = Some(5);
+    })
+    .await;
+    let count = counting_hook(&ledger);
     let (_, guard) = ledger
         .create_transfers_noted(vec![posted(1, MERCHANT, MEMBER, 1)], b"order".to_vec())
         .await

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use tongka_domain::{Directory, SessionOptions};
+use tongka_domain::{Directory, MemberId, SessionOptions, TopUpRequest};
 
 /// `directory.redb` in `dir`, with default sessions.
 pub fn directory_in(dir: &Path) -> Arc<Directory> {
@@ -17,4 +17,17 @@ pub fn directory_in(dir: &Path) -> Arc<Directory> {
 #[allow(dead_code)]
 pub fn ledger_in(dir: &Path) -> tongka_ledger::Ledger {
     tongka_ledger::Ledger::open(&dir.join("ledger.redb"), Default::default()).unwrap()
+}
+
+/// `fen` paid in for `member` under `order`, nothing else asked.
+#[allow(dead_code)]
+pub fn top_up(order: &str, member: MemberId, fen: u64) -> TopUpRequest {
+    TopUpRequest {
+        order: order.into(),
+        member,
+        amount_fen: fen,
+        tenders: Vec::new(),
+        seller: None,
+        approved_by: None,
+    }
 }
