@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use tongka_ledger::{Account, Ledger, NewTransfer, TransferKind, UserData};
 
 use crate::UnixMillis;
@@ -551,7 +551,16 @@ impl Members {
     }
 
     pub(crate) fn member_record(&self, id: MemberId) -> Result<Option<Member>, DomainError> {
-        let txn = self.db().begin_read()?;
+        self.member_record_read(&self.db().begin_read()?, id)
+    }
+
+    /// A member as the read transaction `txn` sees her: for reads that need her and another
+    /// record from one snapshot (a card and its holder, the till's member and her statistics).
+    pub(crate) fn member_record_read(
+        &self,
+        txn: &ReadTransaction,
+        id: MemberId,
+    ) -> Result<Option<Member>, DomainError> {
         let table = txn.open_table(MEMBERS)?;
         table
             .get(id.0)?
@@ -634,8 +643,7 @@ impl Members {
         };
         let id = MemberId(id.value());
         drop(cards);
-        drop(txn);
-        let Some(member) = self.member_record(id)? else {
+        let Some(member) = self.member_record_read(&txn, id)? else {
             return Err(DomainError::Corrupt(format!(
                 "card points at missing member {id}"
             )));

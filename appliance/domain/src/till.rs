@@ -1604,9 +1604,12 @@ impl Till {
         merchant: MerchantId,
         id: MemberId,
     ) -> Outcome<(Member, SchemeMember)> {
-        let Some(member) = self.members.member_record(id)? else {
+        let txn = self.db().begin_read()?;
+        let Some(member) = self.members.member_record_read(&txn, id)? else {
             return Ok(Err(TillError::UnknownMember));
         };
+        let stats = stats_in(&txn.open_table(MEMBER_STATS)?, id)?;
+        drop(txn);
         if member.merchant != merchant {
             return Ok(Err(TillError::UnknownMember));
         }
@@ -1615,11 +1618,7 @@ impl Till {
             MemberStatus::Frozen => return Ok(Err(TillError::Frozen)),
             _ => return Ok(Err(TillError::NotLive)),
         }
-        let view = self.scheme_member(
-            &member,
-            self.members.balances(member.id)?,
-            self.stats(member.id)?,
-        )?;
+        let view = self.scheme_member(&member, self.members.balances(member.id)?, stats)?;
         Ok(Ok((member, view)))
     }
 
