@@ -15,10 +15,9 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 use tongka_domain::{
-    BonusPayout, CheckoutRequest, Effect, MemberId, Members, NewMember, NewStaff, NewStore,
-    NewTier, Order, Paid, Payment, Role, Scheme, SchemeContext, SchemeFailure, Scope, Staff,
-    StoreKind, Tender, TenderKind, Thresholds, TierId, TierReason, TierReview, Till, TillActor,
-    TillLine, TillOptions, UnixMillis,
+    BonusPayout, CheckoutRequest, Effect, MemberId, Members, NewMember, NewTier, Order, Paid,
+    Payment, Scheme, SchemeContext, SchemeFailure, Staff, Tender, TenderKind, Thresholds, TierId,
+    TierReason, TierReview, Till, TillActor, TillLine, TillOptions, UnixMillis,
 };
 
 const DAY: u64 = 86_400_000;
@@ -110,35 +109,7 @@ async fn shop_with(options: TillOptions) -> Shop {
         },
     )
     .unwrap();
-    let boss = directory
-        .create_staff(
-            directory.first_merchant(),
-            &NewStaff {
-                department: None,
-                username: "boss".into(),
-                display_name: "老板".into(),
-                role: Role::HqAdmin,
-                scope: Scope::AllStores,
-                password: "long enough".into(),
-            },
-            START,
-        )
-        .unwrap()
-        .unwrap();
-    let store = directory
-        .create_store(
-            &boss,
-            &NewStore {
-                code: "A".into(),
-                name: "A 店".into(),
-                kind: StoreKind::Direct,
-                opened_on: tongka_domain::Date::parse("2024-01-01").unwrap(),
-                time_zone: "Asia/Shanghai".into(),
-            },
-            START,
-        )
-        .unwrap()
-        .unwrap();
+    let (boss, store) = common::boss_and_store(&directory, START);
     let book = Members::open(Arc::clone(&directory), ledger).await.unwrap();
     let tier = |name: &str, rank, spend: Option<u64>| NewTier {
         name: name.into(),

@@ -21,21 +21,7 @@ async fn book() -> Book {
     let dir = tempfile::tempdir().unwrap();
     let directory = common::directory_in(dir.path());
     let ledger = common::ledger_in(dir.path());
-    let boss = directory
-        .create_staff(
-            directory.first_merchant(),
-            &NewStaff {
-                department: None,
-                username: "boss".into(),
-                display_name: "老板".into(),
-                role: Role::HqAdmin,
-                scope: Scope::AllStores,
-                password: "long enough".into(),
-            },
-            NOW,
-        )
-        .unwrap()
-        .unwrap();
+    let boss = common::boss(&directory, NOW);
     let members = Members::open(directory, ledger).await.unwrap();
     Book {
         members,

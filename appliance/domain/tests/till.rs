@@ -18,10 +18,10 @@ use proptest::prelude::*;
 use tongka_domain::accounts::MemberAccount;
 use tongka_domain::{
     CheckoutRequest, CommissionAmount, CommissionEvent, CommissionRule, ConversionRequest,
-    Directory, Effect, GiftEntry, Members, NewMember, NewStaff, NewStore, Order, Paid, Party,
-    Payment, RedemptionRequest, RefundLine, RefundRequest, Role, Scheme, SchemeContext,
-    SchemeFailure, Scope, SpentPoints, StoreKind, Tender, TenderKind, Till, TillActor, TillError,
-    TillLine, TillOptions, TopUpRequest, UnixMillis,
+    Directory, Effect, GiftEntry, Members, NewMember, Order, Paid, Party, Payment,
+    RedemptionRequest, RefundLine, RefundRequest, Scheme, SchemeContext, SchemeFailure,
+    SpentPoints, Tender, TenderKind, Till, TillActor, TillError, TillLine, TillOptions,
+    TopUpRequest, UnixMillis,
 };
 
 const NOW: UnixMillis = UnixMillis(1_795_000_000_000);
@@ -277,40 +277,6 @@ fn apply(expected: &mut [Expected], members: &[tongka_domain::MemberId], order: 
     }
 }
 
-/// Head office's first admin and a store, on a fresh directory.
-fn boss_and_store(directory: &Directory) -> (tongka_domain::Staff, tongka_domain::Store) {
-    let boss = directory
-        .create_staff(
-            directory.first_merchant(),
-            &NewStaff {
-                department: None,
-                username: "boss".into(),
-                display_name: "老板".into(),
-                role: Role::HqAdmin,
-                scope: Scope::AllStores,
-                password: "long enough".into(),
-            },
-            NOW,
-        )
-        .unwrap()
-        .unwrap();
-    let store = directory
-        .create_store(
-            &boss,
-            &NewStore {
-                code: "A".into(),
-                name: "A 店".into(),
-                kind: StoreKind::Direct,
-                opened_on: tongka_domain::Date::parse("2024-01-01").unwrap(),
-                time_zone: "Asia/Shanghai".into(),
-            },
-            NOW,
-        )
-        .unwrap()
-        .unwrap();
-    (boss, store)
-}
-
 /// Runs `steps` under `options`; answers what each step but a retry answered, in order.
 async fn scenario(
     steps: Vec<Step>,
@@ -320,7 +286,7 @@ async fn scenario(
     let directory = common::directory_in(dir.path());
     let ledger_path = dir.path().join("ledger.redb");
     let ledger = common::ledger_in(dir.path());
-    let (boss, store) = boss_and_store(&directory);
+    let (boss, store) = common::boss_and_store(&directory, NOW);
     // A gift of 40 points, four in stock: sequences run out of it, or of points.
     let gift = directory
         .add_gift(
@@ -905,7 +871,7 @@ fn a_commit_reuses_its_quotes_proposal_only_while_the_token_holds() {
         let dir = tempfile::tempdir().unwrap();
         let directory = common::directory_in(dir.path());
         let ledger = common::ledger_in(dir.path());
-        let (boss, store) = boss_and_store(&directory);
+        let (boss, store) = common::boss_and_store(&directory, NOW);
         let book = Members::open(Arc::clone(&directory), ledger).await.unwrap();
         let member = join(&book, &boss, None).await;
         let till = Till::new(book.clone(), options(0));
@@ -1067,7 +1033,7 @@ fn the_same_sale_twice_at_once_is_one_sale_with_one_visit() {
     block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let shop = open_shop(dir.path()).await;
-        let (boss, store) = boss_and_store(&shop.directory);
+        let (boss, store) = common::boss_and_store(&shop.directory, NOW);
         let member = join(&shop.book, &boss, None).await;
         let actor = boss_at(&boss, &store);
         shop.till
@@ -1120,7 +1086,7 @@ fn a_retry_completes_a_sale_whose_record_was_lost_after_its_ledger_batch() {
     block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let shop = open_shop(dir.path()).await;
-        let (boss, store) = boss_and_store(&shop.directory);
+        let (boss, store) = common::boss_and_store(&shop.directory, NOW);
         let referrer = join(&shop.book, &boss, None).await;
         let member = join(&shop.book, &boss, Some(referrer)).await;
         let actor = boss_at(&boss, &store);
@@ -1277,7 +1243,7 @@ fn a_retried_card_opening_goes_on_with_the_member_its_first_attempt_made() {
     block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let shop = open_shop(dir.path()).await;
-        let (boss, store) = boss_and_store(&shop.directory);
+        let (boss, store) = common::boss_and_store(&shop.directory, NOW);
         let actor = boss_at(&boss, &store);
         let new = NewMember {
             card: Some(tongka_domain::NewCard {
