@@ -125,8 +125,8 @@ impl RunningBox {
     }
 
     /// `start_logged` listening on `listen`, run through `wrapper` (such as
-    /// `ip netns exec NAME`, which execs it, so the child is the box itself). Discovery is off
-    /// unless `envs` turn it on: tests run many boxes side by side.
+    /// `ip netns exec NAME`, which execs it, so the child is the box itself). Discovery and the
+    /// free-space reserve are off unless `envs` turn them on: tests run many boxes side by side.
     pub fn start_wrapped(
         wrapper: &[&str],
         listen: &str,
@@ -154,6 +154,9 @@ impl RunningBox {
             .args(args)
             .env_remove("TONGKA_CONFIG")
             .env("TONGKA_DISCOVERY_ENABLED", "false")
+            // No free-space reserve: tests share whatever disk the machine has, and a nearly
+            // full CI disk must not turn every box read-only. `storage_full.rs` sets its own.
+            .env("TONGKA_DATA_RESERVE_BYTES", "0")
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)

@@ -19,6 +19,7 @@ pub mod problem;
 pub mod rate;
 pub mod reports;
 pub mod scheme;
+pub mod space;
 pub mod terminals;
 pub mod till;
 pub mod tls;
@@ -61,6 +62,8 @@ pub struct AppState {
     pub till: Arc<tongka_domain::Till>,
     /// The merchant's name after each rename: the box re-advertises itself under it.
     pub merchant_name: Arc<tokio::sync::watch::Sender<String>>,
+    /// The data folder's free space: below its reserve, writes are refused.
+    pub space: Arc<space::SpaceGuard>,
 }
 
 impl AppState {
@@ -81,6 +84,7 @@ impl AppState {
             members: Arc::new(members),
             in_flight: idempotency::in_flight(),
             merchant_name: Arc::new(tokio::sync::watch::Sender::new(String::new())),
+            space: space::SpaceGuard::off(),
             plugins,
             pairing: Arc::new(pairing::PairingGuard::new(
                 pairing::PairingOptions::default(),
@@ -91,6 +95,12 @@ impl AppState {
     /// The same state with these till settings.
     pub fn with_till(mut self, options: tongka_domain::TillOptions) -> AppState {
         self.till = Arc::new(tongka_domain::Till::new((*self.members).clone(), options));
+        self
+    }
+
+    /// The same state with writes refused while `space` is below its reserve.
+    pub fn with_space(mut self, space: Arc<space::SpaceGuard>) -> AppState {
+        self.space = space;
         self
     }
 
@@ -144,6 +154,11 @@ pub fn router(state: AppState) -> Router {
         ))
         // Outside idempotency: a replayed retry is recorded too.
         .route_layer(middleware::from_fn_with_state(state.clone(), audit::record))
+        // Outside both: a write refused for want of space records nothing.
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&state.space),
+            space::guard,
+        ))
         .route(
             "/api/v1/openapi.json",
             get(move || async move { ([(header::CONTENT_TYPE, "application/json")], document) }),
@@ -249,7 +264,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         title = "通卡 Tongka API",
         description = "会员、积分、储值一体机的接口 / The membership, points and stored-value box's API. \
             Errors are RFC 9457 problems with a stable `code`; every write accepts `Idempotency-Key`; \
-            money is a decimal string with its currency; times are RFC 3339."
+            money is a decimal string with its currency; times are RFC 3339. While the box's disk \
+            is below its reserve, every request but a read is answered 507 `storage_full`."
     ),
     modifiers(&BearerAuth),
     tags(

@@ -13,6 +13,7 @@ pub const DEFAULT_TOML: &str = include_str!("../../../config/tongka.toml");
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub data_dir: PathBuf,
+    pub data_reserve_bytes: u64,
     pub http: HttpConfig,
     pub ledger: LedgerConfig,
     pub auth: AuthConfig,
@@ -222,6 +223,7 @@ impl Config {
         if self.data_dir.as_os_str().is_empty() {
             return Err(error("data_dir", "must not be empty"));
         }
+        check_range("data_reserve_bytes", self.data_reserve_bytes, 0, 1 << 40)?;
         let ledger = &self.ledger;
         check_range("ledger.batch_items_max", ledger.batch_items_max, 1, 8_190)?;
         check_range("ledger.group_items_max", ledger.group_items_max, 1, 65_535)?;

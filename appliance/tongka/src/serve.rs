@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tongka_http::space::SpaceGuard;
 use tongka_http::tls::{HandshakeLimits, TlsListener};
 use tongka_ledger::{Ledger, LedgerError};
 use tongka_tls::Identity;
@@ -15,6 +16,9 @@ use crate::config::Config;
 use crate::exit::Exit;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// How often the data folder's free space is read: a write burst between two reads stays far
+/// inside the reserve.
+const SPACE_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 pub fn run(config: Config) -> Exit {
     init_tracing(&config.log.filter);
@@ -184,9 +188,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("cannot set up the ledger's assets and accounts")?;
     let plugins = open_plugins(&config).await?;
+    let space = SpaceGuard::new(config.data_dir.clone(), config.data_reserve_bytes);
+    // Known before the first request: a box started on a full disk refuses writes at once.
+    space.check().with_context(|| {
+        format!(
+            "cannot read the free space of {}",
+            config.data_dir.display()
+        )
+    })?;
+    std::sync::Arc::clone(&space).watch(SPACE_CHECK_EVERY);
     let state = tongka_http::AppState::new(VERSION, api_limits, members, plugins)
         .with_pairing(config.pairing_options())
-        .with_till(config.till_options()?);
+        .with_till(config.till_options()?)
+        .with_space(space);
     // Sales the last run logged but may not have recorded (it stopped, or crashed, first).
     let redone = state
         .till
