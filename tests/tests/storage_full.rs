@@ -145,6 +145,7 @@ fn a_full_disk_refuses_writes_keeps_reads_and_recovers_without_a_restart() {
     assert_eq!(member_count(&boss), 1);
     let (status, session) = boss.call("GET", "/api/v1/session", None);
     assert_eq!(status, 200, "{session}");
+    assert_eq!(boss.ok("GET", "/api/v1/health", None)["storage"], "full");
 
     // Space freed: the same request is taken, once, without a restart.
     std::fs::remove_file(filler).unwrap();
@@ -156,6 +157,7 @@ fn a_full_disk_refuses_writes_keeps_reads_and_recovers_without_a_restart() {
     assert_eq!(status, 201, "{again}");
     assert_eq!(again["id"], created["id"]);
     assert_eq!(member_count(&boss), 2);
+    assert_eq!(boss.ok("GET", "/api/v1/health", None)["storage"], "ok");
 
     assert!(running.terminate().unwrap().success());
     let verified = tongka_verify(&data).unwrap();

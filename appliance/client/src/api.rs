@@ -464,6 +464,8 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct Health {
         pub status: ::std::string::String,
+        ///`ok`, or `full` while the data folder's disk is under its reserve and writes are refused.
+        pub storage: ::std::string::String,
         pub version: ::std::string::String,
     }
     ///The query of `import_members`.
@@ -1901,7 +1903,7 @@ impl Client {
         crate::parse(&answer)
     }
 
-    /// 健康检查 / Is the box up, and which version.
+    /// 健康检查 / Is the box up, which version, and whether it takes writes.
     ///
     /// `GET /api/v1/health`
     pub async fn health(&self) -> Result<Health, ClientError> {

@@ -339,14 +339,17 @@ async fn method_not_allowed() -> ApiError {
 struct Health {
     status: &'static str,
     version: &'static str,
+    /// `ok`, or `full` while the data folder's disk is under its reserve and writes are refused.
+    storage: &'static str,
 }
 
-/// 健康检查 / Is the box up, and which version.
+/// 健康检查 / Is the box up, which version, and whether it takes writes.
 #[utoipa::path(get, path = "/api/v1/health", operation_id = "health", tag = "auth", responses((status = 200, body = Health)))]
 async fn health(State(state): State<AppState>) -> Json<Health> {
     Json(Health {
         status: "ok",
         version: state.version,
+        storage: if state.space.full() { "full" } else { "ok" },
     })
 }
 
@@ -512,7 +515,7 @@ mod tests {
         assert_eq!(answer.status, StatusCode::OK);
         assert_eq!(
             answer.body,
-            serde_json::json!({"status": "ok", "version": "9.9.9"})
+            serde_json::json!({"status": "ok", "version": "9.9.9", "storage": "ok"})
         );
     }
 
