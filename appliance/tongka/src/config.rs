@@ -678,6 +678,11 @@ mod tests {
                 vec![("TONGKA_LEDGER_BATCH_ITEMS_MAX", "9000")],
                 "ledger.batch_items_max",
             ),
+            (
+                None,
+                vec![("TONGKA_DATA_RESERVE_BYTES", "2000000000000")],
+                "data_reserve_bytes",
+            ),
             (None, vec![("TONGKA_LOG_FILTER", "info,[[[")], "log.filter"),
             (
                 None,
