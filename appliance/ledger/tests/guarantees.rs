@@ -778,37 +778,35 @@ fn open_noted(dir: &std::path::Path, clock: &ManualClock) -> Ledger {
     ledger
 }
 
+/// `amount` credited to the member under transfer `id`, with `note`: the till's noted batch.
+async fn credit_noted(
+    ledger: &Ledger,
+    id: u128,
+    amount: u128,
+    note: &[u8],
+) -> (
+    Vec<Applied<tongka_ledger::Transfer>>,
+    tongka_ledger::NoteGuard,
+) {
+    ledger
+        .create_transfers_noted(vec![posted(id, MERCHANT, MEMBER, amount)], note.to_vec())
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn notes_whose_records_were_not_made_durable_are_handed_back_until_forgotten() {
     let f = chain().await;
     let Fixture { dir, clock, ledger } = f;
     drop(ledger);
     let ledger = open_noted(dir.path(), &clock);
-    let (first, guard) = ledger
-        .create_transfers_noted(
-            vec![posted(1, MERCHANT, MEMBER, 1_000)],
-            b"order one".to_vec(),
-        )
-        .await
-        .unwrap();
+    let (first, guard) = credit_noted(&ledger, 1, 1_000, b"order one").await;
     assert!(first[0].is_created() && guard.logged());
     drop(guard);
-    let (_, second) = ledger
-        .create_transfers_noted(
-            vec![posted(2, MERCHANT, MEMBER, 500)],
-            b"order two".to_vec(),
-        )
-        .await
-        .unwrap();
+    let (_, second) = credit_noted(&ledger, 2, 500, b"order two").await;
     assert!(second.logged());
     // A retry writes nothing new: its note is not logged, and its caller must sync its record.
-    let (retry, unlogged) = ledger
-        .create_transfers_noted(
-            vec![posted(2, MERCHANT, MEMBER, 500)],
-            b"order two".to_vec(),
-        )
-        .await
-        .unwrap();
+    let (retry, unlogged) = credit_noted(&ledger, 2, 500, b"order two").await;
     assert!(!retry[0].is_created() && !unlogged.logged());
     // A refused batch logs nothing.
     let refused = ledger
@@ -860,10 +858,7 @@ async fn a_checkpoint_runs_the_hook_only_after_the_notes_guards_are_dropped() {
             Ok(())
         }));
     }
-    let (_, guard) = ledger
-        .create_transfers_noted(vec![posted(1, MERCHANT, MEMBER, 1_000)], b"order".to_vec())
-        .await
-        .unwrap();
+    let (_, guard) = credit_noted(&ledger, 1, 1_000, b"order").await;
     assert!(guard.logged());
     // More groups, each wanting a checkpoint: the one covering the note waits for its guard.
     for id in 2..5 {
@@ -905,10 +900,7 @@ async fn table_commits_do_not_run_the_checkpoint_hook() {
     .await;
     let runs = counting_hook(&ledger);
     for id in 1..20 {
-        let (_, guard) = ledger
-            .create_transfers_noted(vec![posted(id, MERCHANT, MEMBER, 1)], b"order".to_vec())
-            .await
-            .unwrap();
+        let (_, guard) = credit_noted(&ledger, id, 1, b"order").await;
         assert!(guard.logged());
     }
     // The tables have had their commits; the applier is idle once this one is in.
@@ -941,10 +933,7 @@ async fn an_idle_ledger_makes_no_checkpoints() {
     })
     .await;
     let count = counting_hook(&ledger);
-    let (_, guard) = ledger
-        .create_transfers_noted(vec![posted(1, MERCHANT, MEMBER, 1)], b"order".to_vec())
-        .await
-        .unwrap();
+    let (_, guard) = credit_noted(&ledger, 1, 1, b"order").await;
     drop(guard);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while count() == 0 && std::time::Instant::now() < deadline {
