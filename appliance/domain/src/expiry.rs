@@ -158,7 +158,7 @@ impl Till {
                 transfers: ids,
                 ..Order::blank(&actor, now)
             };
-            self.record(order, None, 0, None).await?;
+            self.record(order, None, 0).await?;
             expiry.members += 1;
             expiry.points += expiring;
         }

@@ -172,46 +172,15 @@ impl GroupWriter {
         T: Send + 'static,
         F: FnMut(&WriteTransaction) -> Result<T, DomainError> + Send + 'static,
     {
-        self.queue(write, false)?
-            .await
-            .map_err(|_| DomainError::Storage("the directory writer stopped".into()))?
+        self.submit(false, write)?.await
     }
 
     /// Makes every write committed so far durable; blocks the calling thread (not a runtime's
     /// worker) until it is.
     pub(crate) fn make_durable(&self) -> Result<(), DomainError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.jobs
-            .as_ref()
-            .ok_or_else(|| DomainError::Storage("the directory writer stopped".into()))?
-            .send(Box::new(SyncOnly(reply)))
-            .map_err(|_| DomainError::Storage("the directory writer stopped".into()))?;
-        answer
-            .blocking_recv()
-            .map_err(|_| DomainError::Storage("the directory writer stopped".into()))?
-    }
-
-    fn queue<T, F>(
-        &self,
-        write: F,
-        durable: bool,
-    ) -> Result<tokio::sync::oneshot::Receiver<Result<T, DomainError>>, DomainError>
-    where
-        T: Send + 'static,
-        F: FnMut(&WriteTransaction) -> Result<T, DomainError> + Send + 'static,
-    {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.jobs
-            .as_ref()
-            .ok_or_else(|| DomainError::Storage("the directory writer stopped".into()))?
-            .send(Box::new(Task {
-                write,
-                durable,
-                result: None,
-                reply,
-            }))
-            .map_err(|_| DomainError::Storage("the directory writer stopped".into()))?;
-        Ok(answer)
+        self.send(Box::new(SyncOnly(reply)))?;
+        answer.blocking_recv().map_err(|_| stopped())?
     }
 
     /// Queues `write` for the next group now (synced with it if `durable`), and returns what
@@ -226,13 +195,27 @@ impl GroupWriter {
         T: Send + 'static,
         F: FnMut(&WriteTransaction) -> Result<T, DomainError> + Send + 'static,
     {
-        let answer = self.queue(write, durable)?;
-        Ok(async move {
-            answer
-                .await
-                .map_err(|_| DomainError::Storage("the directory writer stopped".into()))?
-        })
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(Box::new(Task {
+            write,
+            durable,
+            result: None,
+            reply,
+        }))?;
+        Ok(async move { answer.await.map_err(|_| stopped())? })
     }
+
+    fn send(&self, job: Box<dyn Job>) -> Result<(), DomainError> {
+        self.jobs
+            .as_ref()
+            .ok_or_else(stopped)?
+            .send(job)
+            .map_err(|_| stopped())
+    }
+}
+
+fn stopped() -> DomainError {
+    DomainError::Storage("the directory writer stopped".into())
 }
 
 fn writer(

@@ -192,7 +192,7 @@ impl Till {
                 transfers: ids,
                 ..Order::blank(&actor, now)
             };
-            self.record(order, scheme_set(tier_set), 0, None).await?;
+            self.record(order, scheme_set(tier_set), 0).await?;
             tick.changed += 1;
         }
         Ok(tick)

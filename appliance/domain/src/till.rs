@@ -2120,7 +2120,7 @@ impl Till {
             ..Order::blank(actor, now)
         };
         Ok(Ok(self
-            .record(order, scheme_set(tier_set), request.amount_fen, None)
+            .record(order, scheme_set(tier_set), request.amount_fen)
             .await?))
     }
 
@@ -2579,7 +2579,7 @@ impl Till {
             gift: spend.gift,
             ..Order::blank(actor, now)
         };
-        Ok(Ok(self.record(order, spend.tier, 0, None).await?))
+        Ok(Ok(self.record(order, spend.tier, 0).await?))
     }
 
     /// 积分升级: moves a member up to a tier for the points it costs (`Tier::upgrade_points`),
@@ -2957,9 +2957,7 @@ impl Till {
             bonus_plan,
             ..Order::blank(actor, now)
         };
-        let order = self
-            .record(order, scheme_set(tier_set), top_up_fen, None)
-            .await?;
+        let order = self.record(order, scheme_set(tier_set), top_up_fen).await?;
         let view = crate::members::MemberView {
             balances: order.balances_after,
             member: self.members.member_record(m)?.unwrap_or(view.member),
@@ -3199,13 +3197,13 @@ impl Till {
 
     /// Writes a committed order, the member's statistics and any tier it earned, in one
     /// transaction, group-committed with the other tills' (`group.rs`). `top_up_fen` is the
-    /// single top-up a tier threshold may count.
+    /// single top-up a tier threshold may count. A sale, which counts a visit and carries its
+    /// record in its batch's note, goes through `record_ready` instead.
     pub(crate) async fn record(
         &self,
         order: Order,
         tier_set: Option<(TierId, TierReason)>,
         top_up_fen: u64,
-        visit: Option<Visit>,
     ) -> Result<Order, DomainError> {
         let mut order = order;
         order.balances_after = self.members.balances(order.member)?;
@@ -3214,7 +3212,7 @@ impl Till {
         let changes = Changes {
             tier_set,
             top_up_fen,
-            visit,
+            visit: None,
         };
         self.record_ready(Ready { order, encoded }, changes, RecordSync::Now)
             .await

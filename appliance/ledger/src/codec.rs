@@ -345,7 +345,6 @@ pub(crate) fn decode_journal(
     }
 }
 
-/// Encodes a group's changes for the write-ahead log.
 /// A log record: the group's delta, then the notes its callers logged with it (`notes.rs`), if
 /// any. A record without notes ends with the delta, as every record before notes did.
 pub(crate) fn encode_record(delta: &Delta, notes: &[Vec<u8>]) -> Vec<u8> {
@@ -383,6 +382,7 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Result<(Delta, Vec<Vec<u8>>), Ledge
     Ok((delta, notes))
 }
 
+/// Encodes a group's changes for the write-ahead log.
 pub(crate) fn encode_delta(delta: &Delta) -> Vec<u8> {
     let transfers = delta.transfers.len();
     let mut w =
