@@ -18,7 +18,7 @@ use crate::cache::ReadCache;
 use crate::error::{
     AuditError, AuthError, DomainError, LoginError, StaffError, StoreError, TerminalError,
 };
-use crate::group::GroupWriter;
+use crate::group::{Commit, GroupWriter};
 use crate::merchant::{
     Department, DepartmentId, FIRST_MERCHANT_NAME, Merchant, MerchantError, MerchantId,
 };
@@ -751,11 +751,11 @@ impl Directory {
         self.audit_queued(entry, true)?.await
     }
 
-    /// Queues an entry for the audit log's next group commit now; the future says when it is
-    /// committed — durably if `synced`. Unsynced is for writes whose own durable record already
-    /// names who did what and when (a till order): the entry is synced with the next durable
-    /// group, within about a second (`group.rs`), so the answer to the client need not wait for
-    /// it, nor any sale's group for its sync.
+    /// Queues an entry for the audit log now; the future says when it is committed — durably
+    /// if `synced`. Unsynced is for writes whose own durable record already names who did what
+    /// and when (a till order): the entry rides with the next group the writer commits anyway
+    /// (`group.rs`) and is synced with the next durable one, within about a second, so neither
+    /// the answer to the client nor any sale's group waits for it.
     pub fn audit_queued(
         &self,
         entry: &AuditEntry,
@@ -770,7 +770,12 @@ impl Directory {
             remote: entry.remote.clone(),
         })?;
         let at = entry.at.0;
-        self.writer.submit(synced, move |txn| {
+        let commit = if synced {
+            Commit::Synced
+        } else {
+            Commit::Riding
+        };
+        self.writer.submit(commit, move |txn| {
             let mut table = txn.open_table(AUDIT)?;
             let last = table.last()?.map_or(0, |(key, _)| key.value());
             // Unique and increasing even when two writes share a microsecond or the clock steps back.

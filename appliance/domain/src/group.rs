@@ -9,6 +9,11 @@
 //! such writes commits without syncing; `make_durable`, which the ledger calls before its log
 //! forgets those notes, syncs them all at once, and so does the first group after `SYNC_EVERY`.
 //!
+//! A write nobody waits on soon (the audit entry of a till write, whose cashier was answered
+//! already) rides: it is held until the next group that commits anyway and joins it, or commits
+//! on its own after `RIDE_AT_MOST`. Under load every sale then costs the writer one commit, not
+//! two.
+//!
 //! A write that fails is taken out of its group and the rest run again in a fresh transaction
 //! (redb cannot roll back part of a transaction once written to), so one caller's damaged record
 //! never fails another's write. Writes must therefore be repeatable: they are `FnMut`, and read
@@ -28,6 +33,22 @@ const GROUP_MAX: usize = 512;
 /// ledger's checkpoints sync them about every second (`make_durable`).
 const SYNC_WHEN_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// How long a riding write waits for a group to join before it commits on its own.
+const RIDE_AT_MOST: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// What a write's caller waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Commit {
+    /// The write is committed and synced before its caller hears back.
+    Synced,
+    /// It is committed (visible to every read after) before its caller hears back, and synced
+    /// by the next `make_durable`.
+    Unsynced,
+    /// It is committed with the next group that commits anyway, or on its own within
+    /// `RIDE_AT_MOST`; synced like `Unsynced`.
+    Riding,
+}
+
 /// How often unsynced commits are synced under load, whatever the ledger's checkpoints. A sync
 /// writes every page changed since the last one while the writer waits: once a second (the
 /// ledger's checkpoints alone) that stalls every till for 30-100 ms; every 50 ms for a few
@@ -37,6 +58,10 @@ const SYNC_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 trait Job: Send {
     /// Whether the write must be durable before its caller hears back.
     fn durable(&self) -> bool;
+    /// Whether it may wait for a group that commits anyway ([`Commit::Riding`]).
+    fn rides(&self) -> bool {
+        false
+    }
     /// Whether it writes nothing and only asks for a sync (`make_durable`).
     fn sync_only(&self) -> bool {
         false
@@ -49,7 +74,7 @@ trait Job: Send {
 
 struct Task<T, F> {
     write: F,
-    durable: bool,
+    commit: Commit,
     result: Option<Result<T, DomainError>>,
     reply: tokio::sync::oneshot::Sender<Result<T, DomainError>>,
 }
@@ -60,7 +85,11 @@ where
     F: FnMut(&WriteTransaction) -> Result<T, DomainError> + Send,
 {
     fn durable(&self) -> bool {
-        self.durable
+        self.commit == Commit::Synced
+    }
+
+    fn rides(&self) -> bool {
+        self.commit == Commit::Riding
     }
 
     fn run(&mut self, txn: &WriteTransaction) -> bool {
@@ -136,18 +165,20 @@ impl Drop for GroupWriter {
 
 impl GroupWriter {
     pub(crate) fn start(db: Arc<redb::Database>) -> Result<GroupWriter, DomainError> {
-        GroupWriter::start_syncing(db, SYNC_EVERY)
+        GroupWriter::start_timed(db, SYNC_EVERY, RIDE_AT_MOST)
     }
 
-    /// `start`, syncing unsynced commits under load every `sync_every`.
-    fn start_syncing(
+    /// `start`, syncing unsynced commits under load every `sync_every` and holding riding
+    /// writes at most `ride_at_most`.
+    fn start_timed(
         db: Arc<redb::Database>,
         sync_every: std::time::Duration,
+        ride_at_most: std::time::Duration,
     ) -> Result<GroupWriter, DomainError> {
         let (jobs, queue) = mpsc::channel::<Box<dyn Job>>();
         let thread = std::thread::Builder::new()
             .name("directory-writer".into())
-            .spawn(move || writer(&db, &queue, sync_every))
+            .spawn(move || writer(&db, &queue, sync_every, ride_at_most))
             .map_err(|e| DomainError::Storage(format!("cannot start the directory writer: {e}")))?;
         Ok(GroupWriter {
             jobs: Some(jobs),
@@ -161,7 +192,7 @@ impl GroupWriter {
         T: Send + 'static,
         F: FnMut(&WriteTransaction) -> Result<T, DomainError> + Send + 'static,
     {
-        self.submit(true, write)?.await
+        self.submit(Commit::Synced, write)?.await
     }
 
     /// Runs `write` in the next group and returns its result once the group is committed,
@@ -172,7 +203,7 @@ impl GroupWriter {
         T: Send + 'static,
         F: FnMut(&WriteTransaction) -> Result<T, DomainError> + Send + 'static,
     {
-        self.submit(false, write)?.await
+        self.submit(Commit::Unsynced, write)?.await
     }
 
     /// Makes every write committed so far durable; blocks the calling thread (not a runtime's
@@ -183,12 +214,11 @@ impl GroupWriter {
         answer.blocking_recv().map_err(|_| stopped())?
     }
 
-    /// Queues `write` for the next group now (synced with it if `durable`), and returns what
-    /// waits for its result: a caller may answer its own client first and learn the outcome
-    /// later.
+    /// Queues `write` now, committed as `commit` says, and returns what waits for its result:
+    /// a caller may answer its own client first and learn the outcome later.
     pub(crate) fn submit<T, F>(
         &self,
-        durable: bool,
+        commit: Commit,
         write: F,
     ) -> Result<impl Future<Output = Result<T, DomainError>> + use<T, F>, DomainError>
     where
@@ -198,7 +228,7 @@ impl GroupWriter {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.send(Box::new(Task {
             write,
-            durable,
+            commit,
             result: None,
             reply,
         }))?;
@@ -222,13 +252,29 @@ fn writer(
     db: &redb::Database,
     queue: &mpsc::Receiver<Box<dyn Job>>,
     sync_every: std::time::Duration,
+    ride_at_most: std::time::Duration,
 ) {
     // Whether a commit since the last durable one was not synced.
     let mut unsynced = false;
     let mut synced_at = std::time::Instant::now();
+    // Riding writes waiting for a group to join, and since when the first of them waits.
+    let mut riding: Vec<Box<dyn Job>> = Vec::new();
+    let mut riding_since = std::time::Instant::now();
     loop {
-        let first = match queue.recv_timeout(SYNC_WHEN_IDLE) {
+        let wait = if riding.is_empty() {
+            SYNC_WHEN_IDLE
+        } else {
+            ride_at_most.saturating_sub(riding_since.elapsed())
+        };
+        let first = match queue.recv_timeout(wait) {
             Ok(job) => job,
+            Err(mpsc::RecvTimeoutError::Timeout) if !riding.is_empty() => {
+                // No group came for them: they commit on their own.
+                if commit_group(db, std::mem::take(&mut riding), false) == Some(false) {
+                    unsynced = true;
+                }
+                continue;
+            }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 // Nothing came for a while: sync what waits, rather than leave it unsynced
                 // until the next durable write, however late that comes.
@@ -240,19 +286,29 @@ fn writer(
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
         let mut group = vec![first];
-        while group.len() < GROUP_MAX {
+        while group.len() + riding.len() < GROUP_MAX {
             match queue.try_recv() {
                 Ok(job) => group.push(job),
                 Err(_) => break,
             }
         }
-        if !unsynced && group.iter().all(|job| job.sync_only()) {
+        if group.iter().all(|job| job.rides()) && group.len() + riding.len() < GROUP_MAX {
+            if riding.is_empty() {
+                riding_since = std::time::Instant::now();
+            }
+            riding.append(&mut group);
+            continue;
+        }
+        if riding.is_empty() && !unsynced && group.iter().all(|job| job.sync_only()) {
             // Everything is synced already (an idle box's checkpoints): no empty commit.
             for job in group {
                 job.finish(Ok(()));
             }
             continue;
         }
+        // The riding writes go first: they were queued first.
+        riding.append(&mut group);
+        let group = std::mem::take(&mut riding);
         // Synced every so often even while the ledger's checkpoints are a second apart: a
         // sync writes every page changed since the last one, and the writer waits for it.
         let sync_now = unsynced && synced_at.elapsed() >= sync_every;
@@ -262,6 +318,9 @@ fn writer(
                 synced_at = std::time::Instant::now();
             }
         }
+    }
+    if !riding.is_empty() && commit_group(db, riding, false) == Some(false) {
+        unsynced = true;
     }
     if unsynced {
         // The directory is closing: what was committed without a sync is made durable now.
@@ -422,7 +481,8 @@ mod tests {
         let path = dir.path().join("g.redb");
         let db = Arc::new(redb::Database::create(&path).unwrap());
         // No sync under load in this test's time.
-        let writer = GroupWriter::start_syncing(Arc::clone(&db), std::time::Duration::MAX);
+        let writer =
+            GroupWriter::start_timed(Arc::clone(&db), std::time::Duration::MAX, RIDE_AT_MOST);
         let writer = Arc::new(writer.unwrap());
         let put = |key: u64| {
             let writer = Arc::clone(&writer);
@@ -479,7 +539,8 @@ mod tests {
         let path = dir.path().join("g.redb");
         let db = Arc::new(redb::Database::create(&path).unwrap());
         let every = std::time::Duration::from_millis(100);
-        let writer = Arc::new(GroupWriter::start_syncing(Arc::clone(&db), every).unwrap());
+        let writer =
+            Arc::new(GroupWriter::start_timed(Arc::clone(&db), every, RIDE_AT_MOST).unwrap());
         let put = |key: u64| {
             writer.write_unsynced(move |txn| {
                 txn.open_table(TABLE)?.insert(key, key * 10)?;
@@ -503,5 +564,63 @@ mod tests {
             .await
             .unwrap();
         }
+    }
+
+    fn read(db: &redb::Database, key: u64) -> Option<u64> {
+        let txn = db.begin_read().unwrap();
+        match txn.open_table(TABLE) {
+            Ok(table) => table.get(key).unwrap().map(|v| v.value()),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    fn put(key: u64) -> impl FnMut(&WriteTransaction) -> Result<(), DomainError> {
+        move |txn| {
+            txn.open_table(TABLE)?.insert(key, key * 10)?;
+            Ok(())
+        }
+    }
+
+    /// A riding write waits for the next group that commits anyway and lands with it; the one
+    /// that never finds a group commits on its own after `ride_at_most`, and so do those still
+    /// waiting when the writer closes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_riding_write_joins_the_next_group_or_commits_on_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(redb::Database::create(dir.path().join("g.redb")).unwrap());
+        let hour = std::time::Duration::from_secs(3_600);
+        let writer = GroupWriter::start_timed(Arc::clone(&db), hour, hour).unwrap();
+        let riding = writer.submit(Commit::Riding, put(1)).unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(
+            read(&db, 1),
+            None,
+            "a riding write committed without a group"
+        );
+        writer.write_unsynced(put(2)).await.unwrap();
+        let joined = tokio::time::timeout(std::time::Duration::from_secs(5), riding).await;
+        assert!(matches!(joined, Ok(Ok(()))), "{joined:?}");
+        assert_eq!((read(&db, 1), read(&db, 2)), (Some(10), Some(20)));
+
+        let alone = writer.submit(Commit::Riding, put(3)).unwrap();
+        drop(writer);
+        assert!(
+            matches!(alone.await, Ok(())),
+            "closing left a riding write behind"
+        );
+        assert_eq!(read(&db, 3), Some(30));
+
+        let short = std::time::Duration::from_millis(50);
+        let writer = GroupWriter::start_timed(Arc::clone(&db), hour, short).unwrap();
+        let started = std::time::Instant::now();
+        let alone = writer.submit(Commit::Riding, put(4)).unwrap();
+        let committed = tokio::time::timeout(std::time::Duration::from_secs(5), alone).await;
+        assert!(matches!(committed, Ok(Ok(()))), "{committed:?}");
+        assert!(
+            started.elapsed() >= short,
+            "a riding write did not wait for a group"
+        );
+        assert_eq!(read(&db, 4), Some(40));
     }
 }
