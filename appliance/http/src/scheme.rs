@@ -5,7 +5,7 @@
 //! Calls are synchronous and bounded by each plugin's deadline (milliseconds), so they run on
 //! the request's task.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 use tongka_domain::{
@@ -19,11 +19,25 @@ use tongka_plugin_host::{self as host, Answer, CallError, Hook};
 #[derive(Debug)]
 pub struct RoutedScheme {
     plugins: Arc<Plugins>,
+    /// The last rules version made, with the routing and the loaded routes it was made from:
+    /// every quote and commit asks, and the rules rarely change.
+    version: Mutex<Option<RulesVersion>>,
+}
+
+#[derive(Debug)]
+struct RulesVersion {
+    routing: Arc<Routing>,
+    /// Whether each routed plugin (every hook's, in order) was loaded.
+    loaded: Vec<bool>,
+    version: String,
 }
 
 impl RoutedScheme {
     pub fn new(plugins: Arc<Plugins>) -> RoutedScheme {
-        RoutedScheme { plugins }
+        RoutedScheme {
+            plugins,
+            version: Mutex::new(None),
+        }
     }
 
     /// The routes, as the registry keeps them between changes.
@@ -160,12 +174,28 @@ impl tongka_domain::Scheme for RoutedScheme {
     }
 
     fn rules_version(&self) -> String {
-        // Every hook's route, and each routed plugin's component and settings.
-        let mut hash = Sha256::new();
         let Ok(routing) = self.routing() else {
             // The quote's own hook call fails on the same error first: no token is made.
             return String::new();
         };
+        // A plugin may be disabled or enabled without a change of routes.
+        let loaded: Vec<bool> = Hook::ALL
+            .into_iter()
+            .flat_map(|hook| routing.routed(hook))
+            .map(|routed| self.plugins.host.plugin(&routed.id).is_some())
+            .collect();
+        let mut kept = self
+            .version
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(kept) = kept.as_ref()
+            && Arc::ptr_eq(&kept.routing, &routing)
+            && kept.loaded == loaded
+        {
+            return kept.version.clone();
+        }
+        // Every hook's route, and each routed plugin's component and settings.
+        let mut hash = Sha256::new();
         for hook in Hook::ALL {
             hash.update(hook.as_str());
             for Routed { id, sha256, config } in self.routed(&routing, hook) {
@@ -175,11 +205,18 @@ impl tongka_domain::Scheme for RoutedScheme {
                 hash.update([0]);
             }
         }
-        hash.finalize()
+        let version: String = hash
+            .finalize()
             .iter()
             .take(16)
             .map(|b| format!("{b:02x}"))
-            .collect()
+            .collect();
+        *kept = Some(RulesVersion {
+            routing,
+            loaded,
+            version: version.clone(),
+        });
+        version
     }
 }
 
