@@ -42,9 +42,23 @@ use utoipa_axum::routes;
 pub use crate::json::ApiJson;
 pub use crate::problem::{ApiError, Lang, Text};
 
-/// What the API needs from the box to answer.
+/// What the API needs from the box to answer. Every request clones it (each middleware and
+/// handler takes its own), so it is one shared allocation with one reference count rather than
+/// a count per part.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+#[derive(Clone, Debug)]
+pub struct Shared {
     /// The box's version, as `tongka --version` prints it.
     pub version: &'static str,
     pub limits: Limits,
@@ -73,7 +87,7 @@ impl AppState {
         members: tongka_domain::Members,
         plugins: Arc<tongka_plugin_host::registry::Plugins>,
     ) -> AppState {
-        AppState {
+        AppState(Arc::new(Shared {
             version,
             limits,
             directory: Arc::clone(members.directory()),
@@ -89,24 +103,25 @@ impl AppState {
             pairing: Arc::new(pairing::PairingGuard::new(
                 pairing::PairingOptions::default(),
             )),
-        }
+        }))
     }
 
     /// The same state with these till settings.
     pub fn with_till(mut self, options: tongka_domain::TillOptions) -> AppState {
-        self.till = Arc::new(tongka_domain::Till::new((*self.members).clone(), options));
+        let till = Arc::new(tongka_domain::Till::new((*self.members).clone(), options));
+        Arc::make_mut(&mut self.0).till = till;
         self
     }
 
     /// The same state with writes refused while `space` is below its reserve.
     pub fn with_space(mut self, space: Arc<space::SpaceGuard>) -> AppState {
-        self.space = space;
+        Arc::make_mut(&mut self.0).space = space;
         self
     }
 
     /// The same state with these pairing bounds.
     pub fn with_pairing(mut self, options: pairing::PairingOptions) -> AppState {
-        self.pairing = Arc::new(pairing::PairingGuard::new(options));
+        Arc::make_mut(&mut self.0).pairing = Arc::new(pairing::PairingGuard::new(options));
         self
     }
 }
