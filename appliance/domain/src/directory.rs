@@ -251,6 +251,17 @@ pub struct Directory {
     /// Terminals by their token's hash: every till request is signed by one, and a record
     /// changes only when it is revoked.
     terminals: ReadCache<[u8; 32], Terminal>,
+    /// Every key with a kept answer, and perhaps a few whose answer went: most writes (every
+    /// sale) keep none, and are told so without a read of the replies table.
+    kept_replies: KeptReplies,
+}
+
+type KeptReplies = Arc<std::sync::Mutex<std::collections::HashSet<[u8; 32]>>>;
+
+fn lock(kept: &KeptReplies) -> std::sync::MutexGuard<'_, std::collections::HashSet<[u8; 32]>> {
+    // A set's insert or remove either happened or not: a poisoned lock is used as it is.
+    kept.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Directory {
@@ -310,6 +321,13 @@ impl Directory {
             }
         };
         txn.commit()?;
+        let mut kept_replies = std::collections::HashSet::new();
+        for entry in db.begin_read()?.open_table(REPLIES)?.iter()? {
+            let (key, _) = entry?;
+            if let Ok(key) = <[u8; 32]>::try_from(key.value()) {
+                kept_replies.insert(key);
+            }
+        }
         let db = Arc::new(db);
         Ok(Directory {
             writer: GroupWriter::start(Arc::clone(&db))?,
@@ -319,6 +337,7 @@ impl Directory {
             stores: ReadCache::new(),
             tiers: ReadCache::new(),
             terminals: ReadCache::new(),
+            kept_replies: Arc::new(std::sync::Mutex::new(kept_replies)),
         })
     }
 
@@ -672,6 +691,9 @@ impl Directory {
     /// The answer kept for an idempotency `key`, with the fingerprint of the request it answered,
     /// unless it expired. The answer's bytes are the caller's own encoding.
     pub fn reply(&self, key: &[u8; 32], now: UnixMillis) -> Result<Option<KeptReply>, DomainError> {
+        if !lock(&self.kept_replies).contains(key) {
+            return Ok(None);
+        }
         let txn = self.db.begin_read()?;
         let table = txn.open_table(REPLIES)?;
         let Some(entry) = table.get(&key[..])? else {
@@ -720,6 +742,7 @@ impl Directory {
         expires_at: UnixMillis,
     ) -> Result<(), DomainError> {
         let (key, fingerprint, answer) = (*key, *fingerprint, answer.to_vec());
+        let kept_replies = Arc::clone(&self.kept_replies);
         self.write_grouped(move |txn| {
             let mut table = txn.open_table(REPLIES)?;
             let mut expiry = txn.open_table(REPLY_EXPIRY)?;
@@ -729,10 +752,18 @@ impl Directory {
                 let (at, old) = due.value();
                 expired.push((at, old.to_vec()));
             }
+            // The set changes here, on the writer's thread, in the order the table does. A
+            // key it names too early (the commit then fails) only costs a read that finds none.
+            let mut kept = lock(&kept_replies);
             for (at, old) in expired {
                 expiry.remove((at, old.as_slice()))?;
                 table.remove(old.as_slice())?;
+                if let Ok(old) = <[u8; 32]>::try_from(old.as_slice()) {
+                    kept.remove(&old);
+                }
             }
+            kept.insert(key);
+            drop(kept);
             if let Some(previous) = table.insert(
                 &key[..],
                 (expires_at.0, &fingerprint[..], answer.as_slice()),
@@ -1539,6 +1570,14 @@ mod tests {
                 .unwrap()
                 .is_some()
         );
+        // Opened again (a restart of the box), it still answers with what it kept.
+        drop(directory);
+        let directory = self::directory(&dir);
+        assert_eq!(
+            directory.reply(&other, T0.plus_ms(2_000)).unwrap(),
+            Some(([3; 32], b"later".to_vec()))
+        );
+        assert_eq!(directory.reply(&key, T0).unwrap(), None);
     }
 
     #[tokio::test]
