@@ -11,7 +11,6 @@ use crate::AppState;
 use crate::auth::{CurrentStaff, internal};
 use crate::members::{Money, money};
 use crate::problem::ApiError;
-use crate::scheme::RoutedScheme;
 
 /// 每日结算: the loyalty scheme asked about each member.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -85,11 +84,7 @@ pub(crate) async fn run(
     }
     let run = state
         .till
-        .daily_run(
-            actor.staff.merchant,
-            &RoutedScheme::new(state.plugins.clone()),
-            UnixMillis::now(),
-        )
+        .daily_run(actor.staff.merchant, &*state.scheme, UnixMillis::now())
         .await
         .map_err(|e| internal(&e))?;
     Ok(Json(DailyRunBody {

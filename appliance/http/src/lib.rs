@@ -70,6 +70,9 @@ pub struct Shared {
     pub in_flight: Arc<idempotency::InFlight>,
     /// The plugin host and the registry of installed plugins.
     pub plugins: Arc<tongka_plugin_host::registry::Plugins>,
+    /// The routed loyalty-scheme plugins as the till calls them: one for the box, so what it
+    /// keeps between calls (the rules version) lasts.
+    pub scheme: Arc<scheme::RoutedScheme>,
     /// Pairing windows' length and the bound on guessing codes.
     pub pairing: Arc<pairing::PairingGuard>,
     /// Top-ups, checkouts and refunds.
@@ -99,6 +102,7 @@ impl AppState {
             in_flight: idempotency::in_flight(),
             merchant_name: Arc::new(tokio::sync::watch::Sender::new(String::new())),
             space: space::SpaceGuard::off(),
+            scheme: Arc::new(scheme::RoutedScheme::new(Arc::clone(&plugins))),
             plugins,
             pairing: Arc::new(pairing::PairingGuard::new(
                 pairing::PairingOptions::default(),

@@ -28,7 +28,6 @@ use crate::members::{
     unknown_member,
 };
 use crate::problem::{ApiError, Text};
-use crate::scheme::RoutedScheme;
 use crate::terminals::CurrentTerminal;
 
 /// Who is at the till: a terminal (bound to its store) or a staff member.
@@ -816,10 +815,6 @@ fn refusal(error: TillError) -> Response {
     }
 }
 
-fn scheme(state: &AppState) -> RoutedScheme {
-    RoutedScheme::new(std::sync::Arc::clone(&state.plugins))
-}
-
 /// 结算报价 / Prices an order for a member and shows what the loyalty scheme gives: discounts,
 /// points to earn, points the member may pay with. Nothing is written.
 #[utoipa::path(post, path = "/api/v1/till/quote", operation_id = "quote", tag = "till", security(("bearer" = [])),
@@ -838,7 +833,7 @@ pub(crate) async fn quote(
     let request = body.request(&state, &actor)?;
     let answer = state
         .till
-        .quote(&actor, &scheme(&state), &request, UnixMillis::now())
+        .quote(&actor, &*state.scheme, &request, UnixMillis::now())
         .map_err(|e| internal(&e))?;
     Ok(match answer {
         Ok(quote) => Json(QuoteBody::from(&quote)).into_response(),
@@ -891,7 +886,7 @@ pub(crate) async fn checkout(
         .till
         .checkout(
             &actor,
-            &scheme(&state),
+            &*state.scheme,
             &request,
             &payment,
             token,
@@ -1014,7 +1009,7 @@ pub(crate) async fn top_up(
     };
     let answer = state
         .till
-        .top_up(&actor, &scheme(&state), &request, UnixMillis::now())
+        .top_up(&actor, &*state.scheme, &request, UnixMillis::now())
         .await;
     receipt(answer)
 }
@@ -1218,7 +1213,7 @@ pub(crate) async fn refund(
     };
     let answer = state
         .till
-        .refund(&actor, &scheme(&state), &request, UnixMillis::now())
+        .refund(&actor, &*state.scheme, &request, UnixMillis::now())
         .await;
     receipt(answer)
 }
@@ -1291,7 +1286,7 @@ pub(crate) async fn open_card(
         .open_card(
             &actor,
             signer,
-            &scheme(&state),
+            &*state.scheme,
             &new,
             opening.as_ref(),
             UnixMillis::now(),

@@ -214,7 +214,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::spawn(daily_run(
         std::sync::Arc::clone(&state.till),
         state.directory.first_merchant(),
-        tongka_http::scheme::RoutedScheme::new(std::sync::Arc::clone(&state.plugins)),
+        std::sync::Arc::clone(&state.scheme),
     ));
     let app = tongka_http::router(state);
 
@@ -311,11 +311,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 async fn daily_run(
     till: std::sync::Arc<tongka_domain::Till>,
     merchant: tongka_domain::MerchantId,
-    scheme: tongka_http::scheme::RoutedScheme,
+    scheme: std::sync::Arc<tongka_http::scheme::RoutedScheme>,
 ) {
     loop {
         let now = tongka_domain::UnixMillis::now();
-        match till.daily_tick(merchant, &scheme, now).await {
+        match till.daily_tick(merchant, &*scheme, now).await {
             Ok(tick) if tick.enabled => {
                 info!(
                     asked = tick.asked,
