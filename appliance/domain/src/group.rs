@@ -7,7 +7,9 @@
 //! A write whose durability is somebody else's — the till's order record, whose redo the ledger
 //! logged with the sale's batch (`tongka_ledger::NoteGuard`) — asks for none: a group of only
 //! such writes commits without syncing; `make_durable`, which the ledger calls before its log
-//! forgets those notes, syncs them all at once, and so does the first group after `SYNC_EVERY`.
+//! forgets those notes, syncs them all at once, and so does the writer `SYNC_EVERY` after its
+//! last sync, once the group it has just committed is answered (only writes queued during the
+//! sync wait for it).
 //!
 //! A write nobody waits on soon (the audit entry of a till write, whose cashier was answered
 //! already) rides: it is held until the next group that commits anyway and joins it, or commits
@@ -309,14 +311,18 @@ fn writer(
         // The riding writes go first: they were queued first.
         riding.append(&mut group);
         let group = std::mem::take(&mut riding);
-        // Synced every so often even while the ledger's checkpoints are a second apart: a
-        // sync writes every page changed since the last one, and the writer waits for it.
-        let sync_now = unsynced && synced_at.elapsed() >= sync_every;
-        if let Some(durable) = commit_group(db, group, sync_now) {
+        if let Some(durable) = commit_group(db, group, false) {
             unsynced = !durable;
             if durable {
                 synced_at = std::time::Instant::now();
             }
+        }
+        // Synced every so often even while the ledger's checkpoints are a second apart: a
+        // sync writes every page changed since the last one, and the writer waits for it. It
+        // comes after the group is answered, so only writes queued meanwhile wait for it.
+        if unsynced && synced_at.elapsed() >= sync_every && sync(db) {
+            unsynced = false;
+            synced_at = std::time::Instant::now();
         }
     }
     if !riding.is_empty() && commit_group(db, riding, false) == Some(false) {
