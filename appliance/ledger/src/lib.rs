@@ -41,6 +41,7 @@ pub use amount::AmountError;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AccountError, AssetError, BatchError, CloseError, LedgerError, TransferError};
 pub use notes::{CheckpointHook, NoteGuard};
+pub use paced::PacedFile;
 pub use types::{
     ASSET_CODE_LEN_MAX, Account, AccountFlags, AccountId, Applied, Asset, AssetId, Balance,
     NewAccount, NewTransfer, PendingStatus, SCALE_MAX, Timestamp, Transfer, TransferId,
@@ -134,8 +135,10 @@ impl Ledger {
     /// Opens the ledger file at `path`, creating it if missing, replays its write-ahead log
     /// (`path` with the extension `wal`), and starts its writer.
     pub fn open(path: &Path, options: LedgerOptions) -> Result<Ledger, LedgerError> {
-        let db =
-            Arc::new(redb::Database::builder().create_with_backend(paced::PacedFile::open(path)?)?);
+        let db = Arc::new(
+            redb::Database::builder()
+                .create_with_backend(paced::PacedFile::open(path, paced::SLICE_BYTES)?)?,
+        );
         let position = store::init(&db)?;
         let records = wal::recover(&wal_path(path))?;
         let position = replay(&db, position, records)?;

@@ -1,5 +1,5 @@
 //! The ledger file's storage: redb's own file backend, with the writeback of a durable commit
-//! paced.
+//! paced. The directory's file (`tongka-domain`) uses it too, with its own slice.
 //!
 //! A checkpoint makes a second or so of table commits durable at once (redb keeps the pages of
 //! a non-durable commit in its own write buffer until then): megabytes written, then one
@@ -20,14 +20,12 @@ use std::sync::Mutex;
 use redb::backends::FileBackend;
 use redb::{BackendError, StorageBackend};
 
-use crate::LedgerError;
-
-/// At most this many bytes of pages are handed to the disk at a time: a few milliseconds of
-/// writing on the slowest disk the box ships with.
-const SLICE_BYTES: u64 = 512 * 1024;
+/// At most this many bytes of the ledger's pages are handed to the disk at a time: a few
+/// milliseconds of writing on the slowest disk the box ships with.
+pub(crate) const SLICE_BYTES: u64 = 512 * 1024;
 
 #[derive(Debug)]
-pub(crate) struct PacedFile {
+pub struct PacedFile {
     inner: FileBackend,
     /// Another descriptor of the same file, for `sync_file_range` (redb's backend keeps its own
     /// private).
@@ -35,11 +33,13 @@ pub(crate) struct PacedFile {
     file: File,
     /// Byte ranges written since the last sync, as written (unsorted, overlapping).
     written: Mutex<Vec<(u64, u64)>>,
+    slice_bytes: u64,
 }
 
 impl PacedFile {
-    /// Opens the file at `path`, creating it if missing, as `redb::Database::create` would.
-    pub(crate) fn open(path: &Path) -> Result<PacedFile, LedgerError> {
+    /// Opens the file at `path`, creating it if missing, as `redb::Database::create` would; its
+    /// syncs write back at most `slice_bytes` at a time.
+    pub fn open(path: &Path, slice_bytes: u64) -> Result<PacedFile, redb::DatabaseError> {
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -53,6 +53,7 @@ impl PacedFile {
             inner,
             file: own,
             written: Mutex::new(Vec::new()),
+            slice_bytes,
         })
     }
 
@@ -70,7 +71,7 @@ impl PacedFile {
     #[allow(unsafe_code)]
     fn write_back_in_slices(&self) -> std::io::Result<()> {
         use std::os::fd::AsRawFd;
-        for (start, end) in slices(self.take_written(), SLICE_BYTES) {
+        for (start, end) in slices(self.take_written(), self.slice_bytes) {
             let length = i64::try_from(end - start).map_err(std::io::Error::other)?;
             let offset = i64::try_from(start).map_err(std::io::Error::other)?;
             let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
@@ -232,7 +233,7 @@ mod tests {
     #[test]
     fn writes_are_kept_for_the_next_sync_and_read_back() {
         let dir = tempfile::tempdir().unwrap();
-        let file = PacedFile::open(&dir.path().join("paced.redb")).unwrap();
+        let file = PacedFile::open(&dir.path().join("paced.redb"), SLICE_BYTES).unwrap();
         file.set_len(3 * 4096).unwrap();
         file.write(4096, &[7u8; 4096]).unwrap();
         file.write(0, &[1u8; 100]).unwrap();
@@ -245,7 +246,7 @@ mod tests {
         assert_eq!(file.len().unwrap(), 3 * 4096);
 
         let db = redb::Database::builder()
-            .create_with_backend(PacedFile::open(&dir.path().join("db.redb")).unwrap())
+            .create_with_backend(PacedFile::open(&dir.path().join("db.redb"), SLICE_BYTES).unwrap())
             .unwrap();
         const T: redb::TableDefinition<u64, u64> = redb::TableDefinition::new("t");
         let txn = db.begin_write().unwrap();
@@ -253,7 +254,7 @@ mod tests {
         txn.commit().unwrap();
         drop(db);
         let db = redb::Database::builder()
-            .create_with_backend(PacedFile::open(&dir.path().join("db.redb")).unwrap())
+            .create_with_backend(PacedFile::open(&dir.path().join("db.redb"), SLICE_BYTES).unwrap())
             .unwrap();
         let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
         let got = txn
