@@ -37,6 +37,7 @@ mod expiry;
 mod gifts;
 mod group;
 mod import;
+mod inflight;
 mod member;
 mod members;
 mod merchant;

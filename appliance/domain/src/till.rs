@@ -27,6 +27,7 @@ use crate::commission::{self, CommissionError, CommissionEvent, CommissionRule, 
 use crate::directory::{decode, encode};
 use crate::error::{DomainError, MemberError};
 use crate::gifts::{GIFT_QUANTITY_MAX, GiftId, Reservation, Unreserved};
+use crate::inflight::InFlight;
 use crate::member::{FieldError, Invalid, Member, MemberId, MemberStatus, Tier, TierId};
 use crate::members::{Balances, MERCHANT_UTC_OFFSET_MINUTES, Members, TierReason};
 use crate::merchant::MerchantId;
@@ -214,9 +215,23 @@ struct Changes {
     tier_set: Option<(TierId, TierReason)>,
     top_up_fen: u64,
     visit: Option<Visit>,
+    /// `tier_set` is the tier decision the sale was answered with, made on the statistics the
+    /// writer will find (the member's turn was held): applied as it is, not evaluated again,
+    /// so the stored order says what the receipt said.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    decided: bool,
 }
 
 impl Changes {
+    /// `stats` with this record counted: the sale's visit, the growth it earned, the top-up.
+    fn count(&self, stats: &mut MemberStats, growth: u64) {
+        if let Some(visit) = self.visit {
+            stats.visited(visit);
+        }
+        stats.period_growth = stats.period_growth.saturating_add(growth);
+        stats.period_top_up_max_fen = stats.period_top_up_max_fen.max(self.top_up_fen);
+    }
+
     fn note(&self, order: &[u8]) -> Result<Vec<u8>, DomainError> {
         let rest = encode(self)?;
         let len = u32::try_from(order.len())
@@ -237,6 +252,10 @@ impl Changes {
         Ok((order, decode("sale note", rest)?))
     }
 }
+
+/// What writing a record did: `None` if the order was recorded already, else the tier it moved
+/// the member to, if any.
+type Recorded = Result<Option<Option<TierId>>, DomainError>;
 
 /// An order to be recorded, its balances after set, with its stored bytes.
 struct Ready {
@@ -855,6 +874,9 @@ pub struct Till {
     /// The daily jobs (tier review, bonus parts) one at a time, whether the daily run or head
     /// office started them.
     pub(crate) daily: tokio::sync::Mutex<()>,
+    /// Each member's till operations one at a time, and sales answered before their record was
+    /// written: see `inflight.rs`.
+    pub(crate) in_flight: InFlight,
 }
 
 /// The most recent quotes whose proposals are kept for their commit.
@@ -1424,6 +1446,7 @@ impl Till {
             commission_rules: Mutex::new(HashMap::new()),
             staff_ready: Mutex::new(HashSet::new()),
             daily: tokio::sync::Mutex::new(()),
+            in_flight: InFlight::default(),
         }
     }
 
@@ -1583,8 +1606,17 @@ impl Till {
         Ok(())
     }
 
+    /// Waits until every till operation under way for `member` is over, the records of her sales
+    /// included: what is read of her next counts them.
+    pub async fn settled(&self, member: MemberId) {
+        self.in_flight.settled(member).await;
+    }
+
     /// An order of the merchant, by the POS's id.
     pub fn order(&self, merchant: MerchantId, id: &str) -> Result<Option<Order>, DomainError> {
+        if let Some(answered) = self.in_flight.answered(merchant, id) {
+            return Ok(Some(answered));
+        }
         let txn = self.db().begin_read()?;
         let table = txn.open_table(ORDERS)?;
         table
@@ -1677,13 +1709,15 @@ impl Till {
     }
 
     /// Prices an order and asks the scheme what it gives: what the member sees before paying.
-    pub fn quote(
+    pub async fn quote(
         &self,
         actor: &TillActor,
         scheme: &dyn Scheme,
         request: &CheckoutRequest,
         now: UnixMillis,
     ) -> Outcome<Quote> {
+        // Priced with her last sale counted, even if its record is still being written.
+        self.in_flight.settled(request.member).await;
         Ok(self
             .quoted(actor, scheme, request, now, None, &[])?
             .map(|quoted| quoted.quote))
@@ -1783,6 +1817,8 @@ impl Till {
         now: UnixMillis,
     ) -> Outcome<Order> {
         let print = fingerprint(&("checkout", actor.store, request, payment, token))?;
+        // Held until the sale's record is in the directory: her next operation reads it.
+        let turn = self.in_flight.turn(request.member).await;
         match self.replay(actor.merchant, &request.order, &print)? {
             Ok(Some(done)) => return Ok(Ok(done)),
             Ok(None) => {}
@@ -1967,31 +2003,64 @@ impl Till {
             spent_fen: quote.payable_fen,
             date: context.at.date,
         });
-        let tier_set = scheme_set(tier_set);
         // What the balances will be once the batch is in: the quote's, which the token vouches
         // are current, moved by the batch. Known before it, so the note holds the order whole.
         let mut order = order;
         order.balances_after = moved_by(balances, m, &legs.transfers);
-        let encoded = encode(&order)?;
-        let changes = Changes {
-            tier_set,
+        // The tier decided now, on the statistics the member's turn keeps as they were read,
+        // so that the receipt can go before the record is written.
+        let mut changes = Changes {
+            tier_set: scheme_set(tier_set),
             top_up_fen: 0,
             visit,
+            decided: true,
         };
+        let tiers = self.members.tiers(actor.merchant)?;
+        changes.tier_set = if may_move(&tiers, changes.tier_set) {
+            let mut stats = context.member.stats;
+            changes.count(&mut stats, gains.growth);
+            let current = member_record.tier;
+            next_tier(
+                &tiers,
+                current,
+                changes.tier_set,
+                &order.balances_after,
+                &stats,
+                0,
+            )
+        } else {
+            None
+        };
+        order.tier_change = changes.tier_set.map(|(tier, _)| tier);
+        let encoded = encode(&order)?;
         let note = changes.note(&encoded)?;
         let guard = match self.apply_noted(s, m, legs.transfers, Some(note)).await? {
             Ok(guard) => guard,
             Err(refused) => return Ok(Err(refused)),
         };
-        let sync = match &guard {
-            Some(guard) if guard.logged() => RecordSync::Later,
-            _ => RecordSync::Now,
+        let Some(guard) = guard.filter(|guard| guard.logged()) else {
+            // Not in the log (too large for it): the record is written and synced first.
+            return Ok(Ok(self
+                .record_ready(Ready { order, encoded }, changes, RecordSync::Now)
+                .await?));
         };
-        let order = self
-            .record_ready(Ready { order, encoded }, changes, sync)
-            .await?;
-        // Only now may the ledger's log let the note go.
-        drop(guard);
+        // The sale is durable in the ledger's log with its record: answered now. The record's
+        // write is queued before the answer goes, so any later write comes after it; until it
+        // is committed, the order is answered from memory and the member's turn is held.
+        let answered = self.in_flight.answer(&order);
+        let write = self.queue_record(&order, encoded, changes)?;
+        tokio::spawn(async move {
+            if let Err(error) = write.await {
+                tracing::error!(
+                    %error,
+                    "a sale's record could not be written; the ledger's log still has it"
+                );
+            }
+            drop(answered);
+            // Only now may the ledger's log let the note go, and the member's next operation in.
+            drop(guard);
+            drop(turn);
+        });
         Ok(Ok(order))
     }
 
@@ -2005,6 +2074,7 @@ impl Till {
         now: UnixMillis,
     ) -> Outcome<Order> {
         let print = fingerprint(&("top-up", actor.store, request))?;
+        let _turn = self.in_flight.turn(request.member).await;
         match self.replay(actor.merchant, &request.order, &print)? {
             Ok(Some(done)) => return Ok(Ok(done)),
             Ok(None) => {}
@@ -2150,6 +2220,9 @@ impl Till {
         if original.kind != OrderKind::Checkout {
             return Ok(Err(TillError::NotRefundable));
         }
+        // After the sale's own record, if it is still being written; her statistics as it left
+        // them.
+        let _turn = self.in_flight.turn(original.member).await;
         // Which quantity of which line, and its net value.
         let wanted: Vec<RefundLine> = if request.lines.is_empty() {
             original
@@ -2592,6 +2665,7 @@ impl Till {
         now: UnixMillis,
     ) -> Outcome<Order> {
         let print = fingerprint(&("tier", actor.store, request))?;
+        let _turn = self.in_flight.turn(request.member).await;
         match self.replay(actor.merchant, &request.order, &print)? {
             Ok(Some(done)) => return Ok(Ok(done)),
             Ok(None) => {}
@@ -2640,6 +2714,7 @@ impl Till {
         now: UnixMillis,
     ) -> Outcome<Order> {
         let print = fingerprint(&("gift", actor.store, request))?;
+        let _turn = self.in_flight.turn(request.member).await;
         match self.replay(actor.merchant, &request.order, &print)? {
             Ok(Some(done)) => return Ok(Ok(done)),
             Ok(None) => {}
@@ -2694,6 +2769,7 @@ impl Till {
         now: UnixMillis,
     ) -> Outcome<Order> {
         let print = fingerprint(&("points-conversion", actor.store, request))?;
+        let _turn = self.in_flight.turn(request.member).await;
         match self.replay(actor.merchant, &request.order, &print)? {
             Ok(Some(done)) => return Ok(Ok(done)),
             Ok(None) => {}
@@ -3213,6 +3289,7 @@ impl Till {
             tier_set,
             top_up_fen,
             visit: None,
+            decided: false,
         };
         self.record_ready(Ready { order, encoded }, changes, RecordSync::Now)
             .await
@@ -3270,21 +3347,51 @@ impl Till {
         sync: RecordSync,
     ) -> Result<Option<Order>, DomainError> {
         let Ready { mut order, encoded } = ready;
-        let Changes {
-            tier_set,
-            top_up_fen,
-            visit,
-        } = changes;
+        let write = self.record_write(&order, encoded, changes)?;
+        let directory = self.members.directory();
+        let written = match sync {
+            RecordSync::Now => directory.write_grouped(write).await?,
+            RecordSync::Later => directory.write_grouped_unsynced(write).await?,
+        };
+        Ok(written.map(|tier_change| {
+            order.tier_change = tier_change;
+            order
+        }))
+    }
+
+    /// `write_record` of a sale answered already: queued now, committed without a sync.
+    fn queue_record(
+        &self,
+        order: &Order,
+        encoded: Vec<u8>,
+        changes: Changes,
+    ) -> Result<
+        impl Future<Output = Result<Option<Option<TierId>>, DomainError>> + use<>,
+        DomainError,
+    > {
+        let write = self.record_write(order, encoded, changes)?;
+        self.members.directory().submit_unsynced(write)
+    }
+
+    /// The directory write of `order`'s record: the order, the member's statistics, any tier it
+    /// moves her to.
+    fn record_write(
+        &self,
+        order: &Order,
+        encoded: Vec<u8>,
+        changes: Changes,
+    ) -> Result<impl FnMut(&WriteTransaction) -> Recorded + Send + 'static + use<>, DomainError>
+    {
         let balances = order.balances_after;
         let tiers = self.members.tiers(order.merchant)?;
         // Without a tier to be set or reached, the member's record is not read in the writer.
-        let may_move = tier_set.is_some() || tiers.iter().any(|tier| tier.thresholds.any());
+        let may_move = may_move(&tiers, changes.tier_set);
         let members = self.members.clone();
         let key = (order.merchant, order.id.clone());
         let (member, id, at) = (order.member, order.id.clone(), order.at);
         let growth = order.moved.growth_earned;
         let plan_opened = order.bonus_plan.is_some();
-        let write = move |txn: &redb::WriteTransaction| {
+        Ok(move |txn: &WriteTransaction| {
             let mut orders = txn.open_table(ORDERS)?;
             let order_key = (key.0.0, key.1.as_str());
             if orders.get(order_key)?.is_some() {
@@ -3292,20 +3399,23 @@ impl Till {
             }
             let mut stats_table = txn.open_table(MEMBER_STATS)?;
             let mut stats = stats_in(&stats_table, member)?;
-            if let Some(visit) = visit {
-                stats.visited(visit);
-            }
-            stats.period_growth = stats.period_growth.saturating_add(growth);
-            stats.period_top_up_max_fen = stats.period_top_up_max_fen.max(top_up_fen);
+            changes.count(&mut stats, growth);
 
             let mut tier_change = None;
             if may_move && let Some(record) = members.member_record_in(txn, member)? {
-                let earned = earned_tier(&tiers, record.tier, &balances, &stats, top_up_fen);
-                let next = match (tier_set, earned) {
-                    (Some(set), Some(up)) if higher(&tiers, set.0, up.0) == up.0 => Some(up),
-                    (set, up) => set.or(up),
+                let next = if changes.decided {
+                    changes.tier_set.filter(|next| Some(next.0) != record.tier)
+                } else {
+                    next_tier(
+                        &tiers,
+                        record.tier,
+                        changes.tier_set,
+                        &balances,
+                        &stats,
+                        changes.top_up_fen,
+                    )
                 };
-                if let Some((next, reason)) = next.filter(|next| Some(next.0) != record.tier) {
+                if let Some((next, reason)) = next {
                     let mut after = record.clone();
                     after.tier = Some(next);
                     members.put_member_in(txn, Some(&record), &after)?;
@@ -3328,16 +3438,7 @@ impl Till {
                 }
             };
             Ok(Some(tier_change))
-        };
-        let directory = self.members.directory();
-        let written = match sync {
-            RecordSync::Now => directory.write_grouped(write).await?,
-            RecordSync::Later => directory.write_grouped_unsynced(write).await?,
-        };
-        Ok(written.map(|tier_change| {
-            order.tier_change = tier_change;
-            order
-        }))
+        })
     }
 }
 
@@ -3421,6 +3522,30 @@ fn add_moved(a: &Moved, b: &Moved) -> Moved {
 }
 
 /// A tier the loyalty scheme set (`set-tier`), with that reason.
+/// Whether a record can move its member's tier: the scheme sets one, or some tier has
+/// thresholds to reach.
+fn may_move(tiers: &[Tier], tier_set: Option<(TierId, TierReason)>) -> bool {
+    tier_set.is_some() || tiers.iter().any(|tier| tier.thresholds.any())
+}
+
+/// The tier a record moves its member to from `current`, if any: the one the scheme set, or the
+/// one her balances and statistics (the record counted) reach, whichever is higher.
+fn next_tier(
+    tiers: &[Tier],
+    current: Option<TierId>,
+    tier_set: Option<(TierId, TierReason)>,
+    balances: &Balances,
+    stats: &MemberStats,
+    top_up_fen: u64,
+) -> Option<(TierId, TierReason)> {
+    let earned = earned_tier(tiers, current, balances, stats, top_up_fen);
+    let next = match (tier_set, earned) {
+        (Some(set), Some(up)) if higher(tiers, set.0, up.0) == up.0 => Some(up),
+        (set, up) => set.or(up),
+    };
+    next.filter(|next| Some(next.0) != current)
+}
+
 pub(crate) fn scheme_set(tier: Option<TierId>) -> Option<(TierId, TierReason)> {
     tier.map(|tier| (tier, TierReason::Scheme))
 }

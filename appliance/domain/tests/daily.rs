@@ -182,6 +182,7 @@ impl Shop {
         let quote = self
             .till
             .quote(&self.actor, &Plain, &request, at)
+            .await
             .unwrap()
             .unwrap();
         let payment = Payment {

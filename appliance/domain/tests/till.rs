@@ -371,7 +371,11 @@ async fn scenario(
                         })
                         .collect(),
                 };
-                let quote = till.quote(&actor, &RULES, &request, NOW).unwrap().unwrap();
+                let quote = till
+                    .quote(&actor, &RULES, &request, NOW)
+                    .await
+                    .unwrap()
+                    .unwrap();
                 let offset = if points { quote.offset } else { None };
                 let (points, value) = offset.map_or((0, 0), |o| (o.max_points, o.max_value_fen));
                 let due = quote.payable_fen - value;
@@ -921,6 +925,7 @@ fn a_commit_reuses_its_quotes_proposal_only_while_the_token_holds() {
         // Quoted once, committed without asking again.
         let quote = till
             .quote(&actor, &scheme, &sale("S-1"), NOW)
+            .await
             .unwrap()
             .unwrap();
         assert_eq!(scheme.quotes(), 1);
@@ -934,6 +939,7 @@ fn a_commit_reuses_its_quotes_proposal_only_while_the_token_holds() {
         // Her balance changes between quote and commit: stale, with a fresh quote.
         let quote = till
             .quote(&actor, &scheme, &sale("S-2"), NOW)
+            .await
             .unwrap()
             .unwrap();
         till.top_up(&actor, &scheme, &top_up("T-2"), NOW)
@@ -949,6 +955,7 @@ fn a_commit_reuses_its_quotes_proposal_only_while_the_token_holds() {
         // The rules change between quote and commit: stale.
         let quote = till
             .quote(&actor, &scheme, &sale("S-3"), NOW)
+            .await
             .unwrap()
             .unwrap();
         *scheme.version.lock().unwrap() = "rules-2".into();
@@ -958,6 +965,7 @@ fn a_commit_reuses_its_quotes_proposal_only_while_the_token_holds() {
         // A till that never made the quote (the box restarted) asks the scheme again.
         let quote = till
             .quote(&actor, &scheme, &sale("S-4"), NOW)
+            .await
             .unwrap()
             .unwrap();
         let asked = scheme.quotes();
@@ -1048,6 +1056,7 @@ fn the_same_sale_twice_at_once_is_one_sale_with_one_visit() {
             let quote = shop
                 .till
                 .quote(&actor, &RULES, &sale, NOW)
+                .await
                 .unwrap()
                 .unwrap();
             let payment = Payment {
@@ -1101,6 +1110,7 @@ fn a_retry_completes_a_sale_whose_record_was_lost_after_its_ledger_batch() {
         let quote = shop
             .till
             .quote(&actor, &POINTS_FOR_TOP_UPS, &sale("S-1", 10_000), NOW)
+            .await
             .unwrap()
             .unwrap();
         let pay_all = |fen| Payment {
@@ -1127,6 +1137,7 @@ fn a_retry_completes_a_sale_whose_record_was_lost_after_its_ledger_batch() {
         let quote = shop
             .till
             .quote(&actor, &POINTS_FOR_TOP_UPS, &request, NOW)
+            .await
             .unwrap()
             .unwrap();
         let offer = quote.offset.unwrap();

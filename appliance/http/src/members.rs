@@ -646,9 +646,12 @@ pub(crate) async fn get(
     actor: CurrentStaff,
     Path(id): Path<String>,
 ) -> Result<Json<MemberBody>, ApiError> {
+    let id = member_id(&id)?;
+    // With her last sale counted, even if its record is still being written.
+    state.till.settled(id).await;
     let view = state
         .members
-        .get(&actor.staff, member_id(&id)?)
+        .get(&actor.staff, id)
         .map_err(|e| internal(&e))?
         .map_err(refused)?;
     Ok(Json(MemberBody::from(&view)))
@@ -785,9 +788,12 @@ pub(crate) async fn set_tier(
 ) -> Result<Json<MemberBody>, ApiError> {
     let tier = optional_id("tier", Some(&request.tier), TierId)?
         .ok_or_else(|| refused(MemberError::UnknownTier))?;
+    let id = member_id(&id)?;
+    // After the tier her sales in flight decided, not before it.
+    state.till.settled(id).await;
     let view = state
         .members
-        .set_tier(&actor.staff, member_id(&id)?, tier, UnixMillis::now())
+        .set_tier(&actor.staff, id, tier, UnixMillis::now())
         .map_err(|e| internal(&e))?
         .map_err(refused)?;
     Ok(Json(MemberBody::from(&view)))
@@ -849,9 +855,11 @@ pub(crate) async fn tier_history(
     actor: CurrentStaff,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<TierChangeBody>>, ApiError> {
+    let id = member_id(&id)?;
+    state.till.settled(id).await;
     let changes = state
         .members
-        .tier_history(&actor.staff, member_id(&id)?)
+        .tier_history(&actor.staff, id)
         .map_err(|e| internal(&e))?
         .map_err(refused)?;
     Ok(Json(changes.iter().map(TierChangeBody::from).collect()))

@@ -834,6 +834,7 @@ pub(crate) async fn quote(
     let answer = state
         .till
         .quote(&actor, &*state.scheme, &request, UnixMillis::now())
+        .await
         .map_err(|e| internal(&e))?;
     Ok(match answer {
         Ok(quote) => Json(QuoteBody::from(&quote)).into_response(),
