@@ -16,7 +16,14 @@ use crate::merchant::MerchantId;
 use crate::till::Order;
 
 type Gates = Arc<Mutex<HashMap<MemberId, Arc<tokio::sync::Mutex<()>>>>>;
-type Answered = Arc<Mutex<HashMap<(MerchantId, String), Order>>>;
+type Answered = Arc<AnsweredSales>;
+
+#[derive(Debug, Default)]
+struct AnsweredSales {
+    orders: Mutex<HashMap<(MerchantId, String), Order>>,
+    /// Told each time one is recorded.
+    recorded: tokio::sync::Notify,
+}
 
 #[derive(Debug, Default)]
 pub(crate) struct InFlight {
@@ -66,7 +73,7 @@ impl InFlight {
     /// Keeps `order`, answered, until the returned value is dropped.
     pub(crate) fn answer(&self, order: &Order) -> AnsweredSale {
         let key = (order.merchant, order.id.clone());
-        lock(&self.answered).insert(key.clone(), order.clone());
+        lock(&self.answered.orders).insert(key.clone(), order.clone());
         AnsweredSale {
             key,
             answered: Arc::clone(&self.answered),
@@ -75,9 +82,24 @@ impl InFlight {
 
     /// The order `id` of `merchant` if it was answered and its record is not yet written.
     pub(crate) fn answered(&self, merchant: MerchantId, id: &str) -> Option<Order> {
-        lock(&self.answered)
+        lock(&self.answered.orders)
             .get(&(merchant, id.to_owned()))
             .cloned()
+    }
+
+    /// Waits until every sale answered so far has its record written (or failed to): for a box
+    /// stopping, or a caller about to close the files.
+    pub(crate) async fn drained(&self) {
+        loop {
+            let recorded = self.answered.recorded.notified();
+            tokio::pin!(recorded);
+            // Registered before looking, so a record written in between still wakes it.
+            recorded.as_mut().enable();
+            if lock(&self.answered.orders).is_empty() {
+                return;
+            }
+            recorded.await;
+        }
     }
 }
 
@@ -98,7 +120,8 @@ impl Drop for MemberTurn {
 
 impl Drop for AnsweredSale {
     fn drop(&mut self) {
-        lock(&self.answered).remove(&self.key);
+        lock(&self.answered.orders).remove(&self.key);
+        self.answered.recorded.notify_waiters();
     }
 }
 
@@ -333,6 +356,32 @@ mod tests {
         );
         assert_eq!(till.stats(member).unwrap().visits, 1);
         assert!(till.in_flight.answered(boss.merchant, "S-1").is_none());
+
+        // A box stopping waits for the records of the sales it answered.
+        let third = sale("S-3", member, 1_000);
+        let quote = till
+            .quote(&actor, &Plain, &third, NOW)
+            .await
+            .unwrap()
+            .unwrap();
+        let release = stall(&directory);
+        till.checkout(&actor, &Plain, &third, &in_cash(1_000), &quote.token, NOW)
+            .await
+            .unwrap()
+            .unwrap();
+        let drained = till.drained();
+        tokio::pin!(drained);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), &mut drained)
+                .await
+                .is_err(),
+            "drained with a record still to write"
+        );
+        drop(release);
+        tokio::time::timeout(Duration::from_secs(10), drained)
+            .await
+            .expect("never drained");
+        assert!(till.in_flight.answered(boss.merchant, "S-3").is_none());
     }
 
     #[tokio::test]

@@ -573,6 +573,7 @@ async fn scenario(
         );
         last = Some((request, answer));
     }
+    till.drained().await;
     drop(till);
     drop(book);
     let report = tongka_ledger::verify(&ledger_path).unwrap();
@@ -985,6 +986,14 @@ struct Opened {
     till: Till,
 }
 
+impl Opened {
+    /// Closes the files as the box stops: once the records of the sales it answered are
+    /// written.
+    async fn close(self) {
+        self.till.drained().await;
+    }
+}
+
 async fn open_shop(dir: &std::path::Path) -> Opened {
     let directory = common::directory_in(dir);
     let ledger = common::ledger_in(dir);
@@ -1145,7 +1154,7 @@ fn a_retry_completes_a_sale_whose_record_was_lost_after_its_ledger_batch() {
             points: offer.max_points,
             ..pay_all(quote.payable_fen - offer.max_value_fen)
         };
-        drop(shop);
+        shop.close().await;
         let saved = dir.path().join("directory.before");
         let live = dir.path().join("directory.redb");
         std::fs::copy(&live, &saved).unwrap();
@@ -1168,7 +1177,7 @@ fn a_retry_completes_a_sale_whose_record_was_lost_after_its_ledger_batch() {
         let held = shop.book.balances(member).unwrap();
         let referrer_held = shop.book.balances(referrer).unwrap();
         assert!(sold.moved.points_offset > 0 && sold.moved.principal_fen > 0);
-        drop(shop);
+        shop.close().await;
         // What the crash leaves: the sale in the ledger, not in the directory.
         std::fs::copy(&saved, &live).unwrap();
 
@@ -1211,13 +1220,13 @@ fn a_retry_completes_a_sale_whose_record_was_lost_after_its_ledger_batch() {
             .unwrap()
             .unwrap()
         }
-        drop(shop);
+        shop.close().await;
         for request in [Err(refund), Ok(top_up)] {
             std::fs::copy(&live, &saved).unwrap();
             let shop = open_shop(dir.path()).await;
             let done = write(&shop.till, &actor, &request).await;
             let held = shop.book.balances(member).unwrap();
-            drop(shop);
+            shop.close().await;
             std::fs::copy(&saved, &live).unwrap();
             let shop = open_shop(dir.path()).await;
             assert!(shop.till.order(actor.merchant, &done.id).unwrap().is_none());
@@ -1229,7 +1238,7 @@ fn a_retry_completes_a_sale_whose_record_was_lost_after_its_ledger_batch() {
                 done.id
             );
             assert_eq!(shop.book.balances(member).unwrap(), held, "{}", done.id);
-            drop(shop);
+            shop.close().await;
         }
         let shop = open_shop(dir.path()).await;
         let refunded = shop.till.order(actor.merchant, "R-1").unwrap().unwrap();
@@ -1238,7 +1247,7 @@ fn a_retry_completes_a_sale_whose_record_was_lost_after_its_ledger_batch() {
             (refunded.moved.points_owed, topped_up.moved.points_repaid),
             (54, 54)
         );
-        drop(shop);
+        shop.close().await;
         let report = tongka_ledger::verify(&dir.path().join("ledger.redb")).unwrap();
         assert!(report.violations.is_empty(), "{:?}", report.violations);
     });
@@ -1323,7 +1332,7 @@ fn a_retried_card_opening_goes_on_with_the_member_its_first_attempt_made() {
         let (view, receipt) = pos.open(&shop.till, &new).await;
         let held = shop.book.balances(view.member.id).unwrap();
         assert_eq!((held.principal_fen, held.bonus_fen), (20_000, 4_000));
-        drop(shop);
+        shop.close().await;
         {
             let db = redb::Database::open(dir.path().join("directory.redb")).unwrap();
             let txn = db.begin_write().unwrap();
@@ -1377,7 +1386,7 @@ fn a_retried_card_opening_goes_on_with_the_member_its_first_attempt_made() {
             let table = txn.open_table(card_openings).unwrap();
             redb::ReadableTableMetadata::len(&table).unwrap()
         };
-        drop(shop);
+        shop.close().await;
         assert_eq!(notes(dir.path()), 1, "kept until the daily jobs");
         let shop = open_shop(dir.path()).await;
         let run = shop
@@ -1390,7 +1399,7 @@ fn a_retried_card_opening_goes_on_with_the_member_its_first_attempt_made() {
         assert_eq!(third.member.id, view.member.id);
         assert_eq!(replayed.transfers, receipt.transfers);
         pos.another_is_refused(&shop.till, &other).await;
-        drop(shop);
+        shop.close().await;
         assert_eq!(notes(dir.path()), 0, "let go");
         let report = tongka_ledger::verify(&dir.path().join("ledger.redb")).unwrap();
         assert!(report.violations.is_empty(), "{:?}", report.violations);

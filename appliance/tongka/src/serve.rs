@@ -210,6 +210,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if redone > 0 {
         info!(sales = redone, "sales recorded from the ledger's log");
     }
+    let till = std::sync::Arc::clone(&state.till);
     let mut renamed = state.merchant_name.subscribe();
     tokio::spawn(daily_run(
         std::sync::Arc::clone(&state.till),
@@ -298,6 +299,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             }
         }
     }
+    // Sales answered before their records were written: written now, rather than redone from
+    // the ledger's log at the next start.
+    till.drained().await;
+    drop(till);
     // Joins the ledger's writer: every acknowledged write is already durable.
     drop(ledger);
     info!("stopped");
