@@ -65,6 +65,11 @@ impl InFlight {
         }
     }
 
+    /// Whether an operation of `member` is under way or waiting.
+    pub(crate) fn busy(&self, member: MemberId) -> bool {
+        lock(&self.gates).contains_key(&member)
+    }
+
     /// Waits until every operation under way for `member` is over, her sales' records included.
     pub(crate) async fn settled(&self, member: MemberId) {
         drop(self.turn(member).await);
@@ -389,6 +394,7 @@ mod tests {
         let in_flight = InFlight::default();
         let (her, other) = (MemberId(1), MemberId(2));
         let turn = in_flight.turn(her).await;
+        assert!(in_flight.busy(her) && !in_flight.busy(other));
         // Another member is served at once.
         tokio::time::timeout(Duration::from_secs(5), in_flight.settled(other))
             .await
@@ -408,5 +414,6 @@ mod tests {
             .expect("her next operation never started");
         // The last one out removed the gate.
         assert!(lock(&in_flight.gates).is_empty());
+        assert!(!in_flight.busy(her));
     }
 }

@@ -1612,6 +1612,12 @@ impl Till {
         self.in_flight.settled(member).await;
     }
 
+    /// Whether a till operation of `member` is under way, or a record of hers still being
+    /// written.
+    pub fn busy(&self, member: MemberId) -> bool {
+        self.in_flight.busy(member)
+    }
+
     /// Waits until every sale answered so far has its record written: before the box closes
     /// its files.
     pub async fn drained(&self) {

@@ -1401,7 +1401,32 @@ pub(crate) async fn find_member(
         TillCaller::Terminal(_) => state.directory.first_merchant(),
         TillCaller::Staff(staff) => staff.merchant,
     };
-    let view = match (params.card.as_deref(), params.phone.as_deref()) {
+    let mut view = find_by(&state, merchant, &params)?;
+    if state.till.busy(view.member.id) {
+        // A sale of hers was just answered and its record is being written: read her once it
+        // is, with its tier and statistics.
+        state.till.settled(view.member.id).await;
+        view = find_by(&state, merchant, &params)?;
+    }
+    if !view.member.status.is_live() {
+        return Err(crate::members::refused(MemberError::NotLive));
+    }
+    let mut body = MemberBody::from(&view);
+    body.points_expiring = state
+        .till
+        .expiring_of(view.member.id, view.balances.points, UnixMillis::now())
+        .map_err(|e| internal(&e))?
+        .map(|expiring| PointsExpiringBody::from(&expiring));
+    Ok(Json(body))
+}
+
+/// The member a till asks for, by card (which must be active) or phone.
+fn find_by(
+    state: &AppState,
+    merchant: tongka_domain::MerchantId,
+    params: &FindParams,
+) -> Result<tongka_domain::MemberView, ApiError> {
+    Ok(match (params.card.as_deref(), params.phone.as_deref()) {
         (Some(number), None) => {
             let (view, card) = state
                 .members
@@ -1426,17 +1451,7 @@ pub(crate) async fn find_member(
                 Text::new("须给出 card 或 phone 之一", "give one of card or phone"),
             ));
         }
-    };
-    if !view.member.status.is_live() {
-        return Err(crate::members::refused(MemberError::NotLive));
-    }
-    let mut body = MemberBody::from(&view);
-    body.points_expiring = state
-        .till
-        .expiring_of(view.member.id, view.balances.points, UnixMillis::now())
-        .map_err(|e| internal(&e))?
-        .map(|expiring| PointsExpiringBody::from(&expiring));
-    Ok(Json(body))
+    })
 }
 
 /// Layer for the quote: sent as a POST (it carries an order) but writes nothing, so neither the
