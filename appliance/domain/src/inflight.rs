@@ -55,6 +55,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl InFlight {
     /// Waits until no other operation is under way for `member`, then holds her turn.
+    ///
+    /// A wait given up (its request dropped) can leave her gate in the map, unheld, until her
+    /// next turn ends and removes it: `busy` then says yes, and a lookup reads her twice.
     pub(crate) async fn turn(&self, member: MemberId) -> MemberTurn {
         let gate = Arc::clone(lock(&self.gates).entry(member).or_default());
         let held = gate.lock_owned().await;
