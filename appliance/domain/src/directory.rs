@@ -1312,7 +1312,7 @@ fn remove_expired(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const T0: UnixMillis = UnixMillis(1_800_000_000_000);
@@ -1325,7 +1325,8 @@ mod tests {
         .unwrap()
     }
 
-    fn admin() -> NewStaff {
+    /// Head office's first admin, as a fresh box is set up.
+    pub(crate) fn admin() -> NewStaff {
         NewStaff {
             department: None,
             username: "Admin".into(),

@@ -273,7 +273,7 @@ fn writer(
             Ok(job) => job,
             Err(mpsc::RecvTimeoutError::Timeout) if !riding.is_empty() => {
                 // No group came for them: they commit on their own.
-                if commit_group(db, std::mem::take(&mut riding), false) == Some(false) {
+                if commit_group(db, std::mem::take(&mut riding)) == Some(false) {
                     unsynced = true;
                 }
                 continue;
@@ -312,7 +312,7 @@ fn writer(
         // The riding writes go first: they were queued first.
         riding.append(&mut group);
         let group = std::mem::take(&mut riding);
-        if let Some(durable) = commit_group(db, group, false) {
+        if let Some(durable) = commit_group(db, group) {
             unsynced = !durable;
             if durable {
                 synced_at = std::time::Instant::now();
@@ -326,7 +326,7 @@ fn writer(
             synced_at = std::time::Instant::now();
         }
     }
-    if !riding.is_empty() && commit_group(db, riding, false) == Some(false) {
+    if !riding.is_empty() && commit_group(db, riding) == Some(false) {
         unsynced = true;
     }
     if unsynced {
@@ -347,11 +347,11 @@ fn sync(db: &redb::Database) -> bool {
     synced.is_ok()
 }
 
-/// Commits the group's writes; returns whether the commit was durable, `None` if nothing was
-/// committed.
-fn commit_group(db: &redb::Database, mut group: Vec<Box<dyn Job>>, sync: bool) -> Option<bool> {
+/// Commits the group's writes, durably if one of them needs it; returns whether the commit was
+/// durable, `None` if nothing was committed.
+fn commit_group(db: &redb::Database, mut group: Vec<Box<dyn Job>>) -> Option<bool> {
     while !group.is_empty() {
-        let durable = sync || group.iter().any(|job| job.durable());
+        let durable = group.iter().any(|job| job.durable());
         let txn = match db.begin_write() {
             Ok(txn) => txn,
             Err(error) => {

@@ -145,7 +145,6 @@ mod tests {
     use crate::directory::{Directory, SessionOptions};
     use crate::member::{NewMember, NewTier, Thresholds};
     use crate::members::Members;
-    use crate::staff::{NewStaff, Role, Scope};
     use crate::store::{Date, NewStore, StoreKind};
     use crate::till::{
         CheckoutRequest, Effect, Paid, Party, Payment, Scheme, SchemeContext, SchemeFailure,
@@ -211,6 +210,13 @@ mod tests {
         }
     }
 
+    /// Whether `future` is still waiting after `ms` milliseconds.
+    async fn still_waiting<F: std::future::Future>(future: std::pin::Pin<&mut F>, ms: u64) -> bool {
+        tokio::time::timeout(Duration::from_millis(ms), future)
+            .await
+            .is_err()
+    }
+
     /// The writer of `directory` stuck in a write until the returned sender is dropped: every
     /// write queued after it waits.
     fn stall(directory: &Directory) -> std::sync::mpsc::Sender<()> {
@@ -245,14 +251,7 @@ mod tests {
         let boss = directory
             .create_staff(
                 directory.first_merchant(),
-                &NewStaff {
-                    department: None,
-                    username: "boss".into(),
-                    display_name: "老板".into(),
-                    role: Role::HqAdmin,
-                    scope: Scope::AllStores,
-                    password: "long enough".into(),
-                },
+                &crate::directory::tests::admin(),
                 NOW,
             )
             .unwrap()
@@ -343,9 +342,7 @@ mod tests {
         let next = till.quote(&actor, &Plain, &second, NOW);
         tokio::pin!(next);
         assert!(
-            tokio::time::timeout(Duration::from_millis(200), &mut next)
-                .await
-                .is_err(),
+            still_waiting(next.as_mut(), 200).await,
             "her next quote did not wait for her last sale's record"
         );
         drop(release);
@@ -380,9 +377,7 @@ mod tests {
         let drained = till.drained();
         tokio::pin!(drained);
         assert!(
-            tokio::time::timeout(Duration::from_millis(200), &mut drained)
-                .await
-                .is_err(),
+            still_waiting(drained.as_mut(), 200).await,
             "drained with a record still to write"
         );
         drop(release);
@@ -406,9 +401,7 @@ mod tests {
         let waiting = in_flight.settled(her);
         tokio::pin!(waiting);
         assert!(
-            tokio::time::timeout(Duration::from_millis(50), &mut waiting)
-                .await
-                .is_err(),
+            still_waiting(waiting.as_mut(), 50).await,
             "her next operation did not wait"
         );
         drop(turn);
