@@ -21,10 +21,10 @@ commands:
                   HTTPS on 0.0.0.0:8620 and plain HTTP on 127.0.0.1:8621 for this machine
                   (ARGS go to `tongka serve`, e.g. --listen 127.0.0.1:9000)
   test            formatting, clippy with warnings denied, and every test: what CI runs
-  load [ARGS…]    the till under load: the box and `tongka-load` built in release mode, N
-                  terminals checking out against 100,000 members over HTTPS (ARGS go to
-                  tongka-load, e.g. --terminals 32 --seconds 60 --members 20000, or
-                  --terminals 4,8,16 for rounds on one box ending in one table)
+  load [ARGS…]    the till under load: the box and `tongka-load` built in release mode, rounds
+                  of 4, 8 and 16 terminals checking out against 100,000 members over HTTPS,
+                  ending in one table (ARGS go to tongka-load, e.g. --terminals 8 --seconds 60
+                  --members 20000)
   codegen         rewrite docs/openapi.json from the API's code, then tongka-client's typed
                   calls from it (appliance/client/src/api.rs); `test` fails while either is stale
   bench [ARGS…]   measure the ledger (fsync rate, single commits, group commit) in release
