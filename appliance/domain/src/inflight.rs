@@ -15,7 +15,9 @@ use crate::member::MemberId;
 use crate::merchant::MerchantId;
 use crate::till::Order;
 
-type Gates = Arc<Mutex<HashMap<MemberId, Arc<tokio::sync::Mutex<()>>>>>;
+/// A gate is a semaphore of one permit, never closed: a turn holds the permit, and the next
+/// waits for it in the order it came.
+type Gates = Arc<Mutex<HashMap<MemberId, Arc<tokio::sync::Semaphore>>>>;
 type Answered = Arc<AnsweredSales>;
 
 #[derive(Debug, Default)]
@@ -37,7 +39,9 @@ pub(crate) struct InFlight {
 pub(crate) struct MemberTurn {
     member: MemberId,
     gates: Gates,
-    held: Option<tokio::sync::OwnedMutexGuard<()>>,
+    gate: Arc<tokio::sync::Semaphore>,
+    /// Whether the gate's permit is held; not while the turn is still waited for.
+    held: bool,
 }
 
 /// A sale answered before its record was written: its order is answered from memory until the
@@ -54,18 +58,28 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl InFlight {
-    /// Waits until no other operation is under way for `member`, then holds her turn.
-    ///
-    /// A wait given up (its request dropped) can leave her gate in the map, unheld, until her
-    /// next turn ends and removes it: `busy` then says yes, and a lookup reads her twice.
+    /// Waits until no other operation is under way for `member`, then holds her turn. A wait
+    /// given up (its request dropped) is a turn dropped before it was held: it leaves the gate
+    /// as it found it.
     pub(crate) async fn turn(&self, member: MemberId) -> MemberTurn {
-        let gate = Arc::clone(lock(&self.gates).entry(member).or_default());
-        let held = gate.lock_owned().await;
-        MemberTurn {
+        let gate = Arc::clone(
+            lock(&self.gates)
+                .entry(member)
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(1))),
+        );
+        let mut turn = MemberTurn {
             member,
             gates: Arc::clone(&self.gates),
-            held: Some(held),
+            gate,
+            held: false,
+        };
+        // Fails only on a closed semaphore, and gates are never closed.
+        if let Ok(permit) = turn.gate.acquire().await {
+            // Given back by the turn's drop, which also decides whether the gate goes.
+            permit.forget();
+            turn.held = true;
         }
+        turn
     }
 
     /// Whether an operation of `member` is under way or waiting.
@@ -114,13 +128,12 @@ impl InFlight {
 impl Drop for MemberTurn {
     fn drop(&mut self) {
         let mut gates = lock(&self.gates);
-        drop(self.held.take());
-        // Waiters clone the gate under the map's lock, which is held: a count of one is the map's
-        // own, and nobody is waiting.
-        if gates
-            .get(&self.member)
-            .is_some_and(|gate| Arc::strong_count(gate) == 1)
-        {
+        if self.held {
+            self.gate.add_permits(1);
+        }
+        // Waiters clone the gate under the map's lock, which is held: a count of two is the
+        // map's and this turn's, and nobody else is waiting.
+        if Arc::strong_count(&self.gate) == 2 {
             gates.remove(&self.member);
         }
     }
@@ -410,6 +423,39 @@ mod tests {
             .expect("her next operation never started");
         // The last one out removed the gate.
         assert!(lock(&in_flight.gates).is_empty());
+        assert!(!in_flight.busy(her));
+    }
+
+    /// A request dropped while it waited for her turn (the POS hung up) leaves nothing behind:
+    /// she is not busy, and her next turn comes at once.
+    #[tokio::test]
+    async fn a_wait_given_up_leaves_her_gate_as_it_found_it() {
+        let in_flight = InFlight::default();
+        let her = MemberId(1);
+        let turn = in_flight.turn(her).await;
+        {
+            let waiting = in_flight.turn(her);
+            tokio::pin!(waiting);
+            assert!(still_waiting(waiting.as_mut(), 20).await);
+            // Her turn ends while the waiter is queued; the waiter is dropped before it runs.
+            drop(turn);
+        }
+        assert!(!in_flight.busy(her), "a given-up wait left her busy");
+        let next = tokio::time::timeout(Duration::from_secs(5), in_flight.turn(her))
+            .await
+            .expect("her next turn waited for a wait given up");
+        drop(next);
+        assert!(lock(&in_flight.gates).is_empty());
+
+        // Given up with her turn still held: the holder's drop then removes the gate.
+        let turn = in_flight.turn(her).await;
+        {
+            let waiting = in_flight.turn(her);
+            tokio::pin!(waiting);
+            assert!(still_waiting(waiting.as_mut(), 20).await);
+        }
+        assert!(in_flight.busy(her));
+        drop(turn);
         assert!(!in_flight.busy(her));
     }
 }
