@@ -230,6 +230,13 @@ mod tests {
             .is_err()
     }
 
+    /// What `future` gives, which must come within ten seconds; else the test fails with `what`.
+    async fn done<F: std::future::Future>(future: F, what: &str) -> F::Output {
+        tokio::time::timeout(Duration::from_secs(10), future)
+            .await
+            .unwrap_or_else(|_| panic!("{what}"))
+    }
+
     /// The writer of `directory` stuck in a write until the returned sender is dropped: every
     /// write queued after it waits.
     fn stall(directory: &Directory) -> std::sync::mpsc::Sender<()> {
@@ -332,12 +339,11 @@ mod tests {
             .unwrap()
             .unwrap();
         let release = stall(&directory);
-        let receipt = tokio::time::timeout(
-            Duration::from_secs(10),
+        let receipt = done(
             till.checkout(&actor, &Plain, &first, &in_cash(60_000), &quote.token, NOW),
+            "the sale waited for its record",
         )
         .await
-        .expect("the sale waited for its record")
         .unwrap()
         .unwrap();
         assert_eq!(receipt.tier_change, Some(gold.id), "the receipt's tier");
@@ -359,9 +365,8 @@ mod tests {
             "her next quote did not wait for her last sale's record"
         );
         drop(release);
-        let next = tokio::time::timeout(Duration::from_secs(10), next)
+        let next = done(next, "her next quote never came")
             .await
-            .expect("her next quote never came")
             .unwrap()
             .unwrap();
         assert_eq!(next.payable_fen, 1_000);
@@ -394,9 +399,7 @@ mod tests {
             "drained with a record still to write"
         );
         drop(release);
-        tokio::time::timeout(Duration::from_secs(10), drained)
-            .await
-            .expect("never drained");
+        done(drained, "never drained").await;
         assert!(till.in_flight.answered(boss.merchant, "S-3").is_none());
     }
 
@@ -407,9 +410,7 @@ mod tests {
         let turn = in_flight.turn(her).await;
         assert!(in_flight.busy(her) && !in_flight.busy(other));
         // Another member is served at once.
-        tokio::time::timeout(Duration::from_secs(5), in_flight.settled(other))
-            .await
-            .expect("another member waited");
+        done(in_flight.settled(other), "another member waited").await;
         // She waits while the turn is held.
         let waiting = in_flight.settled(her);
         tokio::pin!(waiting);
@@ -418,9 +419,7 @@ mod tests {
             "her next operation did not wait"
         );
         drop(turn);
-        tokio::time::timeout(Duration::from_secs(5), waiting)
-            .await
-            .expect("her next operation never started");
+        done(waiting, "her next operation never started").await;
         // The last one out removed the gate.
         assert!(lock(&in_flight.gates).is_empty());
         assert!(!in_flight.busy(her));
@@ -441,9 +440,11 @@ mod tests {
             drop(turn);
         }
         assert!(!in_flight.busy(her), "a given-up wait left her busy");
-        let next = tokio::time::timeout(Duration::from_secs(5), in_flight.turn(her))
-            .await
-            .expect("her next turn waited for a wait given up");
+        let next = done(
+            in_flight.turn(her),
+            "her next turn waited for a wait given up",
+        )
+        .await;
         drop(next);
         assert!(lock(&in_flight.gates).is_empty());
 
